@@ -1,0 +1,147 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every Broker returns errors that errors.Is matches against these,
+// in-process and across any transport.
+var (
+	ErrNotConnected       = errors.New("broker: not connected")
+	ErrAlreadyConnected   = errors.New("broker: already connected")
+	ErrTimeout            = errors.New("broker: timed out")
+	ErrClientIDInUse      = errors.New("broker: client id already in use")
+	ErrGatewayUnreachable = errors.New("broker: gateway unreachable")
+	ErrHandshakeFailed    = errors.New("broker: API handshake failed")
+	ErrUnavailable        = errors.New("broker: unavailable") // the worker or child process is dead or not answering
+	ErrProtocol           = errors.New("broker: protocol violation")
+	ErrClosed             = errors.New("broker: closed")
+	ErrInvalidArgument    = errors.New("broker: invalid argument")
+	ErrUnsupported        = errors.New("broker: unsupported operation")
+)
+
+// APIError is an error the gateway reported with IB's numeric code
+// (for example 326, client id in use; 504, not connected; 200, no security definition).
+// errors.Is maps the codes IB documents onto this package's sentinels.
+type APIError struct {
+	ReqID   int64  // the request the error belongs to; -1 for a general notice
+	Code    int64  // IB's error code
+	Message string // IB's text
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("ib error %d (req %d): %s", e.Code, e.ReqID, e.Message)
+}
+
+// Is reports whether the IB code means target: 326 is ErrClientIDInUse,
+// 502 ErrGatewayUnreachable, 504 and 1100 ErrNotConnected.
+func (e *APIError) Is(target error) bool {
+	s, ok := apiCodeSentinels[e.Code]
+	return ok && s == target
+}
+
+var apiCodeSentinels = map[int64]error{
+	326:  ErrClientIDInUse,
+	502:  ErrGatewayUnreachable,
+	504:  ErrNotConnected,
+	1100: ErrNotConnected,
+}
+
+// wireCodes is the one table of stable error codes that transports put on the wire.
+// Codes are never renamed or reused; new ones may be added.
+var wireCodes = []struct {
+	code string
+	err  error
+}{
+	{"not_connected", ErrNotConnected},
+	{"already_connected", ErrAlreadyConnected},
+	{"timeout", ErrTimeout},
+	{"client_id_in_use", ErrClientIDInUse},
+	{"gateway_unreachable", ErrGatewayUnreachable},
+	{"handshake_failed", ErrHandshakeFailed},
+	{"unavailable", ErrUnavailable},
+	{"protocol", ErrProtocol},
+	{"closed", ErrClosed},
+	{"invalid_argument", ErrInvalidArgument},
+	{"unsupported", ErrUnsupported},
+	{"canceled", context.Canceled},
+	{"deadline_exceeded", context.DeadlineExceeded},
+}
+
+// Error codes with no sentinel.
+const (
+	CodeAPIError = "api_error" // a gateway error whose IB code maps to no sentinel
+	CodeInternal = "internal"  // anything else
+)
+
+// ErrorCodes lists every wire code ErrorCode can return, in a stable order.
+func ErrorCodes() []string {
+	out := make([]string, 0, len(wireCodes)+2)
+	for _, c := range wireCodes {
+		out = append(out, c.code)
+	}
+	return append(out, CodeAPIError, CodeInternal)
+}
+
+// ErrorCode returns the stable wire code of err: the code of the first sentinel
+// it matches, else CodeAPIError if it holds an *APIError, else CodeInternal.
+// ErrorCode(nil) is "".
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	for _, c := range wireCodes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	var api *APIError
+	if errors.As(err, &api) {
+		return CodeAPIError
+	}
+	return CodeInternal
+}
+
+// IBCode returns the IB code of the *APIError in err's chain, or 0.
+func IBCode(err error) int64 {
+	var api *APIError
+	if errors.As(err, &api) {
+		return api.Code
+	}
+	return 0
+}
+
+// ErrorFromCode rebuilds, on the far side of a transport, an error from its wire
+// code, message and IB code (0 if none). The result matches the same sentinel
+// with errors.Is as the original did and, if ibCode is not 0, holds an *APIError
+// for errors.As. Its Error() is message. An unknown code yields an error matching
+// ErrProtocol, so a newer peer's codes are never silently dropped.
+func ErrorFromCode(code, message string, ibCode int64) error {
+	e := &remoteError{msg: message}
+	for _, c := range wireCodes {
+		if c.code == code {
+			e.errs = append(e.errs, c.err)
+		}
+	}
+	if ibCode != 0 {
+		e.errs = append(e.errs, &APIError{ReqID: -1, Code: ibCode, Message: message})
+	}
+	if len(e.errs) == 0 && code != CodeAPIError && code != CodeInternal {
+		e.errs = append(e.errs, ErrProtocol)
+		e.msg = fmt.Sprintf("unknown error code %q: %s", code, message)
+	}
+	if e.msg == "" {
+		e.msg = code
+	}
+	return e
+}
+
+type remoteError struct {
+	msg  string
+	errs []error
+}
+
+func (e *remoteError) Error() string   { return e.msg }
+func (e *remoteError) Unwrap() []error { return e.errs }

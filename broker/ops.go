@@ -1,0 +1,35 @@
+package broker
+
+// Op names an operation of the Broker port. It is the one place that says which
+// operations are safe to repeat: decorators that retry (package robust) retry only
+// idempotent ones, and an operation that is not listed here is never retried.
+type Op string
+
+// The operations of the port. The string values double as command names on the wire.
+const (
+	OpConnect        Op = "connect"
+	OpDisconnect     Op = "disconnect"
+	OpAccounts       Op = "get_accounts"
+	OpPositions      Op = "get_positions"
+	OpAccountSummary Op = "get_account_summary"
+	OpPing           Op = "ping"
+)
+
+var idempotentOps = map[Op]bool{
+	OpConnect:        true, // a failed connect leaves nothing behind; a retried one is a fresh attempt
+	OpDisconnect:     true,
+	OpAccounts:       true,
+	OpPositions:      true,
+	OpAccountSummary: true,
+	OpPing:           true,
+	// Orders, when they come, are deliberately absent: never retried blindly.
+}
+
+// Idempotent reports whether op may be repeated without changing its effect.
+// Unknown operations are not idempotent.
+func (op Op) Idempotent() bool { return idempotentOps[op] }
+
+// Ops lists the operations of the port.
+func Ops() []Op {
+	return []Op{OpConnect, OpDisconnect, OpAccounts, OpPositions, OpAccountSummary, OpPing}
+}
