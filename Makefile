@@ -1,0 +1,48 @@
+# brokerkit — the targets people expect. `make help` lists them.
+GO        ?= go
+PKGS      ?= ./...
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+SOAK      ?= 30s
+BIN       := bin/brokerkit
+STATICCHECK_VERSION ?= 2025.1.1
+
+.PHONY: help build demo test test-go test-python vet lint bench fuzz proto soak gateway clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/brokerkit
+	$(GO) build -o $(BIN) ./cmd/brokerkit
+
+demo: ## run the main job against the embedded fake IB Gateway
+	$(GO) run ./cmd/brokerkit demo
+
+gateway: ## serve the fake IB Gateway on 127.0.0.1:4002 until Ctrl-C
+	$(GO) run ./cmd/brokerkit gateway --listen 127.0.0.1:4002
+
+test: test-go test-python ## every test, race detector on (what CI runs)
+
+test-go:
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-python: build ## the Python client of the stdiojson worker, against the fake gateway
+	@if [ -f examples/python/smoke_test.py ]; then python3 examples/python/smoke_test.py --brokerkit $(BIN); fi
+
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+lint: vet ## go vet and staticcheck
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+bench: ## benchmarks, ratios against baselines measured in the same run
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	./scripts/fuzz-all.sh $(FUZZTIME)
+
+proto: ## regenerate the go-plugin gRPC code (needs protoc)
+	./scripts/gen-proto.sh
+
+clean:
+	rm -rf bin
