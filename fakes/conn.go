@@ -1,0 +1,457 @@
+package fakes
+
+import (
+	"bufio"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/brokerkit/brokerkit/broker"
+)
+
+// duplicateIDLinger is how long the gateway keeps a refused (326) connection
+// open before closing it: scmhub's decoder may drop the last messages before
+// EOF, so real clients need the error to arrive well before the close.
+const duplicateIDLinger = 300 * time.Millisecond
+
+// malformedToken is what a malformed reply puts where an integer belongs.
+const malformedToken = "not-an-int"
+
+var errConnClosed = errors.New("fakes: connection closed")
+
+// conn is one accepted TCP connection and its state.
+type conn struct {
+	g       *Gateway
+	nc      net.Conn
+	log     hclog.Logger
+	faults  Faults // from the script current at accept; set before serve
+	version int    // the script's server version at accept; set before serve
+
+	quit      chan struct{} // closed by close
+	closeOnce sync.Once
+
+	wmu        sync.Mutex // serialises writes and guards sent
+	sent       int
+	halfOpen   atomic.Bool
+	negotiated atomic.Int64 // server version answered in the handshake
+
+	// Guarded by g.mu.
+	rec     ConnRecord
+	apiLive bool // START_API accepted and not closed
+}
+
+func newConn(g *Gateway, nc net.Conn) *conn {
+	remote := nc.RemoteAddr().String()
+	return &conn{
+		g:    g,
+		nc:   nc,
+		log:  g.log.With("remote", remote),
+		quit: make(chan struct{}),
+		rec:  ConnRecord{Remote: remote},
+	}
+}
+
+// close closes the socket once; abrupt sends a TCP reset instead of a FIN.
+// It must not be called with g.mu held.
+func (c *conn) close(abrupt bool) {
+	c.closeOnce.Do(func() {
+		if tc, ok := c.nc.(*net.TCPConn); ok && abrupt {
+			_ = tc.SetLinger(0)
+		}
+		close(c.quit)
+		_ = c.nc.Close()
+		c.g.mu.Lock()
+		c.rec.Closed = true
+		c.apiLive = false
+		c.g.broadcastLocked()
+		c.g.mu.Unlock()
+	})
+}
+
+func (c *conn) update(f func(r *ConnRecord)) {
+	c.g.mu.Lock()
+	defer c.g.mu.Unlock()
+	f(&c.rec)
+}
+
+func (c *conn) clientID() int64 {
+	c.g.mu.Lock()
+	defer c.g.mu.Unlock()
+	return c.rec.ClientID
+}
+
+// send writes one frame unless the connection is closed or half-open, and
+// closes the connection once Faults.CloseAfterMessages frames have been sent.
+func (c *conn) send(fields ...string) error {
+	frame, err := AppendFrame(nil, fields...)
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	select {
+	case <-c.quit:
+		return errConnClosed
+	default:
+	}
+	if c.halfOpen.Load() {
+		return errConnClosed
+	}
+	if _, err := c.nc.Write(frame); err != nil {
+		c.close(false)
+		return fmt.Errorf("fakes: write: %w", err)
+	}
+	c.sent++
+	if n := c.faults.CloseAfterMessages; n > 0 && c.sent >= n {
+		c.log.Debug("fault: closing after messages", "sent", c.sent)
+		c.close(false)
+	}
+	return nil
+}
+
+// sendError sends ERR_MSG in the layout of the negotiated server version.
+func (c *conn) sendError(id, code int64, msg string) error {
+	return c.send(errorFields(int(c.negotiated.Load()), id, code, msg)...)
+}
+
+func errorFields(version int, id, code int64, msg string) []string {
+	ids, codes := strconv.FormatInt(id, 10), strconv.FormatInt(code, 10)
+	switch {
+	case version >= minVerErrorTime:
+		return []string{itoa(outErrMsg), ids, codes, msg, "", strconv.FormatInt(time.Now().UnixMilli(), 10)}
+	case version >= minVerAdvancedReject:
+		return []string{itoa(outErrMsg), "2", ids, codes, msg, ""}
+	default:
+		return []string{itoa(outErrMsg), "2", ids, codes, msg}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// sleep waits d or until the connection closes; it reports whether d elapsed.
+func (c *conn) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.quit:
+		return false
+	}
+}
+
+func (c *conn) serve() {
+	defer c.g.wg.Done()
+	defer c.close(false)
+	defer func() {
+		if r := recover(); r != nil { // never let one connection take the gateway down
+			c.log.Error("internal error serving connection", "panic", r)
+			c.update(func(rec *ConnRecord) { rec.Error = fmt.Sprint("internal error: ", r) })
+		}
+	}()
+	br := bufio.NewReader(c.nc)
+	if !c.handshake(br) {
+		return
+	}
+	if !c.startAPI(br) {
+		return
+	}
+	for n := 1; ; n++ {
+		fields, err := ReadFrame(br)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.record(fields)
+		if c.halfOpen.Load() {
+			continue
+		}
+		if !c.sleep(c.faults.ReplyDelay) {
+			return
+		}
+		replies := replies(c.g.currentScript(), fields)
+		if n == c.faults.MalformedAfterRequests {
+			c.log.Debug("fault: malformed reply", "request", n)
+			replies = [][]string{malformed(c.faults.MalformedFields, replies)}
+		} else if len(replies) == 0 {
+			c.log.Debug("request not answered", "fields", fields)
+		}
+		for _, r := range replies {
+			if c.send(r...) != nil {
+				return
+			}
+		}
+		if h := c.faults.HalfOpenAfterRequests; h > 0 && n >= h {
+			c.log.Debug("fault: half-open", "after", n)
+			c.halfOpen.Store(true)
+		}
+	}
+}
+
+func (c *conn) readFailed(err error) {
+	select {
+	case <-c.quit: // we closed it
+		return
+	default:
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		c.log.Debug("client closed the connection")
+		return
+	}
+	if errors.Is(err, broker.ErrProtocol) {
+		c.log.Error("protocol error; closing connection", "error", err)
+		c.update(func(r *ConnRecord) { r.Error = err.Error() })
+		return
+	}
+	c.log.Debug("read failed", "error", err)
+}
+
+// handshake reads the client's version range and answers it; it reports
+// whether to go on.
+func (c *conn) handshake(br *bufio.Reader) bool {
+	h, err := ReadHandshake(br)
+	if err != nil {
+		reason := ""
+		switch {
+		case errors.Is(err, errNoAPIPrefix):
+			reason = "no API prefix"
+		case errors.Is(err, broker.ErrProtocol):
+			reason = "bad handshake: " + err.Error()
+		}
+		if reason != "" {
+			c.log.Warn("refusing client", "reason", reason)
+		}
+		c.update(func(r *ConnRecord) { r.Refused = reason })
+		return false
+	}
+	c.update(func(r *ConnRecord) {
+		r.ClientVersionMin, r.ClientVersionMax, r.ConnectOptions = h.MinVersion, h.MaxVersion, h.Options
+	})
+	switch {
+	case c.faults.StallHandshake:
+		c.log.Debug("fault: stalling the handshake")
+		_, _ = io.Copy(io.Discard, br) // until the client or Close ends it
+		return false
+	case c.faults.CloseBeforeHandshake:
+		c.log.Debug("fault: closing before the handshake reply")
+		return false
+	}
+	v := min(c.version, h.MaxVersion)
+	if v < h.MinVersion || v < MinServerVersion {
+		reason := fmt.Sprintf("version range excludes %d", c.version)
+		c.log.Warn("refusing client", "reason", reason, "client", h.String())
+		c.update(func(r *ConnRecord) { r.Refused = reason })
+		return false
+	}
+	c.negotiated.Store(int64(v))
+	c.update(func(r *ConnRecord) { r.ServerVersion = v })
+	return c.send(itoa(v), time.Now().Format("20060102 15:04:05 MST")) == nil
+}
+
+// startAPI reads START_API, admits or refuses the client id and sends the
+// unprompted messages; it reports whether to go on.
+func (c *conn) startAPI(br *bufio.Reader) bool {
+	fields, err := ReadFrame(br)
+	if err != nil {
+		c.readFailed(err)
+		return false
+	}
+	c.record(fields)
+	refuse := func(reason string) bool {
+		c.log.Warn("refusing client", "reason", reason)
+		c.update(func(r *ConnRecord) { r.Refused = reason })
+		return false
+	}
+	if fields[0] != itoa(inStartAPI) {
+		return refuse("expected START_API, got message " + fields[0])
+	}
+	var id int64
+	if len(fields) >= 3 && fields[2] != "" {
+		if id, err = strconv.ParseInt(fields[2], 10, 64); err != nil {
+			return refuse(fmt.Sprintf("bad START_API: client id %q", fields[2]))
+		}
+	} else if len(fields) < 3 {
+		return refuse("bad START_API: no client id")
+	}
+	c.g.mu.Lock()
+	inUse := slices.Contains(c.faults.RefuseClientIDs, id)
+	for _, o := range c.g.conns {
+		inUse = inUse || (o != c && o.apiLive && o.rec.ClientID == id)
+	}
+	c.rec.ClientID = id
+	if !inUse {
+		c.apiLive = true
+		c.rec.APIStarted = true
+		c.g.started++
+		c.g.broadcastLocked()
+	}
+	c.g.mu.Unlock()
+	if inUse {
+		refuse("client id in use")
+		if c.sendError(-1, CodeClientIDInUse, NoticeText(CodeClientIDInUse)) == nil {
+			c.sleep(duplicateIDLinger)
+		}
+		return false
+	}
+	c.log.Debug("API started", "client_id", id)
+	start := time.Now()
+	sc := c.g.currentScript()
+	msgs := [][]string{
+		{itoa(outManagedAccts), "1", strings.Join(sc.Accounts, ",")},
+		{itoa(outNextValidID), "1", strconv.FormatInt(sc.nextValidID(), 10)},
+	}
+	for _, code := range []int64{CodeMarketDataFarmOK, CodeHistDataFarmOK, CodeSecDefDataFarmOK} {
+		msgs = append(msgs, errorFields(int(c.negotiated.Load()), -1, code, NoticeText(code)))
+	}
+	for _, m := range msgs {
+		if c.send(m...) != nil {
+			return false
+		}
+	}
+	if len(c.faults.Notices) > 0 {
+		c.g.wg.Add(1)
+		go c.noticeLoop(start, c.faults.Notices)
+	}
+	return true
+}
+
+func (c *conn) noticeLoop(start time.Time, notices []TimedNotice) {
+	defer c.g.wg.Done()
+	ns := slices.Clone(notices)
+	slices.SortStableFunc(ns, func(a, b TimedNotice) int { return cmp.Compare(a.After, b.After) })
+	for _, n := range ns {
+		if !c.sleep(time.Until(start.Add(n.After))) {
+			return
+		}
+		msg := n.Message
+		if msg == "" {
+			msg = NoticeText(n.Code)
+		}
+		_ = c.sendError(-1, n.Code, msg)
+	}
+}
+
+func (c *conn) record(fields []string) {
+	id, err := strconv.Atoi(fields[0])
+	if err != nil {
+		id = -1
+	}
+	req := Request{ID: id, Fields: fields, At: time.Now()}
+	c.update(func(r *ConnRecord) { r.Requests = append(r.Requests, req) })
+}
+
+// field returns fields[i], or "" if there is no such field.
+func field(fields []string, i int) string {
+	if i < len(fields) {
+		return fields[i]
+	}
+	return ""
+}
+
+// replies returns the messages that answer one request; none for cancels and
+// for requests the fake does not know.
+func replies(sc Script, fields []string) [][]string {
+	switch fields[0] {
+	case itoa(inReqCurrentTime):
+		return [][]string{{itoa(outCurrentTime), "1", strconv.FormatInt(time.Now().Unix(), 10)}}
+	case itoa(inReqIDs):
+		return [][]string{{itoa(outNextValidID), "1", strconv.FormatInt(sc.nextValidID(), 10)}}
+	case itoa(inReqManagedAccts):
+		return [][]string{{itoa(outManagedAccts), "1", strings.Join(sc.Accounts, ",")}}
+	case itoa(inReqPositions):
+		out := make([][]string, 0, len(sc.Positions)+1)
+		for _, p := range sc.Positions {
+			out = append(out, positionFields(p))
+		}
+		return append(out, []string{itoa(outPositionEnd), "1"})
+	case itoa(inReqAccountSummary):
+		reqID := field(fields, 2)
+		out := summaryRows(sc.Summary, reqID, field(fields, 4))
+		return append(out, []string{itoa(outAccountSummaryEnd), "1", reqID})
+	default: // CANCEL_POSITIONS, CANCEL_ACCOUNT_SUMMARY, and anything unknown
+		return nil
+	}
+}
+
+// positionFields is POSITION_DATA version 3: 16 fields, no primaryExch.
+func positionFields(p broker.Position) []string {
+	c := p.Contract
+	return []string{
+		itoa(outPositionData), "3", p.Account,
+		strconv.FormatInt(c.ConID, 10), c.Symbol, c.SecType, c.Expiry, c.Strike.String(), c.Right, c.Multiplier,
+		c.Exchange, c.Currency, c.LocalSymbol, c.TradingClass,
+		p.Quantity.String(), p.AvgCost.String(),
+	}
+}
+
+// summaryRows answers REQ_ACCOUNT_SUMMARY: for each account in script order,
+// the requested tags in request order, each once; a tag starting with "$"
+// ($LEDGER, $LEDGER:ALL, ...) stands for all of the account's tags, sorted.
+func summaryRows(summary []broker.AccountSummary, reqID, tagList string) [][]string {
+	var tags []string
+	for t := range strings.SplitSeq(tagList, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			tags = append(tags, t)
+		}
+	}
+	var out [][]string
+	for _, a := range summary {
+		seen := map[string]bool{}
+		emit := func(tag string) {
+			v, ok := a.Values[tag]
+			if !ok || seen[tag] {
+				return
+			}
+			seen[tag] = true
+			out = append(out, []string{itoa(outAccountSummary), "1", reqID, a.Account, tag, v.Value, v.Currency})
+		}
+		for _, t := range tags {
+			if strings.HasPrefix(t, "$") {
+				for _, all := range slices.Sorted(maps.Keys(a.Values)) {
+					emit(all)
+				}
+				continue
+			}
+			emit(t)
+		}
+	}
+	return out
+}
+
+// malformedIntField says, per reply message id, which field holds an integer
+// that a malformed reply replaces.
+var malformedIntField = map[string]int{
+	itoa(outCurrentTime):    2,
+	itoa(outNextValidID):    2,
+	itoa(outPositionData):   3,
+	itoa(outAccountSummary): 2,
+}
+
+// malformed builds the malformed message that replaces a request's replies.
+func malformed(custom []string, replies [][]string) []string {
+	if custom != nil {
+		return slices.Clone(custom)
+	}
+	if len(replies) > 0 {
+		if i, ok := malformedIntField[replies[0][0]]; ok && i < len(replies[0]) {
+			m := slices.Clone(replies[0])
+			m[i] = malformedToken
+			return m
+		}
+	}
+	return []string{itoa(outCurrentTime), "1", malformedToken}
+}

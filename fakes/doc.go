@@ -1,0 +1,45 @@
+// Package fakes provides a scripted fake IB Gateway that speaks the real TWS API
+// wire protocol (server version 193) on a loopback TCP port, so that real API
+// clients such as scmhub/ibapi can be tested without Interactive Brokers.
+// A Script says what the gateway answers (accounts, positions, account summary)
+// and which faults it injects (stalled or refused handshakes, dropped, closed,
+// half-open and malformed replies, timed connectivity notices).
+//
+// # Protocol
+//
+// Per connection the gateway reads "API\0" and the client's version range,
+// answers min(script version, client max) with the connection time, reads
+// START_API and then sends MANAGED_ACCTS, NEXT_VALID_ID and the 2104, 2106 and
+// 2158 farm notices (id -1). A client id already held by a live connection is
+// refused with error 326; the socket closes about 300 ms later.
+//
+// It answers REQ_CURRENT_TIME, REQ_IDS, REQ_MANAGED_ACCTS, REQ_POSITIONS
+// (POSITION_DATA version 3 rows, then POSITION_END) and REQ_ACCOUNT_SUMMARY
+// (ACCOUNT_SUMMARY rows for the requested tags, then ACCOUNT_SUMMARY_END).
+// Cancels get no answer. Any other message is recorded in Connections but not
+// answered, as real TWS ignores or rejects what it does not serve; a test can
+// still answer it by hand with SendRaw. Decimals go on the wire as
+// broker.Decimal.String(), never through a float.
+//
+// A connection that does not start with "API\0", announces a version range
+// that excludes the script's version, sends anything but START_API first, or
+// sends a frame over MaxFrameLen is closed and the reason recorded in its
+// ConnRecord; the gateway itself keeps serving.
+//
+// # Scripts
+//
+// A Script is plain data: build one in Go (start from DefaultScript) or load
+// it from JSON with LoadScript. In JSON, keys are snake_case, decimals are
+// strings ("0.5", "-2") so that no value passes through a float, and durations
+// are Go duration strings ("150ms"); unknown keys are errors. testdata/demo.json
+// is DefaultScript in that form. Faults apply per connection, from the script
+// current when the connection was accepted; answers come from the script
+// current when each request is read, so SetScript can change them mid-session.
+//
+// # Live control
+//
+// Tests drive chaos while clients are connected: DropConnections resets every
+// socket, Notify sends a notice such as 1100/1101/1102 to every session,
+// SendRaw sends arbitrary fields, SetScript changes the answers, and
+// Connections/WaitConnections observe what clients did.
+package fakes

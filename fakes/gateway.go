@@ -1,0 +1,333 @@
+package fakes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/brokerkit/brokerkit/broker"
+)
+
+// Gateway is a fake IB Gateway: a TCP server on loopback that speaks the TWS
+// API wire protocol at server version 193 (by default) and serves a Script.
+//
+// Each accepted connection is served by its own goroutines; Close stops them
+// all. A Gateway is safe for concurrent use: tests and chaos drivers may call
+// the live-control methods (DropConnections, Notify, SendRaw, SetScript) while
+// clients are connected.
+type Gateway struct {
+	ln   net.Listener
+	log  hclog.Logger
+	wg   sync.WaitGroup
+	done chan struct{} // closed by Close
+
+	mu       sync.Mutex
+	script   Script
+	conns    []*conn // every accepted connection, in accept order
+	started  int     // connections that completed START_API, ever
+	changed  chan struct{}
+	closed   bool
+	closeErr error
+}
+
+// Option configures NewGateway.
+type Option func(*options)
+
+type options struct {
+	addr string
+	log  hclog.Logger
+}
+
+// WithAddr makes the gateway listen on addr (for example "127.0.0.1:4002")
+// instead of "127.0.0.1:0".
+func WithAddr(addr string) Option { return func(o *options) { o.addr = addr } }
+
+// WithLogger sends the gateway's logs to l (default: hclog.NewNullLogger()).
+func WithLogger(l hclog.Logger) Option { return func(o *options) { o.log = l } }
+
+// NewGateway validates s, listens (on 127.0.0.1:0 unless WithAddr) and starts
+// serving at once. Errors wrap broker.ErrInvalidArgument for an invalid script,
+// or the listener's error.
+func NewGateway(s Script, opts ...Option) (*Gateway, error) {
+	o := options{addr: "127.0.0.1:0", log: hclog.NewNullLogger()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.log == nil {
+		o.log = hclog.NewNullLogger()
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return nil, fmt.Errorf("fakes: listen on %s: %w", o.addr, err)
+	}
+	g := &Gateway{
+		ln:      ln,
+		log:     o.log.Named("fakegw"),
+		done:    make(chan struct{}),
+		script:  s.Clone(),
+		changed: make(chan struct{}),
+	}
+	g.log.Debug("listening", "addr", ln.Addr().String())
+	g.wg.Add(1)
+	go g.acceptLoop()
+	return g, nil
+}
+
+// Addr returns the listening address, "127.0.0.1:PORT".
+func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+
+// Host returns the listening IP address, "127.0.0.1".
+func (g *Gateway) Host() string {
+	host, _, _ := net.SplitHostPort(g.Addr())
+	return host
+}
+
+// Port returns the listening TCP port.
+func (g *Gateway) Port() int {
+	_, port, _ := net.SplitHostPort(g.Addr())
+	p, _ := strconv.Atoi(port)
+	return p
+}
+
+// ConnectParams returns connection parameters for this gateway: its host and
+// port, clientID, and broker's defaults for the rest.
+func (g *Gateway) ConnectParams(clientID int64) broker.ConnectParams {
+	return broker.ConnectParams{Host: g.Host(), Port: g.Port(), ClientID: clientID}
+}
+
+// Script returns a copy of the current script.
+func (g *Gateway) Script() Script {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.script.Clone()
+}
+
+// SetScript replaces the script. Requests read after the call are answered from
+// s; connections accepted after the call use its version and faults, while live
+// connections keep the version and faults they started with. A script that
+// fails Validate is not installed: the gateway logs the error and keeps the old
+// one (check s.Validate() first when it matters).
+func (g *Gateway) SetScript(s Script) {
+	if err := s.Validate(); err != nil {
+		g.log.Error("SetScript: invalid script ignored", "error", err)
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.script = s.Clone()
+}
+
+func (g *Gateway) currentScript() Script {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.script // shared read-only: SetScript replaces, never mutates
+}
+
+// Close stops listening, closes every live connection and waits until every
+// goroutine of the gateway has returned. It is idempotent.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		g.wg.Wait()
+		return g.closeErr
+	}
+	g.closed = true
+	close(g.done)
+	g.broadcastLocked()
+	conns := slices.Clone(g.conns)
+	g.mu.Unlock()
+
+	err := g.ln.Close()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	for _, c := range conns {
+		c.close(false)
+	}
+	g.wg.Wait()
+	g.mu.Lock()
+	g.closeErr = err
+	g.mu.Unlock()
+	g.log.Debug("closed")
+	return err
+}
+
+func (g *Gateway) acceptLoop() {
+	defer g.wg.Done()
+	for {
+		nc, err := g.ln.Accept()
+		if err != nil {
+			select {
+			case <-g.done:
+			default:
+				g.log.Error("accept failed; gateway stops accepting", "error", err)
+			}
+			return
+		}
+		c := newConn(g, nc)
+		g.mu.Lock()
+		if g.closed {
+			g.mu.Unlock()
+			_ = nc.Close()
+			return
+		}
+		c.faults = g.script.Faults
+		c.version = g.script.serverVersion()
+		g.conns = append(g.conns, c)
+		g.broadcastLocked()
+		g.mu.Unlock()
+		g.wg.Add(1)
+		go c.serve()
+	}
+}
+
+// broadcastLocked wakes every WaitConnections; g.mu must be held.
+func (g *Gateway) broadcastLocked() {
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
+// live returns the connections that are open and, if apiOnly, have completed START_API.
+func (g *Gateway) live(apiOnly bool) []*conn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []*conn
+	for _, c := range g.conns {
+		if !c.rec.Closed && (!apiOnly || c.apiLive) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// DropConnections closes every open client socket abruptly (with a TCP reset),
+// as a crashing gateway would, and returns how many it closed. The gateway
+// keeps listening: clients may reconnect.
+func (g *Gateway) DropConnections() int {
+	cs := g.live(false)
+	for _, c := range cs {
+		c.close(true)
+	}
+	if len(cs) > 0 {
+		g.log.Info("dropped connections", "count", len(cs))
+	}
+	return len(cs)
+}
+
+// Notify sends ERR_MSG with id -1, code and msg ("" means NoticeText(code)) to
+// every live API connection (START_API done, not half-open) and returns how many
+// it reached.
+func (g *Gateway) Notify(code int64, msg string) int {
+	if msg == "" {
+		msg = NoticeText(code)
+	}
+	n := 0
+	for _, c := range g.live(true) {
+		if c.sendError(-1, code, msg) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// SendRaw sends one frame of exactly these fields to every live API connection
+// (START_API done, not half-open) and returns how many it reached. Fields that
+// cannot be framed (NUL inside, none at all, too long) reach nobody: SendRaw
+// logs the error and returns 0.
+func (g *Gateway) SendRaw(fields ...string) int {
+	if _, err := AppendFrame(nil, fields...); err != nil {
+		g.log.Error("SendRaw: cannot frame", "error", err)
+		return 0
+	}
+	n := 0
+	for _, c := range g.live(true) {
+		if c.send(fields...) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// ConnRecord describes one accepted TCP connection.
+type ConnRecord struct {
+	Remote           string // client address
+	ClientVersionMin int    // from the client's handshake; 0 if none was read
+	ClientVersionMax int
+	ConnectOptions   string    // handshake options, e.g. "+PACEAPI"
+	ClientID         int64     // from START_API; 0 before it
+	ServerVersion    int       // version the gateway answered; 0 if it did not answer
+	Requests         []Request // every frame the client sent after the handshake, START_API included
+	Closed           bool      // the connection has ended
+	// Refused says why the gateway turned the client away: "no API prefix",
+	// "bad handshake: ...", "version range excludes N", "expected START_API",
+	// "bad START_API: ...", "client id in use". "" if it did not.
+	Refused string
+	// APIStarted is true once START_API was accepted (MANAGED_ACCTS and the rest sent).
+	APIStarted bool
+	// Error says why the gateway closed the connection for a protocol error
+	// after START_API (for example a frame over MaxFrameLen); "" otherwise.
+	Error string
+}
+
+// Request is one framed message a client sent after the handshake.
+type Request struct {
+	ID     int       // message id (field 0), -1 if it is not an integer
+	Fields []string  // every field, the id included
+	At     time.Time // when the gateway read it
+}
+
+// Connections returns a record of every accepted TCP connection, in accept order.
+func (g *Gateway) Connections() []ConnRecord {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]ConnRecord, len(g.conns))
+	for i, c := range g.conns {
+		r := c.rec
+		r.Requests = slices.Clone(r.Requests)
+		out[i] = r
+	}
+	return out
+}
+
+// LiveClientIDs returns the client ids of the open connections that completed
+// START_API, in accept order.
+func (g *Gateway) LiveClientIDs() []int64 {
+	var ids []int64
+	for _, c := range g.live(true) {
+		ids = append(ids, c.clientID())
+	}
+	return ids
+}
+
+// WaitConnections waits until n connections in total (live or since closed)
+// have completed START_API. It fails with ctx's error if ctx is done first, or
+// with an error matching broker.ErrClosed if the gateway is closed first.
+func (g *Gateway) WaitConnections(ctx context.Context, n int) error {
+	for {
+		g.mu.Lock()
+		started, closed, ch := g.started, g.closed, g.changed
+		g.mu.Unlock()
+		if started >= n {
+			return nil
+		}
+		if closed {
+			return fmt.Errorf("fakes: wait for %d connections (have %d): gateway %w", n, started, broker.ErrClosed)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("fakes: wait for %d connections (have %d): %w", n, started, ctx.Err())
+		}
+	}
+}

@@ -1,0 +1,437 @@
+package fakes
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/brokerkit/brokerkit/broker"
+)
+
+// Script is what the gateway serves: the answers to requests and the faults it
+// injects. The zero Script is valid: version 193, no accounts, next id 1.
+//
+// A Script loads from JSON (ParseScript, LoadScript) with decimals as JSON
+// strings and durations as Go duration strings ("150ms"); see testdata/demo.json.
+type Script struct {
+	// ServerVersion is the highest server version the gateway offers, 0 meaning
+	// DefaultServerVersion (193). It must be 0 or in MinServerVersion..MaxServerVersion.
+	// The gateway answers min(ServerVersion, client's max) and refuses a client
+	// whose range excludes that.
+	ServerVersion int
+	// Accounts are sent in MANAGED_ACCTS, joined with ",".
+	Accounts []string
+	// NextValidID is sent in NEXT_VALID_ID; 0 means 1.
+	NextValidID int64
+	// Positions are the POSITION_DATA rows, in order.
+	Positions []broker.Position
+	// Summary holds the ACCOUNT_SUMMARY rows: one entry per account, in order;
+	// within an account, rows follow the order of the requested tags.
+	Summary []broker.AccountSummary
+	// Faults are injected on every connection accepted while this Script is current.
+	Faults Faults
+}
+
+// Faults are the misbehaviours the gateway injects. The zero value injects none.
+//
+// "Requests" below count the framed messages a client sends after START_API
+// (START_API itself is not counted), known or not, from 1.
+type Faults struct {
+	// StallHandshake: read the client's handshake and never reply; the socket
+	// stays open until the client closes it or the Gateway closes.
+	StallHandshake bool
+	// CloseBeforeHandshake: read the client's handshake, then close without replying.
+	CloseBeforeHandshake bool
+	// CloseAfterMessages > 0: close the connection once the gateway has sent this
+	// many framed messages on it (the handshake reply counts as the first).
+	CloseAfterMessages int
+	// ReplyDelay is waited before answering each request (not before the
+	// handshake reply nor the unprompted messages after START_API).
+	ReplyDelay time.Duration
+	// MalformedAfterRequests > 0: answer request number N with one malformed
+	// message instead of its normal reply (see MalformedFields), then go on normally.
+	MalformedAfterRequests int
+	// MalformedFields, if set, is the malformed message to send. By default the
+	// gateway sends the request's first normal reply message with a non-integer
+	// ("not-an-int") where an integer belongs: CURRENT_TIME's time,
+	// NEXT_VALID_ID's id, POSITION_DATA's conId, ACCOUNT_SUMMARY's reqId; for
+	// any other request it sends "49","1","not-an-int". Beware that scmhub/ibapi
+	// prints such a token to its process's stdout before ending the session.
+	MalformedFields []string
+	// HalfOpenAfterRequests > 0: answer the first N requests, then keep the
+	// socket open and reading but never send anything on it again (not even
+	// notices, Notify or SendRaw).
+	HalfOpenAfterRequests int
+	// Notices are sent on each connection, with id -1, each After its delay from
+	// the gateway's reading START_API.
+	Notices []TimedNotice
+	// RefuseClientIDs lists client ids refused at START_API with error 326, as if
+	// another session held them.
+	RefuseClientIDs []int64
+}
+
+// TimedNotice is an ERR_MSG (id -1) the gateway sends After a delay from START_API.
+type TimedNotice struct {
+	After   time.Duration
+	Code    int64
+	Message string // "" means NoticeText(Code)
+}
+
+// DefaultScript returns a realistic demo: two paper accounts, positions in
+// stocks (one fractional, one short), an option, EUR.USD and a future, and a
+// full account summary for both accounts. testdata/demo.json holds the same Script.
+func DefaultScript() Script {
+	d := broker.MustDecimal
+	const a1, a2 = "DU1234567", "DU7654321"
+	return Script{
+		ServerVersion: DefaultServerVersion,
+		Accounts:      []string{a1, a2},
+		NextValidID:   1,
+		Positions: []broker.Position{
+			{Account: a1, Contract: broker.Contract{ConID: 265598, Symbol: "AAPL", SecType: "STK", Exchange: "NASDAQ",
+				Currency: "USD", LocalSymbol: "AAPL", TradingClass: "NMS"}, Quantity: d("100"), AvgCost: d("150.25")},
+			{Account: a1, Contract: broker.Contract{ConID: 756733, Symbol: "SPY", SecType: "STK", Exchange: "ARCA",
+				Currency: "USD", LocalSymbol: "SPY", TradingClass: "SPY"}, Quantity: d("0.5"), AvgCost: d("512.34")},
+			{Account: a1, Contract: broker.Contract{ConID: 730264138, Symbol: "AAPL", SecType: "OPT", Expiry: "20261218",
+				Strike: d("200"), Right: "C", Multiplier: "100", Exchange: "SMART", Currency: "USD",
+				LocalSymbol: "AAPL  261218C00200000", TradingClass: "AAPL"}, Quantity: d("-2"), AvgCost: d("1523.5")},
+			{Account: a2, Contract: broker.Contract{ConID: 12087792, Symbol: "EUR", SecType: "CASH", Exchange: "IDEALPRO",
+				Currency: "USD", LocalSymbol: "EUR.USD", TradingClass: "EUR.USD"}, Quantity: d("25000"), AvgCost: d("1.08455")},
+			{Account: a2, Contract: broker.Contract{ConID: 495512563, Symbol: "ES", SecType: "FUT", Expiry: "20261218",
+				Multiplier: "50", Exchange: "CME", Currency: "USD", LocalSymbol: "ESZ6", TradingClass: "ES"},
+				Quantity: d("1"), AvgCost: d("290012.5")},
+			{Account: a2, Contract: broker.Contract{ConID: 272093, Symbol: "MSFT", SecType: "STK", Exchange: "NASDAQ",
+				Currency: "USD", LocalSymbol: "MSFT", TradingClass: "NMS"}, Quantity: d("-10.25"), AvgCost: d("410.1")},
+		},
+		Summary: []broker.AccountSummary{
+			{Account: a1, Values: summaryValues("INDIVIDUAL", "USD", map[string]string{
+				"NetLiquidation": "100523.45", "TotalCashValue": "84012.07", "SettledCash": "84012.07",
+				"AccruedCash": "12.5", "BuyingPower": "402048.28", "EquityWithLoanValue": "100523.45",
+				"GrossPositionValue": "17779.52", "InitMarginReq": "4221.3", "MaintMarginReq": "3377.04",
+				"AvailableFunds": "96302.15", "ExcessLiquidity": "97146.41", "Cushion": "0.966406", "Leverage": "0.18",
+			})},
+			{Account: a2, Values: summaryValues("INDIVIDUAL", "EUR", map[string]string{
+				"NetLiquidation": "51234.5", "TotalCashValue": "-1200.75", "SettledCash": "-1200.75",
+				"AccruedCash": "0", "BuyingPower": "153703.5", "EquityWithLoanValue": "51234.5",
+				"GrossPositionValue": "312345.12", "InitMarginReq": "16845.25", "MaintMarginReq": "13476.2",
+				"AvailableFunds": "34389.25", "ExcessLiquidity": "37758.3", "Cushion": "0.736961", "Leverage": "6.1",
+			})},
+		},
+	}
+}
+
+// summaryValues builds a summary map: AccountType, Cushion and Leverage carry
+// no currency, every other value carries cur.
+func summaryValues(accountType, cur string, amounts map[string]string) map[string]broker.SummaryValue {
+	m := map[string]broker.SummaryValue{"AccountType": {Value: accountType}}
+	for tag, v := range amounts {
+		c := cur
+		if tag == "Cushion" || tag == "Leverage" {
+			c = ""
+		}
+		m[tag] = broker.SummaryValue{Value: v, Currency: c}
+	}
+	return m
+}
+
+// Validate reports, wrapping broker.ErrInvalidArgument, what in s cannot be
+// served: a server version out of range, NUL in any text (it would split a
+// field), a comma in an account name, a multiplier that is not "" or a decimal,
+// or a negative count or delay in Faults.
+func (s Script) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: script: "+format, append([]any{broker.ErrInvalidArgument}, a...)...)
+	}
+	if s.ServerVersion != 0 && (s.ServerVersion < MinServerVersion || s.ServerVersion > MaxServerVersion) {
+		return bad("server version %d not 0 or in %d..%d", s.ServerVersion, MinServerVersion, MaxServerVersion)
+	}
+	if s.NextValidID < 0 {
+		return bad("negative next valid id %d", s.NextValidID)
+	}
+	for i, a := range s.Accounts {
+		if a == "" || strings.ContainsAny(a, ",\x00") {
+			return bad("account %d (%q) is empty or contains a comma or NUL", i, a)
+		}
+	}
+	for i, p := range s.Positions {
+		c := p.Contract
+		for _, f := range []string{p.Account, c.Symbol, c.SecType, c.Expiry, c.Right, c.Multiplier, c.Exchange,
+			c.Currency, c.LocalSymbol, c.TradingClass} {
+			if strings.IndexByte(f, 0) >= 0 {
+				return bad("position %d: text contains NUL", i)
+			}
+		}
+		if c.Multiplier != "" {
+			if _, err := broker.ParseDecimal(c.Multiplier); err != nil {
+				return bad("position %d: multiplier %q is not a number", i, c.Multiplier)
+			}
+		}
+	}
+	for i, a := range s.Summary {
+		if strings.IndexByte(a.Account, 0) >= 0 {
+			return bad("summary %d: account contains NUL", i)
+		}
+		for tag, v := range a.Values {
+			if tag == "" || strings.IndexByte(tag+v.Value+v.Currency, 0) >= 0 {
+				return bad("summary %d: tag %q is empty or contains NUL", i, tag)
+			}
+		}
+	}
+	f := s.Faults
+	if f.CloseAfterMessages < 0 || f.MalformedAfterRequests < 0 || f.HalfOpenAfterRequests < 0 || f.ReplyDelay < 0 {
+		return bad("negative fault count or delay")
+	}
+	if f.MalformedFields != nil {
+		if _, err := AppendFrame(nil, f.MalformedFields...); err != nil {
+			return bad("malformed fields cannot be framed: %v", err)
+		}
+	}
+	for i, n := range f.Notices {
+		if n.After < 0 || strings.IndexByte(n.Message, 0) >= 0 {
+			return bad("notice %d: negative delay or NUL in message", i)
+		}
+	}
+	return nil
+}
+
+// Clone returns a deep copy of s.
+func (s Script) Clone() Script {
+	s.Accounts = slices.Clone(s.Accounts)
+	s.Positions = slices.Clone(s.Positions)
+	if s.Summary != nil {
+		sum := make([]broker.AccountSummary, len(s.Summary))
+		for i, a := range s.Summary {
+			sum[i] = broker.AccountSummary{Account: a.Account, Values: maps.Clone(a.Values)}
+		}
+		s.Summary = sum
+	}
+	s.Faults.MalformedFields = slices.Clone(s.Faults.MalformedFields)
+	s.Faults.Notices = slices.Clone(s.Faults.Notices)
+	s.Faults.RefuseClientIDs = slices.Clone(s.Faults.RefuseClientIDs)
+	return s
+}
+
+func (s Script) serverVersion() int {
+	if s.ServerVersion == 0 {
+		return DefaultServerVersion
+	}
+	return s.ServerVersion
+}
+
+func (s Script) nextValidID() int64 {
+	if s.NextValidID == 0 {
+		return 1
+	}
+	return s.NextValidID
+}
+
+// LoadScript reads and parses a JSON script file (see ParseScript).
+func LoadScript(path string) (Script, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Script{}, fmt.Errorf("fakes: load script: %w", err)
+	}
+	s, err := ParseScript(b)
+	if err != nil {
+		return Script{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseScript parses a JSON script. Unknown fields, decimals that are not JSON
+// strings, bad durations, trailing data and scripts that fail Validate are
+// errors wrapping broker.ErrInvalidArgument.
+func ParseScript(b []byte) (Script, error) {
+	var s Script
+	if err := s.UnmarshalJSON(b); err != nil {
+		return Script{}, err
+	}
+	if err := s.Validate(); err != nil {
+		return Script{}, err
+	}
+	return s, nil
+}
+
+// JSON shapes. Keys are snake_case; decimals are strings; durations are Go
+// duration strings.
+type (
+	jsonScript struct {
+		ServerVersion int           `json:"server_version,omitempty"`
+		Accounts      []string      `json:"accounts"`
+		NextValidID   int64         `json:"next_valid_id,omitempty"`
+		Positions     []jsonPos     `json:"positions"`
+		Summary       []jsonSummary `json:"summary"`
+		Faults        *jsonFaults   `json:"faults,omitempty"`
+	}
+	jsonPos struct {
+		Account  string       `json:"account"`
+		Contract jsonContract `json:"contract"`
+		Quantity string       `json:"quantity"`
+		AvgCost  string       `json:"avg_cost"`
+	}
+	jsonContract struct {
+		ConID        int64  `json:"con_id"`
+		Symbol       string `json:"symbol"`
+		SecType      string `json:"sec_type"`
+		Expiry       string `json:"expiry,omitempty"`
+		Strike       string `json:"strike,omitempty"`
+		Right        string `json:"right,omitempty"`
+		Multiplier   string `json:"multiplier,omitempty"`
+		Exchange     string `json:"exchange,omitempty"`
+		Currency     string `json:"currency,omitempty"`
+		LocalSymbol  string `json:"local_symbol,omitempty"`
+		TradingClass string `json:"trading_class,omitempty"`
+	}
+	jsonSummary struct {
+		Account string                    `json:"account"`
+		Values  map[string]jsonSummaryVal `json:"values"`
+	}
+	jsonSummaryVal struct {
+		Value    string `json:"value"`
+		Currency string `json:"currency,omitempty"`
+	}
+	jsonFaults struct {
+		StallHandshake         bool         `json:"stall_handshake,omitempty"`
+		CloseBeforeHandshake   bool         `json:"close_before_handshake,omitempty"`
+		CloseAfterMessages     int          `json:"close_after_messages,omitempty"`
+		ReplyDelay             string       `json:"reply_delay,omitempty"`
+		MalformedAfterRequests int          `json:"malformed_after_requests,omitempty"`
+		MalformedFields        []string     `json:"malformed_fields,omitempty"`
+		HalfOpenAfterRequests  int          `json:"half_open_after_requests,omitempty"`
+		Notices                []jsonNotice `json:"notices,omitempty"`
+		RefuseClientIDs        []int64      `json:"refuse_client_ids,omitempty"`
+	}
+	jsonNotice struct {
+		After   string `json:"after"`
+		Code    int64  `json:"code"`
+		Message string `json:"message,omitempty"`
+	}
+)
+
+// MarshalJSON encodes s in the JSON form ParseScript reads.
+func (s Script) MarshalJSON() ([]byte, error) {
+	j := jsonScript{ServerVersion: s.ServerVersion, Accounts: s.Accounts, NextValidID: s.NextValidID,
+		Positions: []jsonPos{}, Summary: []jsonSummary{}}
+	if j.Accounts == nil {
+		j.Accounts = []string{}
+	}
+	for _, p := range s.Positions {
+		c := p.Contract
+		jc := jsonContract{ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry, Right: c.Right,
+			Multiplier: c.Multiplier, Exchange: c.Exchange, Currency: c.Currency, LocalSymbol: c.LocalSymbol,
+			TradingClass: c.TradingClass}
+		if !c.Strike.IsZero() {
+			jc.Strike = c.Strike.String()
+		}
+		j.Positions = append(j.Positions, jsonPos{Account: p.Account, Contract: jc,
+			Quantity: p.Quantity.String(), AvgCost: p.AvgCost.String()})
+	}
+	for _, a := range s.Summary {
+		js := jsonSummary{Account: a.Account, Values: map[string]jsonSummaryVal{}}
+		for tag, v := range a.Values {
+			js.Values[tag] = jsonSummaryVal(v)
+		}
+		j.Summary = append(j.Summary, js)
+	}
+	f := s.Faults
+	jf := jsonFaults{StallHandshake: f.StallHandshake, CloseBeforeHandshake: f.CloseBeforeHandshake,
+		CloseAfterMessages: f.CloseAfterMessages, MalformedAfterRequests: f.MalformedAfterRequests,
+		MalformedFields: f.MalformedFields, HalfOpenAfterRequests: f.HalfOpenAfterRequests,
+		RefuseClientIDs: f.RefuseClientIDs}
+	if f.ReplyDelay != 0 {
+		jf.ReplyDelay = f.ReplyDelay.String()
+	}
+	for _, n := range f.Notices {
+		jf.Notices = append(jf.Notices, jsonNotice{After: n.After.String(), Code: n.Code, Message: n.Message})
+	}
+	if !jsonFaultsZero(jf) {
+		j.Faults = &jf
+	}
+	return json.Marshal(j)
+}
+
+func jsonFaultsZero(f jsonFaults) bool {
+	return !f.StallHandshake && !f.CloseBeforeHandshake && f.CloseAfterMessages == 0 && f.ReplyDelay == "" &&
+		f.MalformedAfterRequests == 0 && f.MalformedFields == nil && f.HalfOpenAfterRequests == 0 &&
+		f.Notices == nil && f.RefuseClientIDs == nil
+}
+
+// UnmarshalJSON decodes the JSON form strictly (unknown fields are errors); it
+// does not Validate, ParseScript does.
+func (s *Script) UnmarshalJSON(b []byte) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: script: "+format, append([]any{broker.ErrInvalidArgument}, a...)...)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var j jsonScript
+	if err := dec.Decode(&j); err != nil {
+		return bad("%v", err)
+	}
+	if dec.More() {
+		return bad("trailing data after the JSON object")
+	}
+	out := Script{ServerVersion: j.ServerVersion, Accounts: j.Accounts, NextValidID: j.NextValidID}
+	dec10 := func(what, v string, zeroOK bool) (broker.Decimal, error) {
+		if v == "" && zeroOK {
+			return broker.Decimal{}, nil
+		}
+		d, err := broker.ParseDecimal(v)
+		if err != nil {
+			return d, bad("%s: %v", what, err)
+		}
+		return d, nil
+	}
+	for i, p := range j.Positions {
+		c := p.Contract
+		pos := broker.Position{Account: p.Account, Contract: broker.Contract{ConID: c.ConID, Symbol: c.Symbol,
+			SecType: c.SecType, Expiry: c.Expiry, Right: c.Right, Multiplier: c.Multiplier, Exchange: c.Exchange,
+			Currency: c.Currency, LocalSymbol: c.LocalSymbol, TradingClass: c.TradingClass}}
+		var err error
+		if pos.Contract.Strike, err = dec10(fmt.Sprintf("position %d strike", i), c.Strike, true); err != nil {
+			return err
+		}
+		if pos.Quantity, err = dec10(fmt.Sprintf("position %d quantity", i), p.Quantity, false); err != nil {
+			return err
+		}
+		if pos.AvgCost, err = dec10(fmt.Sprintf("position %d avg_cost", i), p.AvgCost, false); err != nil {
+			return err
+		}
+		out.Positions = append(out.Positions, pos)
+	}
+	for _, a := range j.Summary {
+		as := broker.AccountSummary{Account: a.Account, Values: map[string]broker.SummaryValue{}}
+		for tag, v := range a.Values {
+			as.Values[tag] = broker.SummaryValue(v)
+		}
+		out.Summary = append(out.Summary, as)
+	}
+	if jf := j.Faults; jf != nil {
+		f := Faults{StallHandshake: jf.StallHandshake, CloseBeforeHandshake: jf.CloseBeforeHandshake,
+			CloseAfterMessages: jf.CloseAfterMessages, MalformedAfterRequests: jf.MalformedAfterRequests,
+			MalformedFields: jf.MalformedFields, HalfOpenAfterRequests: jf.HalfOpenAfterRequests,
+			RefuseClientIDs: jf.RefuseClientIDs}
+		if jf.ReplyDelay != "" {
+			d, err := time.ParseDuration(jf.ReplyDelay)
+			if err != nil {
+				return bad("faults.reply_delay: %v", err)
+			}
+			f.ReplyDelay = d
+		}
+		for i, n := range jf.Notices {
+			d, err := time.ParseDuration(n.After)
+			if err != nil {
+				return bad("faults.notices[%d].after: %v", i, err)
+			}
+			f.Notices = append(f.Notices, TimedNotice{After: d, Code: n.Code, Message: n.Message})
+		}
+		out.Faults = f
+	}
+	*s = out
+	return nil
+}
