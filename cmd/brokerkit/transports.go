@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -21,5 +22,13 @@ func openBroker(ctx context.Context, transport string, log hclog.Logger) (broker
 }
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return fmt.Errorf("not wired yet")
+}
+
+func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return fmt.Errorf("not wired yet")
+}
+
+func runRunner(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("not wired yet")
 }

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/fakes"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(t.Context(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestDemoPrintsTheScript(t *testing.T) {
+	code, out, errs := run(t, "demo")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errs)
+	}
+	s := fakes.DefaultScript()
+	for _, want := range append([]string{"Accounts: " + strings.Join(s.Accounts, ", "), "Positions (" + strconv.Itoa(len(s.Positions)) + ")", "NetLiquidation"}, s.Accounts...) {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, p := range s.Positions {
+		if !strings.Contains(out, p.Quantity.String()) || !strings.Contains(out, p.Contract.Symbol) {
+			t.Errorf("demo output lacks position %s %s", p.Contract.Symbol, p.Quantity)
+		}
+	}
+}
+
+// jsonReport mirrors writeJSON's output for decoding in tests.
+type jsonReport struct {
+	Accounts  []string       `json:"accounts"`
+	Positions []jsonPosition `json:"positions"`
+	Summary   []jsonSummary  `json:"summary"`
+}
+
+func positionsOf(s fakes.Script) []jsonPosition {
+	var out []jsonPosition
+	for _, p := range s.Positions {
+		c := p.Contract
+		jp := jsonPosition{Account: p.Account, ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry,
+			Right: c.Right, Exchange: c.Exchange, Currency: c.Currency, Quantity: p.Quantity, AvgCost: p.AvgCost}
+		if !c.Strike.IsZero() {
+			strike := c.Strike
+			jp.Strike = &strike
+		}
+		out = append(out, jp)
+	}
+	return out
+}
+
+func TestDemoJSON(t *testing.T) {
+	code, out, errs := run(t, "demo", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errs)
+	}
+	var got jsonReport
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	s := fakes.DefaultScript()
+	if diff := cmp.Diff(s.Accounts, got.Accounts); diff != "" {
+		t.Errorf("accounts (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(positionsOf(s), got.Positions); diff != "" {
+		t.Errorf("positions (-want +got):\n%s", diff)
+	}
+	if len(got.Summary) != len(s.Summary) {
+		t.Errorf("summary has %d accounts, want %d", len(got.Summary), len(s.Summary))
+	}
+}
+
+// TestPositionsAgainstGateway is the issue's acceptance check: `brokerkit positions --port P`
+// against a gateway serving script S prints exactly the positions of S.
+func TestPositionsAgainstGateway(t *testing.T) {
+	s := fakes.DefaultScript()
+	s.Positions = append(s.Positions, broker.Position{Account: s.Accounts[0],
+		Contract: broker.Contract{ConID: 42, Symbol: "ÄÖÜ", SecType: "STK", Currency: "EUR", Exchange: "IBIS"},
+		Quantity: broker.MustDecimal("12345678.1234567"), AvgCost: broker.MustDecimal("0.0001")})
+	gw, err := fakes.NewGateway(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	code, out, errs := run(t, "positions", "--port", strconv.Itoa(gw.Port()), "--client-id", "9", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errs)
+	}
+	var got jsonReport
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(positionsOf(s), got.Positions); diff != "" {
+		t.Errorf("positions (-want +got):\n%s", diff)
+	}
+	for _, q := range []string{"accounts", "summary", "ping"} {
+		if code, out, errs := run(t, q, "--port", strconv.Itoa(gw.Port())); code != 0 || out == "" {
+			t.Errorf("%s: exit %d, out %q, stderr %s", q, code, out, errs)
+		}
+	}
+}
+
+func TestUnreachableGatewayIsOneLine(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there now
+	code, out, errs := run(t, "accounts", "--port", strconv.Itoa(port), "--timeout", "2s")
+	if code != 1 || out != "" {
+		t.Errorf("exit %d, stdout %q", code, out)
+	}
+	if strings.Count(strings.TrimSpace(errs), "\n") != 0 || !strings.Contains(errs, "is TWS or IB Gateway running") {
+		t.Errorf("stderr is not one line with a hint: %q", errs)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"bogus"}, {"demo", "--nope"}, {"demo", "extra"}, {"demo", "--transport", "carrier-pigeon"}, {"gateway", "--script", "/does/not/exist.json"}} {
+		if code, _, _ := run(t, args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+	if code, _, _ := run(t, "demo", "-h"); code != 0 {
+		t.Errorf("-h: exit %d", code)
+	}
+}
+
+func TestGatewayCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := net.Pipe()
+	done := make(chan int)
+	go func() {
+		var errb bytes.Buffer
+		done <- Main(ctx, []string{"gateway", "--listen", "127.0.0.1:0", "--script", "../../fakes/testdata/demo.json"}, pw, &errb)
+	}()
+	buf := make([]byte, 128)
+	n, err := pr.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.TrimSpace(string(buf[:n]))
+	addr, ok := strings.CutPrefix(line, "listening on ")
+	if !ok {
+		t.Fatalf("first line %q", line)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	if code, out, errs := run(t, "accounts", "--port", port); code != 0 || !strings.Contains(out, fakes.DefaultScript().Accounts[0]) {
+		t.Errorf("accounts against the gateway command: %d %q %s", code, out, errs)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("gateway exit %d", code)
+	}
+}
