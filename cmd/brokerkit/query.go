@@ -91,7 +91,7 @@ type jsonPosition struct {
 }
 
 type jsonSummary struct {
-	Account string                       `json:"account"`
+	Account string                      `json:"account"`
 	Values  map[string]jsonSummaryValue `json:"values"`
 }
 
