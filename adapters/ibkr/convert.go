@@ -1,0 +1,105 @@
+package ibkr
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/brokerkit/brokerkit/broker"
+	"github.com/scmhub/ibapi"
+)
+
+// decimalFromIB converts scmhub's fixed-point Decimal (7 fractional places,
+// magnitude below about 1e11) to an exact broker.Decimal. The unset value
+// (UNSET_DECIMAL, which scmhub also produces for "", for overflowing text and for
+// IB's "no value" markers) is an error wrapping broker.ErrProtocol: a position
+// without a quantity is not a zero position.
+func decimalFromIB(d ibapi.Decimal) (broker.Decimal, error) {
+	s := ibapi.DecimalToString(d)
+	v, err := broker.ParseDecimal(s)
+	if err != nil {
+		return broker.Decimal{}, fmt.Errorf("%w: decimal %q from gateway", broker.ErrProtocol, s)
+	}
+	return v, nil
+}
+
+// decimalFromFloat converts a float64 from the gateway (average cost, strike) to
+// a Decimal through its shortest round-trip text (strconv 'f', -1). The result is
+// the gateway's decimal text exactly whenever that text has at most 15
+// significant digits, which covers every price IB sends. NaN and infinities are
+// errors wrapping broker.ErrProtocol.
+func decimalFromFloat(f float64) (broker.Decimal, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return broker.Decimal{}, fmt.Errorf("%w: number %v from gateway", broker.ErrProtocol, f)
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	v, err := broker.ParseDecimal(s)
+	if err != nil {
+		return broker.Decimal{}, fmt.Errorf("%w: number %.30s... from gateway", broker.ErrProtocol, s)
+	}
+	return v, nil
+}
+
+// positionFromIB converts one POSITION_DATA callback to a broker.Position.
+func positionFromIB(account string, c *ibapi.Contract, pos ibapi.Decimal, avgCost float64) (broker.Position, error) {
+	if c == nil {
+		return broker.Position{}, fmt.Errorf("%w: position of %q without contract", broker.ErrProtocol, account)
+	}
+	q, err := decimalFromIB(pos)
+	if err != nil {
+		return broker.Position{}, fmt.Errorf("position %s/%d quantity: %w", account, c.ConID, err)
+	}
+	cost, err := decimalFromFloat(avgCost)
+	if err != nil {
+		return broker.Position{}, fmt.Errorf("position %s/%d average cost: %w", account, c.ConID, err)
+	}
+	strike, err := decimalFromFloat(c.Strike)
+	if err != nil {
+		return broker.Position{}, fmt.Errorf("position %s/%d strike: %w", account, c.ConID, err)
+	}
+	return broker.Position{
+		Account: account,
+		Contract: broker.Contract{
+			ConID:        c.ConID,
+			Symbol:       c.Symbol,
+			SecType:      c.SecType,
+			Expiry:       c.LastTradeDateOrContractMonth,
+			Strike:       strike,
+			Right:        c.Right,
+			Multiplier:   c.Multiplier,
+			Exchange:     c.Exchange,
+			Currency:     c.Currency,
+			LocalSymbol:  c.LocalSymbol,
+			TradingClass: c.TradingClass,
+		},
+		Quantity: q,
+		AvgCost:  cost,
+	}, nil
+}
+
+// summaryCollector gathers ACCOUNT_SUMMARY rows into one AccountSummary per
+// account, in the order the gateway first named each account.
+type summaryCollector struct {
+	out   []broker.AccountSummary
+	index map[string]int
+}
+
+func (c *summaryCollector) add(account, tag, value, currency string) {
+	if c.index == nil {
+		c.index = make(map[string]int)
+	}
+	i, ok := c.index[account]
+	if !ok {
+		i = len(c.out)
+		c.index[account] = i
+		c.out = append(c.out, broker.AccountSummary{Account: account, Values: make(map[string]broker.SummaryValue)})
+	}
+	c.out[i].Values[tag] = broker.SummaryValue{Value: value, Currency: currency}
+}
+
+func (c *summaryCollector) result() []broker.AccountSummary {
+	if c.out == nil {
+		return []broker.AccountSummary{}
+	}
+	return c.out
+}

@@ -1,0 +1,83 @@
+// Package ibkr is brokerkit's real adapter: a broker.Broker that talks to
+// Interactive Brokers' TWS or IB Gateway through the Go TWS API client
+// github.com/scmhub/ibapi (v0.10.47), in process. It adds what scmhub lacks for
+// a long-running service: bounded connects, typed errors, clean teardown and
+// safe concurrent use.
+//
+// # Connecting
+//
+// Connect first dials the gateway itself (bounded by ConnectParams.Timeout and
+// the context) so that "nothing listens" (broker.ErrGatewayUnreachable) is told
+// apart from a failed handshake, then runs scmhub's Connect under a watchdog.
+// scmhub's Connect has no timeout, blocks forever on a gateway that never
+// answers, and returns nil when the gateway closes first; the adapter detects
+// both, and on timeout shuts the read side of scmhub's socket so that Connect
+// returns, then closes the socket, leaving no goroutine, no socket and nothing
+// in CLOSE_WAIT (broker.ErrTimeout). A gateway closing during the handshake is
+// broker.ErrHandshakeFailed; IB error 326 is broker.ErrClientIDInUse, wrapping
+// the *broker.APIError. Connect returns once the gateway has sent MANAGED_ACCTS
+// and NEXT_VALID_ID and answered one REQ_CURRENT_TIME, all within the timeout.
+//
+// To interrupt a stalled Connect the adapter needs scmhub's socket, which
+// scmhub does not expose: it reads two unexported fields by reflection
+// (socket.go). TestSocketLayout fails if an scmhub upgrade moves them.
+//
+// # Requests
+//
+// Positions (REQ_POSITIONS) carries no request id, so concurrent calls share
+// the one request in flight and each gets its own copy of the complete list; a
+// request whose callers all gave up still runs to POSITION_END, so that its
+// rows never leak into the next one. AccountSummary uses a fresh request id
+// per call, cancels on context end, and keeps at most two requests open (IB's
+// limit; WithMaxConcurrentSummaries). Ping is one REQ_CURRENT_TIME; answers
+// carry no id, so waiters are released in the order their requests went out.
+//
+// # Decimals
+//
+// scmhub hands quantities over as fixed-point numbers with 7 fractional digits
+// (below about 1e11); they convert to broker.Decimal exactly. A quantity scmhub
+// reports as unset (empty, IB's "no value" markers, or out of range) fails the
+// call with broker.ErrProtocol rather than reading as zero. Average costs and
+// strikes arrive as float64 and convert through their shortest round-trip
+// text, which is the gateway's text exactly whenever it has at most 15
+// significant digits.
+//
+// # Session end
+//
+// When the gateway drops the connection, or sends a message scmhub cannot decode
+// (its decoder panics, recovers and ends the session), calls in flight and
+// later calls fail with broker.ErrNotConnected (also matching
+// broker.ErrProtocol for a malformed message, best effort when several Adapters
+// share a process) and subscribers receive broker.EventConnectionLost. The
+// Adapter stays usable: Connect starts a new session. IB codes 1100, 1101 and
+// 1102 become connection lost/restored events; other gateway messages without a
+// waiting request become broker.EventNotice.
+//
+// scmhub prints an undecodable integer token to standard output before it ends
+// the session. This package cannot prevent that; the out-of-process transports
+// contain it by moving the worker's file descriptor 1.
+//
+// # Logging
+//
+// scmhub logs through a process-global zerolog logger (to stderr by default).
+// The first New in a process replaces it, once, with one that forwards every
+// record to hclog at Debug level (to the logger of the latest Adapter created
+// WithLogger and not yet closed; discarded otherwise). SetConsoleWriter, which
+// writes to stdout, is never called. A program that also uses scmhub directly
+// should not call ibapi.SetLogger concurrently with New.
+//
+// # As
+//
+// As(**ibapi.EClient) lends the scmhub client of the current session, for
+// requests the port does not cover. See Adapter.As for the rules.
+//
+// # Known limits of scmhub
+//
+// Exactly one goroutine ever calls scmhub's Disconnect (its own watcher); the
+// adapter ends a session by shutting the socket's read side. scmhub's request
+// methods read fields its teardown rewrites without synchronisation, so the
+// adapter stops calling them as soon as the session's context ends; a request
+// racing the very instant a gateway drops the connection remains a (harmless)
+// data race inside scmhub. scmhub re-dials on a failed write; the fake gateway
+// and real TWS refuse such a connection since it skips the handshake.
+package ibkr

@@ -1,0 +1,351 @@
+package ibkr
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/scmhub/ibapi"
+	"pgregory.net/rapid"
+
+	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/fakes"
+)
+
+// TestSocketLayout pins the two unexported scmhub fields the adapter reaches
+// (see socket.go): if an scmhub upgrade changes them, this fails.
+func TestSocketLayout(t *testing.T) {
+	installLibraryLogger()
+	ec := ibapi.NewEClient(nil)
+	c := connectionOf(ec)
+	if c == nil {
+		t.Fatal("connectionOf: scmhub's EClient.conn field is gone or changed type")
+	}
+	if tc := tcpConnOf(c); tc != nil {
+		t.Fatalf("tcpConnOf before Connect = %v, want nil", tc)
+	}
+
+	g, err := fakes.NewGateway(fakes.DefaultScript())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	a := New()
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := a.Connect(ctx, broker.ConnectParams{Host: g.Host(), Port: g.Port(), ClientID: 3, Timeout: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := a.live()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := tcpConnOf(s.conn)
+	if tc == nil {
+		t.Fatal("tcpConnOf on a connected client = nil: scmhub's Connection.tcpConn field is gone or changed type")
+	}
+	if got, want := tc.RemoteAddr().String(), g.Addr(); got != want {
+		t.Errorf("socket reached through scmhub goes to %s, want the gateway %s", got, want)
+	}
+}
+
+func TestDecimalFromIB(t *testing.T) {
+	for _, tc := range []struct {
+		in   string // wire text, through scmhub's parser
+		want string // "" means an ErrProtocol error
+	}{
+		{"100", "100"},
+		{"-0.5", "-0.5"},
+		{"0.0000001", "0.0000001"},
+		{"-12345678901.2345678", "-12345678901.2345678"},
+		{"99999999999.9999999", "99999999999.9999999"},
+		{"0", "0"},
+		{"", ""},                    // unset
+		{"2147483647", ""},          // IB's "no value" marker
+		{"9223372036854775807", ""}, // likewise
+		{"123456789012", ""},        // beyond scmhub's range: NaN
+		{"abc", ""},
+	} {
+		got, err := decimalFromIB(ibapi.StringToDecimal(tc.in))
+		if tc.want == "" {
+			if !errors.Is(err, broker.ErrProtocol) {
+				t.Errorf("decimalFromIB(%q) = %v, %v; want an ErrProtocol error", tc.in, got, err)
+			}
+			continue
+		}
+		if err != nil || got.String() != tc.want {
+			t.Errorf("decimalFromIB(%q) = %v, %v; want %s", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// decimalText generates decimal text within scmhub's exact range: at most 11
+// integer digits and 7 fractional ones.
+func decimalText(maxFrac int) *rapid.Generator[string] {
+	return rapid.Custom(func(t *rapid.T) string {
+		neg := rapid.Bool().Draw(t, "neg")
+		intPart := rapid.StringMatching(`[1-9][0-9]{0,10}|0`).Draw(t, "int")
+		frac := rapid.StringMatching(`[0-9]{0,`+strconv.Itoa(maxFrac)+`}`).Draw(t, "frac")
+		s := intPart
+		if frac != "" {
+			s += "." + frac
+		}
+		if neg {
+			s = "-" + s
+		}
+		return s
+	})
+}
+
+// TestDecimalFromIBExact: every decimal scmhub can hold comes through exactly.
+func TestDecimalFromIBExact(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := decimalText(7).Draw(t, "s")
+		want := broker.MustDecimal(s)
+		got, err := decimalFromIB(ibapi.StringToDecimal(s))
+		if err != nil || !got.Equal(want) {
+			t.Fatalf("decimalFromIB(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	})
+}
+
+// TestDecimalFromFloatExact: a price with at most 15 significant digits
+// survives the float64 that scmhub hands over.
+func TestDecimalFromFloatExact(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		digits := rapid.StringMatching(`[1-9][0-9]{0,14}`).Draw(t, "digits")
+		point := rapid.IntRange(0, len(digits)).Draw(t, "point")
+		s := digits[:len(digits)-point]
+		if s == "" {
+			s = "0"
+		}
+		if point > 0 {
+			s += "." + digits[len(digits)-point:]
+		}
+		want := broker.MustDecimal(s)
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decimalFromFloat(f)
+		if err != nil || !got.Equal(want) {
+			t.Fatalf("decimalFromFloat(%v) from %q = %v, %v; want %v", f, s, got, err, want)
+		}
+	})
+}
+
+func TestDecimalFromFloatRejects(t *testing.T) {
+	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), math.MaxFloat64} {
+		if _, err := decimalFromFloat(f); !errors.Is(err, broker.ErrProtocol) {
+			t.Errorf("decimalFromFloat(%v): %v, want an ErrProtocol error", f, err)
+		}
+	}
+}
+
+func FuzzDecimalFromIB(f *testing.F) {
+	for _, s := range []string{"100", "-0.5", "0.0000001", "99999999999.9999999", "", "NaN", "1e5", "-", ".", "1.2.3", "12345678901234567890"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d := ibapi.StringToDecimal(s)
+		got, err := decimalFromIB(d)
+		if err != nil {
+			if !errors.Is(err, broker.ErrProtocol) {
+				t.Fatalf("decimalFromIB(%q): error %v does not match ErrProtocol", s, err)
+			}
+			return
+		}
+		// Whatever scmhub made of s, the Decimal is its exact value: going back
+		// through scmhub's own parser gives the same fixed-point number.
+		if back := ibapi.StringToDecimal(got.String()); back != d {
+			t.Fatalf("decimalFromIB(%q) = %v, which scmhub reads back as %v, not %v", s, got, back, d)
+		}
+	})
+}
+
+func FuzzDecimalFromFloat(f *testing.F) {
+	for _, v := range []float64{0, 1, -1, 150.25, 1e-7, 1e15, 0.1, math.SmallestNonzeroFloat64, math.MaxFloat64, math.NaN()} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v float64) {
+		got, err := decimalFromFloat(v)
+		if err != nil {
+			if !errors.Is(err, broker.ErrProtocol) {
+				t.Fatalf("decimalFromFloat(%v): error %v does not match ErrProtocol", v, err)
+			}
+			return
+		}
+		back, perr := strconv.ParseFloat(got.String(), 64)
+		if perr != nil || back != v && !(v == 0 && back == 0) {
+			t.Fatalf("decimalFromFloat(%v) = %v, which parses back as %v (%v)", v, got, back, perr)
+		}
+	})
+}
+
+func TestParseLogRecord(t *testing.T) {
+	level, msg, fields := parseLogRecord([]byte(`{"level":"error","panic":"decode int64 parse error","time":"2025-01-02T15:04:05Z","message":"decoder panic, triggering shutdown"}` + "\n"))
+	if level != "error" || msg != "decoder panic, triggering shutdown" {
+		t.Errorf("parseLogRecord: level %q message %q", level, msg)
+	}
+	if diff := cmp.Diff([]any{"panic", "decode int64 parse error"}, fields); diff != "" {
+		t.Errorf("fields (-want +got):\n%s", diff)
+	}
+	_, msg, fields = parseLogRecord([]byte("not json\n"))
+	if msg != "not json" || fields != nil {
+		t.Errorf("parseLogRecord(not json) = %q, %v", msg, fields)
+	}
+}
+
+func FuzzParseLogRecord(f *testing.F) {
+	f.Add([]byte(`{"level":"info","message":"hello","n":1}`))
+	f.Add([]byte(`{"message":"decoder panic, triggering shutdown"}`))
+	f.Add([]byte(`[1,2]`))
+	f.Add([]byte(``))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _, fields := parseLogRecord(b)
+		if len(fields)%2 != 0 {
+			t.Fatalf("odd number of key/value elements: %v", fields)
+		}
+		for i := 0; i < len(fields); i += 2 {
+			if _, ok := fields[i].(string); !ok {
+				t.Fatalf("key %v is not a string", fields[i])
+			}
+		}
+		n, err := libSink{}.Write(b)
+		if n != len(b) || err != nil {
+			t.Fatalf("libSink.Write = %d, %v", n, err)
+		}
+	})
+}
+
+func TestEventFor(t *testing.T) {
+	for _, tc := range []struct {
+		reqID, code int64
+		kind        broker.EventKind // 0: no event
+	}{
+		{-1, 1100, broker.EventConnectionLost},
+		{-1, 1101, broker.EventConnectionRestored},
+		{-1, 1102, broker.EventConnectionRestored},
+		{-1, 2104, broker.EventNotice},
+		{-1, 504, 0}, // scmhub's own "Not connected"
+		{-1, 502, 0},
+		{-1, 520, 0},
+		{12, 504, broker.EventNotice}, // about a request nobody waits for
+		{12, 200, broker.EventNotice},
+	} {
+		e, ok := eventFor(tc.reqID, tc.code, "text")
+		if tc.kind == 0 {
+			if ok {
+				t.Errorf("eventFor(%d, %d) = %+v, want no event", tc.reqID, tc.code, e)
+			}
+			continue
+		}
+		if !ok || e.Kind != tc.kind || e.Code != tc.code || e.Message != "text" {
+			t.Errorf("eventFor(%d, %d) = %+v, %v; want kind %v", tc.reqID, tc.code, e, ok, tc.kind)
+		}
+	}
+}
+
+func TestSummaryCollectorOrder(t *testing.T) {
+	var c summaryCollector
+	if got := c.result(); got == nil || len(got) != 0 {
+		t.Errorf("empty collector result = %#v, want empty non-nil", got)
+	}
+	c.add("B", "NetLiquidation", "1", "USD")
+	c.add("A", "NetLiquidation", "2", "EUR")
+	c.add("B", "AccountType", "INDIVIDUAL", "")
+	want := []broker.AccountSummary{
+		{Account: "B", Values: map[string]broker.SummaryValue{"NetLiquidation": {Value: "1", Currency: "USD"}, "AccountType": {Value: "INDIVIDUAL"}}},
+		{Account: "A", Values: map[string]broker.SummaryValue{"NetLiquidation": {Value: "2", Currency: "EUR"}}},
+	}
+	if diff := cmp.Diff(want, c.result()); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+}
+
+// newTestSession returns a session not attached to any client, for driving
+// its callbacks directly.
+func newTestSession(t *testing.T) *session {
+	a := New()
+	t.Cleanup(func() { _ = a.Close() })
+	return newSession(a)
+}
+
+func TestPositionCallbacks(t *testing.T) {
+	s := newTestSession(t)
+	pc := &posCollect{done: make(chan struct{})}
+	s.pos = pc
+	s.Position("DU1", &ibapi.Contract{ConID: 1, Symbol: "AAPL", SecType: "STK", Strike: 0}, ibapi.StringToDecimal("1.5"), 150.25)
+	s.Position("DU1", &ibapi.Contract{ConID: 2, Symbol: "X"}, ibapi.UNSET_DECIMAL, 1)
+	s.Position("DU1", nil, ibapi.StringToDecimal("1"), 1)
+	s.PositionEnd()
+	s.bg.Wait()
+	select {
+	case <-pc.done:
+	default:
+		t.Fatal("PositionEnd did not complete the request")
+	}
+	if !errors.Is(pc.err, broker.ErrProtocol) || !strings.Contains(pc.err.Error(), "DU1/2") {
+		t.Errorf("unset quantity: err = %v, want ErrProtocol naming DU1/2", pc.err)
+	}
+	if len(pc.rows) != 1 || pc.rows[0].Quantity.String() != "1.5" || pc.rows[0].AvgCost.String() != "150.25" {
+		t.Errorf("rows = %+v", pc.rows)
+	}
+	s.Position("DU1", &ibapi.Contract{ConID: 3}, ibapi.StringToDecimal("1"), 1) // no request in flight: dropped
+	s.PositionEnd()
+}
+
+// TestPingQueue: CURRENT_TIME carries no id; answers release waiters in send
+// order, and a waiter that gave up still consumes its answer.
+func TestPingQueue(t *testing.T) {
+	s := newTestSession(t)
+	w := []chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{})}
+	s.pings = append(s.pings, w...)
+	s.CurrentTime(1)
+	s.CurrentTime(2)
+	for i, want := range []bool{true, true, false} {
+		if got := isClosed(w[i]); got != want {
+			t.Errorf("waiter %d released = %v, want %v", i, got, want)
+		}
+	}
+	s.CurrentTime(3)
+	s.CurrentTime(4) // unsolicited: ignored
+	if !isClosed(w[2]) || len(s.pings) != 0 {
+		t.Errorf("third waiter released %v, queue %d", isClosed(w[2]), len(s.pings))
+	}
+}
+
+func TestErrorRouting(t *testing.T) {
+	s := newTestSession(t)
+	events, err := s.a.Subscribe(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &summaryReq{done: make(chan struct{})}
+	s.summaries[42] = r
+	s.Error(42, 0, 321, "Error validating request", "")
+	var api *broker.APIError
+	if !isClosed(r.done) || !errors.As(r.err, &api) || api.Code != 321 || api.ReqID != 42 {
+		t.Errorf("summary error: done %v, err %v", isClosed(r.done), r.err)
+	}
+	s.Error(-1, 0, 326, "in use", "")
+	if err := s.refusal(); broker.IBCode(err) != 326 || !errors.Is(err, broker.ErrClientIDInUse) {
+		t.Errorf("326 during connect: refusal = %v", err)
+	}
+	s.Error(-1, 0, 504, "Not connected", "")
+	s.Error(-1, 0, 1100, "lost", "")
+	select {
+	case e := <-events:
+		if e.Kind != broker.EventConnectionLost || e.Code != 1100 {
+			t.Errorf("event = %+v, want connection lost 1100 (504 must not be published)", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event for 1100")
+	}
+}

@@ -1,0 +1,535 @@
+package ibkr
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/scmhub/ibapi"
+
+	"github.com/brokerkit/brokerkit/broker"
+)
+
+// session is one scmhub EClient from handshake to end, and the EWrapper that
+// receives its callbacks. Callbacks run on scmhub's decoder goroutine (and some
+// error callbacks on the goroutine of the request that raised them); they only
+// take s.mu briefly and never block, never call into the EClient and never call
+// Disconnect, which from a callback deadlocks scmhub.
+//
+// Exactly one goroutine ever calls EClient.Disconnect: scmhub's own watcher,
+// which runs when the session's context ends. The adapter ends a session by
+// shutting the socket's read side (shutdownRead), so scmhub's reader sees EOF
+// and the watcher tears down; ConnectionClosed then closes s.done.
+type session struct {
+	ibapi.Wrapper // scmhub's logging defaults for every callback not overridden below
+
+	a    *Adapter
+	log  hclog.Logger
+	ec   *ibapi.EClient
+	conn *ibapi.Connection // captured before Connect; its socket pointer is atomic
+
+	panicsAtStart int64
+	abandoned     atomic.Bool    // the handshake watchdog gave up on Connect
+	bg            sync.WaitGroup // short goroutines sending cancels
+
+	// reqMu serialises calls into ec, so that the order of queued waiters is the
+	// order of requests on the wire.
+	reqMu sync.Mutex
+
+	mu            sync.Mutex
+	acked         bool            // Connect got through the handshake and START_API
+	ctx           context.Context // scmhub's session context, from ConnectAck
+	serverVersion int
+	accounts      []string
+	haveAccounts  bool
+	haveNextID    bool
+	ready         chan struct{} // closed once accounts and next id have arrived
+	refused       *broker.APIError
+	refusedCh     chan struct{}
+	established   bool  // handed to the Adapter by a successful Connect
+	deadErr       error // why the session is over; nil while alive
+	dead          chan struct{}
+	done          chan struct{} // closed by ConnectionClosed
+	doneClosed    bool
+	pos           *posCollect
+	posCancel     bool // a finished REQ_POSITIONS still needs its CANCEL_POSITIONS
+	summaries     map[int64]*summaryReq
+	pings         []chan struct{}
+}
+
+type posCollect struct {
+	rows []broker.Position
+	err  error         // first row that could not be converted
+	done chan struct{} // closed at POSITION_END; rows and err are final then
+}
+
+type summaryReq struct {
+	coll summaryCollector
+	err  error
+	done chan struct{}
+}
+
+func newSession(a *Adapter) *session {
+	return &session{
+		a:             a,
+		log:           a.log,
+		panicsAtStart: decoderPanics.Load(),
+		ready:         make(chan struct{}),
+		refusedCh:     make(chan struct{}),
+		dead:          make(chan struct{}),
+		done:          make(chan struct{}),
+		summaries:     make(map[int64]*summaryReq),
+	}
+}
+
+func (s *session) isAcked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acked
+}
+
+func (s *session) isReady() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.haveAccounts && s.haveNextID && s.deadErr == nil
+}
+
+func (s *session) refusal() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		return nil
+	}
+	return s.refused
+}
+
+func (s *session) info() broker.ConnectInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return broker.ConnectInfo{Accounts: slices.Clone(s.accounts), ServerVersion: s.serverVersion}
+}
+
+// establish marks the session as the Adapter's, from which point its loss is
+// published as an event. It fails if the session is already over.
+func (s *session) establish() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.deadErr != nil {
+		return s.deadErr
+	}
+	s.established = true
+	return nil
+}
+
+func (s *session) deadError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deadErr
+}
+
+// markDead records why the session is over (first reason wins) and releases
+// every waiter. It reports whether this call was the first.
+func (s *session) markDead(err error) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.markDeadLocked(err)
+}
+
+func (s *session) markDeadLocked(err error) bool {
+	if s.deadErr != nil {
+		return false
+	}
+	s.deadErr = err
+	close(s.dead)
+	s.pos = nil
+	clear(s.summaries)
+	s.pings = nil
+	return true
+}
+
+// lostError is the error of a session the gateway side ended.
+func (s *session) lostError() error {
+	if decoderPanics.Load() != s.panicsAtStart {
+		return fmt.Errorf("ibkr: session ended by a malformed message from the gateway: %w (%w)", broker.ErrNotConnected, broker.ErrProtocol)
+	}
+	return fmt.Errorf("ibkr: connection to the gateway lost: %w", broker.ErrNotConnected)
+}
+
+// onContextDone runs (via context.AfterFunc) when scmhub's session context ends:
+// at EOF, at a decoder panic, or after shutdownRead. Waiters fail right away,
+// before scmhub's teardown has finished.
+func (s *session) onContextDone() {
+	s.mu.Lock()
+	first := s.markDeadLocked(s.lostError())
+	established := s.established
+	s.mu.Unlock()
+	if first && established {
+		s.a.hub.Publish(broker.Event{Kind: broker.EventConnectionLost, Message: "connection to the gateway lost"})
+	}
+}
+
+// shutdown ends the session on the adapter's initiative: waiters fail with
+// reason, and scmhub's reader is made to see EOF.
+func (s *session) shutdown(reason error) {
+	s.markDead(reason)
+	shutdownRead(s.conn)
+}
+
+// waitDone waits until scmhub has torn the session down (ConnectionClosed) and
+// the adapter's helper goroutines have ended. If that takes longer than limit/2
+// it closes the socket outright; it gives up after limit or when ctx ends.
+func (s *session) waitDone(ctx context.Context, limit time.Duration) error {
+	if !s.isAcked() {
+		s.cleanupHandshake()
+		s.bg.Wait()
+		return nil
+	}
+	soft := time.NewTimer(limit / 2)
+	defer soft.Stop()
+	hard := time.NewTimer(limit)
+	defer hard.Stop()
+	for {
+		select {
+		case <-s.done:
+			s.bg.Wait()
+			return nil
+		case <-soft.C:
+			closeSocket(s.conn)
+		case <-hard.C:
+			return fmt.Errorf("scmhub client did not stop within %v", limit)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// abortHandshake makes a blocked EClient.Connect return by shutting the read
+// side of its socket, retrying in case Connect had not created the socket yet.
+// It gives up after two seconds (a dial stuck in the kernel cannot be
+// interrupted); the Connect goroutine then cleans up after itself.
+func (s *session) abortHandshake(result <-chan error) error {
+	s.abandoned.Store(true)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	giveUp := time.NewTimer(2 * time.Second)
+	defer giveUp.Stop()
+	for {
+		shutdownRead(s.conn)
+		select {
+		case err := <-result:
+			return err
+		case <-tick.C:
+		case <-giveUp.C:
+			return fmt.Errorf("scmhub Connect did not return")
+		}
+	}
+}
+
+// cleanupHandshake releases what a Connect that did not reach CONNECTED holds:
+// scmhub never closes that socket itself. A Connect that did reach CONNECTED is
+// ended through its reader instead.
+func (s *session) cleanupHandshake() {
+	if s.isAcked() {
+		shutdownRead(s.conn)
+		return
+	}
+	closeSocket(s.conn)
+}
+
+// send calls fn on the client unless the session is over. The caller holds
+// s.reqMu. scmhub's request methods read fields that its teardown rewrites
+// without synchronisation, so no request is made once the session's context
+// has ended.
+func (s *session) send(fn func(*ibapi.EClient)) error {
+	s.mu.Lock()
+	err, ctx := s.deadErr, s.ctx
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if ctx == nil || ctx.Err() != nil {
+		return s.lostError()
+	}
+	fn(s.ec)
+	return nil
+}
+
+// sendLocked is send under s.reqMu.
+func (s *session) sendLocked(fn func(*ibapi.EClient)) error {
+	s.reqMu.Lock()
+	defer s.reqMu.Unlock()
+	return s.send(fn)
+}
+
+func (s *session) startPositions() (*posCollect, error) {
+	s.reqMu.Lock()
+	defer s.reqMu.Unlock()
+	s.mu.Lock()
+	if s.deadErr != nil {
+		defer s.mu.Unlock()
+		return nil, s.deadErr
+	}
+	pc := s.pos
+	if pc != nil { // join the request in flight
+		s.mu.Unlock()
+		return pc, nil
+	}
+	pc = &posCollect{rows: []broker.Position{}, done: make(chan struct{})}
+	s.pos = pc
+	cancelFirst := s.posCancel
+	s.posCancel = false
+	s.mu.Unlock()
+	err := s.send(func(ec *ibapi.EClient) {
+		if cancelFirst {
+			ec.CancelPositions()
+		}
+		ec.ReqPositions()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return pc, nil
+}
+
+func (s *session) startSummary(id int64, tags string) (*summaryReq, error) {
+	s.reqMu.Lock()
+	defer s.reqMu.Unlock()
+	r := &summaryReq{done: make(chan struct{})}
+	s.mu.Lock()
+	if s.deadErr != nil {
+		defer s.mu.Unlock()
+		return nil, s.deadErr
+	}
+	s.summaries[id] = r
+	s.mu.Unlock()
+	if err := s.send(func(ec *ibapi.EClient) { ec.ReqAccountSummary(id, "All", tags) }); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (s *session) dropSummary(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.summaries, id)
+}
+
+func (s *session) startPing() (chan struct{}, error) {
+	s.reqMu.Lock()
+	defer s.reqMu.Unlock()
+	w := make(chan struct{})
+	s.mu.Lock()
+	if s.deadErr != nil {
+		defer s.mu.Unlock()
+		return nil, s.deadErr
+	}
+	s.pings = append(s.pings, w)
+	s.mu.Unlock()
+	if err := s.send(func(ec *ibapi.EClient) { ec.ReqCurrentTime() }); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// roundTrip makes one REQ_CURRENT_TIME round trip, bounded by ctx.
+func (s *session) roundTrip(ctx context.Context) error {
+	w, err := s.startPing()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-w:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.dead:
+		return s.deadError()
+	}
+}
+
+// ---- EWrapper callbacks ----
+
+// ConnectAck runs on the goroutine calling Connect, after START_API and before
+// scmhub starts its watcher, so reading the client here races with nothing.
+func (s *session) ConnectAck() {
+	ctx := s.ec.Ctx()
+	v := int(s.ec.ServerVersion())
+	s.mu.Lock()
+	s.acked = true
+	s.ctx = ctx
+	s.serverVersion = v
+	s.mu.Unlock()
+	context.AfterFunc(ctx, s.onContextDone)
+}
+
+// ConnectionClosed runs at the end of scmhub's Disconnect, once its goroutines
+// have ended.
+func (s *session) ConnectionClosed() {
+	s.mu.Lock()
+	first := s.markDeadLocked(s.lostError())
+	established := s.established
+	if !s.doneClosed {
+		s.doneClosed = true
+		close(s.done)
+	}
+	s.mu.Unlock()
+	if first && established {
+		s.a.hub.Publish(broker.Event{Kind: broker.EventConnectionLost, Message: "connection to the gateway lost"})
+	}
+}
+
+// ManagedAccounts records the accounts of MANAGED_ACCTS.
+func (s *session) ManagedAccounts(accounts []string) {
+	list := make([]string, 0, len(accounts))
+	for _, a := range accounts {
+		if a != "" {
+			list = append(list, a)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accounts = list
+	s.haveAccounts = true
+	s.checkReadyLocked()
+}
+
+// NextValidID records that NEXT_VALID_ID has arrived.
+func (s *session) NextValidID(int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.haveNextID = true
+	s.checkReadyLocked()
+}
+
+func (s *session) checkReadyLocked() {
+	if s.haveAccounts && s.haveNextID {
+		select {
+		case <-s.ready:
+		default:
+			close(s.ready)
+		}
+	}
+}
+
+// CurrentTime releases the oldest queued Ping.
+func (s *session) CurrentTime(int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pings) > 0 {
+		close(s.pings[0])
+		s.pings = s.pings[1:]
+	}
+}
+
+// Position adds a row to the positions request in flight, if any. Rows arriving
+// outside a request (updates of a subscription being cancelled) are dropped.
+func (s *session) Position(account string, c *ibapi.Contract, pos ibapi.Decimal, avgCost float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pc := s.pos
+	if pc == nil {
+		return
+	}
+	p, err := positionFromIB(account, c, pos, avgCost)
+	if err != nil {
+		if pc.err == nil {
+			pc.err = fmt.Errorf("ibkr: positions: %w", err)
+		}
+		return
+	}
+	pc.rows = append(pc.rows, p)
+}
+
+// PositionEnd completes the positions request in flight and has the
+// subscription cancelled from another goroutine (callbacks never call the
+// client). The cancel is marked pending first, so that whichever of that
+// goroutine and the next Positions call runs first sends it, and it always
+// precedes the next REQ_POSITIONS on the wire.
+func (s *session) PositionEnd() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pc := s.pos
+	if pc == nil {
+		return
+	}
+	s.pos = nil
+	close(pc.done)
+	s.posCancel = true
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.reqMu.Lock()
+		defer s.reqMu.Unlock()
+		s.mu.Lock()
+		pending := s.posCancel && s.pos == nil
+		s.posCancel = false
+		s.mu.Unlock()
+		if pending {
+			_ = s.send(func(ec *ibapi.EClient) { ec.CancelPositions() })
+		}
+	}()
+}
+
+// AccountSummary adds a row to the summary request with that id, if any.
+func (s *session) AccountSummary(reqID int64, account, tag, value, currency string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.summaries[reqID]; ok {
+		r.coll.add(account, tag, value, currency)
+	}
+}
+
+// AccountSummaryEnd completes the summary request with that id.
+func (s *session) AccountSummaryEnd(reqID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.summaries[reqID]; ok {
+		delete(s.summaries, reqID)
+		close(r.done)
+	}
+}
+
+// Error routes an ERR_MSG: to the summary request it names, to the Connect in
+// progress (326), or to subscribers as an event.
+func (s *session) Error(reqID int64, _ int64, code int64, msg string, _ string) {
+	apiErr := &broker.APIError{ReqID: reqID, Code: code, Message: msg}
+	s.mu.Lock()
+	if r, ok := s.summaries[reqID]; ok && reqID >= 0 {
+		delete(s.summaries, reqID)
+		r.err = apiErr
+		close(r.done)
+		s.mu.Unlock()
+		return
+	}
+	if code == 326 && !s.established {
+		if s.refused == nil {
+			s.refused = apiErr
+			close(s.refusedCh)
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.log.Debug("gateway message", "req_id", reqID, "code", code, "message", msg)
+	if e, ok := eventFor(reqID, code, msg); ok {
+		s.a.hub.Publish(e)
+	}
+}
+
+// eventFor maps an ERR_MSG to the event subscribers see, if any.
+func eventFor(reqID, code int64, msg string) (broker.Event, bool) {
+	switch {
+	case reqID == ibapi.NO_VALID_ID && code >= 501 && code <= 599:
+		return broker.Event{}, false // raised by scmhub itself, not by the gateway
+	case code == 1100:
+		return broker.Event{Kind: broker.EventConnectionLost, Code: code, Message: msg}, true
+	case code == 1101 || code == 1102:
+		return broker.Event{Kind: broker.EventConnectionRestored, Code: code, Message: msg}, true
+	default:
+		return broker.Event{Kind: broker.EventNotice, Code: code, Message: msg}, true
+	}
+}

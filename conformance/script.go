@@ -1,0 +1,148 @@
+package conformance
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/fakes"
+)
+
+// StandardAccounts are the accounts of StandardScript.
+var StandardAccounts = []string{"DU1000001", "DU2000002", "U3000003"}
+
+// StandardScript returns the script the cases serve: three accounts, about
+// forty positions and a full account summary (the DefaultSummaryTags for every
+// account). Besides generated rows it holds the awkward ones on purpose:
+// fractional, negative, tiny and near-maximum quantities (-0.3333333,
+// 0.0000001, 99999999999.9999999), 15-significant-digit costs, options with
+// fractional strikes, and symbols in Japanese, German, with an emoji and with a
+// comma. Every call returns an equal, independent Script.
+func StandardScript() fakes.Script {
+	d := broker.MustDecimal
+	a1, a2, a3 := StandardAccounts[0], StandardAccounts[1], StandardAccounts[2]
+	stk := func(acct string, conID int64, sym, exch, cur, qty, cost string) broker.Position {
+		return broker.Position{Account: acct, Contract: broker.Contract{ConID: conID, Symbol: sym, SecType: "STK",
+			Exchange: exch, Currency: cur, LocalSymbol: sym, TradingClass: sym}, Quantity: d(qty), AvgCost: d(cost)}
+	}
+	pos := []broker.Position{
+		stk(a1, 265598, "AAPL", "NASDAQ", "USD", "100", "150.25"),
+		stk(a1, 14094, "7203", "TSEJ", "JPY", "-300", "2875.5"),
+		stk(a1, 14095, "トヨタ自動車", "TSEJ", "JPY", "0.3333333", "0.000123456789012"),
+		stk(a1, 14096, "Müller Ölwerke", "IBIS", "EUR", "-0.3333333", "1234567.89012345"),
+		stk(a2, 14097, "🚀 ROCKET", "SMART", "USD", "0.0000001", "999999999.999999"),
+		stk(a2, 14098, "BRK B", "NYSE", "USD", "99999999999.9999999", "412345.678901234"),
+		stk(a2, 14099, "A,B", "SMART", "USD", "-12345678901.2345678", "0.01"),
+		stk(a3, 14100, "ZERO", "SMART", "USD", "0", "0"),
+		{Account: a3, Contract: broker.Contract{ConID: 730264138, Symbol: "AAPL", SecType: "OPT", Expiry: "20261218",
+			Strike: d("187.5"), Right: "C", Multiplier: "100", Exchange: "SMART", Currency: "USD",
+			LocalSymbol: "AAPL  261218C00187500", TradingClass: "AAPL"}, Quantity: d("-2"), AvgCost: d("1523.5")},
+		{Account: a3, Contract: broker.Contract{ConID: 495512563, Symbol: "ES", SecType: "FUT", Expiry: "202612",
+			Multiplier: "50", Exchange: "CME", Currency: "USD", LocalSymbol: "ESZ6", TradingClass: "ES"},
+			Quantity: d("3"), AvgCost: d("290012.5")},
+		{Account: a3, Contract: broker.Contract{ConID: 12087792, Symbol: "EUR", SecType: "CASH", Exchange: "IDEALPRO",
+			Currency: "USD", LocalSymbol: "EUR.USD", TradingClass: "EUR.USD"}, Quantity: d("25000.75"), AvgCost: d("1.08455")},
+	}
+	r := newRand(20250102)
+	for i := range 30 {
+		acct := StandardAccounts[r.IntN(len(StandardAccounts))]
+		sym := fmt.Sprintf("GEN%02d", i)
+		pos = append(pos, stk(acct, int64(500000+i*7919), sym, "SMART", "USD", genQuantity(r), genPrice(r)))
+	}
+
+	tagValues := func(seed uint64, cur string) map[string]broker.SummaryValue {
+		rr := rand.New(rand.NewPCG(seed, 7))
+		m := make(map[string]broker.SummaryValue, len(broker.DefaultSummaryTags))
+		for _, tag := range broker.DefaultSummaryTags {
+			switch tag {
+			case "AccountType":
+				m[tag] = broker.SummaryValue{Value: "INDIVIDUAL"}
+			case "Cushion", "Leverage":
+				m[tag] = broker.SummaryValue{Value: genPrice(rr)}
+			default:
+				m[tag] = broker.SummaryValue{Value: genMoney(rr), Currency: cur}
+			}
+		}
+		return m
+	}
+	sum := []broker.AccountSummary{
+		{Account: a1, Values: tagValues(1, "USD")},
+		{Account: a2, Values: tagValues(2, "EUR")},
+		{Account: a3, Values: tagValues(3, "JPY")},
+	}
+	sum[1].Values["SettledCash"] = broker.SummaryValue{Value: "-1200.75", Currency: "EUR"}
+	sum[2].Values["NetLiquidation"] = broker.SummaryValue{Value: "123456789012345678.12", Currency: "JPY"}
+	sum[2].Values["AccountType"] = broker.SummaryValue{Value: "Société Anonyme — 法人"}
+
+	return fakes.Script{
+		ServerVersion: fakes.DefaultServerVersion,
+		Accounts:      append([]string(nil), StandardAccounts...),
+		NextValidID:   1001,
+		Positions:     pos,
+		Summary:       sum,
+	}
+}
+
+// genQuantity returns a quantity with up to 7 fractional digits, of any sign,
+// from 1e-7 to below 1e11.
+func genQuantity(r *rand.Rand) string {
+	intDigits := r.IntN(12) // 0..11
+	var b strings.Builder
+	if r.IntN(3) == 0 {
+		b.WriteByte('-')
+	}
+	if intDigits == 0 {
+		b.WriteByte('0')
+	} else {
+		b.WriteString(strconv.Itoa(1 + r.IntN(9)))
+		for range intDigits - 1 {
+			b.WriteString(strconv.Itoa(r.IntN(10)))
+		}
+	}
+	if frac := r.IntN(8); frac > 0 {
+		b.WriteByte('.')
+		for range frac {
+			b.WriteString(strconv.Itoa(r.IntN(10)))
+		}
+	}
+	return broker.MustDecimal(b.String()).String()
+}
+
+// genPrice returns a positive price with at most 15 significant digits.
+func genPrice(r *rand.Rand) string {
+	intDigits := 1 + r.IntN(9) // 1..9
+	frac := r.IntN(15 - intDigits + 1)
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(1 + r.IntN(9)))
+	for range intDigits - 1 {
+		b.WriteString(strconv.Itoa(r.IntN(10)))
+	}
+	if frac > 0 {
+		b.WriteByte('.')
+		for range frac {
+			b.WriteString(strconv.Itoa(r.IntN(10)))
+		}
+	}
+	return broker.MustDecimal(b.String()).String()
+}
+
+// genMoney returns an amount of money as IB writes it: two decimals, any sign.
+func genMoney(r *rand.Rand) string {
+	v := r.Int64N(2_000_000_000_00) - 500_000_000_00
+	s := fmt.Sprintf("%d.%02d", v/100, abs(v%100))
+	if v < 0 && v/100 == 0 {
+		s = "-" + s
+	}
+	return s
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 193)) }
