@@ -1,0 +1,84 @@
+package stdiojson
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/brokerkit/brokerkit/broker"
+)
+
+// envTestMode tells a re-executed test binary what to be (go-plugin's
+// helperProcess pattern): "" a test run; "mem" a worker serving a memBroker
+// (through MaybeRunWorker, i.e. WithSelf); "echo" a raw line echo for the
+// benchmarks; "stubborn" a worker that ignores its stdin closing and SIGTERM;
+// "exit" a process that exits at once.
+const envTestMode = "STDIOJSON_TEST_MODE"
+
+// envTestPositions is the number of positions a "mem" worker holds.
+const envTestPositions = "STDIOJSON_TEST_POSITIONS"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(envTestMode) {
+	case "":
+	case "echo":
+		echo(os.Stdin, os.Stdout)
+		os.Exit(0)
+	case "exit":
+		os.Exit(3)
+	case "stubborn":
+		stubborn()
+	default:
+		if newBroker, ok := workerModes[os.Getenv(envTestMode)]; ok {
+			MaybeRunWorker(newBroker)
+		}
+		os.Stderr.WriteString("unknown " + envTestMode + " or " + EnvWorker + " not set\n")
+		os.Exit(2)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// workerModes are the Brokers a re-executed test binary can serve; other test
+// files add theirs in init.
+var workerModes = map[string]func() broker.Broker{
+	"mem": func() broker.Broker {
+		n, _ := strconv.Atoi(os.Getenv(envTestPositions))
+		return newMemBroker(n)
+	},
+}
+
+// echo copies lines from r to w, one write per line: the raw pipe baseline.
+func echo(r io.Reader, w io.Writer) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			if _, werr := w.Write(line); werr != nil {
+				return
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// stubborn serves a memBroker but then neither exits at the end of its input
+// nor on SIGTERM: only SIGKILL ends it.
+func stubborn() {
+	signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
+	proto, _ := takeStdout()
+	_ = Serve(context.Background(), newMemBroker(0), os.Stdin, proto)
+	time.Sleep(time.Hour)
+}

@@ -1,0 +1,488 @@
+package stdiojson
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/brokerkit/brokerkit/broker"
+)
+
+// ServeOption configures Serve and RunWorker.
+type ServeOption func(*serveConfig)
+
+type serveConfig struct {
+	logger          hclog.Logger
+	maxLine         int
+	maxConcurrent   int
+	drainTimeout    time.Duration
+	shutdownTimeout time.Duration
+}
+
+// WithServeLogger sets the worker's logger (default: none for Serve; JSON on
+// stderr for RunWorker, at the level named by $BROKERKIT_LOG_LEVEL).
+func WithServeLogger(l hclog.Logger) ServeOption {
+	return func(c *serveConfig) { c.logger = l }
+}
+
+// WithMaxRequestBytes bounds one request line (default DefaultMaxLineBytes). A
+// longer line is answered with a "protocol" error and the worker keeps serving.
+func WithMaxRequestBytes(n int) ServeOption {
+	return func(c *serveConfig) {
+		if n > 0 {
+			c.maxLine = n
+		}
+	}
+}
+
+// WithMaxConcurrent bounds the requests handled at once (default 256); the worker
+// stops reading its input while the bound is reached.
+func WithMaxConcurrent(n int) ServeOption {
+	return func(c *serveConfig) {
+		if n > 0 {
+			c.maxConcurrent = n
+		}
+	}
+}
+
+// WithDrainTimeout bounds how long Serve lets requests in flight finish after its
+// input ends (default 30s); after that they are canceled.
+func WithDrainTimeout(d time.Duration) ServeOption {
+	return func(c *serveConfig) { c.drainTimeout = d }
+}
+
+// WithShutdownTimeout bounds the Disconnect that Serve makes before it returns
+// (default 5s).
+func WithShutdownTimeout(d time.Duration) ServeOption {
+	return func(c *serveConfig) { c.shutdownTimeout = d }
+}
+
+func newServeConfig(opts []ServeOption) serveConfig {
+	c := serveConfig{
+		maxLine:         DefaultMaxLineBytes,
+		maxConcurrent:   256,
+		drainTimeout:    30 * time.Second,
+		shutdownTimeout: 5 * time.Second,
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.logger == nil {
+		c.logger = hclog.NewNullLogger()
+	}
+	return c
+}
+
+// Serve answers the requests read from in, one JSON object per line, by calling
+// b, and writes the responses to out, one per line (see PROTOCOL.md).
+//
+// Requests with an id are handled concurrently and answered as they complete;
+// requests without one are handled one after another and answered in order.
+// A malformed, oversized or unknown request gets an error response and Serve
+// keeps going. Responses and events are written one whole line per Write, one
+// Write at a time. Serve never panics on input: a panic in b is answered as an
+// "internal" error.
+//
+// Serve returns when in ends (nil, after letting the requests in flight finish,
+// see WithDrainTimeout), when writing to out fails (that error) or when ctx is
+// done (ctx.Err(), after canceling the requests in flight). Before returning it
+// disconnects b, but it does not Close it. If in has a SetReadDeadline method (an
+// *os.File pipe does), Serve uses it to stop a pending read when ctx is done;
+// otherwise a goroutine may stay blocked reading in until in ends.
+func Serve(ctx context.Context, b broker.Broker, in io.Reader, out io.Writer, opts ...ServeOption) error {
+	cfg := newServeConfig(opts)
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	s := &server{
+		b:        b,
+		cfg:      cfg,
+		log:      cfg.logger,
+		runCtx:   runCtx,
+		w:        out,
+		inflight: make(map[string]context.CancelFunc),
+		sem:      make(chan struct{}, cfg.maxConcurrent),
+		failed:   make(chan struct{}),
+	}
+	s.legacyTail = make(chan struct{})
+	close(s.legacyTail)
+
+	readDone := make(chan error, 1)
+	go func() { readDone <- s.readLoop(newLineReader(in, cfg.maxLine)) }()
+
+	var err error
+	select {
+	case err = <-readDone:
+		if !waitTimeout(&s.handlers, cfg.drainTimeout) {
+			s.log.Warn("requests still running after input ended; canceling them", "drain_timeout", cfg.drainTimeout)
+			cancelRun()
+		}
+	case <-ctx.Done():
+		err = ctx.Err()
+		cancelRun()
+		s.stopReading(in, readDone)
+	case <-s.failed:
+		cancelRun()
+		s.stopReading(in, readDone)
+	}
+	s.gate.Lock()
+	s.stopped = true // a reader still blocked in in.Read can start nothing more
+	s.gate.Unlock()
+	s.handlers.Wait()
+
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+	if derr := b.Disconnect(dctx); derr != nil {
+		s.log.Warn("disconnect at shutdown failed", "error", derr)
+	}
+	cancel()
+
+	cancelRun() // ends the event forwarder
+	s.events.Wait()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.writeErr != nil {
+		return s.writeErr
+	}
+	return err
+}
+
+// stopReading interrupts a pending read on in if it can, and waits briefly for
+// the reader goroutine.
+func (s *server) stopReading(in io.Reader, readDone <-chan error) {
+	if d, ok := in.(interface{ SetReadDeadline(time.Time) error }); ok && d.SetReadDeadline(time.Now()) == nil {
+		<-readDone
+	}
+}
+
+type server struct {
+	b      broker.Broker
+	cfg    serveConfig
+	log    hclog.Logger
+	runCtx context.Context
+
+	wmu      sync.Mutex // serialises writes to w
+	w        io.Writer
+	writeErr error // set, under wmu, before failed is closed
+	failed   chan struct{}
+
+	gate    sync.RWMutex // guards stopped against handlers.Add
+	stopped bool
+
+	mu         sync.Mutex
+	inflight   map[string]context.CancelFunc // by raw id
+	legacyTail chan struct{}                 // closed when the last id-less request has been answered
+	subscribed bool
+
+	sem      chan struct{}
+	handlers sync.WaitGroup
+	events   sync.WaitGroup
+}
+
+// send writes one line to the output. Lines are written whole, one Write each,
+// by one sender at a time; no goroutine sits between a handler and the pipe,
+// which on a two-core machine would cost a scheduler hand-off per answer.
+func (s *server) send(line []byte) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.writeErr != nil {
+		return // Serve is shutting down
+	}
+	if _, err := s.w.Write(line); err != nil {
+		s.writeErr = fmt.Errorf("stdiojson: write response: %w", err)
+		s.log.Error("cannot write responses; stopping", "error", err)
+		close(s.failed)
+	}
+}
+
+// enter registers one more unit of work, unless Serve is stopping.
+func (s *server) enter() bool {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	if s.stopped {
+		return false
+	}
+	s.handlers.Add(1)
+	return true
+}
+
+func (s *server) readLoop(lr *lineReader) error {
+	for {
+		line, err := lr.next()
+		switch {
+		case errors.Is(err, errLineTooLong):
+			id := peekID(line)
+			s.log.Warn("request line too long", "limit", s.cfg.maxLine, "id", string(id))
+			s.replyEarly(id, fmt.Errorf("%w: request line longer than %d bytes", broker.ErrProtocol, s.cfg.maxLine))
+			continue
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			if s.runCtx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("stdiojson: read requests: %w", err)
+		}
+		if len(bytesTrimSpace(line)) == 0 {
+			continue
+		}
+		req, err := parseRequest(line)
+		if err != nil {
+			s.log.Warn("bad request line", "error", err)
+			s.replyEarly(req.ID, err)
+			continue
+		}
+		s.dispatch(req)
+	}
+}
+
+func bytesTrimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// replyEarly answers a request that will not be dispatched: directly if it has
+// an id, else in its place among the id-less answers.
+func (s *server) replyEarly(id json.RawMessage, err error) {
+	if len(id) > 0 {
+		if s.enter() {
+			s.send(encodeResponse(id, nil, err))
+			s.handlers.Done()
+		}
+		return
+	}
+	s.dispatchLegacy(func(context.Context) []byte { return encodeResponse(nil, nil, err) })
+}
+
+func (s *server) dispatch(req wireRequest) {
+	if len(req.ID) == 0 {
+		s.dispatchLegacy(func(ctx context.Context) []byte {
+			return s.answer(ctx, req)
+		})
+		return
+	}
+	key := string(req.ID)
+	s.mu.Lock()
+	_, dup := s.inflight[key]
+	s.mu.Unlock()
+	if dup {
+		s.replyEarly(req.ID, fmt.Errorf("%w: id %s is already in flight", broker.ErrProtocol, key))
+		return
+	}
+	s.sem <- struct{}{}
+	if !s.enter() {
+		<-s.sem
+		return
+	}
+	ctx, cancel := context.WithCancel(s.runCtx)
+	s.mu.Lock()
+	s.inflight[key] = cancel
+	s.mu.Unlock()
+	go func() {
+		defer s.handlers.Done()
+		line := s.answer(ctx, req)
+		s.mu.Lock()
+		delete(s.inflight, key)
+		s.mu.Unlock()
+		cancel()
+		<-s.sem
+		if line != nil {
+			s.send(line)
+		}
+	}()
+}
+
+// dispatchLegacy runs fn after every earlier id-less request has been answered,
+// and writes its line in turn.
+func (s *server) dispatchLegacy(fn func(context.Context) []byte) {
+	s.mu.Lock()
+	prev := s.legacyTail
+	done := make(chan struct{})
+	s.legacyTail = done
+	s.mu.Unlock()
+
+	s.sem <- struct{}{}
+	if !s.enter() {
+		<-s.sem
+		close(done)
+		return
+	}
+	go func() {
+		defer s.handlers.Done()
+		defer close(done)
+		<-prev // the previous one always finishes: its handler honours runCtx
+		line := fn(s.runCtx)
+		<-s.sem
+		if line != nil {
+			s.send(line)
+		}
+	}()
+}
+
+// answer handles req and renders its response line, or nil if the handler has
+// already queued its own.
+func (s *server) answer(ctx context.Context, req wireRequest) []byte {
+	data, err := s.handle(ctx, req)
+	if errors.Is(err, errAnswered) {
+		return nil
+	}
+	return encodeResponse(req.ID, data, err)
+}
+
+// handle executes one request; it never panics.
+func (s *server) handle(ctx context.Context, req wireRequest) (data any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic while handling request", "command", req.Command, "panic", r, "stack", string(debug.Stack()))
+			data, err = nil, fmt.Errorf("stdiojson: worker panicked handling %q: %v", req.Command, r)
+		}
+	}()
+	switch req.Command {
+	case CommandHello:
+		return s.hello(req)
+	case CommandCancel:
+		return s.cancel(req)
+	case string(broker.OpConnect):
+		p := broker.ConnectParams{
+			Host: req.Host, Port: req.Port, ClientID: req.ClientID, ReadOnly: req.ReadOnly,
+			Timeout: secondsToDuration(req.Timeout),
+		}
+		info, err := s.b.Connect(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		return connectData{Connected: true, Accounts: nonNil(info.Accounts), ServerVersion: info.ServerVersion}, nil
+	case string(broker.OpDisconnect):
+		if err := s.b.Disconnect(ctx); err != nil {
+			return nil, err
+		}
+		return disconnectData{Disconnected: true}, nil
+	case string(broker.OpAccounts):
+		accts, err := s.b.Accounts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return accountsData{Accounts: nonNil(accts)}, nil
+	case string(broker.OpPositions):
+		ps, err := s.b.Positions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return positionsData{Positions: toWirePositions(ps)}, nil
+	case string(broker.OpAccountSummary):
+		sums, err := s.b.AccountSummary(ctx, req.Tags...)
+		if err != nil {
+			return nil, err
+		}
+		return summaryData{Summaries: toWireSummaries(sums)}, nil
+	case string(broker.OpPing):
+		if err := s.b.Ping(ctx); err != nil {
+			return nil, err
+		}
+		return pingData{Pong: true}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown command %q", broker.ErrUnsupported, req.Command)
+}
+
+func commandNames() []string {
+	out := []string{CommandHello, CommandCancel}
+	for _, op := range broker.Ops() {
+		out = append(out, string(op))
+	}
+	return out
+}
+
+// hello reports the protocol and, the first time events are asked for, starts
+// forwarding them. The forwarder starts only after the hello answer is queued.
+func (s *server) hello(req wireRequest) (any, error) {
+	if req.Protocol < 0 {
+		return nil, fmt.Errorf("%w: protocol %d", broker.ErrInvalidArgument, req.Protocol)
+	}
+	data := helloData{Protocol: ProtocolVersion, PID: os.Getpid(), Commands: commandNames()}
+	if !req.Events {
+		s.mu.Lock()
+		data.Events = s.subscribed
+		s.mu.Unlock()
+		return data, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.subscribed {
+		data.Events = true
+		return data, nil
+	}
+	ch, err := s.b.Subscribe(s.runCtx)
+	if err != nil {
+		s.log.Warn("cannot subscribe to events", "error", err)
+		return data, nil
+	}
+	s.subscribed = true
+	data.Events = true
+	line := encodeResponse(req.ID, data, nil)
+	// Queue the answer here, under mu, so that no event can precede it; the
+	// handler's own answer is then suppressed by returning errAnswered.
+	s.send(line)
+	s.events.Add(1)
+	go s.forwardEvents(ch)
+	return nil, errAnswered
+}
+
+// errAnswered tells the dispatcher that the handler queued its own answer.
+var errAnswered = errors.New("answered")
+
+func (s *server) forwardEvents(ch <-chan broker.Event) {
+	defer s.events.Done()
+	for {
+		select {
+		case <-s.runCtx.Done():
+			return
+		case e, ok := <-ch:
+			if !ok {
+				return
+			}
+			b, err := json.Marshal(wireEvent{Event: e.Kind, Time: e.Time, IBCode: e.Code, Message: e.Message})
+			if err != nil {
+				s.log.Warn("dropping event that does not encode", "error", err)
+				continue
+			}
+			s.send(append(b, '\n'))
+		}
+	}
+}
+
+func (s *server) cancel(req wireRequest) (any, error) {
+	if len(req.Target) == 0 {
+		return nil, fmt.Errorf("%w: cancel needs a \"target\" id", broker.ErrInvalidArgument)
+	}
+	s.mu.Lock()
+	cancel, ok := s.inflight[string(req.Target)]
+	s.mu.Unlock()
+	if ok {
+		cancel()
+	}
+	return cancelData{Canceled: ok}, nil
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}

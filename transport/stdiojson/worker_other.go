@@ -1,0 +1,19 @@
+//go:build !linux
+
+package stdiojson
+
+import "os"
+
+// takeStdout keeps the protocol on the original stdout and points os.Stdout at
+// stderr. Unlike on Linux, writes straight to file descriptor 1 are not diverted.
+func takeStdout() (*os.File, error) {
+	proto := os.Stdout
+	os.Stdout = os.Stderr
+	return proto, nil
+}
+
+// watchParent does nothing here; the worker still exits when its stdin closes.
+func watchParent() error { return nil }
+
+// takeStdin returns os.Stdin.
+func takeStdin() *os.File { return os.Stdin }
