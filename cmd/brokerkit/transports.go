@@ -5,16 +5,34 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/brokerkit/brokerkit/adapters/ibkr"
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/transport/goplugin"
 	"github.com/brokerkit/brokerkit/transport/stdiojson"
 )
 
+// transports are the names --transport accepts.
+var transports = []string{"inprocess", "stdiojson", "goplugin"}
+
+// checkTransport reports a usage error for an unknown transport name.
+func checkTransport(name string) error {
+	for _, t := range transports {
+		if t == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unknown transport %q (want %s)", errUsage, name, strings.Join(transports, ", "))
+}
+
 // openBroker returns a disconnected Broker over the named transport.
 func openBroker(ctx context.Context, transport string, log hclog.Logger) (broker.Broker, error) {
+	if err := checkTransport(transport); err != nil {
+		return nil, err
+	}
 	switch transport {
 	case "inprocess":
 		return ibkr.New(ibkr.WithLogger(log.Named("ibkr"))), nil
@@ -24,8 +42,14 @@ func openBroker(ctx context.Context, transport string, log hclog.Logger) (broker
 			return nil, err
 		}
 		return stdiojson.Start(ctx, stdiojson.WithCommand(exe, "worker"), stdiojson.WithLogger(log.Named("stdiojson")))
+	case "goplugin":
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		return goplugin.Start(ctx, goplugin.WithCommand(exe, "plugin"), goplugin.WithLogger(log.Named("goplugin")))
 	default:
-		return nil, fmt.Errorf("%w: unknown transport %q (want inprocess, stdiojson or goplugin)", errUsage, transport)
+		return nil, fmt.Errorf("%w: transport %q is not built in", errUsage, transport)
 	}
 }
 
@@ -55,10 +79,15 @@ func workerLogger(stderr io.Writer, verbose bool) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: "worker", Output: stderr, Level: level, JSONFormat: true})
 }
 
+// runPlugin serves the IBKR adapter as a go-plugin child; go-plugin's handshake
+// goes to stdout, logs go to stderr as JSON lines that the host re-logs.
 func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return fmt.Errorf("not wired yet")
-}
-
-func runRunner(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return fmt.Errorf("not wired yet")
+	fs := newFlagSet("plugin", stderr)
+	verbose := fs.Bool("v", false, "log at debug level")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log := workerLogger(stderr, *verbose)
+	goplugin.Serve(ibkr.New(ibkr.WithLogger(log.Named("ibkr"))), goplugin.WithServeLogger(log.Named("goplugin")))
+	return nil
 }

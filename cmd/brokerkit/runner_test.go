@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary act as the child process the transports spawn
+// (`<exe> worker`, `<exe> plugin`), the way the real binary does.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && (os.Args[1] == "worker" || os.Args[1] == "plugin") {
+		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestRunSurvivesKill9 runs `brokerkit run` over stdiojson, kills its worker with
+// SIGKILL, and checks that the JSON lines show the restart and ok again, and that
+// cancellation (what SIGTERM does) ends it cleanly.
+func TestRunSurvivesKill9(t *testing.T) {
+	for _, transport := range []string{"stdiojson", "goplugin"} {
+		t.Run(transport, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			pr, pw := io.Pipe()
+			done := make(chan int, 1)
+			go func() {
+				code := Main(ctx, []string{"run", "--transport", transport, "--interval", "50ms", "--symbols", "AAPL"}, pw, io.Discard)
+				pw.Close()
+				done <- code
+			}()
+			sc := bufio.NewScanner(pr)
+			var killed, firstPID int
+			deadline := time.After(60 * time.Second) // against hangs only
+			for sc.Scan() {
+				var tk tick
+				if err := json.Unmarshal(sc.Bytes(), &tk); err != nil {
+					t.Fatalf("bad line %q: %v", sc.Text(), err)
+				}
+				select {
+				case <-deadline:
+					t.Fatal("no restart seen in time")
+				default:
+				}
+				switch {
+				case killed == 0 && tk.OK && tk.WorkerPID > 0:
+					if len(tk.Positions) != 2 {
+						t.Errorf("AAPL positions = %+v, want the 2 of the demo script", tk.Positions)
+					}
+					firstPID, killed = tk.WorkerPID, 1
+					if err := syscall.Kill(firstPID, syscall.SIGKILL); err != nil {
+						t.Fatal(err)
+					}
+				case killed == 1 && tk.OK && tk.Restarts >= 1:
+					if tk.WorkerPID == firstPID || tk.WorkerPID == 0 {
+						t.Errorf("worker pid after restart = %d (was %d)", tk.WorkerPID, firstPID)
+					}
+					killed = 2
+					cancel()
+				}
+				if killed == 2 {
+					break
+				}
+			}
+			go io.Copy(io.Discard, pr)
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Errorf("exit %d after cancellation", code)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("run did not stop after cancellation")
+			}
+			if killed != 2 {
+				t.Fatalf("never saw ok after the restart (state %d)", killed)
+			}
+			if err := syscall.Kill(firstPID, 0); err == nil {
+				t.Errorf("killed worker %d still exists (zombie?)", firstPID)
+			}
+		})
+	}
+}

@@ -1,0 +1,265 @@
+package goplugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/transport/goplugin/internal/pb"
+)
+
+// closeTimeout bounds how long Close waits for the child to close its Broker.
+const closeTimeout = 5 * time.Second
+
+// Client is the host's half: a broker.Broker whose calls run in a go-plugin child
+// process over gRPC. It is safe for concurrent use.
+//
+// When the child process exits, every call in flight and every later call fails
+// at once with an error matching broker.ErrUnavailable. Close closes the child's
+// Broker, then ends the child (go-plugin's Kill) and waits for it.
+type Client struct {
+	rpc  pb.BrokerClient
+	done context.Context // ends when the child process has exited
+	log  hclog.Logger
+
+	closing context.Context // ends when Close begins
+	closeFn context.CancelFunc
+
+	kill   func() // ends the child and waits for it; set by Start
+	pid    int
+	socket string // the child's Unix socket, removed after the child is gone
+
+	closeOnce sync.Once
+	closeErr  error
+	pumpsMu   sync.Mutex     // orders pumps.Add before Close's pumps.Wait
+	pumps     sync.WaitGroup // Subscribe goroutines
+}
+
+var _ broker.Broker = (*Client)(nil)
+
+func newClient(rpc pb.BrokerClient, done context.Context, log hclog.Logger) *Client {
+	closing, closeFn := context.WithCancel(context.Background())
+	return &Client{rpc: rpc, done: done, log: log, closing: closing, closeFn: closeFn, kill: func() {}}
+}
+
+// Pid returns the process id of the child, or 0 if unknown.
+func (c *Client) Pid() int { return c.pid }
+
+// Exited returns a channel that is closed once the child process has exited.
+func (c *Client) Exited() <-chan struct{} { return c.done.Done() }
+
+// call runs f with a context that ends when ctx does, when the Client is closed
+// or when the child exits, and turns any failure into a broker error.
+func (c *Client) call(ctx context.Context, op broker.Op, f func(context.Context) error) error {
+	if err := c.check(ctx, op); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.done, cancel)()
+	defer context.AfterFunc(c.closing, cancel)()
+	if err := f(cctx); err != nil {
+		return c.wrap(ctx, op, err)
+	}
+	return nil
+}
+
+// check fails fast, before any RPC, if the call cannot succeed.
+func (c *Client) check(ctx context.Context, op broker.Op) error {
+	switch {
+	case c.closing.Err() != nil:
+		return fmt.Errorf("goplugin: %s: %w", op, broker.ErrClosed)
+	case ctx.Err() != nil:
+		return fmt.Errorf("goplugin: %s: %w", op, ctx.Err())
+	case c.done.Err() != nil:
+		return fmt.Errorf("goplugin: %s: child process exited: %w", op, broker.ErrUnavailable)
+	}
+	return nil
+}
+
+// wrap maps an RPC failure to the broker error the caller sees. Local causes win
+// over what the wire says: a closed Client, the caller's context, a dead child.
+func (c *Client) wrap(ctx context.Context, op broker.Op, err error) error {
+	if local := c.check(ctx, op); local != nil {
+		return local
+	}
+	return errorFromStatus(err)
+}
+
+// Connect implements broker.Broker.
+func (c *Client) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
+	var ci broker.ConnectInfo
+	err := c.call(ctx, broker.OpConnect, func(ctx context.Context) error {
+		r, err := c.rpc.Connect(ctx, connectParamsToPB(p))
+		if err == nil {
+			ci = connectInfoFromPB(r)
+		}
+		return err
+	})
+	return ci, err
+}
+
+// Disconnect implements broker.Broker.
+func (c *Client) Disconnect(ctx context.Context) error {
+	return c.call(ctx, broker.OpDisconnect, func(ctx context.Context) error {
+		_, err := c.rpc.Disconnect(ctx, &pb.Empty{})
+		return err
+	})
+}
+
+// Accounts implements broker.Broker.
+func (c *Client) Accounts(ctx context.Context) ([]string, error) {
+	var out []string
+	err := c.call(ctx, broker.OpAccounts, func(ctx context.Context) error {
+		r, err := c.rpc.Accounts(ctx, &pb.Empty{})
+		if err == nil {
+			out = r.GetAccounts()
+		}
+		return err
+	})
+	return out, err
+}
+
+// Positions implements broker.Broker. A position whose decimals do not parse
+// fails the call with broker.ErrProtocol.
+func (c *Client) Positions(ctx context.Context) ([]broker.Position, error) {
+	var r *pb.PositionsResponse
+	err := c.call(ctx, broker.OpPositions, func(ctx context.Context) error {
+		var err error
+		r, err = c.rpc.Positions(ctx, &pb.Empty{})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	ps, err := positionsFromPB(r)
+	if err != nil {
+		return nil, fmt.Errorf("goplugin: %s: %w", broker.OpPositions, err)
+	}
+	return ps, nil
+}
+
+// AccountSummary implements broker.Broker.
+func (c *Client) AccountSummary(ctx context.Context, tags ...string) ([]broker.AccountSummary, error) {
+	var out []broker.AccountSummary
+	err := c.call(ctx, broker.OpAccountSummary, func(ctx context.Context) error {
+		r, err := c.rpc.AccountSummary(ctx, &pb.AccountSummaryRequest{Tags: tags})
+		if err == nil {
+			out = summariesFromPB(r)
+		}
+		return err
+	})
+	return out, err
+}
+
+// Ping implements broker.Broker.
+func (c *Client) Ping(ctx context.Context) error {
+	return c.call(ctx, broker.OpPing, func(ctx context.Context) error {
+		_, err := c.rpc.Ping(ctx, &pb.Empty{})
+		return err
+	})
+}
+
+// opSubscribe names Subscribe in errors; it is not a broker.Op because it is not
+// a request-response operation that a decorator could retry.
+const opSubscribe broker.Op = "subscribe"
+
+// Subscribe implements broker.Broker. It returns once the child has registered
+// the subscription, so every event the child publishes afterwards is delivered
+// (best effort: a full channel drops events). The channel is closed when ctx is
+// done, the Client is closed or the child exits.
+func (c *Client) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
+	c.pumpsMu.Lock()
+	if err := c.check(ctx, opSubscribe); err != nil {
+		c.pumpsMu.Unlock()
+		return nil, err
+	}
+	c.pumps.Add(1)
+	c.pumpsMu.Unlock()
+	sctx, cancel := context.WithCancel(ctx)
+	stopDone := context.AfterFunc(c.done, cancel)
+	stopClosing := context.AfterFunc(c.closing, cancel)
+	release := func() { stopDone(); stopClosing(); cancel() }
+
+	stream, err := c.rpc.Subscribe(sctx, &pb.Empty{})
+	if err == nil {
+		var md metadata.MD
+		md, err = stream.Header()
+		if err == nil && md == nil {
+			// The stream ended without headers: its status says why.
+			err = stream.RecvMsg(new(pb.Event))
+			if err == nil {
+				err = fmt.Errorf("%w: subscribe stream sent an event before its headers", broker.ErrProtocol)
+			}
+		}
+	}
+	if err != nil {
+		release()
+		c.pumps.Done()
+		if errors.Is(err, broker.ErrProtocol) {
+			return nil, err
+		}
+		return nil, c.wrap(ctx, opSubscribe, err)
+	}
+
+	ch := make(chan broker.Event, broker.EventBuffer)
+	go func() {
+		defer c.pumps.Done()
+		defer close(ch)
+		defer release()
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			e, err := eventFromPB(m)
+			if err != nil {
+				c.log.Warn("dropping malformed event", "error", err)
+				continue
+			}
+			select {
+			case ch <- e:
+			default:
+				c.log.Debug("subscriber full, dropping event", "kind", e.Kind, "code", e.Code)
+			}
+		}
+	}()
+	return ch, nil
+}
+
+// Close implements broker.Broker: calls in flight fail with broker.ErrClosed, the
+// child closes its Broker (bounded by a few seconds), then the child is ended and
+// waited for. Close is idempotent and returns the child's Close error, if any.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.pumpsMu.Lock()
+		c.closeFn()
+		c.pumpsMu.Unlock()
+		if c.done.Err() == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+			stop := context.AfterFunc(c.done, cancel)
+			_, err := c.rpc.Close(ctx, &pb.Empty{})
+			stop()
+			cancel()
+			if err != nil {
+				if rerr := errorFromStatus(err); !errors.Is(rerr, broker.ErrUnavailable) && c.done.Err() == nil {
+					c.closeErr = fmt.Errorf("goplugin: close: %w", rerr)
+				}
+			}
+		}
+		c.kill()
+		if c.socket != "" {
+			// A child killed with SIGKILL cannot remove its socket itself.
+			_ = os.Remove(c.socket)
+		}
+		c.pumps.Wait()
+	})
+	return c.closeErr
+}

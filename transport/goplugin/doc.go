@@ -1,0 +1,58 @@
+// Package goplugin runs a broker.Broker in a child process and talks to it over
+// gRPC, using HashiCorp go-plugin to start, handshake with and end the child.
+// The host holds a *Client, which is itself a broker.Broker; the child is a
+// program whose main is one call to Serve (or MaybeServe, to ship one binary).
+//
+// # Host and child
+//
+//	// child (for example `brokerkit plugin`):
+//	func main() { goplugin.Serve(ibkr.New()) }
+//
+//	// host:
+//	c, err := goplugin.Start(ctx, goplugin.WithCommand("/usr/local/bin/brokerkit", "plugin"))
+//	...
+//	defer c.Close() // closes the child's Broker, then kills the child
+//
+// The handshake is Handshake (magic cookie plus protocol version); the plugin
+// set holds one GRPCPlugin, Plugin, under PluginName. go-plugin's automatic
+// mutual TLS is on unless WithoutAutoMTLS is given. The child's log lines
+// (JSON on its stderr) and anything it prints arrive in the host's logger.
+//
+// # Wire
+//
+// The service is brokerkit.goplugin.v1.Broker in internal/pb/broker.proto, one
+// RPC per method of broker.Broker plus a server stream for Subscribe. Exact
+// decimals travel as canonical decimal strings and are never rounded. A failed
+// call ends with a gRPC status carrying an Error detail {code, message, ib_code}:
+// code is broker.ErrorCode of the child's error, and the host rebuilds it with
+// broker.ErrorFromCode, so errors.Is(err, broker.ErrNotConnected) and
+// errors.As(err, &apiErr) hold on the host exactly as in the child. The status
+// code mirrors the wire code coarsely for clients that ignore details. nil and
+// empty slices and maps are not told apart.
+//
+// # Failure
+//
+// The caller's context crosses with each call (deadline and cancellation), and
+// a call whose context ends returns an error matching ctx.Err(). When the child
+// process exits or is killed, every call in flight and every later call fails at
+// once with an error matching broker.ErrUnavailable; the Client does not restart
+// the child (that is a decorator's job). A panic in the child's Broker fails
+// that call with code "internal" and leaves the child serving.
+//
+// The child exits when its host dies, which go-plugin does not arrange by
+// itself (go-plugin issue #210): on Linux the kernel sends it SIGTERM when its
+// parent dies (PR_SET_PDEATHSIG), and on every Unix the child also polls its
+// parent pid; either way it closes its Broker before it exits.
+//
+// # Stray output
+//
+// go-plugin reads its handshake line from the child's stdout, so a library that
+// prints to stdout before the handshake breaks the start (go-plugin issue #199).
+// In a process a host started, this package puts a guard on file descriptor 1
+// when it is initialised, before main: only the handshake line reaches the host's
+// stdout pipe, and every other write, before or after the handshake, through
+// fmt.Println, os.Stdout or the raw descriptor, is logged in the host as a
+// "stray write to stdout". (After the handshake go-plugin also points os.Stdout
+// and os.Stderr at pipes that it forwards to the host; Start logs those too.)
+// The guard is Linux only.
+package goplugin

@@ -1,0 +1,182 @@
+package goplugin
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/brokerkit/brokerkit/broker"
+)
+
+// Environment variables the host sets for the child.
+const (
+	// EnvSelf marks a child started with WithSelf; MaybeServe serves when it is "1".
+	EnvSelf = "BROKERKIT_GOPLUGIN_SELF"
+	// envHostPID carries the host's pid so that the child can tell when it is orphaned.
+	envHostPID = "BROKERKIT_GOPLUGIN_HOST_PID"
+)
+
+// DefaultStartTimeout bounds Start when ctx has no deadline.
+const DefaultStartTimeout = 30 * time.Second
+
+// Option configures Start.
+type Option func(*options)
+
+type options struct {
+	path     string
+	args     []string
+	self     bool
+	log      hclog.Logger
+	autoMTLS bool
+}
+
+// WithCommand runs the child as path with args, for example
+// WithCommand("/usr/local/bin/brokerkit", "plugin").
+func WithCommand(path string, args ...string) Option {
+	return func(o *options) { o.path, o.args, o.self = path, args, false }
+}
+
+// WithSelf runs the child as this very executable (os.Executable) with EnvSelf=1
+// in its environment; the program must call MaybeServe early in main.
+func WithSelf() Option {
+	return func(o *options) { o.path, o.args, o.self = "", nil, true }
+}
+
+// WithLogger sets the host's logger. The child's log lines and anything it writes
+// to stdout or stderr land here, under the name "goplugin". The default discards.
+func WithLogger(l hclog.Logger) Option {
+	return func(o *options) { o.log = l }
+}
+
+// WithoutAutoMTLS turns off go-plugin's automatic mutual TLS between host and
+// child, which is on by default. The connection is a Unix socket readable only by
+// this user either way; TLS costs a little latency and startup time.
+func WithoutAutoMTLS() Option {
+	return func(o *options) { o.autoMTLS = false }
+}
+
+// Start launches the child process, completes go-plugin's handshake and returns a
+// Client speaking to the Broker the child serves. The Client is disconnected until
+// Connect. ctx bounds the start only, not the Client's life; if ctx ends first,
+// Start returns an error matching ctx.Err() at once and the child is killed in the
+// background as soon as go-plugin gives it up (at the latest after ctx's deadline,
+// or DefaultStartTimeout if it has none). A child that fails to start or to
+// handshake yields an error matching broker.ErrUnavailable.
+func Start(ctx context.Context, opts ...Option) (*Client, error) {
+	o := options{autoMTLS: true}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	log := loggerOr(o.log).Named("goplugin")
+
+	var cmd *exec.Cmd
+	switch {
+	case o.self:
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("goplugin: start: %w: %w", broker.ErrUnavailable, err)
+		}
+		cmd = exec.Command(exe)
+		cmd.Env = append(cmd.Env, EnvSelf+"=1")
+	case o.path != "":
+		cmd = exec.Command(o.path, o.args...)
+	default:
+		return nil, fmt.Errorf("goplugin: start: %w: no command (use WithCommand or WithSelf)", broker.ErrInvalidArgument)
+	}
+	// Our variables come after the inherited ones so that they win (go-plugin
+	// would append the host's environment after cmd.Env; SkipHostEnv below).
+	cmd.Env = append(append(os.Environ(), cmd.Env...), envHostPID+"="+strconv.Itoa(os.Getpid()))
+	setParentDeathSignal(cmd)
+
+	timeout := DefaultStartTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("goplugin: start: %w", err)
+	}
+	pc := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		Plugins:          map[string]plugin.Plugin{PluginName: &Plugin{Logger: log}},
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		SkipHostEnv:      true, // cmd.Env already holds it
+		Logger:           log,
+		AutoMTLS:         o.autoMTLS,
+		StartTimeout:     timeout,
+		SyncStdout:       lineLogger(log.Named("stdout")),
+		SyncStderr:       lineLogger(log.Named("stderr")),
+	})
+
+	type result struct {
+		raw any
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		cp, err := pc.Client()
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		raw, err := cp.Dispense(PluginName)
+		res <- result{raw: raw, err: err}
+	}()
+	var r result
+	select {
+	case <-ctx.Done():
+		// go-plugin's Start holds its lock until the handshake ends or times out
+		// (StartTimeout, derived from ctx's deadline), and Kill needs that lock:
+		// return now and kill the child as soon as go-plugin lets go of it.
+		go func() {
+			<-res
+			pc.Kill()
+		}()
+		return nil, fmt.Errorf("goplugin: start: %w", ctx.Err())
+	case r = <-res:
+	}
+	if r.err != nil {
+		pc.Kill()
+		return nil, fmt.Errorf("goplugin: start %s: %w: %w", cmd.Path, broker.ErrUnavailable, r.err)
+	}
+	c, ok := r.raw.(*Client)
+	if !ok {
+		pc.Kill()
+		return nil, fmt.Errorf("goplugin: start: %w: dispensed %T", broker.ErrProtocol, r.raw)
+	}
+	c.kill = pc.Kill
+	if cfg := pc.ReattachConfig(); cfg != nil {
+		c.pid = cfg.Pid
+		if a, ok := cfg.Addr.(*net.UnixAddr); ok {
+			c.socket = a.Name
+		}
+	}
+	log.Debug("child started", "path", cmd.Path, "pid", c.pid)
+	return c, nil
+}
+
+// lineLogger returns a writer that logs each write as one line at Info level.
+// It receives what the child writes to os.Stdout and os.Stderr after the
+// handshake (go-plugin's SyncStdout, SyncStderr).
+func lineLogger(l hclog.Logger) *logWriter { return &logWriter{l: l} }
+
+type logWriter struct{ l hclog.Logger }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.l.Info("child output", "text", string(trimNewline(p)))
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}
