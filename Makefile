@@ -7,7 +7,7 @@ SOAK      ?= 30s
 BIN       := bin/brokerkit
 STATICCHECK_VERSION ?= 2025.1.1
 
-.PHONY: help build demo test test-go test-python vet lint bench fuzz proto soak gateway clean
+.PHONY: help build demo test test-go test-python test-node vet lint bench fuzz proto soak gateway clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ demo: ## run the main job against the embedded fake IB Gateway
 gateway: ## serve the fake IB Gateway on 127.0.0.1:4002 until Ctrl-C
 	$(GO) run ./cmd/brokerkit gateway --listen 127.0.0.1:4002
 
-test: test-go test-python ## every test, race detector on (what CI runs)
+test: test-go test-python test-node ## every test, race detector on (what CI runs)
 
 test-go:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
@@ -30,7 +30,10 @@ test-go:
 	$(GO) test -count=1 -timeout 5m ./fakes/
 
 test-python: build ## the Python client of the stdiojson worker, against the fake gateway
-	@if [ -f examples/python/smoke_test.py ]; then python3 examples/python/smoke_test.py --brokerkit $(BIN); fi
+	python3 examples/python/smoke_test.py --brokerkit $(BIN)
+
+test-node: build ## the independent @stoqey/ib (Node.js) TWS client against the fake gateway
+	examples/node/run.sh $(BIN)
 
 vet: ## go vet
 	$(GO) vet $(PKGS)

@@ -1,0 +1,558 @@
+#!/usr/bin/env node
+// Smoke test: brokerkit's fake IB Gateway serves @stoqey/ib, a second TWS API
+// client written independently of scmhub/ibapi (TypeScript, npm).
+//
+//     node examples/node/smoke.mjs [--brokerkit PATH] [--script FILE]
+//
+// It starts `brokerkit gateway --listen 127.0.0.1:0 --script FILE`, reads the line
+// `listening on 127.0.0.1:PORT`, and then, against what FILE says
+// (default: fakes/testdata/demo.json):
+//   - IBApi (the core API, client id 1): server version, managed accounts,
+//     nextValidId, the 2104/2106/2158 notices, reqPositions, reqAccountSummary
+//     (all tags, then a subset), reqCurrentTime, and the field count of every
+//     frame received;
+//   - a second IBApi with the same client id: error 326, then a closed socket,
+//     while the first session stays usable;
+//   - IBApiNext (client id 2): connection state, getManagedAccounts,
+//     getCurrentTime, getPositions, getAccountSummary;
+//   - clean disconnects and a clean gateway shutdown on SIGTERM.
+// Any `error` event that the test did not ask for (stoqey reports decoding
+// underruns and leftover fields that way) is a failure.
+//
+// stoqey decodes quantities, average costs, strikes and multipliers to JS
+// numbers (IEEE doubles). They are compared as numbers; the exact text is
+// compared on the raw wire fields (stoqey's `received` event), and a note is
+// printed for every script decimal that a JS number cannot carry exactly.
+//
+// Exits 0 when every check passed, 1 otherwise (2 on bad usage); the gateway
+// is killed on every path. The last line is "N passed, M failed".
+
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+import stoqey from "@stoqey/ib";
+import { filter, firstValueFrom, from, timeout } from "rxjs";
+
+const { IBApi, IBApiNext, EventName, ConnectionState } = stoqey;
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const TIMEOUT_MS = 5000; // for any one expected reply
+const OVERALL_MS = 30000; // for the whole run
+const STOQEY_MAX_SERVER_VERSION = 193; // N/api/api.js MAX_SUPPORTED_SERVER_VERSION
+
+// ---------------------------------------------------------------- arguments
+
+function usage(msg) {
+  console.error(`smoke.mjs: ${msg}\nusage: node smoke.mjs [--brokerkit PATH] [--script FILE]`);
+  process.exit(2);
+}
+
+const opts = {
+  brokerkit: path.resolve(here, "../../bin/brokerkit"),
+  script: path.resolve(here, "../../fakes/testdata/demo.json"),
+};
+{
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
+    const key = flag.replace(/^--?/, "");
+    if (!(key in opts) || !flag.startsWith("-")) usage(`unknown argument ${argv[i]}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined || value === "") usage(`${flag} needs a value`);
+    opts[key] = path.resolve(value);
+  }
+}
+
+// ---------------------------------------------------------------- reporting
+
+let passed = 0;
+const failures = [];
+
+function check(ok, what, detail = "") {
+  if (ok) {
+    passed++;
+    console.log(`ok   ${what}`);
+  } else {
+    failures.push(what);
+    console.log(`FAIL ${what}${detail ? `\n       ${detail}` : ""}`);
+  }
+  return ok;
+}
+
+function note(msg) {
+  console.log(`note ${msg}`);
+}
+
+const show = (v) => JSON.stringify(v);
+
+// ---------------------------------------------------------------- the gateway process
+
+let gateway = null; // the ChildProcess
+let gatewayExit = null; // Promise<{code, signal}>
+
+function killGateway() {
+  if (gateway && gateway.exitCode === null && gateway.signalCode === null) {
+    try {
+      gateway.kill("SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+let finished = false;
+function finish(extraFailure) {
+  if (finished) return;
+  finished = true;
+  if (extraFailure) {
+    failures.push(extraFailure);
+    console.log(`FAIL ${extraFailure}`);
+  }
+  killGateway();
+  console.log(`${passed} passed, ${failures.length} failed`);
+  process.exit(failures.length === 0 ? 0 : 1);
+}
+
+process.on("exit", killGateway);
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(sig, () => finish(`interrupted by ${sig}`));
+}
+process.on("uncaughtException", (e) => finish(`uncaught exception: ${e?.stack ?? e}`));
+process.on("unhandledRejection", (e) => finish(`unhandled rejection: ${e?.stack ?? e}`));
+setTimeout(() => finish(`the whole run took more than ${OVERALL_MS} ms`), OVERALL_MS).unref();
+
+function startGateway() {
+  return new Promise((resolve, reject) => {
+    const args = ["gateway", "--listen", "127.0.0.1:0", "--script", opts.script];
+    gateway = spawn(opts.brokerkit, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    gateway.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    gatewayExit = new Promise((res) => gateway.on("exit", (code, signal) => res({ code, signal })));
+    const timer = setTimeout(() => reject(new Error(`no "listening on" line within ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
+    gateway.on("error", (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${opts.brokerkit}: ${e.message}`));
+    });
+    gateway.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited early (code ${code}, signal ${signal}): ${stderr.trim()}`));
+    });
+    const lines = createInterface({ input: gateway.stdout });
+    lines.once("line", (line) => {
+      clearTimeout(timer);
+      const m = /^listening on (127\.0\.0\.1):(\d+)$/.exec(line.trim());
+      if (!m) reject(new Error(`first stdout line is ${show(line)}, want "listening on 127.0.0.1:PORT"`));
+      else resolve({ host: m[1], port: Number(m[2]), firstLine: line.trim() });
+    });
+  });
+}
+
+async function stopGateway() {
+  if (!gateway || gateway.exitCode !== null || gateway.signalCode !== null) return null;
+  gateway.kill("SIGTERM");
+  const timer = new Promise((res) => setTimeout(() => res(null), 3000));
+  return Promise.race([gatewayExit, timer]);
+}
+
+// ---------------------------------------------------------------- decimals
+
+// normDec returns a canonical form of a decimal text ("-0012.500" -> "-12.5",
+// "1e3" -> "1000"), or null if it is not a decimal number.
+function normDec(text) {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(String(text).trim());
+  if (!m || (m[2] === "" && (m[3] ?? "") === "")) return null;
+  let digits = m[2] + (m[3] ?? "");
+  let point = m[2].length + Number(m[4] ?? 0); // position of the decimal point in digits
+  if (point < 0) {
+    digits = "0".repeat(-point) + digits;
+    point = 0;
+  }
+  if (point > digits.length) digits += "0".repeat(point - digits.length);
+  let int = digits.slice(0, point).replace(/^0+/, "") || "0";
+  let frac = digits.slice(point).replace(/0+$/, "");
+  const zero = int === "0" && frac === "";
+  return (m[1] === "-" && !zero ? "-" : "") + int + (frac ? "." + frac : "");
+}
+
+const decEq = (a, b) => normDec(a) !== null && normDec(a) === normDec(b);
+
+// lossy reports whether the JS number nearest to a decimal text prints as a
+// different decimal, i.e. the text cannot be recovered from the number.
+function lossy(text) {
+  if (text === undefined || text === "") return false;
+  return normDec(String(Number(text))) !== normDec(text);
+}
+
+// ---------------------------------------------------------------- the script
+
+let script;
+try {
+  script = JSON.parse(readFileSync(opts.script, "utf8"));
+} catch (e) {
+  usage(`cannot read the script: ${e.message}`);
+}
+if (script.faults && Object.keys(script.faults).length > 0) {
+  usage(`${opts.script} injects faults (${Object.keys(script.faults).join(", ")}); give a fault-free script`);
+}
+const want = {
+  serverVersion: Math.min(script.server_version || 193, STOQEY_MAX_SERVER_VERSION),
+  accounts: script.accounts ?? [],
+  nextValidId: script.next_valid_id || 1,
+  positions: script.positions ?? [],
+  summary: script.summary ?? [],
+};
+const allTags = [...new Set(want.summary.flatMap((a) => Object.keys(a.values ?? {})))].sort();
+
+// expectedSummary: Map "account\0tag" -> {value, currency} for the tags asked.
+function expectedSummary(tags) {
+  const m = new Map();
+  for (const a of want.summary) {
+    for (const t of tags) {
+      const v = a.values?.[t];
+      if (v) m.set(`${a.account}\0${t}`, { value: v.value, currency: v.currency ?? "" });
+    }
+  }
+  return m;
+}
+
+// Field counts of each message the fake sends at server version 193
+// (/work/shared/reference/tws-protocol.md section 3; stoqey N/core/io/decoder.js).
+// ERR_MSG has its advancedOrderRejectJson field from server version 166.
+const FIELD_COUNT = { 4: want.serverVersion >= 166 ? 6 : 5, 9: 3, 15: 3, 49: 3, 61: 16, 62: 2, 63: 7, 64: 3 };
+
+// ---------------------------------------------------------------- event recorder
+
+// Recorder keeps every event of one IBApi in order and lets the test wait for
+// a condition over them.
+class Recorder {
+  constructor(api, name) {
+    this.name = name;
+    this.events = []; // {ev, args}
+    this.waiters = new Set();
+    const evs = [
+      EventName.connected, EventName.disconnected, EventName.server, EventName.managedAccounts,
+      EventName.nextValidId, EventName.info, EventName.error, EventName.position, EventName.positionEnd,
+      EventName.accountSummary, EventName.accountSummaryEnd, EventName.currentTime, EventName.received,
+    ];
+    for (const ev of evs) {
+      api.on(ev, (...args) => {
+        this.events.push({ ev, args });
+        for (const w of [...this.waiters]) w();
+      });
+    }
+  }
+
+  all(ev, from = 0) {
+    return this.events.slice(from).filter((e) => e.ev === ev).map((e) => e.args);
+  }
+
+  get mark() {
+    return this.events.length;
+  }
+
+  // until resolves once pred() is truthy; it rejects after ms with what.
+  until(pred, what, ms = TIMEOUT_MS) {
+    return new Promise((resolve, reject) => {
+      const test = () => {
+        const v = pred();
+        if (v) {
+          this.waiters.delete(test);
+          clearTimeout(timer);
+          resolve(v);
+        }
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(test);
+        reject(new Error(`${this.name}: timed out after ${ms} ms waiting for ${what}`));
+      }, ms);
+      this.waiters.add(test);
+      test();
+    });
+  }
+}
+
+// waitCheck runs until() and turns a timeout into a failed check.
+async function waitCheck(rec, pred, what, ms) {
+  try {
+    return await rec.until(pred, what, ms);
+  } catch (e) {
+    check(false, what, e.message);
+    return null;
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- checks
+
+async function coreSession(host, port) {
+  console.log("-- IBApi (core), client id 1");
+  const api = new IBApi({ host, port, clientId: 1, maxReqPerSec: 40 });
+  const rec = new Recorder(api, "IBApi#1");
+  api.connect();
+
+  const ready = await waitCheck(rec, () => rec.all(EventName.info).length >= 3 && rec.all(EventName.nextValidId).length,
+    "connects: handshake, nextValidId and the three notices arrive");
+  if (!ready) return { api, rec };
+
+  const [server] = rec.all(EventName.server);
+  check(server && server[0] === want.serverVersion && api.serverVersion === want.serverVersion,
+    `server version ${want.serverVersion}`, `server event ${show(server)}, api.serverVersion ${api.serverVersion}`);
+  check(server && /^\d{8} \d{2}:\d{2}:\d{2} \S+$/.test(server[1] ?? ""),
+    `connection time looks like real TWS ("yyyyMMdd HH:mm:ss TZ"): ${show(server?.[1])}`);
+  check(api.isConnected && rec.all(EventName.connected).length === 1, "connected event, isConnected true");
+
+  const accts = rec.all(EventName.managedAccounts);
+  check(accts.length === 1 && accts[0][0] === want.accounts.join(","),
+    `managedAccounts ${show(want.accounts.join(","))}`, `got ${show(accts)}`);
+
+  const ids = rec.all(EventName.nextValidId);
+  check(ids.length === 1 && ids[0][0] === want.nextValidId, `nextValidId ${want.nextValidId}`, `got ${show(ids)}`);
+
+  const order = rec.events.filter((e) => [EventName.managedAccounts, EventName.nextValidId, EventName.info].includes(e.ev))
+    .map((e) => (e.ev === EventName.info ? e.args[1] : e.ev));
+  check(show(order) === show([EventName.managedAccounts, EventName.nextValidId, 2104, 2106, 2158]),
+    "unprompted messages in TWS order: managedAccounts, nextValidId, 2104, 2106, 2158", `got ${show(order)}`);
+  const texts = {
+    2104: "Market data farm connection is OK:usfarm",
+    2106: "HMDS data farm connection is OK:ushmds",
+    2158: "Sec-def data farm connection is OK:secdefnj",
+  };
+  const infos = rec.all(EventName.info);
+  check(infos.every(([msg, code]) => texts[code] === msg),
+    "info notices carry id -1 (stoqey `info`, not `error`) and real-TWS texts", `got ${show(infos)}`);
+
+  // ---- positions
+  let m = rec.mark;
+  api.reqPositions();
+  await waitCheck(rec, () => rec.all(EventName.positionEnd, m).length, "reqPositions: positionEnd arrives");
+  const pos = rec.all(EventName.position, m);
+  const rawPos = rec.all(EventName.received, m).map(([tokens]) => tokens).filter((t) => t[0] === "61");
+  check(pos.length === want.positions.length, `reqPositions: ${want.positions.length} position events`,
+    `got ${pos.length}`);
+  check(rec.all(EventName.positionEnd, m).length === 1, "reqPositions: one positionEnd, after the rows",
+    show(rec.events.slice(m).map((e) => e.ev)));
+  api.cancelPositions();
+  const lossyNotes = [];
+  want.positions.forEach((w, i) => {
+    const got = pos[i];
+    const raw = rawPos[i];
+    const c = w.contract;
+    const label = `position ${i} ${w.account} ${c.symbol} ${c.sec_type}`;
+    if (!got) {
+      check(false, label, "missing");
+      return;
+    }
+    const [account, contract, qty, avgCost] = got;
+    const problems = [];
+    const eq = (what, g, x) => {
+      if (g !== x) problems.push(`${what}: got ${show(g)}, want ${show(x)}`);
+    };
+    eq("account", account, w.account);
+    eq("conId", contract.conId, c.con_id);
+    eq("symbol", contract.symbol, c.symbol);
+    eq("secType", contract.secType, c.sec_type);
+    eq("lastTradeDateOrContractMonth", contract.lastTradeDateOrContractMonth, c.expiry ?? "");
+    eq("strike", contract.strike, Number(c.strike ?? 0));
+    eq("right", contract.right, c.right || undefined); // stoqey maps "" to undefined
+    eq("multiplier", contract.multiplier, Number(c.multiplier ?? 0)); // readDouble: "" -> 0
+    eq("exchange", contract.exchange, c.exchange ?? "");
+    eq("currency", contract.currency, c.currency ?? "");
+    eq("localSymbol", contract.localSymbol, c.local_symbol ?? "");
+    eq("tradingClass", contract.tradingClass, c.trading_class ?? "");
+    eq("position (number)", qty, Number(w.quantity));
+    eq("avgCost (number)", avgCost, Number(w.avg_cost));
+    if (!raw) problems.push("no raw POSITION_DATA frame seen");
+    else {
+      if (raw.length !== FIELD_COUNT[61]) problems.push(`wire: ${raw.length} fields, want ${FIELD_COUNT[61]}`);
+      if (!decEq(raw[14], w.quantity)) problems.push(`wire quantity text ${show(raw[14])} != ${show(w.quantity)}`);
+      if (!decEq(raw[15], w.avg_cost)) problems.push(`wire avgCost text ${show(raw[15])} != ${show(w.avg_cost)}`);
+      if (!decEq(raw[7], c.strike ?? "0")) problems.push(`wire strike text ${show(raw[7])} != ${show(c.strike ?? "0")}`);
+    }
+    check(problems.length === 0,
+      `${label}: qty ${w.quantity} (JS ${qty}), avgCost ${w.avg_cost}, all contract fields and wire text exact`,
+      problems.join("; "));
+    for (const [what, text] of [["quantity", w.quantity], ["avg_cost", w.avg_cost], ["strike", c.strike],
+      ["multiplier", c.multiplier]]) {
+      if (lossy(text)) lossyNotes.push(`${label} ${what} ${text} -> JS number ${Number(text)}`);
+    }
+  });
+  if (lossyNotes.length) {
+    for (const n of lossyNotes) {
+      note(`JS number loses exactness: ${n} (stoqey's readDecimal/readDouble use parseFloat; the wire text is exact)`);
+    }
+  } else {
+    note("every script quantity, avg_cost, strike and multiplier survives as a JS number here; values with more "
+      + "than ~15-17 significant digits (e.g. 12345678.123456789) would not, since stoqey parses them with parseFloat");
+  }
+
+  // ---- account summary: every tag, then a subset
+  for (const [reqId, tags] of [[9001, allTags], [9002, ["NetLiquidation", "Cushion", "AccountType"]]]) {
+    m = rec.mark;
+    api.reqAccountSummary(reqId, "All", tags.join(","));
+    await waitCheck(rec, () => rec.all(EventName.accountSummaryEnd, m).length,
+      `reqAccountSummary ${reqId}: accountSummaryEnd arrives`);
+    const rows = rec.all(EventName.accountSummary, m);
+    const ends = rec.all(EventName.accountSummaryEnd, m);
+    const exp = expectedSummary(tags);
+    const problems = [];
+    const seen = new Set();
+    for (const [rid, account, tag, value, currency] of rows) {
+      const key = `${account}\0${tag}`;
+      if (rid !== reqId) problems.push(`row reqId ${rid}`);
+      if (seen.has(key)) problems.push(`duplicate ${account}/${tag}`);
+      seen.add(key);
+      const x = exp.get(key);
+      if (!x) problems.push(`unexpected ${account}/${tag}=${value}`);
+      else if (value !== x.value || currency !== x.currency) {
+        problems.push(`${account}/${tag}: got ${show([value, currency])}, want ${show([x.value, x.currency])}`);
+      }
+    }
+    for (const key of exp.keys()) if (!seen.has(key)) problems.push(`missing ${key.replace("\0", "/")}`);
+    if (ends.length !== 1 || ends[0][0] !== reqId) problems.push(`accountSummaryEnd ${show(ends)}`);
+    check(problems.length === 0,
+      `reqAccountSummary ${reqId} "All" [${tags.length} tags]: ${exp.size} rows, values and currencies exact, end`,
+      problems.join("; "));
+    api.cancelAccountSummary(reqId);
+  }
+
+  // ---- current time
+  m = rec.mark;
+  api.reqCurrentTime();
+  const ct = await waitCheck(rec, () => rec.all(EventName.currentTime, m)[0], "reqCurrentTime: currentTime arrives");
+  if (ct) {
+    const skew = Math.abs(ct[0] - Date.now() / 1000);
+    check(Number.isInteger(ct[0]) && skew < 5, `reqCurrentTime: ${ct[0]} (unix seconds, ${skew.toFixed(1)} s from now)`);
+  }
+  return { api, rec };
+}
+
+async function duplicateSession(host, port, first) {
+  console.log("-- IBApi, client id 1 again (duplicate)");
+  const dup = new IBApi({ host, port, clientId: 1 });
+  const rec = new Recorder(dup, "IBApi#1-duplicate");
+  dup.connect();
+  const got = await waitCheck(rec, () => rec.all(EventName.disconnected).length,
+    "duplicate client id: the gateway closes the connection");
+  const infos = rec.all(EventName.info);
+  const i326 = infos.findIndex(([, code]) => code === 326);
+  check(i326 >= 0 && /client id is already in use/.test(infos[i326][0]),
+    "duplicate client id: info 326 \"...client id is already in use...\"", `info events ${show(infos)}`);
+  if (got) {
+    const order = rec.events.map((e) => e.ev);
+    check(i326 >= 0 && order.indexOf(EventName.info) < order.indexOf(EventName.disconnected),
+      "duplicate client id: 326 arrives before the disconnect", show(order));
+  }
+  check(rec.all(EventName.nextValidId).length === 0 && rec.all(EventName.managedAccounts).length === 0,
+    "duplicate client id: no managedAccounts or nextValidId for the refused session");
+  check(!dup.isConnected, "duplicate client id: isConnected false afterwards");
+  const errs = rec.all(EventName.error);
+  check(errs.length === 0, "duplicate client id: no error events (326 carries id -1, so it is an info)",
+    show(errs.map(([e, code, id]) => [e?.message, code, id])));
+  dup.disconnect();
+
+  // The first session must be untouched.
+  const m = first.rec.mark;
+  first.api.reqCurrentTime();
+  const ct = await waitCheck(first.rec, () => first.rec.all(EventName.currentTime, m)[0],
+    "first client id 1 session still answers after the duplicate was refused");
+  if (ct) check(first.api.isConnected, "first client id 1 session still answers after the duplicate was refused");
+}
+
+async function nextSession(host, port) {
+  console.log("-- IBApiNext, client id 2");
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+  const next = new IBApiNext({ host, port, logger: silent });
+  const errors = [];
+  const errSub = next.error.subscribe((e) => errors.push([e.error?.message, e.code, e.reqId]));
+  try {
+    const connected = firstValueFrom(next.connectionState.pipe(filter((s) => s === ConnectionState.Connected),
+      timeout(TIMEOUT_MS)));
+    next.connect(2);
+    await connected;
+    check(true, "IBApiNext: connectionState Connected");
+
+    const accounts = await firstValueFrom(fromPromise(next.getManagedAccounts()));
+    check(show(accounts) === show(want.accounts), `IBApiNext getManagedAccounts: ${show(accounts)}`);
+
+    const t = await firstValueFrom(fromPromise(next.getCurrentTime()));
+    check(Math.abs(t - Date.now() / 1000) < 5, `IBApiNext getCurrentTime: ${t}`);
+
+    const upd = await firstValueFrom(next.getPositions().pipe(timeout(TIMEOUT_MS)));
+    const problems = [];
+    for (const acct of new Set(want.positions.map((p) => p.account))) {
+      const w = want.positions.filter((p) => p.account === acct);
+      const g = upd.all.get(acct) ?? [];
+      const key = (conId, qty, cost) => `${conId}:${qty}:${cost}`;
+      const ws = w.map((p) => key(p.contract.con_id, Number(p.quantity), Number(p.avg_cost))).sort();
+      const gs = g.map((p) => key(p.contract.conId, p.pos, p.avgCost)).sort();
+      if (show(ws) !== show(gs)) problems.push(`${acct}: got ${show(gs)}, want ${show(ws)}`);
+    }
+    check(problems.length === 0,
+      `IBApiNext getPositions: ${want.positions.length} positions in ${upd.all.size} accounts`, problems.join("; "));
+
+    const sum = await firstValueFrom(next.getAccountSummary("All", "NetLiquidation,TotalCashValue")
+      .pipe(timeout(TIMEOUT_MS)));
+    const sp = [];
+    for (const [key, x] of expectedSummary(["NetLiquidation", "TotalCashValue"])) {
+      const [acct, tag] = key.split("\0");
+      const v = sum.all.get(acct)?.get(tag)?.get(x.currency)?.value;
+      if (v !== x.value) sp.push(`${acct}/${tag}/${x.currency}: got ${show(v)}, want ${show(x.value)}`);
+    }
+    check(sp.length === 0, "IBApiNext getAccountSummary NetLiquidation,TotalCashValue: values exact", sp.join("; "));
+  } catch (e) {
+    check(false, "IBApiNext session", e?.message ?? String(e));
+  } finally {
+    errSub.unsubscribe();
+    check(errors.length === 0, "IBApiNext: no errors reported", show(errors));
+    next.disconnect();
+  }
+}
+
+// fromPromise bounds a promise by TIMEOUT_MS (IBApiNext's getters wait forever).
+const fromPromise = (p) => from(p).pipe(timeout(TIMEOUT_MS));
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  console.log(`-- gateway: ${opts.brokerkit} gateway --listen 127.0.0.1:0 --script ${opts.script}`);
+  let addr;
+  try {
+    addr = await startGateway();
+  } catch (e) {
+    finish(`gateway: ${e.message}`);
+    return;
+  }
+  check(true, `gateway printed ${show(addr.firstLine)}`);
+
+  const first = await coreSession(addr.host, addr.port);
+  await duplicateSession(addr.host, addr.port, first);
+  await nextSession(addr.host, addr.port);
+
+  // Field counts of everything the first session received.
+  const frames = first.rec.all(EventName.received).map(([t]) => t);
+  const bad = frames.slice(1).filter((t) => FIELD_COUNT[t[0]] !== undefined && t.length !== FIELD_COUNT[t[0]]);
+  const unknown = [...new Set(frames.slice(1).map((t) => t[0]).filter((id) => FIELD_COUNT[id] === undefined))];
+  check(frames.length > 0 && frames[0].length === 2, "handshake reply has 2 fields (version, time)", show(frames[0]));
+  check(bad.length === 0 && unknown.length === 0,
+    `every one of ${frames.length - 1} frames after the handshake has the field count stoqey reads`,
+    `bad ${show(bad)}, unknown ids ${show(unknown)}`);
+  const errs = first.rec.all(EventName.error);
+  check(errs.length === 0, "IBApi: no error events (no decoder underrun, no unprocessed fields)",
+    show(errs.map(([e, code, id]) => [e?.message, code, id])));
+
+  // Clean disconnect, then a clean gateway shutdown.
+  const m = first.rec.mark;
+  first.api.disconnect();
+  await waitCheck(first.rec, () => first.rec.all(EventName.disconnected, m).length, "IBApi: disconnect completes");
+  const exit = await stopGateway();
+  check(exit && exit.code === 0, "gateway exits 0 on SIGTERM", show(exit));
+  finish();
+}
+
+main().catch((e) => finish(`unexpected: ${e?.stack ?? e}`));
