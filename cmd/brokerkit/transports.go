@@ -41,13 +41,21 @@ func openBroker(ctx context.Context, transport string, log hclog.Logger) (broker
 		if err != nil {
 			return nil, err
 		}
-		return stdiojson.Start(ctx, stdiojson.WithCommand(exe, "worker"), stdiojson.WithLogger(log.Named("stdiojson")))
+		c, err := stdiojson.Start(ctx, stdiojson.WithCommand(exe, "worker"), stdiojson.WithLogger(log.Named("stdiojson")))
+		if err != nil {
+			return nil, err // a plain nil, never a nil *Client inside the interface
+		}
+		return c, nil
 	case "goplugin":
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, err
 		}
-		return goplugin.Start(ctx, goplugin.WithCommand(exe, "plugin"), goplugin.WithLogger(log.Named("goplugin")))
+		c, err := goplugin.Start(ctx, goplugin.WithCommand(exe, "plugin"), goplugin.WithLogger(log.Named("goplugin")))
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	default:
 		return nil, fmt.Errorf("%w: transport %q is not built in", errUsage, transport)
 	}

@@ -1,0 +1,228 @@
+// Package chaostest holds what robust's chaos and conformance tests share across
+// test binaries: a fake gateway with a connected robust Broker, option sets, and the
+// kill -9 loops run over each child-process transport. It is a test helper only.
+package chaostest
+
+import (
+	"context"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/conformance"
+	"github.com/brokerkit/brokerkit/fakes"
+	"github.com/brokerkit/brokerkit/robust"
+	"github.com/brokerkit/brokerkit/robust/internal/leakcheck"
+)
+
+// ConformanceOptions keep the kit's timing bounds meaningful for a retrying
+// decorator: two attempts per call, quick backoff, a health check slower than the
+// kit's slow gateway.
+func ConformanceOptions() []robust.Option {
+	return []robust.Option{
+		robust.WithMaxAttempts(2),
+		robust.WithBackoff(robust.Backoff{Base: 10 * time.Millisecond, Max: 100 * time.Millisecond}),
+		robust.WithHealthCheck(500*time.Millisecond, 3*time.Second, 2),
+	}
+}
+
+// ConformanceFeatures: robust reconnects by itself, and a Connect to a stalled
+// gateway is attempted twice (each bounded by Timeout) before it gives up.
+var ConformanceFeatures = conformance.Features{
+	Reconnects:   true,
+	TimeoutSlack: conformance.DefaultConnectTimeout + conformance.DefaultTimeoutSlack,
+}
+
+// Options are quick backoff, a health check that notices a silent gateway within
+// about a second, enough attempts to ride out a restart, and no breaker.
+func Options(extra ...robust.Option) []robust.Option {
+	return append([]robust.Option{
+		robust.WithMaxAttempts(50),
+		robust.WithBackoff(robust.Backoff{Base: 5 * time.Millisecond, Max: 100 * time.Millisecond}),
+		robust.WithAttemptTimeout(2 * time.Second),
+		robust.WithHealthCheck(200*time.Millisecond, 300*time.Millisecond, 2),
+		robust.WithBreaker(0, 0),
+	}, extra...)
+}
+
+// Env is a fake gateway serving conformance.StandardScript and a robust Broker
+// connected to it; both are closed by t.Cleanup.
+type Env struct {
+	GW     *fakes.Gateway
+	Port   int
+	B      *robust.Broker
+	Params broker.ConnectParams
+	Script fakes.Script
+}
+
+// New starts a gateway and connects a robust Broker over dial with Options(opts...).
+func New(t *testing.T, dial robust.Dialer, opts ...robust.Option) *Env {
+	t.Helper()
+	s := conformance.StandardScript()
+	gw, err := fakes.NewGateway(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{GW: gw, Port: gw.Port(), Script: s}
+	t.Cleanup(func() { _ = e.GW.Close() })
+	e.Params = gw.ConnectParams(7)
+	e.Params.Timeout = 500 * time.Millisecond
+	e.B = robust.New(dial, Options(opts...)...)
+	t.Cleanup(func() { _ = e.B.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := e.B.Connect(ctx, e.Params); err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	return e
+}
+
+// MustServe makes one Positions call and checks it against the script.
+func (e *Env) MustServe(t *testing.T, what string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pos, err := e.B.Positions(ctx)
+	if err != nil {
+		t.Fatalf("%s: Positions: %v (stats %+v)", what, err, e.B.Stats())
+	}
+	if diff := cmp.Diff(e.Script.Positions, pos); diff != "" {
+		t.Fatalf("%s: Positions (-script +got):\n%s", what, diff)
+	}
+}
+
+// CloseAndCheck closes the Broker and asserts that no socket to the gateway is left,
+// in this process or in pids.
+func (e *Env) CloseAndCheck(t *testing.T, pids ...int) {
+	t.Helper()
+	if err := e.B.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	leakcheck.AssertSockets(t, e.Port, 0, pids...)
+}
+
+// WaitState waits (generously) until b is in state want.
+func WaitState(t *testing.T, b *robust.Broker, want robust.State) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.State() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("state %v, want %v (stats %+v)", b.State(), want, b.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// KillLoop kills the worker with SIGKILL twenty times between calls and logs the
+// time from each kill to the next successful call (median, min, max). Each round
+// checks that the old worker is gone (reaped, no zombie) and that exactly one socket
+// to the gateway is live; Close must leave none and end the last worker.
+func KillLoop(t *testing.T, name string, dial robust.Dialer) {
+	e := New(t, dial)
+	e.MustServe(t, "first call")
+	var took []time.Duration
+	for range 20 {
+		pid := e.B.Stats().WorkerPID
+		if pid == 0 {
+			t.Fatal("the transport's client reports no pid")
+		}
+		killed := time.Now()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill -9 %d: %v", pid, err)
+		}
+		e.MustServe(t, "after kill -9")
+		took = append(took, time.Since(killed))
+		if np := e.B.Stats().WorkerPID; np == pid || np == 0 {
+			t.Fatalf("worker pid %d after killing %d", np, pid)
+		}
+		leakcheck.AssertProcessGone(t, pid)
+		leakcheck.AssertSockets(t, e.Port, 1, e.B.Stats().WorkerPID)
+	}
+	if st := e.B.Stats(); st.Restarts < 20 {
+		t.Errorf("Restarts = %d, want at least 20", st.Restarts)
+	}
+	slices.Sort(took)
+	t.Logf("kill -9 -> next successful call over %s: median %v, min %v, max %v (n=%d)",
+		name, took[len(took)/2], took[0], took[len(took)-1], len(took))
+	last := e.B.Stats().WorkerPID
+	e.CloseAndCheck(t, last)
+	leakcheck.AssertProcessGone(t, last)
+}
+
+// KillDuringCalls kills the worker five times while four callers are busy: every
+// call still succeeds, served by the replacement.
+func KillDuringCalls(t *testing.T, dial robust.Dialer) {
+	e := New(t, dial)
+	errs := make(chan error, 4)
+	stop := make(chan struct{})
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_, err := e.B.AccountSummary(ctx, "NetLiquidation")
+				cancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for range 5 {
+		time.Sleep(20 * time.Millisecond)
+		_ = syscall.Kill(e.B.Stats().WorkerPID, syscall.SIGKILL)
+		e.MustServe(t, "after kill")
+	}
+	close(stop)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("caller: %v", err)
+		}
+	}
+	last := e.B.Stats().WorkerPID
+	e.CloseAndCheck(t, last)
+	leakcheck.AssertProcessGone(t, last)
+}
+
+// StalledHandshake makes the gateway stall every handshake, drops the session and
+// logs the time until the inner Broker was replaced; then the gateway recovers and
+// calls succeed, with one live socket and the stalled workers gone.
+func StalledHandshake(t *testing.T, name string, dial robust.Dialer) {
+	e := New(t, dial)
+	stalled := e.Script
+	stalled.Faults.StallHandshake = true
+	e.GW.SetScript(stalled)
+	before := e.B.Stats()
+	start := time.Now()
+	e.GW.DropConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	// the drop itself replaces the worker once; the stalled handshake must replace it again
+	for e.B.Stats().Restarts < before.Restarts+2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if e.B.Stats().Restarts < before.Restarts+2 {
+		t.Fatalf("stalled reconnect never replaced the inner broker: %+v", e.B.Stats())
+	}
+	t.Logf("stalled handshake over %s -> inner broker replaced after %v (handshake timeout %v)", name, time.Since(start), e.Params.Timeout)
+	e.GW.SetScript(e.Script)
+	e.MustServe(t, "after the gateway recovers")
+	if before.WorkerPID != 0 { // a child-process transport: the stalled workers are gone
+		leakcheck.AssertProcessGone(t, before.WorkerPID)
+	}
+	last := e.B.Stats().WorkerPID
+	leakcheck.AssertSockets(t, e.Port, 1, last)
+	e.CloseAndCheck(t, last)
+	if last != 0 {
+		leakcheck.AssertProcessGone(t, last)
+	}
+}

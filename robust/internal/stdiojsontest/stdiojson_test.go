@@ -1,0 +1,45 @@
+// Package stdiojsontest runs robust over the stdiojson transport: the conformance
+// kit, kill -9 loops and a stalled handshake, with this test binary as the worker.
+package stdiojsontest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"go.uber.org/goleak"
+
+	"github.com/brokerkit/brokerkit/adapters/ibkr"
+	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/conformance"
+	"github.com/brokerkit/brokerkit/robust"
+	"github.com/brokerkit/brokerkit/robust/internal/chaostest"
+	"github.com/brokerkit/brokerkit/transport/stdiojson"
+)
+
+// TestMain doubles as the worker: a child started WithSelf serves the in-process
+// adapter (go-plugin's helperProcess pattern).
+func TestMain(m *testing.M) {
+	stdiojson.MaybeRunWorker(func() broker.Broker { return ibkr.New() })
+	goleak.VerifyTestMain(m)
+}
+
+func dial(ctx context.Context) (broker.Broker, error) {
+	c, err := stdiojson.Start(ctx, stdiojson.WithSelf(), stdiojson.WithLogger(hclog.NewNullLogger()))
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func TestConformance(t *testing.T) {
+	conformance.Run(t, func(t *testing.T, env conformance.Env) broker.Broker {
+		b := robust.New(dial, chaostest.ConformanceOptions()...)
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	}, chaostest.ConformanceFeatures)
+}
+
+func TestKillLoop(t *testing.T)         { chaostest.KillLoop(t, "stdiojson", dial) }
+func TestKillDuringCalls(t *testing.T)  { chaostest.KillDuringCalls(t, dial) }
+func TestStalledHandshake(t *testing.T) { chaostest.StalledHandshake(t, "stdiojson", dial) }
