@@ -662,3 +662,54 @@ func TestClose(t TB, newBroker Factory, f Features) {
 		t.Errorf("goroutines left after Close: %v", err)
 	}
 }
+
+// TestChildCrash: when the process behind the Broker dies (Features.Crash), a
+// Broker without Reconnects fails every call at once with broker.ErrUnavailable,
+// not after a timeout, and Close still succeeds; a Broker with Reconnects serves
+// the scripted data again. It does nothing when Features.Crash is nil.
+func TestChildCrash(t TB, newBroker Factory, f Features) {
+	if f.Crash == nil {
+		return
+	}
+	defer begin(t)()
+	s := StandardScript()
+	env := NewEnv(t, s)
+	b := newBroker(t, env)
+	connect(t, b, env.Params)
+	f.Crash(t, b)
+
+	deadline := time.Now().Add(CallTimeout)
+	var err error
+	for {
+		ctx, cancel := callCtx(t)
+		err = b.Ping(ctx)
+		cancel()
+		if f.Reconnects && err == nil || !f.Reconnects && errors.Is(err, broker.ErrUnavailable) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.Reconnects {
+		if err != nil {
+			t.Fatalf("Ping after the child crashed, with Reconnects: %v", err)
+		}
+		checkData(t, b, s)
+		return
+	}
+	if !wantIs(t, "Ping after the child crashed", err, broker.ErrUnavailable) {
+		return
+	}
+	ctx, cancel := callCtx(t)
+	defer cancel()
+	cs := calls(b)
+	for _, name := range sortedNames(cs) {
+		start := time.Now()
+		wantIs(t, name+" after the child crashed", cs[name](ctx), broker.ErrUnavailable)
+		if d := time.Since(start); d > CallTimeout/2 {
+			t.Errorf("%s after the child crashed took %v: it must fail at once, not time out", name, d)
+		}
+	}
+	if err := b.Close(); err != nil && !errors.Is(err, broker.ErrUnavailable) {
+		t.Errorf("Close after the child crashed: %v", err)
+	}
+}

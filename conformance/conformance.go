@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -56,6 +57,31 @@ type Features struct {
 	// stalled gateway may return broker.ErrTimeout; 0 means DefaultTimeoutSlack.
 	// Transports that cross a process boundary may need more.
 	TimeoutSlack time.Duration
+
+	// Crash, if set, says the Broker runs its client in a process that can
+	// crash, and crashes it: it must kill that process the way a crash would
+	// (SIGKILL; see KillPID) and return once the kill was sent. TestChildCrash
+	// then expects, with Reconnects, calls to succeed again with the right data,
+	// and without it, every call to fail at once with broker.ErrUnavailable.
+	// Run skips TestChildCrash, naming this field, when Crash is nil.
+	Crash func(t TB, b broker.Broker)
+}
+
+// KillPID sends SIGKILL to pid, for Features.Crash hooks; it fails t if it cannot.
+// Brokers whose client runs in a child usually report its pid (Pid() on the
+// transports' clients, Stats().WorkerPID on robust).
+func KillPID(t TB, pid int) {
+	t.Helper()
+	if pid <= 0 {
+		t.Fatalf("conformance: no process to kill (pid %d)", pid)
+	}
+	p, err := os.FindProcess(pid)
+	if err == nil {
+		err = p.Kill()
+	}
+	if err != nil {
+		t.Fatalf("conformance: kill %d: %v", pid, err)
+	}
 }
 
 // Defaults of the kit.
@@ -100,6 +126,7 @@ func Cases() []Case {
 		{"GatewayDrop", TestGatewayDrop},
 		{"Notices", TestNotices},
 		{"Close", TestClose},
+		{"ChildCrash", TestChildCrash},
 	}
 }
 
@@ -109,6 +136,9 @@ func Run(t *testing.T, newBroker func(t *testing.T, env Env) broker.Broker, f Fe
 	t.Helper()
 	for _, c := range Cases() {
 		t.Run(c.Name, func(t *testing.T) {
+			if c.Name == "ChildCrash" && f.Crash == nil {
+				t.Skip("Features.Crash is nil: this Broker has no child process to crash")
+			}
 			c.Test(t, func(_ TB, env Env) broker.Broker { return newBroker(t, env) }, f)
 		})
 	}

@@ -19,5 +19,12 @@ func TestConformanceInProcess(t *testing.T) {
 		b := robust.New(dialInProcess, chaostest.ConformanceOptions()...)
 		t.Cleanup(func() { _ = b.Close() })
 		return b
-	}, chaostest.ConformanceFeatures)
+	}, inProcessFeatures())
+}
+
+// inProcessFeatures are chaostest's, less the crash: the in-process adapter has no child.
+func inProcessFeatures() conformance.Features {
+	f := chaostest.ConformanceFeatures
+	f.Crash = nil
+	return f
 }

@@ -23,5 +23,10 @@ func TestConformance(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = c.Close() })
 		return c
-	}, conformance.Features{TimeoutSlack: 3 * time.Second})
+	}, conformance.Features{TimeoutSlack: 3 * time.Second, Crash: crashChild})
+}
+
+// crashChild kills the Client's child process with SIGKILL.
+func crashChild(t conformance.TB, b broker.Broker) {
+	conformance.KillPID(t, b.(*Client).Pid())
 }

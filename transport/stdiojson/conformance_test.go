@@ -30,5 +30,10 @@ func startIBKR(t testing.TB) *Client {
 func TestConformance(t *testing.T) {
 	conformance.Run(t, func(t *testing.T, env conformance.Env) broker.Broker {
 		return startIBKR(t)
-	}, conformance.Features{TimeoutSlack: 2 * time.Second})
+	}, conformance.Features{TimeoutSlack: 2 * time.Second, Crash: crashChild})
+}
+
+// crashChild kills the Client's child process with SIGKILL.
+func crashChild(t conformance.TB, b broker.Broker) {
+	conformance.KillPID(t, b.(*Client).Pid())
 }

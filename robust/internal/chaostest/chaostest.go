@@ -32,9 +32,14 @@ func ConformanceOptions() []robust.Option {
 
 // ConformanceFeatures: robust reconnects by itself, and a Connect to a stalled
 // gateway is attempted twice (each bounded by Timeout) before it gives up.
+// Crash kills the current worker (Stats().WorkerPID), so TestChildCrash checks
+// that robust replaces it and serves the script again.
 var ConformanceFeatures = conformance.Features{
 	Reconnects:   true,
 	TimeoutSlack: conformance.DefaultConnectTimeout + conformance.DefaultTimeoutSlack,
+	Crash: func(t conformance.TB, b broker.Broker) {
+		conformance.KillPID(t, b.(*robust.Broker).Stats().WorkerPID)
+	},
 }
 
 // Options are quick backoff, a health check that notices a silent gateway within
