@@ -30,4 +30,5 @@ func ExampleCases() {
 	// GatewayDrop
 	// Notices
 	// Close
+	// ChildCrash
 }
