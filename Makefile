@@ -3,11 +3,12 @@ GO        ?= go
 PKGS      ?= ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
+BENCHCOUNT ?= 3
 SOAK      ?= 30s
 BIN       := bin/brokerkit
 STATICCHECK_VERSION ?= 2025.1.1
 
-.PHONY: help build demo test test-go test-python test-node vet lint bench fuzz proto soak gateway clean
+.PHONY: help build demo test test-go test-python test-node vet lint bench bench-all fuzz proto soak gateway clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,8 +42,17 @@ vet: ## go vet
 lint: vet ## go vet and staticcheck
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
-bench: ## benchmarks, ratios against baselines measured in the same run
+bench: ## cross-transport benchmarks and their ratio table (about 3 minutes on 2 cores)
+	@mkdir -p bin
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) -timeout 30m ./bench/ > bin/bench.txt || { cat bin/bench.txt; exit 1; }
+	cat bin/bench.txt
+	$(GO) run ./scripts/benchtable < bin/bench.txt
+
+bench-all: ## every package's own benchmarks, one run each
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
+
+soak: ## calls through robust over every transport under chaos for SOAK (e.g. make soak SOAK=5m)
+	$(GO) test -run=TestSoak -count=1 -timeout=0 -v ./soak/ -args -soak=$(SOAK)
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	./scripts/fuzz-all.sh $(FUZZTIME)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -64,7 +65,8 @@ func WithServeLogger(l hclog.Logger) ServeOption {
 // stdout from the moment it is initialised (before main): anything else written
 // to file descriptor 1, before or after the handshake, reaches the host's logger
 // as a "stray write to stdout" instead of corrupting the protocol (Linux only).
-// Serve also arranges for the process to exit when the host dies. Run by hand, outside a
+// Serve also arranges for the process to exit when the host dies, and sets
+// GOMAXPROCS to 1 (or to $BROKERKIT_WORKER_GOMAXPROCS). Run by hand, outside a
 // host, Serve prints an explanation to stderr and exits with status 1.
 func Serve(b broker.Broker, opts ...ServeOption) {
 	var o serveOptions
@@ -76,6 +78,7 @@ func Serve(b broker.Broker, opts ...ServeOption) {
 		log = childLogger
 	}
 	if startedByHost() {
+		setChildProcs()
 		watchHost(log, b)
 	}
 	plugin.Serve(&plugin.ServeConfig{
@@ -85,6 +88,22 @@ func Serve(b broker.Broker, opts ...ServeOption) {
 		Logger:          log,
 	})
 	closeBroker(log, b)
+}
+
+// EnvChildProcs sets GOMAXPROCS for a child a host started (default 1; see
+// Serve). It is the same variable as the stdiojson transport's.
+const EnvChildProcs = "BROKERKIT_WORKER_GOMAXPROCS"
+
+// setChildProcs gives the child one P unless EnvChildProcs asks for more. The
+// child mostly waits on its socket to the host and the gateway; with a single P
+// the hand-offs between gRPC's reader, writer and handler goroutines never wake
+// a second OS thread, which on a small machine costs more than the call itself.
+func setChildProcs() {
+	n, err := strconv.Atoi(os.Getenv(EnvChildProcs))
+	if err != nil || n < 1 {
+		n = 1
+	}
+	runtime.GOMAXPROCS(n)
 }
 
 // MaybeServe serves newBroker() and exits the process if this process was started

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 
 	"github.com/brokerkit/brokerkit/broker"
 )
@@ -113,6 +114,7 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 		StartTimeout:     timeout,
 		SyncStdout:       lineLogger(log.Named("stdout")),
 		SyncStderr:       lineLogger(log.Named("stderr")),
+		GRPCDialOptions:  dialOptions(),
 	})
 
 	type result struct {
@@ -179,4 +181,15 @@ func trimNewline(p []byte) []byte {
 		p = p[:len(p)-1]
 	}
 	return p
+}
+
+// dialOptions tune the host's side of the connection for large answers (a
+// Positions of 10 000 rows is about 1.5 MB): a fixed 4 MB stream window lets it
+// flow without waiting for window updates, and larger buffers make fewer writes.
+// Messages are never compressed.
+func dialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithInitialWindowSize(4 << 20), grpc.WithInitialConnWindowSize(8 << 20),
+		grpc.WithWriteBufferSize(256 << 10), grpc.WithReadBufferSize(256 << 10),
+	}
 }

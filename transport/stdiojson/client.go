@@ -415,11 +415,10 @@ func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, 
 	id := c.nextID.Add(1)
 	req.ID = strconv.AppendUint(nil, id, 10)
 	req.Command = command
-	line, err := json.Marshal(req)
+	line, err := encodeRequest(req)
 	if err != nil {
 		return fmt.Errorf("%w: encode %s: %w", broker.ErrInvalidArgument, command, err)
 	}
-	line = append(line, '\n')
 
 	ch := make(chan result, 1)
 	c.mu.Lock()
@@ -449,6 +448,12 @@ func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, 
 			return fmt.Errorf("stdiojson: %s: %w", command, r.err)
 		}
 		if out == nil {
+			return nil
+		}
+		if d, ok := out.(rawDecoder); ok {
+			if err := d.decodeData(r.data); err != nil {
+				return fmt.Errorf("%w: %s answer: %v", broker.ErrProtocol, command, err)
+			}
 			return nil
 		}
 		if err := json.Unmarshal(r.data, out); err != nil {
@@ -512,15 +517,11 @@ func (c *Client) Accounts(ctx context.Context) ([]string, error) {
 
 // Positions implements broker.Broker.
 func (c *Client) Positions(ctx context.Context) ([]broker.Position, error) {
-	var d positionsData
-	if err := c.call(ctx, string(broker.OpPositions), nil, &d); err != nil {
+	var r positionsResult
+	if err := c.call(ctx, string(broker.OpPositions), nil, &r); err != nil {
 		return nil, err
 	}
-	ps, err := fromWirePositions(d.Positions)
-	if err != nil {
-		return nil, fmt.Errorf("stdiojson: %s: %w", broker.OpPositions, err)
-	}
-	return ps, nil
+	return r.positions, nil
 }
 
 // AccountSummary implements broker.Broker.

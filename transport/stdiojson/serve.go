@@ -379,7 +379,7 @@ func (s *server) handle(ctx context.Context, req wireRequest) (data any, err err
 		if err != nil {
 			return nil, err
 		}
-		return positionsData{Positions: toWirePositions(ps)}, nil
+		return positionsPayload(ps), nil
 	case string(broker.OpAccountSummary):
 		sums, err := s.b.AccountSummary(ctx, req.Tags...)
 		if err != nil {
@@ -390,7 +390,7 @@ func (s *server) handle(ctx context.Context, req wireRequest) (data any, err err
 		if err := s.b.Ping(ctx); err != nil {
 			return nil, err
 		}
-		return pingData{Pong: true}, nil
+		return pongPayload{}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown command %q", broker.ErrUnsupported, req.Command)
 }

@@ -322,6 +322,11 @@ func peekID(line []byte) (id json.RawMessage) {
 
 // encodeResponse renders the answer to a request as one line, newline included.
 func encodeResponse(id json.RawMessage, data any, err error) []byte {
+	if a, ok := data.(jsonAppender); ok && err == nil {
+		if line, ok := encodeSuccess(id, a); ok {
+			return line
+		}
+	}
 	resp := wireResponse{ID: id, Status: statusSuccess, Data: data}
 	if err != nil {
 		resp = wireResponse{ID: id, Status: statusError, Code: broker.ErrorCode(err), Error: err.Error(), IBCode: broker.IBCode(err)}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"syscall"
 
@@ -25,7 +26,23 @@ const (
 	// EnvLogLevel names the level of RunWorker's default logger (trace, debug,
 	// info, warn, error; default info).
 	EnvLogLevel = "BROKERKIT_LOG_LEVEL"
+	// EnvWorkerProcs sets GOMAXPROCS for the worker process (default 1; see
+	// RunWorker). The same variable governs the goplugin transport's child.
+	EnvWorkerProcs = "BROKERKIT_WORKER_GOMAXPROCS"
 )
+
+// setWorkerProcs gives the worker one P unless EnvWorkerProcs asks for more.
+// A worker does little CPU work per request and mostly waits on two pipes and a
+// socket; with a single P, handing a request from the reader to its handler
+// goroutine never wakes a second OS thread, which on a small machine is most
+// of a round trip's cost (and of the host's CPU, which the worker shares).
+func setWorkerProcs() {
+	n, err := strconv.Atoi(os.Getenv(EnvWorkerProcs))
+	if err != nil || n < 1 {
+		n = 1
+	}
+	runtime.GOMAXPROCS(n)
+}
 
 // RunWorker makes the current process a stdiojson worker: it protects the
 // protocol stream from stray writes to stdout (the stream moves to a private
@@ -36,10 +53,15 @@ const (
 // the Broker and returns nil; it returns an error only if the worker could not
 // run or its output failed.
 //
+// RunWorker sets GOMAXPROCS to 1 (or to $BROKERKIT_WORKER_GOMAXPROCS): the
+// worker waits far more than it computes, and one P spares it the thread
+// wake-ups that would otherwise dominate each round trip.
+//
 // Unless WithServeLogger says otherwise, the worker logs JSON lines to stderr,
 // which Client forwards into its own logger. RunWorker changes process-wide state
 // (file descriptors, os.Stdout, signal handling): call it from main only.
 func RunWorker(ctx context.Context, newBroker func() broker.Broker, opts ...ServeOption) error {
+	setWorkerProcs()
 	proto, err := takeStdout()
 	if err != nil {
 		return fmt.Errorf("stdiojson: protect stdout: %w", err)

@@ -1,0 +1,105 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/brokerkit/brokerkit/adapters/ibkr"
+	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/transport/goplugin"
+	"github.com/brokerkit/brokerkit/transport/stdiojson"
+)
+
+// The test binary run again is the benchmarks' child process:
+//
+//	<test binary> bench-worker stdiojson|goplugin mem|ibkr N   a worker serving a Broker
+//	<test binary> bench-echo                                    copy each stdin line to stdout
+//
+// A "mem" worker serves memBroker holding N positions; an "ibkr" worker serves
+// the IBKR adapter. With $BROKERKIT_BENCH_WORKER_PROFILE set to a directory, a
+// worker writes its CPU profile there (worker-PID.prof), for `make bench`'s
+// figures to be explained from the worker's side too.
+const (
+	argWorker = "bench-worker"
+	argEcho   = "bench-echo"
+
+	envWorkerProfile = "BROKERKIT_BENCH_WORKER_PROFILE"
+)
+
+func TestMain(m *testing.M) {
+	if len(os.Args) >= 2 {
+		switch os.Args[1] {
+		case argWorker:
+			os.Exit(runWorker(os.Args[2:]))
+		case argEcho:
+			echo(os.Stdin, os.Stdout)
+			os.Exit(0)
+		}
+	}
+	// Workers built with -race would sleep 1s at exit (atexit_sleep_ms).
+	_ = os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	goleak.VerifyTestMain(m)
+}
+
+// runWorker serves a Broker over a transport until the host ends it.
+func runWorker(args []string) int {
+	if len(args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: bench-worker stdiojson|goplugin mem|ibkr N")
+		return 2
+	}
+	n, err := strconv.Atoi(args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench-worker:", err)
+		return 2
+	}
+	newBroker := func() broker.Broker { return ibkr.New() }
+	if args[1] == "mem" {
+		newBroker = func() broker.Broker { return newMemBroker(n) }
+	}
+	if dir := os.Getenv(envWorkerProfile); dir != "" {
+		f, err := os.Create(filepath.Join(dir, "worker-"+args[0]+"-"+strconv.Itoa(os.Getpid())+".prof"))
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
+	}
+	switch args[0] {
+	case "stdiojson":
+		if err := stdiojson.RunWorker(context.Background(), newBroker); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-worker:", err)
+			return 1
+		}
+	case "goplugin":
+		goplugin.Serve(newBroker())
+	default:
+		fmt.Fprintf(os.Stderr, "bench-worker: unknown transport %q\n", args[0])
+		return 2
+	}
+	return 0
+}
+
+// echo copies lines from r to w, one write per line: the raw pipe baseline.
+func echo(r io.Reader, w io.Writer) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			if _, werr := w.Write(line); werr != nil {
+				return
+			}
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return
+		}
+	}
+}
