@@ -389,6 +389,11 @@ func do[T any](b *Broker, ctx context.Context, op broker.Op, timeout time.Durati
 		if err := ctx.Err(); err != nil {
 			return zero, canceled(err, n-1, last)
 		}
+		if op != broker.OpConnect && !b.sessionWanted() {
+			// No session is wanted (never connected, after Disconnect or a failed
+			// Connect): the port's answer is ErrNotConnected, whatever the breaker says.
+			return zero, broker.ErrNotConnected
+		}
 		t, ok, tr := b.brk.allow(b.cfg.clock.Now())
 		b.breakerChanged(tr, nil)
 		if !ok {
@@ -849,6 +854,13 @@ func (b *Broker) supervise(ctx context.Context, done chan struct{}) {
 			arm()
 		}
 	}
+}
+
+// sessionWanted reports whether the user's Connect succeeded with no Disconnect since.
+func (b *Broker) sessionWanted() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.wanted
 }
 
 func (b *Broker) needsRecovery() bool {

@@ -657,3 +657,31 @@ func TestConcurrentCallsAcrossRestarts(t *testing.T) {
 		t.Errorf("Stats = %+v, want %d restarts and reconnects", st, kills)
 	}
 }
+
+// TestOpenBreakerStillSaysNotConnected: a Broker with no session wanted answers
+// ErrNotConnected as the port requires, even while failed Connects hold the
+// breaker open (found by the conformance state machine).
+func TestOpenBreakerStillSaysNotConnected(t *testing.T) {
+	f := &farm{prep: func(s *stub) { s.fail(broker.OpConnect, broker.ErrClientIDInUse, broker.ErrClientIDInUse) }}
+	b, _, _ := newTest(t, f, WithMaxAttempts(1), WithBreaker(2, time.Hour))
+	for range 2 {
+		if _, err := b.Connect(context.Background(), testParams); !errors.Is(err, broker.ErrClientIDInUse) {
+			t.Fatalf("Connect: %v, want ErrClientIDInUse", err)
+		}
+	}
+	if st := b.Stats(); st.Breaker != BreakerOpen {
+		t.Fatalf("breaker %v, want open", st.Breaker)
+	}
+	if _, err := b.Connect(context.Background(), testParams); !errors.Is(err, ErrCircuitOpen) {
+		t.Errorf("Connect with the breaker open: %v, want ErrCircuitOpen", err)
+	}
+	for name, call := range map[string]func() error{
+		"Ping":      func() error { return b.Ping(context.Background()) },
+		"Accounts":  func() error { _, err := b.Accounts(context.Background()); return err },
+		"Positions": func() error { _, err := b.Positions(context.Background()); return err },
+	} {
+		if err := call(); !errors.Is(err, broker.ErrNotConnected) || errors.Is(err, broker.ErrUnavailable) {
+			t.Errorf("%s with no session and the breaker open: %v, want ErrNotConnected only", name, err)
+		}
+	}
+}

@@ -24,8 +24,8 @@ func stateMachineOptions() []robust.Option {
 		robust.WithHealthCheck(time.Hour, 3*time.Second, 2),
 		// The breaker is off because the model does not predict it: after ten
 		// failed attempts (two refused Connects and a stalled one suffice) it
-		// opens, and then Ping on a Broker that never connected fails with
-		// ErrCircuitOpen (ErrUnavailable) instead of the port's ErrNotConnected.
+		// opens and rejects the next Connect with ErrCircuitOpen. (Calls without
+		// a session still say ErrNotConnected: TestOpenBreakerStillSaysNotConnected.)
 		robust.WithBreaker(0, 0),
 	}
 }

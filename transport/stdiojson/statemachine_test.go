@@ -51,9 +51,8 @@ func TestStateMachineRobust(t *testing.T) {
 			robust.WithMaxAttempts(3),
 			robust.WithBackoff(robust.Backoff{Base: 5 * time.Millisecond, Max: 50 * time.Millisecond}),
 			robust.WithHealthCheck(time.Hour, 3*time.Second, 2),
-			// No breaker: an open breaker answers a disconnected Broker's calls
-			// with ErrUnavailable instead of the contract's ErrNotConnected
-			// (reported; see robust/statemachine_test.go).
+			// No breaker: the model does not predict when an open breaker
+			// rejects a Connect (see robust/statemachine_test.go).
 			robust.WithBreaker(0, 0))
 		t.Cleanup(func() { _ = b.Close() })
 		return b
