@@ -54,7 +54,7 @@ bench-all: ## every package's own benchmarks, one run each
 soak: ## calls through robust over every transport under chaos for SOAK (e.g. make soak SOAK=5m)
 	$(GO) test -run=TestSoak -count=1 -timeout=0 -v ./soak/ -args -soak=$(SOAK)
 
-fuzz: ## run every fuzz target for FUZZTIME each
+fuzz: ## run every fuzz target for FUZZTIME each (10s or more: Go fails shorter runs whose baseline outlasts them)
 	./scripts/fuzz-all.sh $(FUZZTIME)
 
 proto: ## regenerate the go-plugin gRPC code (needs protoc)

@@ -40,4 +40,22 @@
 // Bounds on durations are generous upper bounds meant to catch hangs and
 // ignored contexts, never speed; the whole kit takes a few seconds and is meant
 // to run under -race.
+//
+// # Crashes
+//
+// A Broker whose client runs in a child process sets Features.Crash to a hook
+// that kills that process (KillPID); TestChildCrash then checks that calls fail
+// at once with broker.ErrUnavailable, or, with Features.Reconnects, that they
+// succeed again. Run skips the case, naming the field, when the hook is nil.
+//
+// # State machine and generators
+//
+// RunStateMachine drives a Broker with random sequences of actions (connect,
+// disconnect, every read, concurrent bursts, new generated scripts, slow
+// replies, stalled handshakes, refused client ids, gateway drops, 1100/1102,
+// crashes where Features allow) beside a model of what the contract predicts,
+// with pgregory.net/rapid; failing sequences are saved under testdata/rapid
+// and replayed first on the next run. The generators (GenScript, GenPosition,
+// GenQuantity, ...) produce data within what the TWS API carries exactly, for
+// third-party tests too.
 package conformance
