@@ -314,6 +314,12 @@ func (b *Broker) Stats() Stats {
 
 // call runs f on the current session's inner Broker with retries.
 func call[T any](b *Broker, ctx context.Context, op broker.Op, f func(context.Context, broker.Broker) (T, error)) (T, error) {
+	if !b.isClosed() && !b.sessionWanted() {
+		// No session is wanted (never connected, after Disconnect or a failed
+		// Connect): the port's answer is ErrNotConnected, whatever the breaker says.
+		b.calls.Add(1)
+		return *new(T), broker.ErrNotConnected
+	}
 	return do(b, ctx, op, b.cfg.attemptTimeout, func(actx context.Context) (T, error) {
 		var zero T
 		in, gen, err := b.acquire(actx)
@@ -388,11 +394,6 @@ func do[T any](b *Broker, ctx context.Context, op broker.Op, timeout time.Durati
 		}
 		if err := ctx.Err(); err != nil {
 			return zero, canceled(err, n-1, last)
-		}
-		if op != broker.OpConnect && !b.sessionWanted() {
-			// No session is wanted (never connected, after Disconnect or a failed
-			// Connect): the port's answer is ErrNotConnected, whatever the breaker says.
-			return zero, broker.ErrNotConnected
 		}
 		t, ok, tr := b.brk.allow(b.cfg.clock.Now())
 		b.breakerChanged(tr, nil)
