@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -13,11 +14,64 @@ import (
 
 // TestMain lets the test binary act as the child process the transports spawn
 // (`<exe> worker`, `<exe> plugin`), the way the real binary does.
+// With envBeMain set, it is the whole command (main), for tests of signals.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && (os.Args[1] == "worker" || os.Args[1] == "plugin") {
 		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
+	if os.Getenv(envBeMain) == "1" {
+		os.Args = append(os.Args[:1], os.Args[2:]...) // drop the "--" separator
+		main()
+	}
 	os.Exit(m.Run())
+}
+
+const envBeMain = "BROKERKIT_TEST_BE_MAIN"
+
+// TestRunExitsOnSIGTERM runs `brokerkit run` as a real process, sends SIGTERM after
+// its first ticks, and checks it exits 0 leaving no worker behind.
+func TestRunExitsOnSIGTERM(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "--", "run", "--transport", "stdiojson", "--interval", "50ms")
+	cmd.Env = append(os.Environ(), envBeMain+"=1", "GORACE=atexit_sleep_ms=0") // race builds otherwise sleep 1s at exit
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(out)
+	var pid int
+	for i := 0; i < 2 && sc.Scan(); i++ {
+		var tk tick
+		if err := json.Unmarshal(sc.Bytes(), &tk); err != nil || !tk.OK {
+			t.Fatalf("tick %q: %v", sc.Text(), err)
+		}
+		pid = tk.WorkerPID
+	}
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, out)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+		t.Logf("exited %v after SIGTERM", time.Since(start))
+	case <-time.After(10 * time.Second): // a bound against hangs, not a speed check
+		t.Fatal("run did not exit after SIGTERM")
+	}
+	if pid == 0 {
+		t.Fatal("no worker pid reported")
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Errorf("worker %d still exists after run exited", pid)
+	}
 }
 
 // TestRunSurvivesKill9 runs `brokerkit run` over stdiojson, kills its worker with
