@@ -6,7 +6,7 @@ BENCHTIME ?= 1s
 BENCHCOUNT ?= 3
 SOAK      ?= 30s
 BIN       := bin/brokerkit
-STATICCHECK_VERSION ?= 2025.1.1
+STATICCHECK_VERSION ?= v0.8.2
 
 .PHONY: help build demo test test-go test-python test-node vet lint bench bench-all fuzz proto soak gateway clean
 

@@ -11,6 +11,9 @@ import (
 
 // oldStdout holds the *os.File that was os.Stdout, so that it is never
 // finalized (which would close fd 1, now a copy of stderr, and free the number).
+// They are written and never read on purpose.
+//
+//lint:ignore U1000 kept reachable only so that their finalizers never run
 var oldStdout, oldStdin *os.File
 
 // takeStdout moves the protocol stream off file descriptor 1: it returns a
