@@ -106,8 +106,11 @@ func TestPositionsAgainstGateway(t *testing.T) {
 	if diff := cmp.Diff(positionsOf(s), got.Positions); diff != "" {
 		t.Errorf("positions (-want +got):\n%s", diff)
 	}
-	for _, q := range []string{"accounts", "summary", "ping"} {
-		if code, out, errs := run(t, q, "--port", strconv.Itoa(gw.Port())); code != 0 || out == "" {
+	for i, q := range []string{"accounts", "summary", "ping"} {
+		// A distinct client id each: the gateway may not yet have seen the previous
+		// command's socket close (real TWS refuses a reused id the same way).
+		id := strconv.Itoa(20 + i)
+		if code, out, errs := run(t, q, "--port", strconv.Itoa(gw.Port()), "--client-id", id); code != 0 || out == "" {
 			t.Errorf("%s: exit %d, out %q, stderr %s", q, code, out, errs)
 		}
 	}

@@ -91,10 +91,23 @@ type Client struct {
 	w      *pipeWriter
 
 	mu      sync.Mutex
-	pending map[uint64]chan result
+	pending map[uint64]*waiter
 	closed  bool
 	dead    error         // why the worker is unusable; set once
 	deadCh  chan struct{} // closed when dead is set
+
+	// The worker's output is read by whoever holds the read token (see lead):
+	// a caller waiting for its answer, or the background reader when no call is
+	// waiting. Fields under mu, except fr, which belongs to the token holder.
+	fr          *frameReader
+	lf          bool    // callers may read (stdout takes read deadlines)
+	tokenHeld   bool    // someone is reading, or will
+	owner       *waiter // the caller holding the token; nil: the background reader
+	eof         bool    // the output has ended; the token is never given back
+	interrupted bool    // a read deadline is set to wake the reader
+	wake        chan struct{}
+	idle        *time.Timer // wakes the background reader when the token lies idle
+	idleArmed   bool
 
 	exited     chan struct{} // closed when the child has been reaped
 	exitStatus string
@@ -107,9 +120,22 @@ type Client struct {
 }
 
 type result struct {
-	data json.RawMessage
-	err  error
+	data  json.RawMessage
+	err   error
+	token bool // not an answer: the read token, passed to this caller
 }
+
+// waiter is a call waiting for its answer. ch holds at most the read token and
+// the answer, so sends to it never block.
+type waiter struct {
+	ch chan result
+}
+
+// idleDelay is how long the read token may lie unused before the background
+// reader takes it, to read events and notice the worker's end while no call is
+// waiting. (Callers pass the token among themselves; handing it to a goroutine
+// after every call would cost a thread wake-up per call.)
+const idleDelay = time.Millisecond
 
 var _ broker.Broker = (*Client)(nil)
 
@@ -144,7 +170,8 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 	c := &Client{
 		cfg:        cfg,
 		log:        cfg.logger,
-		pending:    make(map[uint64]chan result),
+		pending:    make(map[uint64]*waiter),
+		wake:       make(chan struct{}, 1),
 		deadCh:     make(chan struct{}),
 		exited:     make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -211,6 +238,11 @@ func (c *Client) spawn(path string, env []string) error {
 	c.log = c.log.With("worker_pid", c.pid)
 
 	c.w = newPipeWriter(inW)
+	c.fr = newFrameReader(outR, c.cfg.maxLine)
+	c.lf = outR.SetReadDeadline(time.Time{}) == nil
+	c.idle = time.AfterFunc(time.Hour, c.kick)
+	c.idle.Stop()
+	c.wake <- struct{}{}
 	c.bg.Add(3)
 	go c.readLoop()
 	go c.stderrLoop()
@@ -225,46 +257,133 @@ func (c *Client) Pid() int { return c.pid }
 // and been reaped.
 func (c *Client) Exited() <-chan struct{} { return c.exited }
 
-// readLoop reads the worker's stdout and routes each line.
+// readLoop is the background reader: it reads the worker's output whenever no
+// caller does (at the start, while no call is waiting, and when the worker
+// exits), and ends once the output has ended.
 func (c *Client) readLoop() {
 	defer c.bg.Done()
-	lr := newLineReader(c.stdout, c.cfg.maxLine)
 	for {
-		line, err := lr.next()
-		if errors.Is(err, errLineTooLong) {
-			id, _ := parseID(peekID(line))
-			c.log.Error("line from worker too long", "limit", c.cfg.maxLine)
-			c.deliver(id, result{err: fmt.Errorf("%w: response longer than %d bytes", broker.ErrProtocol, c.cfg.maxLine)})
+		select {
+		case <-c.wake:
+		case <-c.readerDone:
+			return
+		}
+		c.mu.Lock()
+		if c.tokenHeld || c.eof {
+			c.mu.Unlock()
 			continue
 		}
-		if err != nil {
-			break
+		c.tokenHeld, c.owner = true, nil
+		c.mu.Unlock()
+		c.backgroundRead()
+	}
+}
+
+// backgroundRead reads while the background reader holds the token: until a
+// caller waits for an answer (it gets the token), an answer went to a caller and
+// none waits (the token is left for the next caller), or the output ends.
+func (c *Client) backgroundRead() {
+	for {
+		delivered, err := c.readBatch()
+		if err != nil && c.readFailed(err) {
+			return
 		}
-		if len(bytesTrimSpace(line)) == 0 {
+		if !c.lf {
 			continue
 		}
-		in, err := parseInbound(line)
-		if err != nil {
-			c.log.Warn("ignoring line from worker", "error", err)
-			continue
+		c.mu.Lock()
+		if len(c.pending) > 0 || delivered {
+			c.releaseTokenLocked()
+			c.mu.Unlock()
+			return
 		}
-		if in.Event != "" {
-			c.publish(in)
-			continue
-		}
-		id, ok := parseID(in.ID)
+		c.mu.Unlock()
+	}
+}
+
+// kick asks the background reader to take the token if it is free.
+func (c *Client) kick() {
+	c.mu.Lock()
+	c.idleArmed = false
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// releaseTokenLocked passes the read token to a waiting call, or leaves it free
+// and arms the idle timer. The output's end keeps the token: nobody reads after it.
+func (c *Client) releaseTokenLocked() {
+	if c.eof {
+		return
+	}
+	if c.interrupted { // an interrupt meant for the reader that is leaving
+		c.interrupted = false
+		_ = c.stdout.SetReadDeadline(time.Time{})
+	}
+	for _, w := range c.pending {
+		c.owner = w
+		w.ch <- result{token: true}
+		return
+	}
+	c.tokenHeld, c.owner = false, nil
+	if !c.idleArmed {
+		c.idleArmed = true
+		c.idle.Reset(idleDelay)
+	}
+}
+
+// interruptLocked wakes the reader from a blocked read: it makes the read fail
+// with a deadline error, upon which the reader clears the deadline and looks at
+// its call again.
+func (c *Client) interruptLocked() {
+	c.interrupted = true
+	_ = c.stdout.SetReadDeadline(time.Now())
+}
+
+// readBatch reads once and routes every complete line read so far; it reports
+// whether an answer went to a caller.
+func (c *Client) readBatch() (delivered bool, err error) {
+	err = c.fr.fill()
+	for {
+		line, tooLong, ok := c.fr.next()
 		if !ok {
-			c.log.Warn("ignoring response without a request id", "status", in.Status, "code", in.Code, "error", in.Error)
-			continue
+			return delivered, err
 		}
-		if in.Status == statusError {
-			c.deliver(id, result{err: broker.ErrorFromCode(in.Code, in.Error, in.IBCode)})
-		} else {
-			c.deliver(id, result{data: in.Data})
+		if c.route(line, tooLong) {
+			delivered = true
 		}
 	}
+}
+
+// readFailed handles a read error and reports whether the output has ended. A
+// deadline error is an interrupt (see interruptLocked).
+func (c *Client) readFailed(err error) (ended bool) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.mu.Lock()
+		if c.interrupted {
+			c.interrupted = false
+			_ = c.stdout.SetReadDeadline(time.Time{})
+		}
+		c.mu.Unlock()
+		return false
+	}
+	if line, tooLong, ok := c.fr.rest(); ok {
+		c.route(line, tooLong)
+	}
+	c.mu.Lock()
+	c.eof = true
+	c.mu.Unlock()
+	c.bg.Add(1)
 	close(c.readerDone)
-	// The worker closed its output; it should be exiting. Make sure it does.
+	go c.reapAfterEOF()
+	return true
+}
+
+// reapAfterEOF makes sure a worker that closed its output exits.
+func (c *Client) reapAfterEOF() {
+	defer c.bg.Done()
 	t := time.NewTimer(c.cfg.grace)
 	defer t.Stop()
 	select {
@@ -273,6 +392,37 @@ func (c *Client) readLoop() {
 		c.log.Warn("worker closed its output but did not exit; killing it")
 		c.kill()
 	}
+}
+
+// route handles one line from the worker and reports whether it was an answer
+// delivered to a caller.
+func (c *Client) route(line []byte, tooLong bool) bool {
+	if tooLong {
+		id, _ := parseID(peekID(line))
+		c.log.Error("line from worker too long", "limit", c.cfg.maxLine)
+		return c.deliver(id, result{err: fmt.Errorf("%w: response longer than %d bytes", broker.ErrProtocol, c.cfg.maxLine)})
+	}
+	if len(bytesTrimSpace(line)) == 0 {
+		return false
+	}
+	in, err := parseInbound(line)
+	if err != nil {
+		c.log.Warn("ignoring line from worker", "error", err)
+		return false
+	}
+	if in.Event != "" {
+		c.publish(in)
+		return false
+	}
+	id, ok := parseID(in.ID)
+	if !ok {
+		c.log.Warn("ignoring response without a request id", "status", in.Status, "code", in.Code, "error", in.Error)
+		return false
+	}
+	if in.Status == statusError {
+		return c.deliver(id, result{err: broker.ErrorFromCode(in.Code, in.Error, in.IBCode)})
+	}
+	return c.deliver(id, result{data: in.Data}) // parseInbound copied it out of the line
 }
 
 func (c *Client) publish(in wireInbound) {
@@ -285,14 +435,15 @@ func (c *Client) publish(in wireInbound) {
 }
 
 // deliver hands a result to the call waiting for id; late answers are dropped.
-func (c *Client) deliver(id uint64, r result) {
+func (c *Client) deliver(id uint64, r result) bool {
 	c.mu.Lock()
-	ch, ok := c.pending[id]
+	w, ok := c.pending[id]
 	delete(c.pending, id)
 	c.mu.Unlock()
 	if ok {
-		ch <- r
+		w.ch <- r
 	}
+	return ok
 }
 
 // stderrLoop forwards the worker's stderr into the logger, one entry per line.
@@ -341,6 +492,7 @@ func (c *Client) waitLoop() {
 	}
 	c.exitStatus = status
 	close(c.exited)
+	c.kick() // someone must read the output to its end
 	// Let the reader take what the worker wrote before it went; a grandchild
 	// holding the pipe open must not keep us waiting.
 	for _, done := range []struct {
@@ -373,8 +525,8 @@ func (c *Client) die(err error) {
 	c.pending = nil
 	close(c.deadCh)
 	c.mu.Unlock()
-	for _, ch := range pending {
-		ch <- result{err: err}
+	for _, w := range pending {
+		w.ch <- result{err: err}
 	}
 	if !closed {
 		c.log.Error("worker died", "error", err)
@@ -420,14 +572,14 @@ func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, 
 		return fmt.Errorf("%w: encode %s: %w", broker.ErrInvalidArgument, command, err)
 	}
 
-	ch := make(chan result, 1)
+	w := &waiter{ch: make(chan result, 2)}
 	c.mu.Lock()
 	if c.dead != nil {
 		err := c.dead
 		c.mu.Unlock()
 		return fmt.Errorf("stdiojson: %s: %w", command, err)
 	}
-	c.pending[id] = ch
+	c.pending[id] = w
 	c.mu.Unlock()
 
 	if err := c.w.write(line); err != nil {
@@ -442,29 +594,117 @@ func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, 
 		}
 		return fmt.Errorf("%w: stdiojson: %s: write to worker: %w", broker.ErrUnavailable, command, err)
 	}
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return fmt.Errorf("stdiojson: %s: %w", command, r.err)
-		}
-		if out == nil {
-			return nil
-		}
-		if d, ok := out.(rawDecoder); ok {
-			if err := d.decodeData(r.data); err != nil {
-				return fmt.Errorf("%w: %s answer: %v", broker.ErrProtocol, command, err)
-			}
-			return nil
-		}
-		if err := json.Unmarshal(r.data, out); err != nil {
+	r, err := c.await(ctx, id, w)
+	if err != nil {
+		return fmt.Errorf("stdiojson: %s: %w", command, err)
+	}
+	if r.err != nil {
+		return fmt.Errorf("stdiojson: %s: %w", command, r.err)
+	}
+	if out == nil {
+		return nil
+	}
+	if d, ok := out.(rawDecoder); ok {
+		if err := d.decodeData(r.data); err != nil {
 			return fmt.Errorf("%w: %s answer: %v", broker.ErrProtocol, command, err)
 		}
 		return nil
-	case <-ctx.Done():
-		if c.forget(id) {
-			c.sendCancel(id)
+	}
+	if err := json.Unmarshal(r.data, out); err != nil {
+		return fmt.Errorf("%w: %s answer: %v", broker.ErrProtocol, command, err)
+	}
+	return nil
+}
+
+// await waits for call id's answer. If nobody is reading the worker's output,
+// the caller reads it itself (see lead); otherwise it waits for the reader to
+// hand it the answer, or the read token. It returns ctx's error if ctx ends
+// first, after asking the worker to cancel the request.
+func (c *Client) await(ctx context.Context, id uint64, w *waiter) (result, error) {
+	if c.lf {
+		c.mu.Lock()
+		if !c.tokenHeld && !c.eof {
+			c.tokenHeld, c.owner = true, w
+			c.mu.Unlock()
+			return c.lead(ctx, id, w)
 		}
-		return fmt.Errorf("stdiojson: %s: %w", command, ctx.Err())
+		c.mu.Unlock()
+	}
+	select {
+	case r := <-w.ch:
+		if r.token {
+			return c.lead(ctx, id, w)
+		}
+		return r, nil
+	case <-ctx.Done():
+		c.abandon(id, w)
+		return result{}, ctx.Err()
+	}
+}
+
+// lead reads the worker's output while the caller holds the read token
+// (leader/follower): it routes every line read, other callers' answers
+// included, until its own answer is among them, then passes the token to
+// another waiting call, or leaves it free. With one call in flight the answer
+// thus reaches its caller without a goroutine hand-off. If ctx ends, a read
+// deadline interrupts the read and the caller gives up the token.
+func (c *Client) lead(ctx context.Context, id uint64, w *waiter) (result, error) {
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() {
+			c.mu.Lock()
+			if c.tokenHeld && c.owner == w {
+				c.interruptLocked()
+			}
+			c.mu.Unlock()
+		})
+		defer stop()
+	}
+	for {
+		select {
+		case r := <-w.ch: // never the token: this caller holds it
+			c.mu.Lock()
+			c.releaseTokenLocked()
+			c.mu.Unlock()
+			return r, nil
+		default:
+		}
+		if ctx.Err() != nil {
+			c.abandon(id, w)
+			c.mu.Lock()
+			c.releaseTokenLocked()
+			c.mu.Unlock()
+			return result{}, ctx.Err()
+		}
+		if _, err := c.readBatch(); err != nil && c.readFailed(err) {
+			// The output ended; the worker's death will be delivered (waitLoop).
+			select {
+			case r := <-w.ch:
+				return r, nil
+			case <-ctx.Done():
+				c.abandon(id, w)
+				return result{}, ctx.Err()
+			}
+		}
+	}
+}
+
+// abandon gives up call id: the worker is asked to cancel it, and a read token
+// passed to the call meanwhile is passed on.
+func (c *Client) abandon(id uint64, w *waiter) {
+	if c.forget(id) {
+		c.sendCancel(id)
+	}
+	for { // after forget, nothing more is sent to w
+		select {
+		case r := <-w.ch:
+			if r.token {
+				c.mu.Lock()
+				c.releaseTokenLocked()
+				c.mu.Unlock()
+			}
+		default:
+			return
+		}
 	}
 }
 
@@ -565,12 +805,17 @@ func (c *Client) Close() error {
 		c.closed = true
 		pending := c.pending
 		if c.dead == nil {
-			c.pending = make(map[uint64]chan result)
+			c.pending = make(map[uint64]*waiter)
 		}
 		c.mu.Unlock()
-		for _, ch := range pending {
-			ch <- result{err: broker.ErrClosed}
+		for _, w := range pending {
+			w.ch <- result{err: broker.ErrClosed}
 		}
+		c.mu.Lock()
+		if c.tokenHeld && c.owner != nil && !c.eof {
+			c.interruptLocked() // a caller reading must see its ErrClosed
+		}
+		c.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.grace)
 		defer cancel()
@@ -590,6 +835,7 @@ func (c *Client) Close() error {
 			c.kill()
 		}
 		c.bg.Wait()
+		c.idle.Stop()
 		c.die(fmt.Errorf("stdiojson: %w", broker.ErrClosed))
 		c.hub.Close()
 		c.log.Debug("worker stopped", "status", c.exitStatus)

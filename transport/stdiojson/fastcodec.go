@@ -149,7 +149,11 @@ func appendJSONString(b []byte, s string) []byte {
 func encodeSuccess(id json.RawMessage, data jsonAppender) ([]byte, bool) {
 	b := make([]byte, 0, 64)
 	b = append(b, '{')
-	if len(id) > 0 {
+	if isCanonicalUint(id) { // as encoding/json would write it: unchanged
+		b = append(b, `"id":`...)
+		b = append(b, id...)
+		b = append(b, ',')
+	} else if len(id) > 0 {
 		idb, err := json.Marshal(id) // compacts and escapes as the slow path would
 		if err != nil {
 			return nil, false
@@ -438,4 +442,40 @@ func isPlain(s string) bool {
 		}
 	}
 	return true
+}
+
+// fastRequest reads the exact shape encodeRequest writes for a request with no
+// parameters, {"id":N,"command":"name"} with N a JSON integer of at most 20
+// digits and name plain ASCII without escapes; for it, it gives what
+// encoding/json would. It reports false, having decided nothing, for any other
+// line, which parseRequest hands to encoding/json.
+func fastRequest(line []byte) (wireRequest, bool) {
+	const pre, mid = `{"id":`, `,"command":"`
+	if !bytes.HasPrefix(line, []byte(pre)) || !bytes.HasSuffix(line, []byte(`"}`)) {
+		return wireRequest{}, false
+	}
+	rest := line[len(pre) : len(line)-2]
+	n := 0
+	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	if n == 0 || n > 20 || (n > 1 && rest[0] == '0') || !bytes.HasPrefix(rest[n:], []byte(mid)) {
+		return wireRequest{}, false
+	}
+	cmd := rest[n+len(mid):]
+	if len(cmd) == 0 {
+		return wireRequest{}, false
+	}
+	for _, c := range cmd {
+		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			return wireRequest{}, false
+		}
+	}
+	return wireRequest{ID: bytes.Clone(rest[:n]), Command: string(cmd)}, true
+}
+
+// isCanonicalUint reports whether b is a JSON integer without sign or leading
+// zero, which encoding/json copies unchanged.
+func isCanonicalUint(b []byte) bool {
+	return isUint(b) && (len(b) == 1 || b[0] != '0')
 }

@@ -14,12 +14,18 @@ import (
 // a background goroutine that waits for the reader to catch up. Lines are never
 // interleaved. (On a two-core machine a hand-off to a writer goroutine per call
 // costs about as much as the pipe round trip itself.)
+//
+// Concurrent writers group-commit: while one caller is in the write system call,
+// others append their lines to the queue and return, and that caller then writes
+// the whole queue at once, so that many callers cost a few large writes.
 type pipeWriter struct {
 	f  *os.File
 	rc syscall.RawConn // nil: f is not pollable; every write goes to the flusher
 
 	mu      sync.Mutex
 	queue   []byte // bytes the flusher has yet to write
+	spare   []byte // a written queue, kept for reuse
+	writing bool   // a caller is writing; the others queue their lines
 	flusher bool   // the flusher owns the pipe until queue is empty
 	err     error  // first write error; later writes are dropped
 	closed  bool   // close was called; later writes fail
@@ -47,26 +53,54 @@ func (w *pipeWriter) write(line []byte) error {
 	if w.closed {
 		return os.ErrClosed
 	}
-	if !w.flusher && w.rc != nil {
-		n, err := w.tryWrite(line)
+	if w.writing || w.flusher || w.rc == nil {
+		w.queue = append(w.queue, line...)
+		w.startFlusher()
+		return nil
+	}
+	w.writing = true
+	defer func() { w.writing = false }()
+	buf, owned := line, false
+	for {
+		w.mu.Unlock()
+		n, err := w.tryWrite(buf)
+		w.mu.Lock()
 		if err != nil {
 			w.err = err
-			return err
+			if !owned {
+				return err // this caller's line failed
+			}
+			return nil // lines of callers already gone; later writes fail
 		}
-		line = line[n:]
-		if len(line) == 0 {
+		if n < len(buf) { // the pipe is full: the flusher waits for room
+			q := make([]byte, 0, len(buf)-n+len(w.queue))
+			w.queue = append(append(q, buf[n:]...), w.queue...)
+			w.writing = false
+			w.startFlusher()
 			return nil
 		}
-	}
-	w.queue = append(w.queue, line...)
-	if !w.flusher {
-		w.flusher = true
-		select {
-		case w.kick <- struct{}{}:
-		default:
+		if owned && cap(buf) <= 64<<10 {
+			w.spare = buf[:0]
 		}
+		if len(w.queue) == 0 {
+			return nil
+		}
+		buf, w.queue, owned = w.queue, w.spare, true
+		w.spare = nil
 	}
-	return nil
+}
+
+// startFlusher hands the queue to the flusher goroutine unless a caller is
+// writing (it takes the queue when done) or the flusher already has it.
+func (w *pipeWriter) startFlusher() {
+	if w.writing || w.flusher {
+		return
+	}
+	w.flusher = true
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
 }
 
 // tryWrite writes what the pipe takes without blocking.
@@ -107,6 +141,10 @@ func (w *pipeWriter) flushLoop() {
 		}
 		for {
 			w.mu.Lock()
+			if w.writing { // a caller owns the pipe; it takes the queue
+				w.mu.Unlock()
+				break
+			}
 			buf := w.queue
 			w.queue = nil
 			if len(buf) == 0 || w.err != nil {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -87,8 +89,8 @@ func newServeConfig(opts []ServeOption) serveConfig {
 // Requests with an id are handled concurrently and answered as they complete;
 // requests without one are handled one after another and answered in order.
 // A malformed, oversized or unknown request gets an error response and Serve
-// keeps going. Responses and events are written one whole line per Write, one
-// Write at a time. Serve never panics on input: a panic in b is answered as an
+// keeps going. Responses and events are written as whole lines, one Write at a
+// time; answers that are ready together share a Write. Serve never panics on input: a panic in b is answered as an
 // "internal" error.
 //
 // Serve returns when in ends (nil, after letting the requests in flight finish,
@@ -110,12 +112,13 @@ func Serve(ctx context.Context, b broker.Broker, in io.Reader, out io.Writer, op
 		inflight: make(map[string]context.CancelFunc),
 		sem:      make(chan struct{}, cfg.maxConcurrent),
 		failed:   make(chan struct{}),
+		jobs:     make(chan job),
 	}
 	s.legacyTail = make(chan struct{})
 	close(s.legacyTail)
 
 	readDone := make(chan error, 1)
-	go func() { readDone <- s.readLoop(newLineReader(in, cfg.maxLine)) }()
+	go func() { readDone <- s.readLoop(newLineReader(markReader{in, s}, cfg.maxLine)) }()
 
 	var err error
 	select {
@@ -136,6 +139,8 @@ func Serve(ctx context.Context, b broker.Broker, in io.Reader, out io.Writer, op
 	s.stopped = true // a reader still blocked in in.Read can start nothing more
 	s.gate.Unlock()
 	s.handlers.Wait()
+	close(s.jobs) // nothing is dispatched any more: enter refuses
+	s.pool.Wait()
 
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	if derr := b.Disconnect(dctx); derr != nil {
@@ -153,11 +158,45 @@ func Serve(ctx context.Context, b broker.Broker, in io.Reader, out io.Writer, op
 	return err
 }
 
-// stopReading interrupts a pending read on in if it can, and waits briefly for
-// the reader goroutine.
+// markReader notes that input has arrived, before the reader goroutine looks at
+// it, so that Serve stopping at ctx's end can tell a request read but not yet
+// dispatched (which it lets start, to be answered "canceled") from no request.
+type markReader struct {
+	r io.Reader
+	s *server
+}
+
+func (m markReader) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	if n > 0 {
+		m.s.unhandled.Store(true)
+	}
+	return n, err
+}
+
+// awaitInputHandled waits, at most d, until the reader goroutine has dispatched
+// every complete request it has read.
+func (s *server) awaitInputHandled(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for s.unhandled.Load() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// stopReading interrupts a pending read on in if it can, and waits for the
+// reader goroutine. A plain reader cannot be interrupted: then it gives a
+// request just read a moment to be dispatched (and answered "canceled").
 func (s *server) stopReading(in io.Reader, readDone <-chan error) {
 	if d, ok := in.(interface{ SetReadDeadline(time.Time) error }); ok && d.SetReadDeadline(time.Now()) == nil {
 		<-readDone
+		return
+	}
+	t := time.NewTimer(20 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-readDone:
+	case <-t.C:
+		s.awaitInputHandled(100 * time.Millisecond)
 	}
 }
 
@@ -169,8 +208,21 @@ type server struct {
 
 	wmu      sync.Mutex // serialises writes to w
 	w        io.Writer
-	writeErr error // set, under wmu, before failed is closed
+	wbuf     []byte // lines queued for the flusher, under wmu
+	spare    []byte // a written wbuf, kept for reuse
+	flushing bool   // a sender is writing; others queue their lines in wbuf
+	writeErr error  // set, under wmu, before failed is closed
 	failed   chan struct{}
+
+	// busy counts dispatched requests whose answer is not yet queued; a sender
+	// that sees others busy yields once so that their answers share its Write.
+	busy atomic.Int32
+
+	unhandled atomic.Bool // input read that the reader has not dispatched yet
+
+	jobs chan job       // to idle handler goroutines (unbuffered)
+	idle atomic.Int32   // handler goroutines waiting on jobs
+	pool sync.WaitGroup // handler goroutines
 
 	gate    sync.RWMutex // guards stopped against handlers.Add
 	stopped bool
@@ -185,21 +237,66 @@ type server struct {
 	events   sync.WaitGroup
 }
 
-// send writes one line to the output. Lines are written whole, one Write each,
-// by one sender at a time; no goroutine sits between a handler and the pipe,
-// which on a two-core machine would cost a scheduler hand-off per answer.
+// send writes one line to the output. Lines are written whole, by one sender at
+// a time, with group commit: a sender that finds another one writing queues its
+// line and returns, and the writing sender writes what was queued meanwhile in
+// one Write. A sender that sees other requests about to answer yields once first,
+// so that a batch of requests costs a few writes instead of one each. No
+// goroutine sits between a handler and the pipe, which on a two-core machine
+// would cost a scheduler hand-off per answer.
 func (s *server) send(line []byte) {
 	s.wmu.Lock()
-	defer s.wmu.Unlock()
 	if s.writeErr != nil {
+		s.wmu.Unlock()
 		return // Serve is shutting down
 	}
-	if _, err := s.w.Write(line); err != nil {
-		s.writeErr = fmt.Errorf("stdiojson: write response: %w", err)
-		s.log.Error("cannot write responses; stopping", "error", err)
-		close(s.failed)
+	if s.flushing {
+		s.wbuf = append(s.wbuf, line...)
+		s.wmu.Unlock()
+		return
 	}
+	s.flushing = true
+	buf, owned := line, false // owned: buf is a queue buffer, reusable
+	if len(s.wbuf) > 0 || s.busy.Load() > 0 {
+		// Queue first: lines must go out in the order they were sent (a hello
+		// answer before the events that follow it).
+		s.wbuf = append(s.wbuf, line...)
+		buf = nil
+		if s.busy.Load() > 0 {
+			s.wmu.Unlock()
+			runtime.Gosched()
+			s.wmu.Lock()
+		}
+	}
+	for {
+		if buf == nil {
+			buf, s.wbuf, owned = s.wbuf, s.spare[:0], true
+			s.spare = nil
+		}
+		s.wmu.Unlock()
+		_, err := s.w.Write(buf)
+		s.wmu.Lock()
+		if owned && cap(buf) <= maxSpare {
+			s.spare = buf[:0]
+		}
+		buf = nil
+		if err != nil {
+			s.writeErr = fmt.Errorf("stdiojson: write response: %w", err)
+			s.log.Error("cannot write responses; stopping", "error", err)
+			close(s.failed)
+			s.wbuf = nil
+			break
+		}
+		if len(s.wbuf) == 0 {
+			break
+		}
+	}
+	s.flushing = false
+	s.wmu.Unlock()
 }
+
+// maxSpare bounds the output buffer kept for reuse between writes.
+const maxSpare = 256 << 10
 
 // enter registers one more unit of work, unless Serve is stopping.
 func (s *server) enter() bool {
@@ -239,6 +336,12 @@ func (s *server) readLoop(lr *lineReader) error {
 			continue
 		}
 		s.dispatch(req)
+		if lr.r.Buffered() == 0 {
+			s.unhandled.Store(false)
+			// Let the handlers just started answer before the next read, which
+			// would most likely find nothing yet and only delay them.
+			runtime.Gosched()
+		}
 	}
 }
 
@@ -289,18 +392,60 @@ func (s *server) dispatch(req wireRequest) {
 	s.mu.Lock()
 	s.inflight[key] = cancel
 	s.mu.Unlock()
-	go func() {
-		defer s.handlers.Done()
-		line := s.answer(ctx, req)
-		s.mu.Lock()
-		delete(s.inflight, key)
-		s.mu.Unlock()
-		cancel()
-		<-s.sem
-		if line != nil {
-			s.send(line)
+	s.busy.Add(1)
+	j := job{ctx: ctx, cancel: cancel, req: req, key: key}
+	select {
+	case s.jobs <- j: // an idle handler goroutine takes it
+	default:
+		s.pool.Add(1)
+		go s.handlerLoop(j)
+	}
+}
+
+// job is a request with an id, dispatched to a handler goroutine.
+type job struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	req    wireRequest
+	key    string
+}
+
+// maxIdleHandlers bounds the handler goroutines kept waiting for work. Reusing
+// them spares a goroutine start, and the growth of its stack, per request.
+const maxIdleHandlers = 16
+
+// handlerLoop runs j, then waits for more jobs while few others wait; it ends
+// when Serve closes the job channel.
+func (s *server) handlerLoop(j job) {
+	defer s.pool.Done()
+	for {
+		s.run(j)
+		if s.idle.Add(1) > maxIdleHandlers {
+			s.idle.Add(-1)
+			return
 		}
-	}()
+		var ok bool
+		j, ok = <-s.jobs
+		s.idle.Add(-1)
+		if !ok {
+			return
+		}
+	}
+}
+
+// run answers one request with an id.
+func (s *server) run(j job) {
+	defer s.handlers.Done()
+	line := s.answer(j.ctx, j.req)
+	s.busy.Add(-1)
+	s.mu.Lock()
+	delete(s.inflight, j.key)
+	s.mu.Unlock()
+	j.cancel()
+	<-s.sem
+	if line != nil {
+		s.send(line)
+	}
 }
 
 // dispatchLegacy runs fn after every earlier id-less request has been answered,
@@ -318,11 +463,13 @@ func (s *server) dispatchLegacy(fn func(context.Context) []byte) {
 		close(done)
 		return
 	}
+	s.busy.Add(1)
 	go func() {
 		defer s.handlers.Done()
 		defer close(done)
 		<-prev // the previous one always finishes: its handler honours runCtx
 		line := fn(s.runCtx)
+		s.busy.Add(-1)
 		<-s.sem
 		if line != nil {
 			s.send(line)

@@ -250,6 +250,9 @@ func secondsToDuration(s float64) time.Duration {
 // parseRequest decodes one request line. Every failure wraps broker.ErrProtocol
 // and, when the line got far enough to name one, returns the request's id.
 func parseRequest(line []byte) (wireRequest, error) {
+	if req, ok := fastRequest(line); ok {
+		return req, nil
+	}
 	var req wireRequest
 	if err := json.Unmarshal(line, &req); err != nil {
 		id := peekID(line)
