@@ -243,7 +243,7 @@ func (a *Adapter) Connect(ctx context.Context, p broker.ConnectParams) (broker.C
 	// scmhub registers that goroutine in its WaitGroup from inside it and its
 	// teardown rewrites the WaitGroup, so ending a session before then would be
 	// a data race inside scmhub.
-	ping, perr := s.startPing()
+	ping, perr := s.startPing(true)
 	select {
 	case <-s.ready:
 	case <-s.refusedCh:
@@ -400,14 +400,14 @@ func (a *Adapter) AccountSummary(ctx context.Context, tags ...string) ([]broker.
 	}
 	select {
 	case <-r.done:
-		_ = s.sendLocked(func(ec *ibapi.EClient) { ec.CancelAccountSummary(id) })
+		_ = s.sendLocked(cancelAccountSummary(id))
 		if r.err != nil {
 			return nil, fmt.Errorf("ibkr: account summary: %w", r.err)
 		}
 		return r.coll.result(), nil
 	case <-ctx.Done():
 		s.dropSummary(id)
-		_ = s.sendLocked(func(ec *ibapi.EClient) { ec.CancelAccountSummary(id) })
+		_ = s.sendLocked(cancelAccountSummary(id))
 		return nil, fmt.Errorf("ibkr: account summary: %w", ctx.Err())
 	case <-s.dead:
 		return nil, s.deadError()

@@ -75,9 +75,14 @@
 //
 // Exactly one goroutine ever calls scmhub's Disconnect (its own watcher); the
 // adapter ends a session by shutting the socket's read side. scmhub's request
-// methods read fields its teardown rewrites without synchronisation, so the
-// adapter stops calling them as soon as the session's context ends; a request
-// racing the very instant a gateway drops the connection remains a (harmless)
-// data race inside scmhub. scmhub re-dials on a failed write; the fake gateway
-// and real TWS refuse such a connection since it skips the handshake.
+// methods read fields its teardown rewrites without synchronisation, so a
+// request racing a gateway drop would be a data race inside scmhub. Below
+// server version 201 (no protobuf) the adapter therefore writes its few
+// requests' frames (REQ_CURRENT_TIME, REQ_POSITIONS, CANCEL_POSITIONS,
+// REQ_ACCOUNT_SUMMARY, CANCEL_ACCOUNT_SUMMARY, fixed text encodings) straight
+// to the socket and never calls those methods after Connect; from 201 on it
+// calls scmhub's methods, and stops calling them as soon as the session's
+// context ends, which leaves that race open only at the very instant of a drop.
+// scmhub re-dials on a failed write of its own; the fake gateway and real TWS
+// refuse such a connection since it skips the handshake.
 package ibkr

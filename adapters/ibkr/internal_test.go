@@ -1,6 +1,7 @@
 package ibkr
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -347,5 +348,23 @@ func TestErrorRouting(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no event for 1100")
+	}
+}
+
+// TestRequestFrames: the frames the adapter writes itself below server version 201
+// are the TWS frames of scmhub's requests at 193, byte for byte as the fake encodes them.
+func TestRequestFrames(t *testing.T) {
+	for _, c := range []struct {
+		r    request
+		want []string
+	}{
+		{reqPositions(), []string{"61", "1"}},
+		{cancelPositions(), []string{"64", "1"}},
+		{reqAccountSummary(9, "All", "NetLiquidation,TotalCashValue"), []string{"62", "1", "9", "All", "NetLiquidation,TotalCashValue"}},
+		{cancelAccountSummary(9), []string{"63", "1", "9"}},
+	} {
+		if got, want := c.r.frame(), fakes.EncodeFrame(c.want...); !bytes.Equal(got, want) {
+			t.Errorf("frame %q = % x, want % x", c.want, got, want)
+		}
 	}
 }

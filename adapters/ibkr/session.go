@@ -2,8 +2,10 @@ package ibkr
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -240,13 +242,18 @@ func (s *session) cleanupHandshake() {
 	closeSocket(s.conn)
 }
 
-// send calls fn on the client unless the session is over. The caller holds
-// s.reqMu. scmhub's request methods read fields that its teardown rewrites
-// without synchronisation, so no request is made once the session's context
-// has ended.
-func (s *session) send(fn func(*ibapi.EClient)) error {
+// send makes request r unless the session is over. The caller holds s.reqMu.
+//
+// scmhub's request methods read EClient fields that its teardown (run by its own
+// watcher goroutine when the gateway drops the connection) rewrites without
+// synchronisation, so a request racing a drop is a data race inside scmhub. Below
+// server version 201 (MIN_SERVER_VER_PROTOBUF) every request the adapter makes
+// has a fixed text encoding, so send writes r's frame straight to the socket
+// (one Write: frames never interleave) and never touches the EClient; from 201
+// on, it calls scmhub's method, which encodes protobuf where the version asks.
+func (s *session) send(r request) error {
 	s.mu.Lock()
-	err, ctx := s.deadErr, s.ctx
+	err, ctx, version := s.deadErr, s.ctx, s.serverVersion
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -254,15 +261,69 @@ func (s *session) send(fn func(*ibapi.EClient)) error {
 	if ctx == nil || ctx.Err() != nil {
 		return s.lostError()
 	}
-	fn(s.ec)
+	if version < int(ibapi.MIN_SERVER_VER_PROTOBUF) && !r.viaClient {
+		tc := tcpConnOf(s.conn)
+		if tc == nil {
+			return s.lostError()
+		}
+		if _, err := tc.Write(r.frame()); err != nil {
+			return s.lostError()
+		}
+		return nil
+	}
+	r.call(s.ec)
 	return nil
 }
 
+// request is one request of the adapter in both its forms: the text fields of
+// the TWS wire protocol before version 201, and the scmhub call.
+type request struct {
+	fields    []string
+	call      func(*ibapi.EClient)
+	viaClient bool // always through scmhub (Connect's first ping, see Adapter.Connect)
+}
+
+// frame encodes r.fields as one TWS frame: a big-endian uint32 length, then each
+// field followed by NUL.
+func (r request) frame() []byte {
+	n := 0
+	for _, f := range r.fields {
+		n += len(f) + 1
+	}
+	b := make([]byte, 4, 4+n)
+	binary.BigEndian.PutUint32(b, uint32(n))
+	for _, f := range r.fields {
+		b = append(b, f...)
+		b = append(b, 0)
+	}
+	return b
+}
+
+// The requests the adapter makes (message ids and versions as in scmhub's
+// client.go at server version 193).
+func reqPositions() request {
+	return request{fields: []string{"61", "1"}, call: func(ec *ibapi.EClient) { ec.ReqPositions() }}
+}
+
+func cancelPositions() request {
+	return request{fields: []string{"64", "1"}, call: func(ec *ibapi.EClient) { ec.CancelPositions() }}
+}
+
+func reqAccountSummary(id int64, group, tags string) request {
+	return request{fields: []string{"62", "1", strconv.FormatInt(id, 10), group, tags},
+		call: func(ec *ibapi.EClient) { ec.ReqAccountSummary(id, group, tags) }}
+}
+
+func cancelAccountSummary(id int64) request {
+	return request{fields: []string{"63", "1", strconv.FormatInt(id, 10)},
+		call: func(ec *ibapi.EClient) { ec.CancelAccountSummary(id) }}
+}
+
 // sendLocked is send under s.reqMu.
-func (s *session) sendLocked(fn func(*ibapi.EClient)) error {
+func (s *session) sendLocked(r request) error {
 	s.reqMu.Lock()
 	defer s.reqMu.Unlock()
-	return s.send(fn)
+	return s.send(r)
 }
 
 func (s *session) startPositions() (*posCollect, error) {
@@ -283,13 +344,12 @@ func (s *session) startPositions() (*posCollect, error) {
 	cancelFirst := s.posCancel
 	s.posCancel = false
 	s.mu.Unlock()
-	err := s.send(func(ec *ibapi.EClient) {
-		if cancelFirst {
-			ec.CancelPositions()
+	if cancelFirst {
+		if err := s.send(cancelPositions()); err != nil {
+			return nil, err
 		}
-		ec.ReqPositions()
-	})
-	if err != nil {
+	}
+	if err := s.send(reqPositions()); err != nil {
 		return nil, err
 	}
 	return pc, nil
@@ -306,7 +366,7 @@ func (s *session) startSummary(id int64, tags string) (*summaryReq, error) {
 	}
 	s.summaries[id] = r
 	s.mu.Unlock()
-	if err := s.send(func(ec *ibapi.EClient) { ec.ReqAccountSummary(id, "All", tags) }); err != nil {
+	if err := s.send(reqAccountSummary(id, "All", tags)); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -318,7 +378,9 @@ func (s *session) dropSummary(id int64) {
 	delete(s.summaries, id)
 }
 
-func (s *session) startPing() (chan struct{}, error) {
+// startPing sends one REQ_CURRENT_TIME and returns the channel its answer closes;
+// viaClient makes it go through scmhub's requester (Connect's first ping).
+func (s *session) startPing(viaClient bool) (chan struct{}, error) {
 	s.reqMu.Lock()
 	defer s.reqMu.Unlock()
 	w := make(chan struct{})
@@ -329,7 +391,7 @@ func (s *session) startPing() (chan struct{}, error) {
 	}
 	s.pings = append(s.pings, w)
 	s.mu.Unlock()
-	if err := s.send(func(ec *ibapi.EClient) { ec.ReqCurrentTime() }); err != nil {
+	if err := s.send(request{fields: []string{"49", "1"}, call: func(ec *ibapi.EClient) { ec.ReqCurrentTime() }, viaClient: viaClient}); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -337,7 +399,7 @@ func (s *session) startPing() (chan struct{}, error) {
 
 // roundTrip makes one REQ_CURRENT_TIME round trip, bounded by ctx.
 func (s *session) roundTrip(ctx context.Context) error {
-	w, err := s.startPing()
+	w, err := s.startPing(false)
 	if err != nil {
 		return err
 	}
@@ -469,7 +531,7 @@ func (s *session) PositionEnd() {
 		s.posCancel = false
 		s.mu.Unlock()
 		if pending {
-			_ = s.send(func(ec *ibapi.EClient) { ec.CancelPositions() })
+			_ = s.send(cancelPositions())
 		}
 	}()
 }
