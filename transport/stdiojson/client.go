@@ -115,6 +115,7 @@ type Client struct {
 	stderrDone chan struct{}
 	bg         sync.WaitGroup
 	closeOnce  sync.Once
+	writing    sync.WaitGroup // public requests registered and not yet written
 
 	protocol int
 }
@@ -182,7 +183,7 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 	}
 
 	var hello helloData
-	err := c.rawCall(ctx, CommandHello, &wireRequest{Protocol: ProtocolVersion, Events: true}, &hello)
+	err := c.rawCall(ctx, CommandHello, &wireRequest{Protocol: ProtocolVersion, Events: true}, &hello, false)
 	if err == nil && hello.Protocol != ProtocolVersion {
 		err = fmt.Errorf("%w: worker speaks protocol %d, this client %d", broker.ErrProtocol, hello.Protocol, ProtocolVersion)
 	}
@@ -525,8 +526,12 @@ func (c *Client) die(err error) {
 	c.pending = nil
 	close(c.deadCh)
 	c.mu.Unlock()
+	perr := err
+	if closed { // the worker is ending because Close ended it: calls see ErrClosed
+		perr = fmt.Errorf("%w (%v)", broker.ErrClosed, err)
+	}
 	for _, w := range pending {
-		w.ch <- result{err: err}
+		w.ch <- result{err: perr}
 	}
 	if !closed {
 		c.log.Error("worker died", "error", err)
@@ -553,11 +558,22 @@ func (c *Client) call(ctx context.Context, command string, req *wireRequest, out
 	if closed {
 		return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
 	}
-	return c.rawCall(ctx, command, req, out)
+	err := c.rawCall(ctx, command, req, out, true)
+	if err != nil && !errors.Is(err, broker.ErrClosed) && ctx.Err() == nil {
+		c.mu.Lock()
+		closed = c.closed
+		c.mu.Unlock()
+		if closed { // Close overtook the call (its disconnect, or the worker's exit)
+			return fmt.Errorf("stdiojson: %s: %w (%v)", command, broker.ErrClosed, err)
+		}
+	}
+	return err
 }
 
 // rawCall sends a request and waits for its answer, ctx, or the worker's death.
-func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, out any) error {
+// A public call fails with ErrClosed once Close has begun; Close's own requests
+// (disconnect) and Start's hello are not public.
+func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, out any, public bool) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("stdiojson: %s: %w", command, err)
 	}
@@ -574,22 +590,35 @@ func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, 
 
 	w := &waiter{ch: make(chan result, 2)}
 	c.mu.Lock()
+	if public && c.closed {
+		c.mu.Unlock()
+		return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
+	}
 	if c.dead != nil {
 		err := c.dead
+		if c.closed {
+			err = broker.ErrClosed
+		}
 		c.mu.Unlock()
 		return fmt.Errorf("stdiojson: %s: %w", command, err)
 	}
 	c.pending[id] = w
+	c.writing.Add(1) // Close waits for requests on their way before it cancels them
 	c.mu.Unlock()
 
-	if err := c.w.write(line); err != nil {
+	err = c.w.write(line)
+	c.writing.Done()
+	if err != nil {
 		// The worker is going or gone: the pipe broke or Close closed it. The
 		// waiter's verdict, if it comes, is the better error.
 		c.forget(id)
 		c.mu.Lock()
-		dead := c.dead
+		dead, closed := c.dead, c.closed
 		c.mu.Unlock()
-		if dead != nil {
+		switch {
+		case closed: // Close closed the pipe under a call that was on its way
+			return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
+		case dead != nil:
 			return fmt.Errorf("stdiojson: %s: %w", command, dead)
 		}
 		return fmt.Errorf("%w: stdiojson: %s: write to worker: %w", broker.ErrUnavailable, command, err)
@@ -803,6 +832,12 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.closed = true
+		c.mu.Unlock()
+		// Requests registered before closed was set are written before their
+		// cancels below, so that the worker never runs one it will not be told to
+		// cancel (which would hold its exit until its drain timeout).
+		c.writing.Wait()
+		c.mu.Lock()
 		pending := c.pending
 		if c.dead == nil {
 			c.pending = make(map[uint64]*waiter)
@@ -824,7 +859,7 @@ func (c *Client) Close() error {
 		for id := range pending {
 			c.sendCancel(id)
 		}
-		if err := c.rawCall(ctx, string(broker.OpDisconnect), nil, nil); err != nil && !errors.Is(err, broker.ErrUnavailable) {
+		if err := c.rawCall(ctx, string(broker.OpDisconnect), nil, nil, false); err != nil && !errors.Is(err, broker.ErrUnavailable) {
 			c.log.Debug("disconnect at close", "error", err)
 		}
 		c.w.close(time.Until(deadline(ctx)))
