@@ -539,13 +539,15 @@ func (b *Broker) lost(in broker.Broker, gen uint64, cause error, restart bool) {
 	b.needRestart = restart
 	b.cause = cause
 	b.setStateLocked(StateReconnecting, cause)
-	b.unlockAndFlush()
-	b.log.Warn("session lost; reconnecting", "restart", restart, "error", cause)
+	// Published under b.mu (Publish never blocks), so that it cannot be overtaken
+	// by the EventConnectionRestored of the session that replaces this one.
 	b.hub.Publish(broker.Event{
 		Kind:    broker.EventConnectionLost,
 		Time:    b.cfg.clock.Now(),
 		Message: fmt.Sprintf("robust: session lost (%v); reconnecting", cause),
 	})
+	b.unlockAndFlush()
+	b.log.Warn("session lost; reconnecting", "restart", restart, "error", cause)
 	select {
 	case b.kick <- struct{}{}:
 	default:
@@ -627,15 +629,17 @@ func (b *Broker) establish(ctx context.Context, p broker.ConnectParams, user boo
 		b.startSupervisorLocked()
 	}
 	b.setStateLocked(StateConnected, nil)
-	b.signalLocked()
-	b.unlockAndFlush()
-	if reconnected {
-		b.log.Info("session restored", "fresh_inner", fresh, "client_id", q.ClientID)
+	if reconnected { // under b.mu: ordered after the EventConnectionLost it answers
 		b.hub.Publish(broker.Event{
 			Kind:    broker.EventConnectionRestored,
 			Time:    b.cfg.clock.Now(),
 			Message: "robust: session restored",
 		})
+	}
+	b.signalLocked()
+	b.unlockAndFlush()
+	if reconnected {
+		b.log.Info("session restored", "fresh_inner", fresh, "client_id", q.ClientID)
 	}
 	return info, nil
 }
