@@ -31,6 +31,7 @@ type APIError struct {
 	Message string // IB's text
 }
 
+// Error returns IB's code, the request id and IB's text.
 func (e *APIError) Error() string {
 	return fmt.Sprintf("ib error %d (req %d): %s", e.Code, e.ReqID, e.Message)
 }
