@@ -1,0 +1,44 @@
+package broker_test
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestDependencyDirection guards ADR 0001: broker imports nothing of ours; the
+// transports, robust, fakes and the adapter import broker only (plus their own
+// internal packages); conformance imports broker and fakes; nothing imports cmd/.
+func TestDependencyDirection(t *testing.T) {
+	const mod = "github.com/brokerkit/brokerkit/"
+	allowed := map[string][]string{
+		"broker":              {},
+		"fakes":               {"broker"},
+		"adapters/ibkr":       {"broker"},
+		"conformance":         {"broker", "fakes"},
+		"transport/stdiojson": {"broker"},
+		"transport/goplugin":  {"broker", "transport/goplugin/internal/pb"},
+		"robust":              {"broker"},
+	}
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		for _, imp := range fields[1:] {
+			dep, ours := strings.CutPrefix(imp, mod)
+			if !ours {
+				continue
+			}
+			if strings.HasPrefix(dep, "cmd/") {
+				t.Errorf("%s imports %s: nothing imports cmd/", pkg, dep)
+			}
+			if want, ok := allowed[pkg]; ok && !slices.Contains(want, dep) {
+				t.Errorf("%s imports %s; it may import only %v", pkg, dep, want)
+			}
+		}
+	}
+}
