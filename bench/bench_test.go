@@ -119,7 +119,7 @@ func mustConnect(b *testing.B, br broker.Broker, p broker.ConnectParams) {
 	}
 }
 
-// memParams are valid ConnectParams; a memBroker connects to nothing.
+// memParams are valid ConnectParams; a mem broker connects to nothing.
 var memParams = broker.ConnectParams{ClientID: 1}
 
 func pingLoop(b *testing.B, br broker.Broker) {

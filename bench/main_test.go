@@ -25,7 +25,7 @@ import (
 //	<test binary> bench-worker stdiojson|goplugin mem|ibkr N   a worker serving a Broker
 //	<test binary> bench-echo                                    copy each stdin line to stdout
 //
-// A "mem" worker serves memBroker holding N positions; an "ibkr" worker serves
+// A "mem" worker serves a fakes.Memory holding N positions; an "ibkr" worker serves
 // the IBKR adapter. With $BROKERKIT_BENCH_WORKER_PROFILE set to a directory, a
 // worker writes its CPU profile there (worker-PID.prof), for `make bench`'s
 // figures to be explained from the worker's side too.

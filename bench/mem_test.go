@@ -1,30 +1,17 @@
 package bench
 
 import (
-	"context"
-	"slices"
 	"strconv"
-	"sync"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/fakes"
 )
 
-// memBroker is a broker.Broker that answers from memory at once, so that what a
-// benchmark through a transport measures is the transport alone.
-type memBroker struct {
-	accounts  []string
-	positions []broker.Position
-	hub       broker.Hub
-
-	mu        sync.Mutex
-	connected bool
-	closed    bool
-}
-
-var _ broker.Broker = (*memBroker)(nil)
-
-func newMemBroker(nPositions int) *memBroker {
-	return &memBroker{accounts: slices.Clone(benchAccounts), positions: benchPositions(nPositions)}
+// newMemBroker returns a broker.Broker that answers from memory at once, so
+// that what a benchmark through a transport measures is the transport alone.
+// Its account summary is empty.
+func newMemBroker(nPositions int) *fakes.Memory {
+	return fakes.NewMemory(fakes.Script{ServerVersion: 193, Accounts: benchAccounts, Positions: benchPositions(nPositions)})
 }
 
 var benchAccounts = []string{"DU111111", "DU222222"}
@@ -50,77 +37,4 @@ func benchPositions(n int) []broker.Position {
 		}
 	}
 	return out
-}
-
-func (m *memBroker) check() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch {
-	case m.closed:
-		return broker.ErrClosed
-	case !m.connected:
-		return broker.ErrNotConnected
-	}
-	return nil
-}
-
-func (m *memBroker) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
-	if err := p.Validate(); err != nil {
-		return broker.ConnectInfo{}, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch {
-	case m.closed:
-		return broker.ConnectInfo{}, broker.ErrClosed
-	case m.connected:
-		return broker.ConnectInfo{}, broker.ErrAlreadyConnected
-	}
-	m.connected = true
-	return broker.ConnectInfo{Accounts: slices.Clone(m.accounts), ServerVersion: 193}, nil
-}
-
-func (m *memBroker) Disconnect(context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return broker.ErrClosed
-	}
-	m.connected = false
-	return nil
-}
-
-func (m *memBroker) Accounts(context.Context) ([]string, error) {
-	if err := m.check(); err != nil {
-		return nil, err
-	}
-	return slices.Clone(m.accounts), nil
-}
-
-func (m *memBroker) Positions(context.Context) ([]broker.Position, error) {
-	if err := m.check(); err != nil {
-		return nil, err
-	}
-	return slices.Clone(m.positions), nil
-}
-
-func (m *memBroker) AccountSummary(context.Context, ...string) ([]broker.AccountSummary, error) {
-	if err := m.check(); err != nil {
-		return nil, err
-	}
-	return []broker.AccountSummary{}, nil
-}
-
-func (m *memBroker) Ping(context.Context) error { return m.check() }
-
-func (m *memBroker) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
-	return m.hub.Subscribe(ctx)
-}
-
-func (m *memBroker) Close() error {
-	m.mu.Lock()
-	m.closed, m.connected = true, false
-	m.mu.Unlock()
-	m.hub.Close()
-	return nil
 }

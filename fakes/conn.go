@@ -398,38 +398,47 @@ func positionFields(p broker.Position) []string {
 	}
 }
 
-// summaryRows answers REQ_ACCOUNT_SUMMARY: for each account in script order,
-// the requested tags in request order, each once; a tag starting with "$"
-// ($LEDGER, $LEDGER:ALL, ...) stands for all of the account's tags, sorted.
+// summaryRows answers REQ_ACCOUNT_SUMMARY with the rows eachSummaryRow yields.
 func summaryRows(summary []broker.AccountSummary, reqID, tagList string) [][]string {
+	var out [][]string
+	eachSummaryRow(summary, tagList, func(account, tag string, v broker.SummaryValue) {
+		out = append(out, []string{itoa(outAccountSummary), "1", reqID, account, tag, v.Value, v.Currency})
+	})
+	return out
+}
+
+// eachSummaryRow calls emit for each row a gateway answers to a summary request
+// for the comma-separated tagList: for each account in script order, the
+// requested tags in request order, each once, skipping tags the account lacks; a
+// tag starting with "$" ($LEDGER, $LEDGER:ALL, ...) stands for all of the
+// account's tags, sorted. Gateway and Memory share it so that they agree.
+func eachSummaryRow(summary []broker.AccountSummary, tagList string, emit func(account, tag string, v broker.SummaryValue)) {
 	var tags []string
 	for t := range strings.SplitSeq(tagList, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			tags = append(tags, t)
 		}
 	}
-	var out [][]string
 	for _, a := range summary {
 		seen := map[string]bool{}
-		emit := func(tag string) {
+		one := func(tag string) {
 			v, ok := a.Values[tag]
 			if !ok || seen[tag] {
 				return
 			}
 			seen[tag] = true
-			out = append(out, []string{itoa(outAccountSummary), "1", reqID, a.Account, tag, v.Value, v.Currency})
+			emit(a.Account, tag, v)
 		}
 		for _, t := range tags {
 			if strings.HasPrefix(t, "$") {
 				for _, all := range slices.Sorted(maps.Keys(a.Values)) {
-					emit(all)
+					one(all)
 				}
 				continue
 			}
-			emit(t)
+			one(t)
 		}
 	}
-	return out
 }
 
 // malformedIntField says, per reply message id, which field holds an integer

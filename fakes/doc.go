@@ -42,4 +42,11 @@
 // socket, Notify sends a notice such as 1100/1101/1102 to every session,
 // SendRaw sends arbitrary fields, SetScript changes the answers, and
 // Connections/WaitConnections observe what clients did.
+//
+// # Memory
+//
+// Where no wire is wanted (a transport's or a decorator's own tests, benchmarks
+// that should measure the transport alone), Memory serves a Script as an
+// in-memory broker.Broker that keeps the whole contract; a Hook injects errors,
+// delays and side effects per operation.
 package fakes

@@ -190,7 +190,7 @@ func BenchmarkPositions10k(b *testing.B) {
 	})
 	b.Run("inprocess-mem", func(b *testing.B) {
 		m := newMemBroker()
-		m.positions = genPositions(n)
+		m.setPositions(genPositions(n))
 		benchConnect(b, m, broker.ConnectParams{})
 		run(b, m)
 	})

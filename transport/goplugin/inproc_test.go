@@ -66,9 +66,7 @@ func TestRoundTripProperty(t *testing.T) {
 				AvgCost:  dec.Draw(rt, "avg"),
 			}
 		}
-		mem.mu.Lock()
-		mem.positions = ps
-		mem.mu.Unlock()
+		mem.setPositions(ps)
 		want, err := mem.Positions(ctx)
 		if err != nil {
 			rt.Fatal(err)
@@ -207,7 +205,7 @@ func TestEventsCross(t *testing.T) {
 		{Kind: broker.EventNotice, Time: at.Add(2 * time.Second), Code: 2104, Message: "farm OK"},
 	}
 	for _, e := range want {
-		mem.hub.Publish(e)
+		mem.Publish(e)
 	}
 	var got []broker.Event
 	within(t, 10*time.Second, "receiving events", func() {
@@ -309,11 +307,8 @@ func TestCloseFailsEverythingWithErrClosed(t *testing.T) {
 			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
 		}
 	}
-	mem.mu.Lock()
-	closed := mem.closed
-	mem.mu.Unlock()
-	if !closed {
-		t.Error("Close did not close the served Broker")
+	if err := mem.Ping(ctx); !errors.Is(err, broker.ErrClosed) {
+		t.Errorf("Close did not close the served Broker: its Ping = %v, want ErrClosed", err)
 	}
 }
 

@@ -209,7 +209,7 @@ func BenchmarkPositions10k(b *testing.B) {
 	})
 	b.Run("rawpipe", func(b *testing.B) {
 		e := startEcho(b)
-		line := encodeResponse(json.RawMessage("123456"), positionsData{Positions: toWirePositions(newMemBroker(n).positions)}, nil)
+		line := encodeResponse(json.RawMessage("123456"), positionsData{Positions: toWirePositions(newMemBroker(n).positions())}, nil)
 		b.SetBytes(int64(len(line)))
 		for b.Loop() {
 			e.roundTrip(b, line)

@@ -68,25 +68,27 @@ func TestClientRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
-	if diff := cmp.Diff(broker.ConnectInfo{Accounts: want.accounts, ServerVersion: 176}, info); diff != "" {
+	if diff := cmp.Diff(broker.ConnectInfo{Accounts: want.accounts(), ServerVersion: 176}, info); diff != "" {
 		t.Errorf("ConnectInfo (-want +got):\n%s", diff)
 	}
 	if _, err := c.Connect(ctx, broker.ConnectParams{}); !errors.Is(err, broker.ErrAlreadyConnected) {
 		t.Errorf("second Connect: %v, want ErrAlreadyConnected", err)
 	}
 	accts, err := c.Accounts(ctx)
-	if err != nil || !cmp.Equal(want.accounts, accts) {
-		t.Errorf("Accounts = %v, %v; want %v", accts, err, want.accounts)
+	if err != nil || !cmp.Equal(want.accounts(), accts) {
+		t.Errorf("Accounts = %v, %v; want %v", accts, err, want.accounts())
 	}
 	pos, err := c.Positions(ctx)
 	if err != nil {
 		t.Fatalf("Positions: %v", err)
 	}
-	if diff := cmp.Diff(want.positions, pos); diff != "" {
+	if diff := cmp.Diff(want.positions(), pos); diff != "" {
 		t.Errorf("Positions (-want +got):\n%s", diff)
 	}
 	sums, err := c.AccountSummary(ctx, "NetLiquidation", "AccountType")
-	want.connected = true
+	if _, err := want.Connect(context.Background(), broker.ConnectParams{}); err != nil {
+		t.Fatal(err)
+	}
 	wantSums, _ := want.AccountSummary(context.Background(), "NetLiquidation", "AccountType")
 	if err != nil || !cmp.Equal(wantSums, sums) {
 		t.Errorf("AccountSummary = %v, %v; want %v", sums, err, wantSums)

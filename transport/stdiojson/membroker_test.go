@@ -13,11 +13,14 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/fakes"
 )
 
-// memBroker is an in-memory broker.Broker for the transport's own tests. Its
-// AccountSummary understands control tags, so that tests can steer it from the
-// far side of a pipe:
+// memBroker is an in-memory broker.Broker for the transport's own tests: a
+// fakes.Memory serving two accounts, n positions and every default summary tag,
+// whose Connect fails for client ids 326 (an *broker.APIError with that code)
+// and 502 (ErrGatewayUnreachable), and whose AccountSummary understands control
+// tags, so that tests can steer it from the far side of a pipe:
 //
 //	wait:NAME     block until release:NAME (or the call's context ends)
 //	release:NAME  open gate NAME
@@ -27,22 +30,26 @@ import (
 //	panic         panic
 //	exit:N        exit the process with status N
 type memBroker struct {
-	accounts  []string
-	positions []broker.Position
+	*fakes.Memory
 
-	mu        sync.Mutex
-	connected bool
-	closed    bool
-	gates     map[string]chan struct{}
-	hub       broker.Hub
+	mu    sync.Mutex
+	gates map[string]chan struct{}
 }
 
 func newMemBroker(nPositions int) *memBroker {
-	return &memBroker{
-		accounts:  []string{"DU111111", "DU222222"},
-		positions: makePositions(nPositions),
-		gates:     make(map[string]chan struct{}),
+	accounts := []string{"DU111111", "DU222222"}
+	var sums []broker.AccountSummary
+	for i, a := range accounts {
+		vals := map[string]broker.SummaryValue{}
+		for _, tag := range broker.DefaultSummaryTags {
+			vals[tag] = broker.SummaryValue{Value: strconv.Itoa(100000*(i+1)) + ".25", Currency: "USD"}
+		}
+		sums = append(sums, broker.AccountSummary{Account: a, Values: vals})
 	}
+	m := &memBroker{gates: make(map[string]chan struct{})}
+	m.Memory = fakes.NewMemory(fakes.Script{ServerVersion: 176, Accounts: accounts,
+		Positions: makePositions(nPositions), Summary: sums}, fakes.WithHook(m.hook))
+	return m
 }
 
 // makePositions returns n deterministic positions with exact decimals that a
@@ -68,19 +75,9 @@ func makePositions(n int) []broker.Position {
 	return out
 }
 
-var _ broker.Broker = (*memBroker)(nil)
-
-func (m *memBroker) check() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return broker.ErrClosed
-	}
-	if !m.connected {
-		return broker.ErrNotConnected
-	}
-	return nil
-}
+// accounts and positions return what m serves, for assertions.
+func (m *memBroker) accounts() []string           { return m.Script().Accounts }
+func (m *memBroker) positions() []broker.Position { return m.Script().Positions }
 
 func (m *memBroker) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
 	if err := p.Validate(); err != nil {
@@ -95,47 +92,10 @@ func (m *memBroker) Connect(ctx context.Context, p broker.ConnectParams) (broker
 	case 502:
 		return broker.ConnectInfo{}, fmt.Errorf("%w: dial %s: connection refused", broker.ErrGatewayUnreachable, p.Addr())
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return broker.ConnectInfo{}, broker.ErrClosed
-	}
-	if m.connected {
-		return broker.ConnectInfo{}, broker.ErrAlreadyConnected
-	}
-	m.connected = true
-	return broker.ConnectInfo{Accounts: append([]string(nil), m.accounts...), ServerVersion: 176}, nil
+	return m.Memory.Connect(ctx, p)
 }
 
-func (m *memBroker) Disconnect(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return broker.ErrClosed
-	}
-	m.connected = false
-	return nil
-}
-
-func (m *memBroker) isConnected() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.connected
-}
-
-func (m *memBroker) Accounts(ctx context.Context) ([]string, error) {
-	if err := m.check(); err != nil {
-		return nil, err
-	}
-	return append([]string(nil), m.accounts...), nil
-}
-
-func (m *memBroker) Positions(ctx context.Context) ([]broker.Position, error) {
-	if err := m.check(); err != nil {
-		return nil, err
-	}
-	return append([]broker.Position(nil), m.positions...), nil
-}
+func (m *memBroker) isConnected() bool { return m.Connected() }
 
 func (m *memBroker) gate(name string) chan struct{} {
 	m.mu.Lock()
@@ -148,13 +108,8 @@ func (m *memBroker) gate(name string) chan struct{} {
 	return g
 }
 
-func (m *memBroker) AccountSummary(ctx context.Context, tags ...string) ([]broker.AccountSummary, error) {
-	if err := m.check(); err != nil {
-		return nil, err
-	}
-	if len(tags) == 0 {
-		tags = broker.DefaultSummaryTags
-	}
+// hook runs the control tags of an AccountSummary call.
+func (m *memBroker) hook(ctx context.Context, _ broker.Op, tags []string) error {
 	for _, tag := range tags {
 		verb, arg, _ := strings.Cut(tag, ":")
 		switch verb {
@@ -162,7 +117,7 @@ func (m *memBroker) AccountSummary(ctx context.Context, tags ...string) ([]broke
 			select {
 			case <-m.gate(arg):
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return ctx.Err()
 			}
 		case "release":
 			g := m.gate(arg)
@@ -178,13 +133,13 @@ func (m *memBroker) AccountSummary(ctx context.Context, tags ...string) ([]broke
 			syscall.Write(1, []byte(arg+" (fd 1)\n"))
 		case "ibcode":
 			code, _ := strconv.ParseInt(arg, 10, 64)
-			return nil, &broker.APIError{ReqID: 9, Code: code, Message: "scripted error " + arg}
+			return &broker.APIError{ReqID: 9, Code: code, Message: "scripted error " + arg}
 		case "event":
 			var kind broker.EventKind
 			if err := kind.UnmarshalText([]byte(arg)); err != nil {
-				return nil, err
+				return err
 			}
-			m.hub.Publish(broker.Event{Kind: kind, Code: 2104, Message: "Market data farm connection is OK:usfarm"})
+			m.Publish(broker.Event{Kind: kind, Code: 2104, Message: "Market data farm connection is OK:usfarm"})
 		case "panic":
 			panic("scripted panic")
 		case "exit":
@@ -192,31 +147,6 @@ func (m *memBroker) AccountSummary(ctx context.Context, tags ...string) ([]broke
 			os.Exit(code)
 		}
 	}
-	out := make([]broker.AccountSummary, 0, len(m.accounts))
-	for i, a := range m.accounts {
-		vals := map[string]broker.SummaryValue{}
-		for _, tag := range tags {
-			if strings.Contains(tag, ":") || tag == "panic" {
-				continue
-			}
-			vals[tag] = broker.SummaryValue{Value: strconv.Itoa(100000*(i+1)) + ".25", Currency: "USD"}
-		}
-		out = append(out, broker.AccountSummary{Account: a, Values: vals})
-	}
-	return out, nil
-}
-
-func (m *memBroker) Ping(ctx context.Context) error { return m.check() }
-
-func (m *memBroker) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
-	return m.hub.Subscribe(ctx)
-}
-
-func (m *memBroker) Close() error {
-	m.mu.Lock()
-	m.closed, m.connected = true, false
-	m.mu.Unlock()
-	m.hub.Close()
 	return nil
 }
 

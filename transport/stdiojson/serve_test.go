@@ -144,11 +144,11 @@ func TestServePlanLines(t *testing.T) {
 		`{"command": "disconnect"}`,
 		`{"command": "ping"}`,
 	)
-	accts := wireJSON(t, b.accounts)
+	accts := wireJSON(t, b.accounts())
 	want := []map[string]any{
 		{"status": "success", "data": map[string]any{"connected": true, "accounts": accts, "server_version": 176.0}},
 		{"status": "success", "data": map[string]any{"accounts": accts}},
-		{"status": "success", "data": map[string]any{"positions": wireJSON(t, toWirePositions(b.positions))}},
+		{"status": "success", "data": map[string]any{"positions": wireJSON(t, toWirePositions(b.positions()))}},
 		{"status": "success", "data": map[string]any{"summaries": []any{
 			js(t, `{"account":"DU111111","values":{"NetLiquidation":{"value":"100000.25","currency":"USD"}}}`),
 			js(t, `{"account":"DU222222","values":{"NetLiquidation":{"value":"200000.25","currency":"USD"}}}`),
@@ -163,7 +163,7 @@ func TestServePlanLines(t *testing.T) {
 		}
 	}
 	// Exact decimals travel as strings.
-	pos := wireJSON(t, toWirePositions(b.positions[:1])).([]any)[0].(map[string]any)
+	pos := wireJSON(t, toWirePositions(b.positions()[:1])).([]any)[0].(map[string]any)
 	if _, ok := pos["quantity"].(string); !ok {
 		t.Errorf("quantity travels as %T, want a string", pos["quantity"])
 	}
