@@ -3,7 +3,6 @@ package goplugin
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -24,19 +23,17 @@ import (
 //
 //	<test binary> goplugin-test-child MODE   serve a Broker as a go-plugin child
 //	<test binary> goplugin-test-host         start a mem child, print its pid, wait to be killed
-//	<test binary> goplugin-test-echo         copy stdin to stdout (benchmark baseline)
 //
 // and, through MaybeServe, WithSelf children serve a memBroker.
 const (
 	argChild = "goplugin-test-child"
 	argHost  = "goplugin-test-host"
-	argEcho  = "goplugin-test-echo" // copy stdin to stdout
 )
 
 // childModes are the Brokers a re-executed child can serve.
 var childModes = map[string]func() broker.Broker{
 	"mem": func() broker.Broker { return newMemBroker() },
-	// ibkr is the real adapter, for the conformance kit and the benchmarks.
+	// ibkr is the real adapter, for the conformance kit.
 	"ibkr": func() broker.Broker { return ibkr.New(ibkr.WithLogger(childLogger.Named("ibkr"))) },
 	// noisy writes to stdout before go-plugin's handshake, as a careless init would.
 	"noisy": func() broker.Broker {
@@ -55,10 +52,6 @@ func TestMain(m *testing.M) {
 			os.Exit(2)
 		}
 		Serve(newBroker())
-		os.Exit(0)
-	}
-	if len(os.Args) >= 2 && os.Args[1] == argEcho {
-		_, _ = io.Copy(os.Stdout, os.Stdin) // the raw pipe baseline of the benchmarks
 		os.Exit(0)
 	}
 	if len(os.Args) >= 2 && os.Args[1] == argHost {

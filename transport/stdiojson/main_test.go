@@ -1,9 +1,7 @@
 package stdiojson
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -18,8 +16,7 @@ import (
 
 // envTestMode tells a re-executed test binary what to be (go-plugin's
 // helperProcess pattern): "" a test run; "mem" a worker serving a memBroker
-// (through MaybeRunWorker, i.e. WithSelf); "echo" a raw line echo for the
-// benchmarks; "stubborn" a worker that ignores its stdin closing and SIGTERM;
+// (through MaybeRunWorker, i.e. WithSelf); "stubborn" a worker that ignores its stdin closing and SIGTERM;
 // "exit" a process that exits at once.
 const envTestMode = "STDIOJSON_TEST_MODE"
 
@@ -29,9 +26,6 @@ const envTestPositions = "STDIOJSON_TEST_POSITIONS"
 func TestMain(m *testing.M) {
 	switch os.Getenv(envTestMode) {
 	case "":
-	case "echo":
-		echo(os.Stdin, os.Stdout)
-		os.Exit(0)
 	case "exit":
 		os.Exit(3)
 	case "stubborn":
@@ -53,25 +47,6 @@ var workerModes = map[string]func() broker.Broker{
 		n, _ := strconv.Atoi(os.Getenv(envTestPositions))
 		return newMemBroker(n)
 	},
-}
-
-// echo copies lines from r to w, one write per line: the raw pipe baseline.
-func echo(r io.Reader, w io.Writer) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			if _, werr := w.Write(line); werr != nil {
-				return
-			}
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			return
-		}
-	}
 }
 
 // stubborn serves a memBroker but then neither exits at the end of its input
