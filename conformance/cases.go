@@ -548,33 +548,11 @@ func TestGatewayDrop(t TB, newBroker Factory, f Features) {
 	}
 	waitEvent(t, events, "EventConnectionLost", func(e broker.Event) bool { return e.Kind == broker.EventConnectionLost })
 
-	deadline := time.Now().Add(CallTimeout)
-	var err error
-	for {
-		ctx, cancel := callCtx(t)
-		err = b.Ping(ctx)
-		cancel()
-		if f.Reconnects && err == nil || !f.Reconnects && err != nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if f.Reconnects {
-		if err != nil {
-			t.Fatalf("Ping after a gateway drop, with Reconnects: %v", err)
-		}
-		checkData(t, b, s)
-		return
-	}
-	if !wantIs(t, "Ping after a gateway drop", err, broker.ErrNotConnected) {
+	if !afterFault(t, b, f, s, "a gateway drop", broker.ErrNotConnected) {
 		return
 	}
 	ctx, cancel := callCtx(t)
 	defer cancel()
-	cs := calls(b)
-	for _, name := range sortedNames(cs) {
-		wantIs(t, name+" after a gateway drop", cs[name](ctx), broker.ErrNotConnected)
-	}
 	if err := b.Disconnect(ctx); err != nil {
 		t.Errorf("Disconnect after a gateway drop: %v", err)
 	}
@@ -678,38 +656,51 @@ func TestChildCrash(t TB, newBroker Factory, f Features) {
 	connect(t, b, env.Params)
 	f.Crash(t, b)
 
+	if !afterFault(t, b, f, s, "the child crashed", broker.ErrUnavailable) {
+		return
+	}
+	if err := b.Close(); err != nil && !errors.Is(err, broker.ErrUnavailable) {
+		t.Errorf("Close after the child crashed: %v", err)
+	}
+}
+
+// afterFault checks b after a fault (what: "a gateway drop", ...). With
+// f.Reconnects, Ping must succeed again within CallTimeout and the data must
+// be the script's; afterFault then returns false (the case is done). Without,
+// Ping and then every call must fail with sentinel, each at once rather than
+// after a timeout; afterFault returns true if the case should go on.
+func afterFault(t TB, b broker.Broker, f Features, s fakes.Script, what string, sentinel error) bool {
+	t.Helper()
 	deadline := time.Now().Add(CallTimeout)
 	var err error
 	for {
 		ctx, cancel := callCtx(t)
 		err = b.Ping(ctx)
 		cancel()
-		if f.Reconnects && err == nil || !f.Reconnects && errors.Is(err, broker.ErrUnavailable) || time.Now().After(deadline) {
+		if f.Reconnects && err == nil || !f.Reconnects && errors.Is(err, sentinel) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	if f.Reconnects {
 		if err != nil {
-			t.Fatalf("Ping after the child crashed, with Reconnects: %v", err)
+			t.Fatalf("Ping after %s, with Reconnects: %v", what, err)
 		}
 		checkData(t, b, s)
-		return
+		return false
 	}
-	if !wantIs(t, "Ping after the child crashed", err, broker.ErrUnavailable) {
-		return
+	if !wantIs(t, "Ping after "+what, err, sentinel) {
+		return false
 	}
 	ctx, cancel := callCtx(t)
 	defer cancel()
 	cs := calls(b)
 	for _, name := range sortedNames(cs) {
 		start := time.Now()
-		wantIs(t, name+" after the child crashed", cs[name](ctx), broker.ErrUnavailable)
+		wantIs(t, name+" after "+what, cs[name](ctx), sentinel)
 		if d := time.Since(start); d > CallTimeout/2 {
-			t.Errorf("%s after the child crashed took %v: it must fail at once, not time out", name, d)
+			t.Errorf("%s after %s took %v: it must fail at once, not time out", name, what, d)
 		}
 	}
-	if err := b.Close(); err != nil && !errors.Is(err, broker.ErrUnavailable) {
-		t.Errorf("Close after the child crashed: %v", err)
-	}
+	return true
 }
