@@ -19,6 +19,38 @@ import (
 	"github.com/brokerkit/brokerkit/robust/internal/leakcheck"
 )
 
+// StateMachineOptions: a few attempts per call with quick backoff, so that the
+// model's predicted errors (not connected, refused client id, stalled handshake)
+// arrive promptly, and no breaker. The periodic health check is off: recovery
+// after a drop must come from the inner Broker's connection-lost event alone.
+// The breaker is off because the model does not predict it: after ten failed
+// attempts (two refused Connects and a stalled one suffice) it opens and rejects
+// the next Connect with ErrCircuitOpen. (Calls without a session still say
+// ErrNotConnected: robust's TestOpenBreakerStillSaysNotConnected.)
+func StateMachineOptions() []robust.Option {
+	return []robust.Option{
+		robust.WithMaxAttempts(2),
+		robust.WithBackoff(robust.Backoff{Base: 5 * time.Millisecond, Max: 50 * time.Millisecond}),
+		robust.WithHealthCheck(time.Hour, 3*time.Second, 2),
+		robust.WithBreaker(0, 0),
+	}
+}
+
+// StateMachine runs the conformance state machine over robust around the inner
+// Brokers dial builds; with crash, killing the worker is one of its actions, and
+// gateway drops and killed workers must heal by themselves.
+func StateMachine(t *testing.T, dial robust.Dialer, crash bool, checks, steps int) {
+	f := conformance.Features{Reconnects: true}
+	if crash {
+		f.Crash = ConformanceFeatures.Crash
+	}
+	conformance.RunStateMachine(t, func(t conformance.TB, env conformance.Env) broker.Broker {
+		b := robust.New(dial, StateMachineOptions()...)
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	}, conformance.StateMachineFeatures{Features: f, Checks: checks, Steps: steps})
+}
+
 // ConformanceOptions keep the kit's timing bounds meaningful for a retrying
 // decorator: two attempts per call, quick backoff, a health check slower than the
 // kit's slow gateway.

@@ -44,3 +44,7 @@ func TestConformance(t *testing.T) {
 func TestKillLoop(t *testing.T)         { chaostest.KillLoop(t, "goplugin", dial) }
 func TestKillDuringCalls(t *testing.T)  { chaostest.KillDuringCalls(t, dial) }
 func TestStalledHandshake(t *testing.T) { chaostest.StalledHandshake(t, "goplugin", dial) }
+
+// TestStateMachine runs the conformance state machine over robust around this
+// transport, killing workers among its actions.
+func TestStateMachine(t *testing.T) { chaostest.StateMachine(t, dial, true, 5, 15) }
