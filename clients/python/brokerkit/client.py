@@ -112,6 +112,7 @@ class Client:
         self._subs: list[asyncio.Queue] = []
         self._supervisor: Optional[asyncio.Task] = None
         self._health: Optional[asyncio.Task] = None
+        self._recovery: Optional[asyncio.Task] = None
         self._lock = asyncio.Lock()  # serializes connect, disconnect and recovery
 
     # ---- lifecycle ----
@@ -156,7 +157,7 @@ class Client:
             return self._worker.returncode if self._worker else None
         self._closed = True
         self._params = None
-        for t in (self._supervisor, self._health):
+        for t in (self._supervisor, self._health, self._recovery):
             if t is not None:
                 t.cancel()
                 with contextlib.suppress(BaseException):
@@ -191,19 +192,25 @@ class Client:
         """True from a successful connect until disconnect: the client keeps (re-establishing) the session."""
         return self._params is not None
 
-    async def events(self) -> AsyncIterator[Event]:
-        """Yields every event from the call on (best effort: a consumer more than 1024 events behind loses the
-        newest), until the client is closed."""
+    def events(self) -> AsyncIterator[Event]:
+        """Returns an async iterator of every event from this call on (best effort: a consumer more than 1024
+        events behind loses the newest), which ends when the client is closed."""
         q: asyncio.Queue = asyncio.Queue(maxsize=1024)
         self._subs.append(q)
+        if self._closed:
+            q.put_nowait(None)
+        return self._drain(q)
+
+    async def _drain(self, q: asyncio.Queue) -> AsyncIterator[Event]:
         try:
-            while not (self._closed and q.empty()):
+            while True:
                 ev = await q.get()
                 if ev is None:
                     return
                 yield ev
         finally:
-            self._subs.remove(q)
+            with contextlib.suppress(ValueError):
+                self._subs.remove(q)
 
     def _publish(self, ev: Event) -> None:
         for q in self._subs:
@@ -221,6 +228,8 @@ class Client:
         if self._params is not None and not self._closed:
             if ev.kind == "connection_lost":
                 self._set_state(State.RECONNECTING, ev.message)
+                if ev.ib_code == 0 and not self.robust_worker:
+                    self._session_lost()
             elif ev.kind == "connection_restored":
                 if ev.ib_code == 0:
                     self.reconnects += 1
@@ -316,6 +325,8 @@ class Client:
                     self.breaker.failure()
                 if isinstance(e, ClientIDInUse):
                     conflicts += 1
+                if isinstance(e, NotConnected) and not self.robust_worker and command != "connect":
+                    self._session_lost()
                 if attempt == attempts or not self._retryable(e):
                     raise
                 last = e
@@ -350,6 +361,14 @@ class Client:
                 await asyncio.wait_for(self._ready.wait(), remaining)
 
     # ---- supervision ----
+
+    def _session_lost(self) -> None:
+        """A plain worker lost its gateway session: re-establish it on the same worker (a robust worker does
+        this by itself)."""
+        if self._closed or self._params is None or not self._ready.is_set():
+            return
+        self._ready.clear()
+        self._recovery = asyncio.ensure_future(self._restart())
 
     def _probe_soon(self) -> None:
         """A call timed out: wake the health check now."""
@@ -386,6 +405,10 @@ class Client:
             log.warning("%s; restarting it", w._dead)
             if self._params is not None:
                 self._set_state(State.RECONNECTING, str(w._dead))
+            if self._recovery is not None and not self._recovery.done():
+                self._recovery.cancel()  # a session recovery on the dead worker: superseded
+                with contextlib.suppress(BaseException):
+                    await self._recovery
             await self._restart()
 
     async def _restart(self) -> None:
@@ -399,6 +422,8 @@ class Client:
                     self.restarts += 1
                 params = self._params
                 if params is not None:
+                    if not self.robust_worker:  # make sure the worker forgets a lost session
+                        await self._worker.request("disconnect", None, self.grace)
                     args = dict(params)
                     args["client_id"] = next_client_id(int(params["client_id"]), conflicts, self.client_id_policy,
                                                        self.client_id_span)
