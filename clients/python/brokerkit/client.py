@@ -243,11 +243,13 @@ class Client:
         """Opens the session and remembers its parameters for every reconnection."""
         params = {"host": host, "port": port, "client_id": client_id, "readonly": readonly, "timeout": timeout}
         async with self._lock:
-            self._set_state(State.CONNECTING)
+            wanted = self._params is not None  # a session is open or being restored: the worker refuses
+            if not wanted:
+                self._set_state(State.CONNECTING)
             try:
                 data = await self._call("connect", params, timeout + 5 + self.start_timeout)
             except BaseException:
-                if self._state is State.CONNECTING:
+                if not wanted and self._state is State.CONNECTING:
                     self._set_state(State.DISCONNECTED)
                 raise
             self._params = params

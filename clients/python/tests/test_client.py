@@ -103,3 +103,19 @@ async def test_protocol_errors_are_typed(brokerkit_bin):
     with pytest.raises(brokerkit.Closed):
         await client.ping()
     assert os.environ.get("BROKERKIT_STDIOJSON_WORKER") is None
+
+
+@pytest.mark.asyncio
+async def test_concurrent_calls_second_connect_and_exit_status(brokerkit_bin, gateway):
+    client = brokerkit.Client(brokerkit_bin)
+    try:
+        await client.start()
+        await client.connect(gateway.host, gateway.port, client_id=52)
+        results = await asyncio.gather(*([client.ping() for _ in range(20)] + [client.accounts() for _ in range(5)]))
+        assert results[-5:] == [DEMO["accounts"]] * 5, "25 concurrent calls each got their own answer"
+        with pytest.raises(brokerkit.AlreadyConnected):
+            await client.connect(gateway.host, gateway.port, client_id=53)
+        assert client.state is brokerkit.State.CONNECTED and client.session_wanted
+        assert await client.close() == 0, "the worker exits with status 0 after close"
+    finally:
+        await client.close()
