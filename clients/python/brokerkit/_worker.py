@@ -11,7 +11,7 @@ import logging
 import signal
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from .errors import BrokerError, Closed, ProtocolError, WorkerExited, WorkerNotFound, WorkerUnavailable
+from .errors import BrokerError, ProtocolError, WorkerExited, WorkerNotFound, WorkerUnavailable
 
 PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 64 << 20
@@ -76,10 +76,12 @@ class Worker:
         fut = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
         line = json.dumps({"id": rid, "command": command, **(params or {})}, separators=(",", ":")) + "\n"
+        # A timer on the future itself rather than asyncio.wait_for: no extra task per call.
+        timer = asyncio.get_running_loop().call_later(timeout, _expire, fut) if timeout is not None else None
         try:
             self.proc.stdin.write(line.encode())
             await self.proc.stdin.drain()
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+            return await fut
         except (asyncio.TimeoutError, asyncio.CancelledError):
             if self._pending.pop(rid, None) is not None and self._dead is None:
                 self._send_nowait({"id": next(self._ids), "command": "cancel", "target": rid})
@@ -90,6 +92,8 @@ class Worker:
                 await asyncio.wait_for(self.exited.wait(), self._grace + 1)
             raise self._dead or WorkerUnavailable(f"write to worker (pid {self.pid}): {e}") from e
         finally:
+            if timer is not None:
+                timer.cancel()
             self._pending.pop(rid, None)
 
     def _send_nowait(self, obj: Mapping[str, Any]) -> None:
@@ -198,5 +202,6 @@ class Worker:
             self.returncode = self.proc.returncode
 
 
-def closed_error() -> Closed:
-    return Closed("client is closed")
+def _expire(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_exception(asyncio.TimeoutError())
