@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Dict, List, Optional
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import brokerkit  # noqa: E402
@@ -32,7 +33,7 @@ class PlanClient:
     def __init__(self, binary: str) -> None:
         self.binary = binary
         self.lock = asyncio.Lock()
-        self.proc = None
+        self.proc: Optional[asyncio.subprocess.Process] = None
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(self.binary, "worker", stdin=asyncio.subprocess.PIPE,
@@ -40,6 +41,7 @@ class PlanClient:
                                                          stderr=asyncio.subprocess.DEVNULL)
 
     async def send(self, cmd: dict) -> dict:
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
         async with self.lock:
             self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
             await self.proc.stdin.drain()
@@ -55,6 +57,7 @@ class PlanClient:
         await self.send({"command": "ping"})
 
     async def close(self) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
         self.proc.stdin.close()
         await self.proc.wait()
 
@@ -85,7 +88,11 @@ def pct(xs: list, p: float) -> float:
 async def main(args: argparse.Namespace) -> None:
     gw = subprocess.Popen([args.brokerkit, "gateway", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
     try:
-        port = int(re.search(r":(\d+)\s*$", gw.stdout.readline()).group(1))
+        assert gw.stdout is not None
+        m = re.search(r":(\d+)\s*$", gw.stdout.readline())
+        if m is None:
+            raise SystemExit("bench: the gateway did not print its address")
+        port = int(m.group(1))
         ours = brokerkit.Client(args.brokerkit, health_interval=0)
         await ours.start()
         await ours.connect("127.0.0.1", port, client_id=1)
@@ -98,8 +105,8 @@ async def main(args: argparse.Namespace) -> None:
         clients = {"brokerkit.Client, worker --robust (default)": ours.ping,
                    "brokerkit.Client, plain worker": plain.ping,
                    "plan-style: lock, one in flight, plain worker": plan.ping}
-        lat = {k: [] for k in clients}
-        thr = {k: [] for k in clients}
+        lat: Dict[str, List[float]] = {k: [] for k in clients}
+        thr: Dict[str, List[float]] = {k: [] for k in clients}
         for name, ping in clients.items():  # warm up
             await latency(ping, 200)
         for _ in range(args.rounds):

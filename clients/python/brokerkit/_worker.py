@@ -26,6 +26,10 @@ class Worker:
     def __init__(self, proc: asyncio.subprocess.Process, on_event: Callable[[Mapping[str, Any]], None],
                  grace: float) -> None:
         self.proc = proc
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        self._stdin: asyncio.StreamWriter = proc.stdin
+        self._stdout: asyncio.StreamReader = proc.stdout
+        self._stderr: asyncio.StreamReader = proc.stderr
         self.pid: int = proc.pid
         self.returncode: Optional[int] = None
         self.exited = asyncio.Event()
@@ -79,8 +83,8 @@ class Worker:
         # A timer on the future itself rather than asyncio.wait_for: no extra task per call.
         timer = asyncio.get_running_loop().call_later(timeout, _expire, fut) if timeout is not None else None
         try:
-            self.proc.stdin.write(line.encode())
-            await self.proc.stdin.drain()
+            self._stdin.write(line.encode())
+            await self._stdin.drain()
             return await fut
         except (asyncio.TimeoutError, asyncio.CancelledError):
             if self._pending.pop(rid, None) is not None and self._dead is None:
@@ -98,10 +102,10 @@ class Worker:
 
     def _send_nowait(self, obj: Mapping[str, Any]) -> None:
         with contextlib.suppress(Exception):
-            self.proc.stdin.write((json.dumps(obj, separators=(",", ":")) + "\n").encode())
+            self._stdin.write((json.dumps(obj, separators=(",", ":")) + "\n").encode())
 
     async def _read_stdout(self) -> None:
-        reader = self.proc.stdout
+        reader = self._stdout
         while True:
             try:
                 line = await reader.readline()
@@ -155,7 +159,7 @@ class Worker:
 
     async def _read_stderr(self) -> None:
         wlog = log.getChild("worker")
-        async for raw in self.proc.stderr:
+        async for raw in self._stderr:
             text = raw.decode(errors="replace").rstrip("\n")
             try:
                 rec = json.loads(text)
@@ -182,7 +186,7 @@ class Worker:
             with contextlib.suppress(BaseException):
                 await self.request("disconnect", None, self._grace)
         with contextlib.suppress(Exception):
-            self.proc.stdin.close()
+            self._stdin.close()
         try:
             await asyncio.wait_for(self.exited.wait(), self._grace)
         except asyncio.TimeoutError:

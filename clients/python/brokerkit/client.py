@@ -343,7 +343,8 @@ class Client:
             if not isinstance(last, WorkerUnavailable):
                 bound = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
                 await asyncio.sleep(min(random.uniform(0, bound), max(deadline - loop.time(), 0)))
-        raise last  # pragma: no cover - the loop returns or raises
+        assert last is not None  # the loop returns or raises
+        raise last
 
     async def _live_worker(self, deadline: float, command: str, last: Optional[BrokerError]) -> Worker:
         """The current worker once it is alive and, if a session is wanted, connected again."""
