@@ -127,8 +127,9 @@ class Event:
     """Something the client or its worker observed without being asked.
 
     ``kind`` is a worker event (``connection_lost``, ``connection_restored``, ``notice``), or one of the
-    client's own: ``state`` (``state`` holds the new :class:`State` value), ``worker_exited`` and
-    ``worker_started`` (``pid`` names the process). ``ib_code`` is 0 when the gateway gave none.
+    client's own: ``state`` (``state`` holds the new :class:`brokerkit.State` value), ``worker_started``,
+    ``worker_frozen`` (it missed a health check and is being killed) and ``worker_exited`` (``pid`` names the
+    process). ``ib_code`` is 0 when the gateway gave none; unknown kinds should be ignored.
     """
 
     kind: str
