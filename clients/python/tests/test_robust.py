@@ -178,3 +178,22 @@ def test_breaker_half_open():
     b.allow()
     b.success()
     assert b.state is brokerkit.BreakerState.CLOSED
+
+
+@pytest.mark.asyncio
+async def test_only_idempotent_calls_are_retried(brokerkit_bin, make_gateway, monkeypatch):
+    """A call that the table does not name idempotent fails with the worker's death instead of being repeated."""
+    monkeypatch.setattr(brokerkit.client, "IDEMPOTENT_COMMANDS",
+                        brokerkit.IDEMPOTENT_COMMANDS - {"get_positions"})
+    gw = make_gateway(reply_delay="500ms")
+    async with brokerkit.Client(brokerkit_bin, health_interval=0.2, health_timeout=0.5) as client:
+        await client.connect(gw.host, gw.port, client_id=14)
+        first = client.pid
+        call = asyncio.ensure_future(client.positions(timeout=20))
+        await in_flight(client)
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(brokerkit.WorkerExited) as exc:
+            await call
+        assert exc.value.returncode == -signal.SIGKILL and "SIGKILL" in str(exc.value)
+        assert await client.accounts(timeout=20) == DEMO["accounts"]  # idempotent: waits for the new worker
+        assert client.pid != first
