@@ -359,7 +359,8 @@ class Client:
             if remaining <= 0:
                 if last is not None:
                     raise last
-                raise WorkerUnavailable(f"{command}: no live worker within the call's timeout")
+                why = f" (last error: {self.last_error})" if self.last_error is not None else ""
+                raise WorkerUnavailable(f"{command}: no live worker within the call's timeout{why}")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._ready.wait(), remaining)
 
@@ -384,8 +385,8 @@ class Client:
                 await asyncio.wait_for(self._changed.wait(), self.health_interval)
             self._changed.clear()
             w = self._worker
-            if w is None or not w.alive or not self._ready.is_set():
-                continue
+            if w is None or not w.alive:
+                continue  # not started yet, or dead: the supervisor restarts it
             try:
                 await w.request("hello", {"protocol": 1, "events": True}, self.health_timeout)
             except asyncio.TimeoutError:
@@ -430,7 +431,10 @@ class Client:
                     args = dict(params)
                     args["client_id"] = next_client_id(int(params["client_id"]), conflicts, self.client_id_policy,
                                                        self.client_id_span)
-                    await self._worker.request("connect", args, float(params["timeout"]) + 5)
+                    # Bounded like a robust worker's own connect (attempts of max(10 s, timeout) plus
+                    # backoff); a worker that freezes meanwhile is killed by the health check.
+                    bound = (max(float(params["timeout"]), 10.0) + 2) * self.max_attempts + 10
+                    await self._worker.request("connect", args, bound)
                     self.reconnects += 1
                     self._set_state(State.CONNECTED, "session restored on a new worker")
                 self._ready.set()
