@@ -77,3 +77,30 @@ def test_runner_with_its_own_gateway_and_duration(brokerkit_bin):
     ticks = [json.loads(line) for line in out.stdout.splitlines()]
     assert ticks and all(t["ok"] for t in ticks)
     assert {p["symbol"] for t in ticks for p in t["positions"]} == {"SPY"}
+
+
+def test_runner_survives_kill_9_of_its_worker(brokerkit_bin, gateway):
+    env = dict(os.environ, PYTHONPATH=str(PKG))
+    proc = subprocess.Popen([sys.executable, "-m", "brokerkit.runner", "--host", gateway.host, "--port",
+                             str(gateway.port), "--client-id", "63", "--interval", "0.1", "--binary", brokerkit_bin],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = read_lines(proc, 1, 20)[0]
+        assert first["ok"] and first["restarts"] == 0
+        os.kill(first["worker_pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while True:  # ticks keep coming; one of them is served by a new worker
+            t = read_lines(proc, 1, max(deadline - time.monotonic(), 0.1))[0]
+            if t["ok"] and t["restarts"] == 1:
+                break
+        assert t["worker_pid"] != first["worker_pid"] and t["reconnects"] >= 1 and t["state"] == "connected"
+        assert not alive(first["worker_pid"])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert not alive(t["worker_pid"])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
