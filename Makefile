@@ -7,8 +7,10 @@ BENCHCOUNT ?= 3
 SOAK      ?= 30s
 BIN       := bin/brokerkit
 STATICCHECK_VERSION ?= v0.8.2
+# The Python that has pytest and pytest-asyncio (Debian's /usr/bin/python3 after .ci/run installs them).
+PYTHON    ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import pytest, pytest_asyncio' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: help build demo test test-go test-python test-node vet lint bench bench-all fuzz proto soak gateway clean
+.PHONY: help build demo test test-go test-python test-node vet lint bench bench-python bench-all fuzz proto soak gateway clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,8 +32,9 @@ test-go:
 	@# directly against the fake gateway are built without -race (//go:build !race); run them too.
 	$(GO) test -count=1 -timeout 5m ./fakes/
 
-test-python: build ## the Python client of the stdiojson worker, against the fake gateway
-	python3 examples/python/smoke_test.py --brokerkit $(BIN)
+test-python: build ## pytest of the Python package clients/python against the fake gateway (needs pytest, pytest-asyncio)
+	@test -n "$(PYTHON)" || { echo "test-python: no python3 with pytest and pytest-asyncio (Debian: apt-get install python3-pytest python3-pytest-asyncio)"; exit 1; }
+	BROKERKIT=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -q -p no:cacheprovider clients/python/tests
 
 test-node: build ## the independent @stoqey/ib (Node.js) TWS client against the fake gateway
 	examples/node/run.sh $(BIN)
@@ -47,6 +50,9 @@ bench: ## cross-transport benchmarks and their ratio table (about 3 minutes on 2
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) -timeout 30m ./bench/ > bin/bench.txt || { cat bin/bench.txt; exit 1; }
 	cat bin/bench.txt
 	$(GO) run ./scripts/benchtable < bin/bench.txt
+
+bench-python: build ## the Python client's call latency and 64-task throughput next to a plan-style locked client
+	python3 clients/python/bench.py --brokerkit $(BIN)
 
 bench-all: ## every package's own benchmarks, one run each
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)

@@ -62,17 +62,24 @@ func openBroker(ctx context.Context, transport string, log hclog.Logger) (broker
 }
 
 // runWorker serves the IBKR adapter on the process's own stdin and stdout
-// (fd 0 and 1, which RunWorker takes over); logs go to stderr.
+// (fd 0 and 1, which RunWorker takes over); logs go to stderr. With --robust the
+// adapter is served inside robust.New (ADR 0008), so the worker itself keeps the
+// session: it reconnects after gateway drops, follows 1100/1101/1102, retries
+// idempotent requests, moves off a refused client id by --client-id-policy and
+// pings the session; hosts see state changes as events after hello.
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("worker", stderr)
 	verbose := fs.Bool("v", false, "log at debug level")
+	rf := robustWorkerFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	log := workerLogger(stderr, *verbose)
-	return stdiojson.RunWorker(ctx, func() broker.Broker {
-		return ibkr.New(ibkr.WithLogger(log.Named("ibkr")))
-	}, stdiojson.WithServeLogger(log.Named("stdiojson")))
+	newBroker, err := rf.factory(log)
+	if err != nil {
+		return err
+	}
+	return stdiojson.RunWorker(ctx, newBroker, stdiojson.WithServeLogger(log.Named("stdiojson")))
 }
 
 // workerLogger logs JSON lines to stderr, which the host forwards into its own logger.

@@ -1,0 +1,168 @@
+"""The plan's runner: ``python -m brokerkit.runner --symbols AAPL``.
+
+Keeps a session through :class:`brokerkit.Client` (worker restarts, reconnection, retries) and prints one JSON
+line per tick with the fields of ``brokerkit run`` (cmd/brokerkit/runner.go): ts, ok, latency_ms, state, breaker,
+restarts, reconnects, worker_pid, error, error_code (only on failure), positions (of the given symbols; null on
+failure) and net_liquidation (per account, "value currency"; absent on failure). Without ``--host`` it starts
+``brokerkit gateway`` (the fake IB Gateway) on a free port and uses it, as ``brokerkit run`` does. SIGINT and
+SIGTERM stop it cleanly: the session is disconnected and no worker or gateway process is left; exit status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as _dt
+import json
+import logging
+import re
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from typing import Any, Optional, Sequence
+
+from .client import Client, find_binary
+from .errors import BrokerError
+
+
+def go_time(t: _dt.datetime) -> str:
+    """RFC 3339 in UTC with the fraction's trailing zeros trimmed, as Go's time.Time marshals."""
+    s = t.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
+    return s + "Z"
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    raise TypeError(f"{type(v).__name__} is not JSON serializable")
+
+
+async def tick(client: Client, params: dict, want: set, interval: float) -> dict:
+    """One tick: connect if needed, then positions and NetLiquidation; never raises a BrokerError."""
+    start = time.perf_counter()
+    t: dict = {"ts": go_time(_dt.datetime.now(_dt.timezone.utc)), "ok": False, "latency_ms": 0.0}
+    positions: Optional[list] = None
+    netliq: Optional[dict] = None
+    err: Optional[BaseException] = None
+    budget = max(interval, 5.0)
+    try:
+        async def body() -> None:
+            nonlocal positions, netliq
+            if not client.session_wanted:
+                await client.connect(**params)
+            pos = await client.positions()
+            summary = await client.account_summary(["NetLiquidation"])
+            positions = [{"account": p.account, "symbol": p.contract.symbol, "sec_type": p.contract.sec_type,
+                          "quantity": p.quantity, "avg_cost": p.avg_cost}
+                         for p in pos if not want or p.contract.symbol in want]
+            netliq = {}
+            for s in summary:
+                v = s.values.get("NetLiquidation")
+                if v is not None:
+                    netliq[s.account] = f"{v.value} {v.currency}".strip()
+        await asyncio.wait_for(body(), budget)
+    except (BrokerError, asyncio.TimeoutError) as e:
+        err = e
+    t["latency_ms"] = round((time.perf_counter() - start) * 1000, 3)
+    t["ok"] = err is None
+    t.update({"state": str(client.state), "breaker": str(client.breaker.state), "restarts": client.restarts,
+              "reconnects": client.reconnects, "worker_pid": client.pid or 0,
+              "error": "" if err is None else (str(err) or type(err).__name__)})
+    if err is not None:
+        t["error_code"] = err.code if isinstance(err, BrokerError) else "deadline_exceeded"
+        positions, netliq = None, None
+    t["positions"] = positions
+    if netliq is not None:
+        t["net_liquidation"] = netliq
+    return t
+
+
+def start_gateway(binary: str, script: Optional[str]) -> tuple:
+    """Starts ``brokerkit gateway`` on a free port; returns (process, host, port)."""
+    argv = [binary, "gateway", "--listen", "127.0.0.1:0"] + (["--script", script] if script else [])
+    gw = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    line = gw.stdout.readline() if gw.stdout else ""
+    m = re.search(r"listening on ([0-9.]+):(\d+)", line)
+    if not m:
+        gw.kill()
+        gw.wait()
+        raise SystemExit(f"brokerkit.runner: the gateway did not start (printed {line!r})")
+    return gw, m.group(1), int(m.group(2))
+
+
+async def run(args: argparse.Namespace) -> int:
+    binary = find_binary(args.binary)
+    gw = None
+    host, port = args.host, args.port
+    if not host:
+        gw, host, port = start_gateway(binary, args.script)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    want = {s.strip() for s in args.symbols.split(",") if s.strip()}
+    params = {"host": host, "port": port, "client_id": args.client_id, "readonly": True, "timeout": args.timeout}
+    client = Client(binary, health_interval=args.interval)
+    ends = loop.time() + args.duration if args.duration > 0 else None
+    try:
+        await client.start()
+        while not stop.is_set():
+            ticking = asyncio.ensure_future(tick(client, params, want, args.interval))
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({ticking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if stop.is_set():
+                ticking.cancel()
+                with contextlib.suppress(BaseException):
+                    await ticking
+                break
+            sys.stdout.write(json.dumps(ticking.result(), default=_json_default, separators=(",", ":")) + "\n")
+            sys.stdout.flush()
+            wait = args.interval if ends is None else min(args.interval, ends - loop.time())
+            if wait <= 0:
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+            if ends is not None and loop.time() >= ends:
+                break
+    finally:
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(client.close(), 5)
+        if gw is not None:
+            gw.terminate()
+            try:
+                gw.wait(5)
+            except subprocess.TimeoutExpired:
+                gw.kill()
+                gw.wait()
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m brokerkit.runner", description=__doc__.splitlines()[0])
+    ap.add_argument("--symbols", default="", help="comma-separated symbols whose positions each line reports (default: all)")
+    ap.add_argument("--host", default="", help="gateway host (default: start the fake gateway)")
+    ap.add_argument("--port", type=int, default=4002, help="gateway API port")
+    ap.add_argument("--client-id", type=int, default=1, help="API client id")
+    ap.add_argument("--timeout", type=float, default=10.0, help="connect timeout in seconds")
+    ap.add_argument("--interval", type=float, default=1.0, help="seconds between ticks")
+    ap.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until SIGINT/SIGTERM)")
+    ap.add_argument("--binary", default=None, help="the brokerkit binary (default $BROKERKIT or brokerkit on $PATH)")
+    ap.add_argument("--script", default=None, help="JSON script for the started fake gateway (only without --host)")
+    ap.add_argument("-v", action="store_true", help="log to stderr")
+    args = ap.parse_args(argv)
+    if args.interval <= 0:
+        ap.error("--interval must be positive")
+    logging.basicConfig(level=logging.DEBUG if args.v else logging.CRITICAL, stream=sys.stderr)
+    try:
+        return asyncio.run(run(args))
+    except BrokerError as e:
+        print(f"brokerkit.runner: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The typed values of the protocol. Every decimal number is a :class:`decimal.Decimal`, never a float."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Mapping, Optional, Union
+
+from .errors import ProtocolError
+
+#: Summary values are decimal amounts (a Decimal) or words such as ``INDIVIDUAL`` (kept as str).
+SummaryNumber = Union[Decimal, str]
+
+
+def to_decimal(text: Any, what: str) -> Decimal:
+    """Parses the protocol's exact decimal text; raises ProtocolError on anything else (floats included)."""
+    if not isinstance(text, str):
+        raise ProtocolError(f"{what}: want a decimal string, got {type(text).__name__} {text!r}")
+    try:
+        d = Decimal(text)
+    except InvalidOperation as e:
+        raise ProtocolError(f"{what}: {text!r} is not a decimal") from e
+    if not d.is_finite():
+        raise ProtocolError(f"{what}: {text!r} is not a finite decimal")
+    return d
+
+
+def summary_number(text: str) -> SummaryNumber:
+    """A summary value as a Decimal when it is a decimal amount, else the gateway's text unchanged."""
+    try:
+        d = Decimal(text)
+    except (InvalidOperation, TypeError):
+        return text
+    return d if d.is_finite() else text
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The contract of a position."""
+
+    con_id: int
+    symbol: str
+    sec_type: str
+    expiry: str = ""
+    strike: Decimal = Decimal(0)
+    right: str = ""
+    multiplier: str = ""
+    exchange: str = ""
+    currency: str = ""
+    local_symbol: str = ""
+    trading_class: str = ""
+
+    @classmethod
+    def from_wire(cls, c: Mapping[str, Any]) -> "Contract":
+        return cls(con_id=int(c.get("con_id") or 0), symbol=str(c.get("symbol", "")),
+                   sec_type=str(c.get("sec_type", "")), expiry=str(c.get("expiry", "")),
+                   strike=to_decimal(c.get("strike", "0"), "contract.strike"), right=str(c.get("right", "")),
+                   multiplier=str(c.get("multiplier", "")), exchange=str(c.get("exchange", "")),
+                   currency=str(c.get("currency", "")), local_symbol=str(c.get("local_symbol", "")),
+                   trading_class=str(c.get("trading_class", "")))
+
+
+@dataclass(frozen=True)
+class Position:
+    """One position of one account."""
+
+    account: str
+    contract: Contract
+    quantity: Decimal
+    avg_cost: Decimal
+
+    @classmethod
+    def from_wire(cls, p: Mapping[str, Any]) -> "Position":
+        try:
+            return cls(account=str(p["account"]), contract=Contract.from_wire(p["contract"]),
+                       quantity=to_decimal(p["quantity"], "quantity"), avg_cost=to_decimal(p["avg_cost"], "avg_cost"))
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ProtocolError(f"malformed position {p!r}: {e}") from e
+
+    def to_dict(self) -> dict:
+        """The wire shape (the plan's dict), with Decimals for quantity, avg_cost and contract.strike."""
+        c = self.contract
+        return {"account": self.account,
+                "contract": {"con_id": c.con_id, "symbol": c.symbol, "sec_type": c.sec_type, "expiry": c.expiry,
+                             "strike": c.strike, "right": c.right, "multiplier": c.multiplier,
+                             "exchange": c.exchange, "currency": c.currency, "local_symbol": c.local_symbol,
+                             "trading_class": c.trading_class},
+                "quantity": self.quantity, "avg_cost": self.avg_cost}
+
+
+@dataclass(frozen=True)
+class SummaryValue:
+    """One tag of an account summary: a Decimal amount (or a word) and its currency ("" if none)."""
+
+    value: SummaryNumber
+    currency: str = ""
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """The summary values of one account, by tag."""
+
+    account: str
+    values: Mapping[str, SummaryValue] = field(default_factory=dict)
+
+    @classmethod
+    def from_wire(cls, s: Mapping[str, Any]) -> "AccountSummary":
+        try:
+            return cls(account=str(s["account"]),
+                       values={str(tag): SummaryValue(summary_number(str(v.get("value", ""))), str(v.get("currency", "")))
+                               for tag, v in (s.get("values") or {}).items()})
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ProtocolError(f"malformed account summary {s!r}: {e}") from e
+
+
+@dataclass(frozen=True)
+class ConnectInfo:
+    """What a successful connect learned."""
+
+    accounts: list
+    server_version: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the client or its worker observed without being asked.
+
+    ``kind`` is a worker event (``connection_lost``, ``connection_restored``, ``notice``), or one of the
+    client's own: ``state`` (``state`` holds the new :class:`brokerkit.State` value), ``worker_started``,
+    ``worker_frozen`` (it missed a health check and is being killed) and ``worker_exited`` (``pid`` names the
+    process). ``ib_code`` is 0 when the gateway gave none; unknown kinds should be ignored.
+    """
+
+    kind: str
+    time: _dt.datetime
+    message: str = ""
+    ib_code: int = 0
+    state: Optional[str] = None
+    pid: Optional[int] = None
+
+    @classmethod
+    def from_wire(cls, e: Mapping[str, Any]) -> "Event":
+        when = _dt.datetime.now(_dt.timezone.utc)
+        text = e.get("time")
+        if isinstance(text, str):
+            try:
+                when = _dt.datetime.fromisoformat(_trim_fraction(text.replace("Z", "+00:00")))
+            except ValueError:
+                pass
+        return cls(kind=str(e.get("event")), time=when, message=str(e.get("message", "")),
+                   ib_code=int(e.get("ib_code") or 0))
+
+
+def _trim_fraction(s: str) -> str:
+    """fromisoformat in Python < 3.11 takes at most 6 fractional digits; Go sends up to 9."""
+    if "." not in s:
+        return s
+    head, rest = s.split(".", 1)
+    digits = len(rest) - len(rest.lstrip("0123456789"))
+    return f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}"
