@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/robust"
 )
 
 // connFlags are the flags that say where the gateway is and how long to wait.
@@ -61,7 +62,8 @@ func (c *connFlags) call(ctx context.Context, what string, f func(context.Contex
 	cctx, cancel := context.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
 	err := f(cctx)
-	if err != nil && ctx.Err() == nil && cctx.Err() != nil {
+	// A child's deadline (sent with the call) may expire just before ours does.
+	if err != nil && ctx.Err() == nil && (cctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
 		return fmt.Errorf("%s: no answer from %s within %v (--call-timeout): %w", what, c.params.Addr(), c.callTimeout, err)
 	}
 	return err
@@ -172,6 +174,8 @@ func describe(err error) string {
 		hint = " (the gateway completed the handshake but did not answer the call)"
 	case errors.Is(err, broker.ErrTimeout):
 		hint = " (the gateway accepted the connection but did not complete the API handshake; check its API settings and trusted IPs)"
+	case errors.Is(err, robust.ErrCircuitOpen):
+		hint = " (calls are refused for a while after repeated failures; see the log above)"
 	case errors.Is(err, broker.ErrUnavailable):
 		hint = " (the worker process died; see its log above)"
 	}

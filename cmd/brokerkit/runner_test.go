@@ -4,12 +4,18 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/brokerkit/brokerkit/fakes"
 )
 
 // TestMain lets the test binary act as the child process the transports spawn
@@ -138,5 +144,139 @@ func TestRunSurvivesKill9(t *testing.T) {
 				t.Errorf("killed worker %d still exists (zombie?)", firstPID)
 			}
 		})
+	}
+}
+
+// deadPort returns a loopback port nothing listens on.
+func deadPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return strconv.Itoa(port)
+}
+
+// ticksOf decodes run's output, failing on any line that is not a tick.
+func ticksOf(t *testing.T, out string) []tick {
+	t.Helper()
+	var ticks []tick
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var tk tick
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&tk); err != nil {
+			t.Fatalf("not a tick: %q: %v", line, err)
+		}
+		ticks = append(ticks, tk)
+	}
+	return ticks
+}
+
+// TestRunExitStatus: with --duration, run exits 1 when no tick succeeded and 0
+// otherwise; --max-failures stops it early; a failing tick still prints a line.
+func TestRunExitStatus(t *testing.T) {
+	t.Run("duration, every tick fails", func(t *testing.T) {
+		code, out, errs := run(t, "run", "--transport", "inprocess", "--host", "127.0.0.1", "--port", deadPort(t),
+			"--interval", "100ms", "--duration", "700ms")
+		ticks := ticksOf(t, out)
+		if code != 1 || len(ticks) == 0 || !strings.Contains(errs, "no tick succeeded in 700ms") {
+			t.Errorf("exit %d, %d ticks, stderr %q", code, len(ticks), errs)
+		}
+		for _, tk := range ticks {
+			if tk.OK || tk.Error == "" || tk.ErrorCode == "" || tk.Positions != nil {
+				t.Errorf("failed tick %+v", tk)
+			}
+		}
+	})
+	t.Run("duration, ticks succeed", func(t *testing.T) {
+		code, out, errs := run(t, "run", "--transport", "inprocess", "--interval", "100ms", "--duration", "700ms")
+		ticks := ticksOf(t, out)
+		if code != 0 || len(ticks) == 0 || !ticks[0].OK {
+			t.Fatalf("exit %d, ticks %+v, stderr %q", code, ticks, errs)
+		}
+		nl, ok := ticks[0].NetLiquidation["DU7654321"]
+		if want := (jsonSummaryValue{Value: "51234.5", Currency: "EUR"}); !ok || nl != want {
+			t.Errorf("net_liquidation = %+v, want value and currency apart: %+v", ticks[0].NetLiquidation, want)
+		}
+	})
+	t.Run("max failures", func(t *testing.T) {
+		code, out, errs := run(t, "run", "--transport", "inprocess", "--host", "127.0.0.1", "--port", deadPort(t),
+			"--interval", "50ms", "--max-failures", "3")
+		if ticks := ticksOf(t, out); code != 1 || len(ticks) != 3 || !strings.Contains(errs, "3 consecutive ticks failed (--max-failures)") {
+			t.Errorf("exit %d, %d ticks, stderr %q", code, len(ticks), errs)
+		}
+	})
+	t.Run("duration shorter than the handshake timeout", func(t *testing.T) {
+		gw := gatewayWith(t, fakes.Faults{StallHandshake: true})
+		code, out, errs := run(t, "run", "--transport", "inprocess", "--host", "127.0.0.1", "--port", strconv.Itoa(gw.Port()),
+			"--timeout", "10s", "--duration", "500ms")
+		ticks := ticksOf(t, out)
+		if code != 1 || len(ticks) != 1 || ticks[0].OK || !strings.Contains(ticks[0].Error, "stopped before the tick completed") {
+			t.Errorf("exit %d, ticks %+v, stderr %q", code, ticks, errs)
+		}
+	})
+}
+
+// TestRunHandshakeTimeout: against a gateway that accepts but never completes
+// the handshake, each tick fails after --timeout with the explanation, and the
+// ticks keep coming (the per-tick deadline does not cut the handshake short).
+func TestRunHandshakeTimeout(t *testing.T) {
+	for _, transport := range []string{"inprocess", "stdiojson"} {
+		t.Run(transport, func(t *testing.T) {
+			gw := gatewayWith(t, fakes.Faults{StallHandshake: true})
+			code, out, errs := run(t, "run", "--transport", transport, "--host", "127.0.0.1", "--port", strconv.Itoa(gw.Port()),
+				"--timeout", "300ms", "--interval", "50ms", "--max-failures", "3")
+			ticks := ticksOf(t, out)
+			if code != 1 || len(ticks) != 3 {
+				t.Fatalf("exit %d, %d ticks, stderr %q", code, len(ticks), errs)
+			}
+			for _, tk := range ticks {
+				if tk.ErrorCode != "timeout" || !strings.Contains(tk.Error, "did not complete the API handshake") ||
+					strings.Contains(tk.Error, "context deadline exceeded") {
+					t.Errorf("tick error %q (%s), want the handshake explanation", tk.Error, tk.ErrorCode)
+				}
+			}
+		})
+	}
+}
+
+// TestRunSignalAfterFailures: SIGTERM while the ticks fail exits 1.
+func TestRunSignalAfterFailures(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "--", "run", "--transport", "inprocess", "--host", "127.0.0.1", "--port", deadPort(t), "--interval", "50ms")
+	cmd.Env = append(os.Environ(), envBeMain+"=1", "GORACE=atexit_sleep_ms=0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(out)
+	for i := 0; i < 2 && sc.Scan(); i++ {
+		if tk := ticksOf(t, sc.Text()); len(tk) != 1 || tk[0].OK {
+			t.Fatalf("tick %q", sc.Text())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, out)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Errorf("exit after SIGTERM with failing ticks: %v, want status 1", err)
+		}
+	case <-time.After(10 * time.Second): // a bound against hangs, not a speed check
+		t.Fatal("run did not exit after SIGTERM")
 	}
 }
