@@ -34,6 +34,7 @@ func runRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("run", stderr)
 	c := connectFlags(fs)
 	fs.Lookup("host").DefValue = ""
+	fs.Lookup("host").Usage = "gateway host (default: start the embedded fake gateway)"
 	_ = fs.Set("host", "")
 	symbols := fs.String("symbols", "", "comma-separated symbols whose positions each line reports (default: all)")
 	transport := fs.String("transport", "stdiojson", "inprocess, stdiojson or goplugin")
