@@ -36,8 +36,9 @@ func main() {
 	clientID := flag.Int64("client-id", 7, "API client id")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Stdout, *gateway, *clientID); err != nil {
+	err := run(ctx, os.Stdout, *gateway, *clientID)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
