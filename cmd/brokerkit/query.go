@@ -183,9 +183,9 @@ func describe(err error) string {
 	return strings.ReplaceAll(msg, "\n", " ") + hint
 }
 
-// isDNSFailure reports a failed host name lookup. It reads the message, as a
-// *net.DNSError does not survive a process boundary.
+// isDNSFailure reports a failed host name lookup (net.DNSError reads "lookup
+// HOST[ on SERVER]: ..."). It reads the message, as a *net.DNSError does not
+// survive a process boundary.
 func isDNSFailure(msg string) bool {
-	return strings.Contains(msg, "no such host") || strings.Contains(msg, "server misbehaving") ||
-		strings.Contains(msg, "lookup ") && strings.Contains(msg, "i/o timeout")
+	return strings.Contains(msg, ": lookup ")
 }
