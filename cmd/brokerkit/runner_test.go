@@ -34,10 +34,12 @@ func TestMain(m *testing.M) {
 
 const envBeMain = "BROKERKIT_TEST_BE_MAIN"
 
-// TestRunExitsOnSIGTERM runs `brokerkit run` as a real process, sends SIGTERM after
-// its first ticks, and checks it exits 0 leaving no worker behind.
-func TestRunExitsOnSIGTERM(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "--", "run", "--transport", "stdiojson", "--interval", "50ms")
+// signalAfterTicks runs `brokerkit <args>` as a real process, reads two ticks
+// whose ok must be wantOK, sends SIGTERM and returns the last tick's worker pid
+// and what Wait returned.
+func signalAfterTicks(t *testing.T, wantOK bool, args ...string) (pid int, waitErr error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"--"}, args...)...)
 	cmd.Env = append(os.Environ(), envBeMain+"=1", "GORACE=atexit_sleep_ms=0") // race builds otherwise sleep 1s at exit
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -48,13 +50,12 @@ func TestRunExitsOnSIGTERM(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	sc := bufio.NewScanner(out)
-	var pid int
 	for i := 0; i < 2 && sc.Scan(); i++ {
-		var tk tick
-		if err := json.Unmarshal(sc.Bytes(), &tk); err != nil || !tk.OK {
-			t.Fatalf("tick %q: %v", sc.Text(), err)
+		tk := ticksOf(t, sc.Text())
+		if len(tk) != 1 || tk[0].OK != wantOK {
+			t.Fatalf("tick %q, want ok=%v", sc.Text(), wantOK)
 		}
-		pid = tk.WorkerPID
+		pid = tk[0].WorkerPID
 	}
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -65,12 +66,20 @@ func TestRunExitsOnSIGTERM(t *testing.T) {
 	go func() { waited <- cmd.Wait() }()
 	select {
 	case err := <-waited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-		t.Logf("exited %v after SIGTERM", time.Since(start))
+		t.Logf("exited %v after SIGTERM: %v", time.Since(start), err)
+		return pid, err
 	case <-time.After(10 * time.Second): // a bound against hangs, not a speed check
 		t.Fatal("run did not exit after SIGTERM")
+		return 0, nil
+	}
+}
+
+// TestRunExitsOnSIGTERM runs `brokerkit run` as a real process, sends SIGTERM after
+// its first ticks, and checks it exits 0 leaving no worker behind.
+func TestRunExitsOnSIGTERM(t *testing.T) {
+	pid, err := signalAfterTicks(t, true, "run", "--transport", "stdiojson", "--interval", "50ms")
+	if err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	if pid == 0 {
 		t.Fatal("no worker pid reported")
@@ -248,35 +257,9 @@ func TestRunHandshakeTimeout(t *testing.T) {
 
 // TestRunSignalAfterFailures: SIGTERM while the ticks fail exits 1.
 func TestRunSignalAfterFailures(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "--", "run", "--transport", "inprocess", "--host", "127.0.0.1", "--port", deadPort(t), "--interval", "50ms")
-	cmd.Env = append(os.Environ(), envBeMain+"=1", "GORACE=atexit_sleep_ms=0")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(out)
-	for i := 0; i < 2 && sc.Scan(); i++ {
-		if tk := ticksOf(t, sc.Text()); len(tk) != 1 || tk[0].OK {
-			t.Fatalf("tick %q", sc.Text())
-		}
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, out)
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	select {
-	case err := <-waited:
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-			t.Errorf("exit after SIGTERM with failing ticks: %v, want status 1", err)
-		}
-	case <-time.After(10 * time.Second): // a bound against hangs, not a speed check
-		t.Fatal("run did not exit after SIGTERM")
+	_, err := signalAfterTicks(t, false, "run", "--transport", "inprocess", "--host", "127.0.0.1", "--port", deadPort(t), "--interval", "50ms")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("exit after SIGTERM with failing ticks: %v, want status 1", err)
 	}
 }
