@@ -16,17 +16,19 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/brokerkit
+	@echo "==> building $(BIN) (the first build downloads modules: about a minute)" >&2
 	$(GO) build -o $(BIN) ./cmd/brokerkit
 
-demo: ## run the main job against the embedded fake IB Gateway
-	$(GO) run ./cmd/brokerkit demo
+demo: build ## run the main job against the embedded fake IB Gateway
+	$(BIN) demo
 
-gateway: ## serve the fake IB Gateway on 127.0.0.1:4002 until Ctrl-C
-	$(GO) run ./cmd/brokerkit gateway --listen 127.0.0.1:4002
+gateway: build ## serve the fake IB Gateway on 127.0.0.1:4002 until Ctrl-C
+	$(BIN) gateway --listen 127.0.0.1:4002
 
 test: test-go test-python test-node ## every test, race detector on (what CI runs)
 
 test-go:
+	@echo "==> go test -race ./... (a few minutes; the first run also downloads modules and builds)" >&2
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 	@# scmhub/ibapi v0.10.47 races on its own session teardown, so the tests that drive it
 	@# directly against the fake gateway are built without -race (//go:build !race); run them too.
@@ -42,7 +44,8 @@ test-node: build ## the independent @stoqey/ib (Node.js) TWS client against the 
 vet: ## go vet
 	$(GO) vet $(PKGS)
 
-lint: vet ## go vet and staticcheck
+lint: vet ## go vet and staticcheck (what CI runs)
+	@echo "==> staticcheck $(STATICCHECK_VERSION) (the first run downloads and builds it: about 2 minutes)" >&2
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
 bench: ## cross-transport benchmarks and their ratio table (about 3 minutes on 2 cores)

@@ -9,17 +9,19 @@ import (
 
 // TestDependencyDirection guards ADR 0001: broker imports nothing of ours; the
 // transports, robust, fakes and the adapter import broker only (plus their own
-// internal packages); conformance imports broker and fakes; nothing imports cmd/.
+// internal packages and the module's internal/stdoutguard, which imports nothing
+// of ours); conformance imports broker and fakes; nothing imports cmd/.
 func TestDependencyDirection(t *testing.T) {
 	const mod = "github.com/brokerkit/brokerkit/"
 	allowed := map[string][]string{
-		"broker":              {},
-		"fakes":               {"broker"},
-		"adapters/ibkr":       {"broker"},
-		"conformance":         {"broker", "fakes"},
-		"transport/stdiojson": {"broker"},
-		"transport/goplugin":  {"broker", "transport/goplugin/internal/pb"},
-		"robust":              {"broker"},
+		"broker":               {},
+		"fakes":                {"broker"},
+		"adapters/ibkr":        {"broker"},
+		"conformance":          {"broker", "fakes"},
+		"transport/stdiojson":  {"broker", "internal/stdoutguard"},
+		"internal/stdoutguard": {},
+		"transport/goplugin":   {"broker", "transport/goplugin/internal/pb"},
+		"robust":               {"broker"},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, mod+"...").Output()
 	if err != nil {

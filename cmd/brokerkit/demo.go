@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/fakes"
 )
 
@@ -36,9 +36,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
 	transport := fs.String("transport", "inprocess", "inprocess, stdiojson or goplugin")
 	scriptPath := fs.String("script", "", "JSON script for the fake gateway (default: the built-in demo script)")
+	callTimeout := fs.Duration("call-timeout", 10*time.Second, "timeout of each call")
 	verbose := fs.Bool("v", false, "log to stderr")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *callTimeout <= 0 {
+		return fmt.Errorf("%w: --call-timeout must be positive", errUsage)
 	}
 	script, err := loadScript(*scriptPath)
 	if err != nil {
@@ -56,25 +60,30 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer b.Close()
-	info, err := b.Connect(ctx, broker.ConnectParams{Host: gw.Host(), Port: gw.Port(), ClientID: 1, ReadOnly: true})
+	c := connFlags{params: gw.ConnectParams(1), callTimeout: *callTimeout}
+	c.params.ReadOnly, c.params.Timeout = true, 10*time.Second
+	info, err := c.connect(ctx, b)
 	if err != nil {
-		return fmt.Errorf("connect to the embedded gateway at %s: %w", gw.Addr(), err)
+		return fmt.Errorf("the embedded gateway: %w", err)
 	}
-	positions, err := b.Positions(ctx)
+	defer disconnect(ctx, b)
+	r := report{Accounts: info.Accounts, Gateway: &jsonGateway{Host: gw.Host(), Port: gw.Port(), ClientID: c.params.ClientID,
+		ServerVersion: info.ServerVersion, Transport: *transport, Embedded: true}}
+	err = c.call(ctx, "positions", func(ctx context.Context) (err error) {
+		r.Positions, err = b.Positions(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	summary, err := b.AccountSummary(ctx)
+	err = c.call(ctx, "summary", func(ctx context.Context) (err error) {
+		r.Summary, err = b.AccountSummary(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	if err := b.Disconnect(ctx); err != nil {
-		return err
-	}
-	if !*asJSON {
-		fmt.Fprintf(stdout, "Connected to the embedded fake IB Gateway at %s (server version %d) over %s\n\n", gw.Addr(), info.ServerVersion, *transport)
-	}
-	return report{Accounts: info.Accounts, Positions: positions, Summary: summary}.write(stdout, *asJSON)
+	return r.write(stdout, *asJSON)
 }
 
 func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {

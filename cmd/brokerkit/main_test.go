@@ -40,24 +40,10 @@ func TestDemoPrintsTheScript(t *testing.T) {
 	}
 }
 
-// jsonReport mirrors writeJSON's output for decoding in tests.
-type jsonReport struct {
-	Accounts  []string       `json:"accounts"`
-	Positions []jsonPosition `json:"positions"`
-	Summary   []jsonSummary  `json:"summary"`
-}
-
 func positionsOf(s fakes.Script) []jsonPosition {
 	var out []jsonPosition
 	for _, p := range s.Positions {
-		c := p.Contract
-		jp := jsonPosition{Account: p.Account, ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry,
-			Right: c.Right, Exchange: c.Exchange, Currency: c.Currency, Quantity: p.Quantity, AvgCost: p.AvgCost}
-		if !c.Strike.IsZero() {
-			strike := c.Strike
-			jp.Strike = &strike
-		}
-		out = append(out, jp)
+		out = append(out, toJSONPosition(p))
 	}
 	return out
 }
@@ -72,14 +58,20 @@ func TestDemoJSON(t *testing.T) {
 		t.Fatalf("%v in %s", err, out)
 	}
 	s := fakes.DefaultScript()
-	if diff := cmp.Diff(s.Accounts, got.Accounts); diff != "" {
+	if got.Accounts == nil || got.Positions == nil || got.Summaries == nil || got.Gateway == nil {
+		t.Fatalf("demo --json lacks a part: %s", out)
+	}
+	if diff := cmp.Diff(s.Accounts, *got.Accounts); diff != "" {
 		t.Errorf("accounts (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(positionsOf(s), got.Positions); diff != "" {
+	if diff := cmp.Diff(positionsOf(s), *got.Positions); diff != "" {
 		t.Errorf("positions (-want +got):\n%s", diff)
 	}
-	if len(got.Summary) != len(s.Summary) {
-		t.Errorf("summary has %d accounts, want %d", len(got.Summary), len(s.Summary))
+	if len(*got.Summaries) != len(s.Summary) {
+		t.Errorf("summary has %d accounts, want %d", len(*got.Summaries), len(s.Summary))
+	}
+	if g := *got.Gateway; !g.Embedded || g.Port == 0 || g.Host == "" || g.ServerVersion != fakes.DefaultServerVersion || g.Transport != "inprocess" {
+		t.Errorf("gateway = %+v", g)
 	}
 }
 
@@ -100,10 +92,10 @@ func TestPositionsAgainstGateway(t *testing.T) {
 		t.Fatalf("exit %d, stderr %s", code, errs)
 	}
 	var got jsonReport
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.Positions == nil {
+		t.Fatalf("%v in %s", err, out)
 	}
-	if diff := cmp.Diff(positionsOf(s), got.Positions); diff != "" {
+	if diff := cmp.Diff(positionsOf(s), *got.Positions); diff != "" {
 		t.Errorf("positions (-want +got):\n%s", diff)
 	}
 	for i, q := range []string{"accounts", "summary", "ping"} {
@@ -130,12 +122,22 @@ func TestUnreachableGatewayIsOneLine(t *testing.T) {
 	if strings.Count(strings.TrimSpace(errs), "\n") != 0 || !strings.Contains(errs, "is TWS or IB Gateway running") {
 		t.Errorf("stderr is not one line with a hint: %q", errs)
 	}
+	if addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port)); strings.Count(errs, addr) != 1 {
+		t.Errorf("stderr names %s %d times, want once: %q", addr, strings.Count(errs, addr), errs)
+	}
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{}, {"bogus"}, {"demo", "--nope"}, {"demo", "extra"}, {"demo", "--transport", "carrier-pigeon"}, {"gateway", "--script", "/does/not/exist.json"}} {
-		if code, _, _ := run(t, args...); code != 2 {
+	for _, args := range [][]string{{}, {"bogus"}, {"demo", "--nope"}, {"demo", "extra"}, {"demo", "--transport", "carrier-pigeon"},
+		{"gateway", "--script", "/does/not/exist.json"}, {"positions", "--client-id", "-5"}, {"ping", "--port", "70000"},
+		{"accounts", "--timeout", "0s"}, {"summary", "--call-timeout", "-1s"}, {"run", "--client-id", "-5"},
+		{"run", "--max-failures", "-1"}, {"run", "--interval", "0s"}, {"version", "extra"}} {
+		code, out, errs := run(t, args...)
+		if code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+		if out != "" || len(args) > 0 && args[0] != "bogus" && strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Errorf("%q: stdout %q, stderr %q: want nothing on stdout, one line on stderr", args, out, errs)
 		}
 	}
 	if code, _, _ := run(t, "demo", "-h"); code != 0 {

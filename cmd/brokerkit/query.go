@@ -2,39 +2,117 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/robust"
 )
 
-// connectFlags registers the flags that say where the gateway is.
-func connectFlags(fs *flag.FlagSet) *broker.ConnectParams {
-	p := &broker.ConnectParams{}
+// connFlags are the flags that say where the gateway is and how long to wait.
+type connFlags struct {
+	params      broker.ConnectParams
+	callTimeout time.Duration
+}
+
+// connectFlags registers the flags that say where the gateway is and how long
+// each step may take.
+func connectFlags(fs *flag.FlagSet) *connFlags {
+	c := &connFlags{}
+	p := &c.params
 	fs.StringVar(&p.Host, "host", broker.DefaultHost, "gateway host")
 	fs.IntVar(&p.Port, "port", broker.DefaultPort, "gateway API port (4001/4002 IB Gateway live/paper, 7496/7497 TWS)")
-	fs.Int64Var(&p.ClientID, "client-id", 1, "API client id")
+	fs.Int64Var(&p.ClientID, "client-id", 1, "API client id (0..2147483647)")
 	fs.BoolVar(&p.ReadOnly, "readonly", true, "ask for a read-only API session")
-	fs.DurationVar(&p.Timeout, "timeout", 10*time.Second, "connect and handshake timeout")
-	return p
+	fs.DurationVar(&p.Timeout, "timeout", 10*time.Second, "connect and API handshake timeout")
+	fs.DurationVar(&c.callTimeout, "call-timeout", 10*time.Second, "timeout of each call after the handshake")
+	return c
+}
+
+// check reports bad connection flags as a usage error.
+func (c *connFlags) check() error {
+	if err := c.params.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if c.params.Timeout <= 0 || c.callTimeout <= 0 {
+		return fmt.Errorf("%w: --timeout and --call-timeout must be positive", errUsage)
+	}
+	return nil
+}
+
+// connect connects b, bounding the whole step (child start-up included) a little
+// beyond --timeout so that the adapter's own handshake timeout, with its
+// explanation, fires first.
+func (c *connFlags) connect(ctx context.Context, b broker.Broker) (broker.ConnectInfo, error) {
+	cctx, cancel := context.WithTimeout(ctx, c.params.Timeout+2*time.Second)
+	defer cancel()
+	info, err := b.Connect(cctx, c.params)
+	if err != nil {
+		return info, withAddr(err, c.params.Addr())
+	}
+	return info, nil
+}
+
+// call runs one call bounded by --call-timeout, naming the flag when it expires.
+func (c *connFlags) call(ctx context.Context, what string, f func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, c.callTimeout)
+	defer cancel()
+	err := f(cctx)
+	// A child's deadline (sent with the call) may expire just before ours does.
+	if err != nil && ctx.Err() == nil && (cctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
+		return fmt.Errorf("%s: no answer from %s within %v (--call-timeout): %w", what, c.params.Addr(), c.callTimeout, err)
+	}
+	return err
+}
+
+// withAddr names the gateway's address in err exactly once: it adds it if err
+// does not name it, and drops the repeats that wrapped errors add (a dial
+// error names it again).
+func withAddr(err error, addr string) error {
+	msg := err.Error()
+	i := strings.Index(msg, addr)
+	switch {
+	case i < 0:
+		return fmt.Errorf("connect to %s: %w", addr, err)
+	case strings.Count(msg, addr) == 1:
+		return err
+	}
+	rest := strings.ReplaceAll(msg[i+len(addr):], " "+addr+":", ":")
+	return &rewordedError{msg: msg[:i+len(addr)] + strings.ReplaceAll(rest, addr, ""), err: err}
+}
+
+// rewordedError is err with another message; errors.Is and As still see err.
+type rewordedError struct {
+	msg string
+	err error
+}
+
+func (e *rewordedError) Error() string { return e.msg }
+func (e *rewordedError) Unwrap() error { return e.err }
+
+// disconnect ends the session within a bounded time, even after ctx ended.
+func disconnect(ctx context.Context, b broker.Broker) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_ = b.Disconnect(dctx)
 }
 
 // runQuery returns the command that runs one query against any gateway.
 func runQuery(what string) func(context.Context, []string, io.Writer, io.Writer) error {
 	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs := newFlagSet(what, stderr)
-		p := connectFlags(fs)
+		c := connectFlags(fs)
 		asJSON := fs.Bool("json", false, "print JSON instead of a table")
 		transport := fs.String("transport", "inprocess", "inprocess, stdiojson or goplugin")
 		verbose := fs.Bool("v", false, "log to stderr")
 		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if err := c.check(); err != nil {
 			return err
 		}
 		b, err := openBroker(ctx, *transport, newLogger(stderr, *verbose))
@@ -42,24 +120,37 @@ func runQuery(what string) func(context.Context, []string, io.Writer, io.Writer)
 			return err
 		}
 		defer b.Close()
-		info, err := b.Connect(ctx, *p)
+		info, err := c.connect(ctx, b)
 		if err != nil {
-			return fmt.Errorf("connect to %s: %w", p.Addr(), err)
+			return err
 		}
-		defer b.Disconnect(context.WithoutCancel(ctx))
+		defer disconnect(ctx, b)
+		p := c.params.WithDefaults()
 		r := report{}
 		switch what {
 		case "accounts":
 			r.Accounts = info.Accounts
 		case "positions":
-			r.Positions, err = b.Positions(ctx)
+			err = c.call(ctx, what, func(ctx context.Context) (err error) {
+				r.Positions, err = b.Positions(ctx)
+				return err
+			})
 		case "summary":
-			r.Summary, err = b.AccountSummary(ctx)
+			err = c.call(ctx, what, func(ctx context.Context) (err error) {
+				r.Summary, err = b.AccountSummary(ctx)
+				return err
+			})
 		case "ping":
-			start := time.Now()
-			if err = b.Ping(ctx); err == nil {
-				r.Ping = fmt.Sprintf("pong from %s in %v", p.Addr(), time.Since(start).Round(time.Microsecond))
-			}
+			r.Gateway = &jsonGateway{Host: p.Host, Port: p.Port, ClientID: p.ClientID, ServerVersion: info.ServerVersion, Transport: *transport}
+			err = c.call(ctx, what, func(ctx context.Context) error {
+				start := time.Now()
+				if err := b.Ping(ctx); err != nil {
+					return err
+				}
+				rtt := float64(time.Since(start).Microseconds()) / 1000
+				r.RTTMS = &rtt
+				return nil
+			})
 		}
 		if err != nil {
 			return err
@@ -68,130 +159,33 @@ func runQuery(what string) func(context.Context, []string, io.Writer, io.Writer)
 	}
 }
 
-// report is what demo and the query commands print.
-type report struct {
-	Accounts  []string
-	Positions []broker.Position
-	Summary   []broker.AccountSummary
-	Ping      string
-}
-
-type jsonPosition struct {
-	Account  string          `json:"account"`
-	ConID    int64           `json:"con_id"`
-	Symbol   string          `json:"symbol"`
-	SecType  string          `json:"sec_type"`
-	Expiry   string          `json:"expiry,omitempty"`
-	Strike   *broker.Decimal `json:"strike,omitempty"`
-	Right    string          `json:"right,omitempty"`
-	Exchange string          `json:"exchange,omitempty"`
-	Currency string          `json:"currency"`
-	Quantity broker.Decimal  `json:"quantity"`
-	AvgCost  broker.Decimal  `json:"avg_cost"`
-}
-
-type jsonSummary struct {
-	Account string                      `json:"account"`
-	Values  map[string]jsonSummaryValue `json:"values"`
-}
-
-type jsonSummaryValue struct {
-	Value    string `json:"value"`
-	Currency string `json:"currency,omitempty"`
-}
-
-func (r report) write(w io.Writer, asJSON bool) error {
-	if asJSON {
-		return r.writeJSON(w)
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	if r.Ping != "" {
-		fmt.Fprintln(tw, r.Ping)
-	}
-	if r.Accounts != nil {
-		fmt.Fprintf(tw, "Accounts: %s\n", strings.Join(r.Accounts, ", "))
-	}
-	if r.Positions != nil {
-		fmt.Fprintf(tw, "\nPositions (%d)\nACCOUNT\tSYMBOL\tTYPE\tEXPIRY\tSTRIKE\tRIGHT\tCCY\tQUANTITY\tAVG COST\n", len(r.Positions))
-		for _, p := range r.Positions {
-			c := p.Contract
-			strike := ""
-			if !c.Strike.IsZero() {
-				strike = c.Strike.String()
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Account, c.Symbol, c.SecType, c.Expiry, strike, c.Right, c.Currency, p.Quantity, p.AvgCost)
-		}
-	}
-	if r.Summary != nil {
-		fmt.Fprintf(tw, "\nAccount summary\nACCOUNT\tTAG\tVALUE\tCCY\n")
-		for _, s := range r.Summary {
-			for _, tag := range sortedTags(s.Values) {
-				v := s.Values[tag]
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Account, tag, v.Value, v.Currency)
-			}
-		}
-	}
-	return tw.Flush()
-}
-
-func (r report) writeJSON(w io.Writer) error {
-	out := map[string]any{}
-	if r.Accounts != nil {
-		out["accounts"] = r.Accounts
-	}
-	if r.Positions != nil {
-		ps := make([]jsonPosition, 0, len(r.Positions))
-		for _, p := range r.Positions {
-			c := p.Contract
-			jp := jsonPosition{Account: p.Account, ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry,
-				Right: c.Right, Exchange: c.Exchange, Currency: c.Currency, Quantity: p.Quantity, AvgCost: p.AvgCost}
-			if !c.Strike.IsZero() {
-				jp.Strike = &c.Strike
-			}
-			ps = append(ps, jp)
-		}
-		out["positions"] = ps
-	}
-	if r.Summary != nil {
-		ss := make([]jsonSummary, 0, len(r.Summary))
-		for _, s := range r.Summary {
-			js := jsonSummary{Account: s.Account, Values: map[string]jsonSummaryValue{}}
-			for tag, v := range s.Values {
-				js.Values[tag] = jsonSummaryValue(v)
-			}
-			ss = append(ss, js)
-		}
-		out["summary"] = ss
-	}
-	if r.Ping != "" {
-		out["ping"] = r.Ping
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
-}
-
-func sortedTags(m map[string]broker.SummaryValue) []string {
-	tags := make([]string, 0, len(m))
-	for t := range m {
-		tags = append(tags, t)
-	}
-	sort.Strings(tags)
-	return tags
-}
-
 // describe turns an error into one line with a hint for the common failures.
 func describe(err error) string {
+	msg := err.Error()
 	hint := ""
 	switch {
+	case isDNSFailure(msg):
+		hint = " (the host name does not resolve: check --host)"
 	case errors.Is(err, broker.ErrGatewayUnreachable):
 		hint = " (is TWS or IB Gateway running, with the API enabled on that port?)"
 	case errors.Is(err, broker.ErrClientIDInUse):
 		hint = " (another session uses this client id: pick another with --client-id)"
+	case strings.Contains(msg, "(--call-timeout)"):
+		hint = " (the gateway completed the handshake but did not answer the call)"
 	case errors.Is(err, broker.ErrTimeout):
 		hint = " (the gateway accepted the connection but did not complete the API handshake; check its API settings and trusted IPs)"
+	case errors.Is(err, robust.ErrCircuitOpen):
+		hint = " (calls are refused for a while after repeated failures; see the log above)"
 	case errors.Is(err, broker.ErrUnavailable):
 		hint = " (the worker process died; see its log above)"
 	}
-	return err.Error() + hint
+	msg = strings.TrimPrefix(msg, "giving up after 1 attempt(s): ")
+	return strings.ReplaceAll(msg, "\n", " ") + hint
+}
+
+// isDNSFailure reports a failed host name lookup (net.DNSError reads "lookup
+// HOST[ on SERVER]: ..."). It reads the message, as a *net.DNSError does not
+// survive a process boundary.
+func isDNSFailure(msg string) bool {
+	return strings.Contains(msg, ": lookup ")
 }

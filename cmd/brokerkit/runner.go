@@ -13,49 +13,50 @@ import (
 	"github.com/brokerkit/brokerkit/robust"
 )
 
-// tick is one line of `brokerkit run` output.
+// tick is one line of `brokerkit run` output. Positions and net_liquidation are
+// null when ok is false.
 type tick struct {
-	TS         time.Time         `json:"ts"`
-	OK         bool              `json:"ok"`
-	LatencyMS  float64           `json:"latency_ms"`
-	State      string            `json:"state"`
-	Breaker    string            `json:"breaker"`
-	Restarts   int64             `json:"restarts"`
-	Reconnects int64             `json:"reconnects"`
-	WorkerPID  int               `json:"worker_pid"`
-	Error      string            `json:"error"`
-	ErrorCode  string            `json:"error_code,omitempty"`
-	Positions  []tickPosition    `json:"positions"`
-	NetLiq     map[string]string `json:"net_liquidation,omitempty"`
-}
-
-type tickPosition struct {
-	Account  string         `json:"account"`
-	Symbol   string         `json:"symbol"`
-	SecType  string         `json:"sec_type"`
-	Quantity broker.Decimal `json:"quantity"`
-	AvgCost  broker.Decimal `json:"avg_cost"`
+	TS             time.Time                   `json:"ts"`
+	OK             bool                        `json:"ok"`
+	LatencyMS      float64                     `json:"latency_ms"`
+	State          string                      `json:"state"`
+	Breaker        string                      `json:"breaker"`
+	Restarts       int64                       `json:"restarts"`
+	Reconnects     int64                       `json:"reconnects"`
+	WorkerPID      int                         `json:"worker_pid"`
+	Error          string                      `json:"error"`
+	ErrorCode      string                      `json:"error_code,omitempty"`
+	Positions      []jsonPosition              `json:"positions"`
+	NetLiquidation map[string]jsonSummaryValue `json:"net_liquidation"` // by account
 }
 
 func runRunner(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr)
-	p := connectFlags(fs)
+	c := connectFlags(fs)
 	fs.Lookup("host").DefValue = ""
+	fs.Lookup("host").Usage = "gateway host (default: start the embedded fake gateway)"
 	_ = fs.Set("host", "")
 	symbols := fs.String("symbols", "", "comma-separated symbols whose positions each line reports (default: all)")
 	transport := fs.String("transport", "stdiojson", "inprocess, stdiojson or goplugin")
-	interval := fs.Duration("interval", time.Second, "time between ticks")
-	duration := fs.Duration("duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
+	interval := fs.Duration("interval", time.Second, "time between the starts of two ticks")
+	duration := fs.Duration("duration", 0, "stop after this long, exit status 1 if no tick succeeded (0: until SIGINT/SIGTERM)")
+	maxFailures := fs.Int("max-failures", 0, "stop with exit status 1 after this many consecutive failed ticks (0: never)")
 	scriptPath := fs.String("script", "", "JSON script for the embedded gateway (only without --host)")
 	verbose := fs.Bool("v", false, "log to stderr")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *interval <= 0 {
+	switch {
+	case *interval <= 0:
 		return fmt.Errorf("%w: --interval must be positive", errUsage)
+	case *duration < 0 || *maxFailures < 0:
+		return fmt.Errorf("%w: --duration and --max-failures must not be negative", errUsage)
+	}
+	if err := checkTransport(*transport); err != nil {
+		return err
 	}
 	log := newLogger(stderr, *verbose)
-	if p.Host == "" {
+	if c.params.Host == "" {
 		script, err := loadScript(*scriptPath)
 		if err != nil {
 			return err
@@ -65,21 +66,26 @@ func runRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		defer gw.Close()
-		p.Host, p.Port = gw.Host(), gw.Port()
+		c.params.Host, c.params.Port = gw.Host(), gw.Port()
 		log.Info("using the embedded fake gateway", "addr", gw.Addr())
 	}
-	if err := checkTransport(*transport); err != nil {
+	if err := c.check(); err != nil {
 		return err
 	}
+	signalled := ctx
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
 
+	// One attempt per call: the next tick is the retry. Retries inside a tick
+	// would outlast its deadlines and hide the first attempt's reason (a stalled
+	// handshake) behind a bare "context deadline exceeded"; robust still restores
+	// the session between ticks.
 	rb := robust.New(func(ctx context.Context) (broker.Broker, error) {
 		return openBroker(ctx, *transport, log)
-	}, robust.WithLogger(log.Named("robust")), robust.WithHealthCheck(*interval, 2*time.Second, 2))
+	}, robust.WithLogger(log.Named("robust")), robust.WithHealthCheck(*interval, 2*time.Second, 2), robust.WithMaxAttempts(1))
 	defer rb.Close()
 
 	want := map[string]bool{}
@@ -89,57 +95,97 @@ func runRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	enc := json.NewEncoder(stdout)
-	connected := false
+	var (
+		connected, everOK, lastOK bool
+		failures                  int
+		lastErr                   string
+	)
 	next := time.NewTimer(0)
 	defer next.Stop()
-	for {
+	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
-			return shutdown(rb)
+			continue
 		case <-next.C:
 		}
 		next.Reset(*interval)
-		t := runTick(ctx, rb, *p, &connected, want, *interval)
-		if ctx.Err() != nil {
-			return shutdown(rb)
+		t := runTick(ctx, rb, c, &connected, want)
+		interrupted := ctx.Err() != nil
+		if interrupted && !t.OK {
+			// Stopped mid-tick: still say how far it got, without counting it.
+			t.Error = fmt.Sprintf("stopped before the tick completed: %s", t.Error)
 		}
 		if err := enc.Encode(t); err != nil {
+			shutdown(rb)
 			return err
 		}
+		if interrupted && !t.OK {
+			if !everOK && failures == 0 {
+				lastErr = t.Error // the only tick: it tells why none succeeded
+			}
+			break
+		}
+		lastOK, lastErr = t.OK, t.Error
+		if t.OK {
+			everOK, failures = true, 0
+			continue
+		}
+		failures++
+		if *maxFailures > 0 && failures >= *maxFailures {
+			shutdown(rb)
+			return fmt.Errorf("%d consecutive ticks failed (--max-failures); the last: %s", failures, lastErr)
+		}
 	}
+	shutdown(rb)
+	switch {
+	case signalled.Err() != nil && !lastOK:
+		return fmt.Errorf("the last tick before the signal failed: %s", lastErr)
+	case signalled.Err() == nil && !everOK:
+		return fmt.Errorf("no tick succeeded in %v: %s", *duration, lastErr)
+	}
+	return nil
 }
 
-// runTick connects if needed, then fetches positions and the account summary once.
-func runTick(ctx context.Context, rb *robust.Broker, p broker.ConnectParams, connected *bool, want map[string]bool, interval time.Duration) tick {
+// runTick connects if needed, then fetches positions and the account summary
+// once, each step under its own deadline: the connect under --timeout (plus the
+// margin connect adds, so the handshake timeout and its explanation come first),
+// each call under --call-timeout.
+func runTick(ctx context.Context, rb *robust.Broker, c *connFlags, connected *bool, want map[string]bool) tick {
 	start := time.Now()
-	tctx, cancel := context.WithTimeout(ctx, max(interval, 5*time.Second))
-	defer cancel()
 	t := tick{TS: start.UTC()}
 	err := func() error {
 		if !*connected {
-			if _, err := rb.Connect(tctx, p); err != nil {
+			if _, err := c.connect(ctx, rb); err != nil {
 				return err
 			}
 			*connected = true
 		}
-		positions, err := rb.Positions(tctx)
+		var positions []broker.Position
+		err := c.call(ctx, "positions", func(ctx context.Context) (err error) {
+			positions, err = rb.Positions(ctx)
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		summary, err := rb.AccountSummary(tctx, "NetLiquidation")
+		var summary []broker.AccountSummary
+		err = c.call(ctx, "summary", func(ctx context.Context) (err error) {
+			summary, err = rb.AccountSummary(ctx, "NetLiquidation")
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		t.Positions = []tickPosition{}
+		t.Positions = []jsonPosition{}
 		for _, pos := range positions {
 			if len(want) == 0 || want[pos.Contract.Symbol] {
-				t.Positions = append(t.Positions, tickPosition{pos.Account, pos.Contract.Symbol, pos.Contract.SecType, pos.Quantity, pos.AvgCost})
+				t.Positions = append(t.Positions, toJSONPosition(pos))
 			}
 		}
-		t.NetLiq = map[string]string{}
+		t.NetLiquidation = map[string]jsonSummaryValue{}
 		for _, s := range summary {
 			if v, ok := s.Values["NetLiquidation"]; ok {
-				t.NetLiq[s.Account] = strings.TrimSpace(v.Value + " " + v.Currency)
+				t.NetLiquidation[s.Account] = jsonSummaryValue(v)
 			}
 		}
 		return nil
@@ -147,7 +193,7 @@ func runTick(ctx context.Context, rb *robust.Broker, p broker.ConnectParams, con
 	t.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
 	t.OK = err == nil
 	if err != nil {
-		t.Error, t.ErrorCode = err.Error(), broker.ErrorCode(err)
+		t.Error, t.ErrorCode = describe(err), broker.ErrorCode(err)
 	}
 	st := rb.Stats()
 	t.State, t.Breaker, t.Restarts, t.Reconnects, t.WorkerPID = st.State.String(), st.Breaker.String(), st.Restarts, st.Reconnects, st.WorkerPID
@@ -155,9 +201,9 @@ func runTick(ctx context.Context, rb *robust.Broker, p broker.ConnectParams, con
 }
 
 // shutdown disconnects and stops the child within a second.
-func shutdown(rb *robust.Broker) error {
+func shutdown(rb *robust.Broker) {
 	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
 	defer cancel()
 	_ = rb.Disconnect(ctx)
-	return rb.Close()
+	_ = rb.Close()
 }

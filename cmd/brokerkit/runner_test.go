@@ -4,12 +4,18 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/brokerkit/brokerkit/fakes"
 )
 
 // TestMain lets the test binary act as the child process the transports spawn
@@ -28,10 +34,12 @@ func TestMain(m *testing.M) {
 
 const envBeMain = "BROKERKIT_TEST_BE_MAIN"
 
-// TestRunExitsOnSIGTERM runs `brokerkit run` as a real process, sends SIGTERM after
-// its first ticks, and checks it exits 0 leaving no worker behind.
-func TestRunExitsOnSIGTERM(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "--", "run", "--transport", "stdiojson", "--interval", "50ms")
+// signalAfterTicks runs `brokerkit <args>` as a real process, reads two ticks
+// whose ok must be wantOK, sends SIGTERM and returns the last tick's worker pid
+// and what Wait returned.
+func signalAfterTicks(t *testing.T, wantOK bool, args ...string) (pid int, waitErr error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"--"}, args...)...)
 	cmd.Env = append(os.Environ(), envBeMain+"=1", "GORACE=atexit_sleep_ms=0") // race builds otherwise sleep 1s at exit
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -42,13 +50,12 @@ func TestRunExitsOnSIGTERM(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	sc := bufio.NewScanner(out)
-	var pid int
 	for i := 0; i < 2 && sc.Scan(); i++ {
-		var tk tick
-		if err := json.Unmarshal(sc.Bytes(), &tk); err != nil || !tk.OK {
-			t.Fatalf("tick %q: %v", sc.Text(), err)
+		tk := ticksOf(t, sc.Text())
+		if len(tk) != 1 || tk[0].OK != wantOK {
+			t.Fatalf("tick %q, want ok=%v", sc.Text(), wantOK)
 		}
-		pid = tk.WorkerPID
+		pid = tk[0].WorkerPID
 	}
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -59,12 +66,20 @@ func TestRunExitsOnSIGTERM(t *testing.T) {
 	go func() { waited <- cmd.Wait() }()
 	select {
 	case err := <-waited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-		t.Logf("exited %v after SIGTERM", time.Since(start))
+		t.Logf("exited %v after SIGTERM: %v", time.Since(start), err)
+		return pid, err
 	case <-time.After(10 * time.Second): // a bound against hangs, not a speed check
 		t.Fatal("run did not exit after SIGTERM")
+		return 0, nil
+	}
+}
+
+// TestRunExitsOnSIGTERM runs `brokerkit run` as a real process, sends SIGTERM after
+// its first ticks, and checks it exits 0 leaving no worker behind.
+func TestRunExitsOnSIGTERM(t *testing.T) {
+	pid, err := signalAfterTicks(t, true, "run", "--transport", "stdiojson", "--interval", "50ms")
+	if err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	if pid == 0 {
 		t.Fatal("no worker pid reported")
@@ -138,5 +153,113 @@ func TestRunSurvivesKill9(t *testing.T) {
 				t.Errorf("killed worker %d still exists (zombie?)", firstPID)
 			}
 		})
+	}
+}
+
+// deadPort returns a loopback port nothing listens on.
+func deadPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return strconv.Itoa(port)
+}
+
+// ticksOf decodes run's output, failing on any line that is not a tick.
+func ticksOf(t *testing.T, out string) []tick {
+	t.Helper()
+	var ticks []tick
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var tk tick
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&tk); err != nil {
+			t.Fatalf("not a tick: %q: %v", line, err)
+		}
+		ticks = append(ticks, tk)
+	}
+	return ticks
+}
+
+// TestRunExitStatus: with --duration, run exits 1 when no tick succeeded and 0
+// otherwise; --max-failures stops it early; a failing tick still prints a line.
+func TestRunExitStatus(t *testing.T) {
+	t.Run("duration, every tick fails", func(t *testing.T) {
+		code, out, errs := run(t, "run", "--transport", "inprocess", "--host", "127.0.0.1", "--port", deadPort(t),
+			"--interval", "100ms", "--duration", "700ms")
+		ticks := ticksOf(t, out)
+		if code != 1 || len(ticks) == 0 || !strings.Contains(errs, "no tick succeeded in 700ms") {
+			t.Errorf("exit %d, %d ticks, stderr %q", code, len(ticks), errs)
+		}
+		for _, tk := range ticks {
+			if tk.OK || tk.Error == "" || tk.ErrorCode == "" || tk.Positions != nil {
+				t.Errorf("failed tick %+v", tk)
+			}
+		}
+	})
+	t.Run("duration, ticks succeed", func(t *testing.T) {
+		code, out, errs := run(t, "run", "--transport", "inprocess", "--interval", "100ms", "--duration", "700ms")
+		ticks := ticksOf(t, out)
+		if code != 0 || len(ticks) == 0 || !ticks[0].OK {
+			t.Fatalf("exit %d, ticks %+v, stderr %q", code, ticks, errs)
+		}
+		nl, ok := ticks[0].NetLiquidation["DU7654321"]
+		if want := (jsonSummaryValue{Value: "51234.5", Currency: "EUR"}); !ok || nl != want {
+			t.Errorf("net_liquidation = %+v, want value and currency apart: %+v", ticks[0].NetLiquidation, want)
+		}
+	})
+	t.Run("max failures", func(t *testing.T) {
+		code, out, errs := run(t, "run", "--transport", "inprocess", "--host", "127.0.0.1", "--port", deadPort(t),
+			"--interval", "50ms", "--max-failures", "3")
+		if ticks := ticksOf(t, out); code != 1 || len(ticks) != 3 || !strings.Contains(errs, "3 consecutive ticks failed (--max-failures)") {
+			t.Errorf("exit %d, %d ticks, stderr %q", code, len(ticks), errs)
+		}
+	})
+	t.Run("duration shorter than the handshake timeout", func(t *testing.T) {
+		gw := gatewayWith(t, fakes.Faults{StallHandshake: true})
+		code, out, errs := run(t, "run", "--transport", "inprocess", "--host", "127.0.0.1", "--port", strconv.Itoa(gw.Port()),
+			"--timeout", "10s", "--duration", "500ms")
+		ticks := ticksOf(t, out)
+		if code != 1 || len(ticks) != 1 || ticks[0].OK || !strings.Contains(ticks[0].Error, "stopped before the tick completed") {
+			t.Errorf("exit %d, ticks %+v, stderr %q", code, ticks, errs)
+		}
+	})
+}
+
+// TestRunHandshakeTimeout: against a gateway that accepts but never completes
+// the handshake, each tick fails after --timeout with the explanation, and the
+// ticks keep coming (the per-tick deadline does not cut the handshake short).
+func TestRunHandshakeTimeout(t *testing.T) {
+	for _, transport := range []string{"inprocess", "stdiojson"} {
+		t.Run(transport, func(t *testing.T) {
+			gw := gatewayWith(t, fakes.Faults{StallHandshake: true})
+			code, out, errs := run(t, "run", "--transport", transport, "--host", "127.0.0.1", "--port", strconv.Itoa(gw.Port()),
+				"--timeout", "300ms", "--interval", "50ms", "--max-failures", "3")
+			ticks := ticksOf(t, out)
+			if code != 1 || len(ticks) != 3 {
+				t.Fatalf("exit %d, %d ticks, stderr %q", code, len(ticks), errs)
+			}
+			for _, tk := range ticks {
+				if tk.ErrorCode != "timeout" || !strings.Contains(tk.Error, "did not complete the API handshake") ||
+					strings.Contains(tk.Error, "context deadline exceeded") {
+					t.Errorf("tick error %q (%s), want the handshake explanation", tk.Error, tk.ErrorCode)
+				}
+			}
+		})
+	}
+}
+
+// TestRunSignalAfterFailures: SIGTERM while the ticks fail exits 1.
+func TestRunSignalAfterFailures(t *testing.T) {
+	_, err := signalAfterTicks(t, false, "run", "--transport", "inprocess", "--host", "127.0.0.1", "--port", deadPort(t), "--interval", "50ms")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("exit after SIGTERM with failing ticks: %v, want status 1", err)
 	}
 }

@@ -40,29 +40,27 @@ func newFrameReader(r io.Reader, max int) *frameReader {
 // line is returned, once its end has been read, as its first few KiB with
 // tooLong set.
 func (fr *frameReader) next() (line []byte, tooLong, ok bool) {
-	for {
-		data := fr.buf[fr.start+fr.scan : fr.end]
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			fr.scan = fr.end - fr.start
-			if fr.skipping {
-				fr.start, fr.scan = fr.end, 0 // discard what there is of the long line
-			}
-			return nil, false, false
-		}
-		lineEnd := fr.start + fr.scan + i
-		line = fr.buf[fr.start:lineEnd]
-		fr.start, fr.scan = lineEnd+1, 0
+	data := fr.buf[fr.start+fr.scan : fr.end]
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 {
+		fr.scan = fr.end - fr.start
 		if fr.skipping {
-			fr.skipping = false
-			return bytes.TrimSuffix(fr.head, []byte("\r")), true, true
+			fr.start, fr.scan = fr.end, 0 // discard what there is of the long line
 		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) > fr.max {
-			return line[:min(len(line), fr.prefix)], true, true
-		}
-		return line, false, true
+		return nil, false, false
 	}
+	lineEnd := fr.start + fr.scan + i
+	line = fr.buf[fr.start:lineEnd]
+	fr.start, fr.scan = lineEnd+1, 0
+	if fr.skipping {
+		fr.skipping = false
+		return bytes.TrimSuffix(fr.head, []byte("\r")), true, true
+	}
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) > fr.max {
+		return line[:min(len(line), fr.prefix)], true, true
+	}
+	return line, false, true
 }
 
 // fill reads once into the buffer, making room first: it moves the unconsumed

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/brokerkit/brokerkit/broker"
+)
+
+// The JSON documents the commands print. Positions and account summaries have
+// the shape of the stdiojson worker's answers (PROTOCOL.md), field for field, so
+// that one parser reads both; decimals are JSON strings holding the exact text.
+
+// jsonContract is a contract as the stdiojson worker sends it.
+type jsonContract struct {
+	ConID        int64  `json:"con_id"`
+	Symbol       string `json:"symbol"`
+	SecType      string `json:"sec_type"`
+	Expiry       string `json:"expiry"`
+	Strike       string `json:"strike"` // decimal text, "0" when none
+	Right        string `json:"right"`
+	Multiplier   string `json:"multiplier"`
+	Exchange     string `json:"exchange"`
+	Currency     string `json:"currency"`
+	LocalSymbol  string `json:"local_symbol"`
+	TradingClass string `json:"trading_class"`
+}
+
+// jsonPosition is a position as the stdiojson worker sends it.
+type jsonPosition struct {
+	Account  string       `json:"account"`
+	Contract jsonContract `json:"contract"`
+	Quantity string       `json:"quantity"` // decimal text
+	AvgCost  string       `json:"avg_cost"` // decimal text
+}
+
+// jsonSummary is one account's summary as the stdiojson worker sends it.
+type jsonSummary struct {
+	Account string                      `json:"account"`
+	Values  map[string]jsonSummaryValue `json:"values"`
+}
+
+type jsonSummaryValue struct {
+	Value    string `json:"value"`
+	Currency string `json:"currency"`
+}
+
+// jsonGateway says what a command connected to.
+type jsonGateway struct {
+	Host          string `json:"host"`
+	Port          int    `json:"port"`
+	ClientID      int64  `json:"client_id"`
+	ServerVersion int    `json:"server_version"`
+	Transport     string `json:"transport"`
+	Embedded      bool   `json:"embedded"`
+}
+
+// jsonReport is the document of demo (every field) and of the query commands
+// (the one field they query; ping its rtt_ms and gateway).
+type jsonReport struct {
+	Gateway   *jsonGateway    `json:"gateway,omitempty"`
+	RTTMS     *float64        `json:"rtt_ms,omitempty"`
+	Accounts  *[]string       `json:"accounts,omitempty"` // pointers: an empty list the command asked for is printed
+	Positions *[]jsonPosition `json:"positions,omitempty"`
+	Summaries *[]jsonSummary  `json:"summaries,omitempty"`
+}
+
+func toJSONPosition(p broker.Position) jsonPosition {
+	c := p.Contract
+	return jsonPosition{
+		Account: p.Account,
+		Contract: jsonContract{ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry,
+			Strike: c.Strike.String(), Right: c.Right, Multiplier: c.Multiplier, Exchange: c.Exchange,
+			Currency: c.Currency, LocalSymbol: c.LocalSymbol, TradingClass: c.TradingClass},
+		Quantity: p.Quantity.String(),
+		AvgCost:  p.AvgCost.String(),
+	}
+}
+
+func toJSONSummary(s broker.AccountSummary) jsonSummary {
+	js := jsonSummary{Account: s.Account, Values: make(map[string]jsonSummaryValue, len(s.Values))}
+	for tag, v := range s.Values {
+		js.Values[tag] = jsonSummaryValue(v)
+	}
+	return js
+}
+
+// report is what demo and the query commands print. A nil slice is a part the
+// command did not ask for; an empty one is printed as empty.
+type report struct {
+	Gateway   *jsonGateway
+	RTTMS     *float64
+	Accounts  []string
+	Positions []broker.Position
+	Summary   []broker.AccountSummary
+}
+
+func (r report) write(w io.Writer, asJSON bool) error {
+	if asJSON {
+		return r.writeJSON(w)
+	}
+	var sections []string
+	if g := r.Gateway; g != nil && g.Embedded {
+		sections = append(sections, fmt.Sprintf("Connected to the embedded fake IB Gateway at %s:%d (server version %d) over %s",
+			g.Host, g.Port, g.ServerVersion, g.Transport))
+	}
+	if r.RTTMS != nil {
+		sections = append(sections, fmt.Sprintf("pong from %s:%d in %.3f ms", r.Gateway.Host, r.Gateway.Port, *r.RTTMS))
+	}
+	if r.Accounts != nil {
+		sections = append(sections, "Accounts: "+strings.Join(r.Accounts, ", "))
+	}
+	if r.Positions != nil {
+		t := table{header: []string{"ACCOUNT", "SYMBOL", "TYPE", "EXPIRY", "STRIKE", "RIGHT", "MULT", "CCY", "QUANTITY", "AVG COST"},
+			right: []bool{4: true, 6: true, 8: true, 9: true}}
+		for _, p := range r.Positions {
+			c := p.Contract
+			strike := ""
+			if !c.Strike.IsZero() {
+				strike = c.Strike.String()
+			}
+			t.rows = append(t.rows, []string{p.Account, c.Symbol, c.SecType, c.Expiry, strike, c.Right, c.Multiplier, c.Currency,
+				p.Quantity.String(), p.AvgCost.String()})
+		}
+		sections = append(sections, fmt.Sprintf("Positions (%d)\n%s", len(r.Positions), t))
+	}
+	if r.Summary != nil {
+		t := table{header: []string{"ACCOUNT", "TAG", "VALUE", "CCY"}, right: []bool{2: true}}
+		for _, s := range r.Summary {
+			for _, tag := range sortedTags(s.Values) {
+				v := s.Values[tag]
+				t.rows = append(t.rows, []string{s.Account, tag, v.Value, v.Currency})
+			}
+		}
+		sections = append(sections, "Account summary\n"+t.String())
+	}
+	_, err := io.WriteString(w, strings.Join(sections, "\n\n")+"\n")
+	return err
+}
+
+func (r report) writeJSON(w io.Writer) error {
+	out := jsonReport{Gateway: r.Gateway, RTTMS: r.RTTMS}
+	if r.Accounts != nil {
+		out.Accounts = &r.Accounts
+	}
+	if r.Positions != nil {
+		ps := make([]jsonPosition, 0, len(r.Positions))
+		for _, p := range r.Positions {
+			ps = append(ps, toJSONPosition(p))
+		}
+		out.Positions = &ps
+	}
+	if r.Summary != nil {
+		ss := make([]jsonSummary, 0, len(r.Summary))
+		for _, s := range r.Summary {
+			ss = append(ss, toJSONSummary(s))
+		}
+		out.Summaries = &ss
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func sortedTags(m map[string]broker.SummaryValue) []string {
+	tags := make([]string, 0, len(m))
+	for t := range m {
+		tags = append(tags, t)
+	}
+	sort.Strings(tags)
+	return tags
+}
+
+// table formats rows in columns two spaces apart, right-aligning the columns
+// marked in right (numbers), with no trailing spaces and no colour.
+type table struct {
+	header []string
+	right  []bool
+	rows   [][]string
+}
+
+func (t table) String() string {
+	rows := t.rows
+	if t.header != nil {
+		rows = append([][]string{t.header}, rows...)
+	}
+	var widths []int
+	for _, row := range rows {
+		for i, cell := range row {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	lines := make([]string, 0, len(rows))
+	for _, row := range rows {
+		var line strings.Builder
+		for i, cell := range row {
+			if i > 0 {
+				line.WriteString("  ")
+			}
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell))
+			if i < len(t.right) && t.right[i] {
+				line.WriteString(pad + cell)
+			} else {
+				line.WriteString(cell + pad)
+			}
+		}
+		lines = append(lines, strings.TrimRight(line.String(), " "))
+	}
+	return strings.Join(lines, "\n")
+}
