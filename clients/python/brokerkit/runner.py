@@ -2,8 +2,8 @@
 
 Keeps a session through :class:`brokerkit.Client` (worker restarts, reconnection, retries) and prints one JSON
 line per tick with the fields of ``brokerkit run`` (cmd/brokerkit/runner.go): ts, ok, latency_ms, state, breaker,
-restarts, reconnects, worker_pid, error, error_code (only on failure), positions (of the given symbols; null on
-failure) and net_liquidation (per account, "value currency"; absent on failure). Without ``--host`` it starts
+restarts, reconnects, worker_pid, error, error_code (only on failure), positions (of the given symbols, each
+in the worker's JSON shape; null on failure) and net_liquidation (per account, {value, currency}; null on failure). Without ``--host`` it starts
 ``brokerkit gateway`` (the fake IB Gateway) on a free port and uses it, as ``brokerkit run`` does. SIGINT and
 SIGTERM stop it cleanly: the session is disconnected and no worker or gateway process is left; exit status 0.
 """
@@ -55,14 +55,12 @@ async def tick(client: Client, params: dict, want: set, interval: float) -> dict
                 await client.connect(**params)
             pos = await client.positions()
             summary = await client.account_summary(["NetLiquidation"])
-            positions = [{"account": p.account, "symbol": p.contract.symbol, "sec_type": p.contract.sec_type,
-                          "quantity": p.quantity, "avg_cost": p.avg_cost}
-                         for p in pos if not want or p.contract.symbol in want]
+            positions = [position_json(p) for p in pos if not want or p.contract.symbol in want]
             netliq = {}
             for s in summary:
                 v = s.values.get("NetLiquidation")
                 if v is not None:
-                    netliq[s.account] = f"{v.value} {v.currency}".strip()
+                    netliq[s.account] = {"value": v.value, "currency": v.currency}
         await asyncio.wait_for(body(), budget)
     except (BrokerError, asyncio.TimeoutError) as e:
         err = e
@@ -75,9 +73,18 @@ async def tick(client: Client, params: dict, want: set, interval: float) -> dict
         t["error_code"] = err.code if isinstance(err, BrokerError) else "deadline_exceeded"
         positions, netliq = None, None
     t["positions"] = positions
-    if netliq is not None:
-        t["net_liquidation"] = netliq
+    t["net_liquidation"] = netliq
     return t
+
+
+def position_json(p: Any) -> dict:
+    """A position in the shape of the worker's and ``brokerkit run``'s JSON (decimals as exact strings)."""
+    c = p.contract
+    return {"account": p.account,
+            "contract": {"con_id": c.con_id, "symbol": c.symbol, "sec_type": c.sec_type, "expiry": c.expiry,
+                         "strike": c.strike, "right": c.right, "multiplier": c.multiplier, "exchange": c.exchange,
+                         "currency": c.currency, "local_symbol": c.local_symbol, "trading_class": c.trading_class},
+            "quantity": p.quantity, "avg_cost": p.avg_cost}
 
 
 def start_gateway(binary: str, script: Optional[str]) -> tuple:

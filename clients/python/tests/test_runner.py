@@ -51,7 +51,7 @@ def test_runner_ticks_like_brokerkit_run(brokerkit_bin, gateway, sig):
             assert list(t) == list(want), "the same fields in the same order"
             assert t["ok"] is True and t["error"] == "" and t["state"] == "connected" and t["breaker"] == "closed"
             assert t["positions"] == want["positions"] and t["net_liquidation"] == want["net_liquidation"]
-            assert all(p["symbol"] == "AAPL" for p in t["positions"]) and t["positions"]
+            assert all(p["contract"]["symbol"] == "AAPL" for p in t["positions"]) and t["positions"]
             assert t["ts"].endswith("Z") and isinstance(t["latency_ms"], float)
         worker = ticks[-1]["worker_pid"]
         assert alive(worker)
@@ -76,7 +76,7 @@ def test_runner_with_its_own_gateway_and_duration(brokerkit_bin):
     assert out.returncode == 0, out.stderr
     ticks = [json.loads(line) for line in out.stdout.splitlines()]
     assert ticks and all(t["ok"] for t in ticks)
-    assert {p["symbol"] for t in ticks for p in t["positions"]} == {"SPY"}
+    assert {p["contract"]["symbol"] for t in ticks for p in t["positions"]} == {"SPY"}
 
 
 def test_runner_survives_kill_9_of_its_worker(brokerkit_bin, gateway):
