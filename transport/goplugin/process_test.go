@@ -279,3 +279,43 @@ func processAlive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
 }
+
+// TestCloseOfFrozenChildIsBounded stops the child with SIGSTOP: Close must return
+// within about the grace period (go-plugin's own Kill waits forever on a frozen
+// child), kill the child and leave neither the process nor its socket file.
+func TestCloseOfFrozenChildIsBounded(t *testing.T) {
+	const grace = 300 * time.Millisecond
+	c, _ := startChild(t, "mem", WithGracePeriod(grace), WithoutAutoMTLS())
+	connect(t, c)
+	pid, socket := c.Pid(), c.socket
+	if socket == "" {
+		t.Fatal("no socket path known for the child")
+	}
+	if _, err := os.Stat(socket); err != nil {
+		t.Fatalf("socket file: %v", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // a failed test leaves no stopped child
+	start := time.Now()
+	within(t, 20*time.Second, "Close of a frozen child", func() { _ = c.Close() })
+	// The bound is the grace period plus go-plugin's release of a killed child
+	// (killWait at most); the generous slack only absorbs a loaded machine.
+	if took := time.Since(start); took > grace+killWait+3*time.Second {
+		t.Errorf("Close of a frozen child took %v, grace %v", took, grace)
+	} else {
+		t.Logf("Close of a frozen child took %v (grace %v)", took, grace)
+	}
+	select {
+	case <-c.Exited():
+	default:
+		t.Error("child not reaped after Close returned")
+	}
+	if processAlive(pid) {
+		t.Errorf("child %d still exists after Close", pid)
+	}
+	if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket file %s left behind: %v", socket, err)
+	}
+}

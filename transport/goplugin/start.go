@@ -36,6 +36,23 @@ type options struct {
 	self     bool
 	log      hclog.Logger
 	autoMTLS bool
+	grace    time.Duration
+}
+
+// DefaultGracePeriod is how long Close lets the child close its Broker and exit
+// before it kills the child with SIGKILL (see WithGracePeriod).
+const DefaultGracePeriod = 2 * time.Second
+
+// WithGracePeriod bounds Close (default DefaultGracePeriod): the child gets that
+// long to close its Broker and exit, then it is killed with SIGKILL, whatever it
+// does (a child stopped with SIGSTOP, or one that stopped answering, included).
+// A value <= 0 keeps the default.
+func WithGracePeriod(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.grace = d
+		}
+	}
 }
 
 // WithCommand runs the child as path with args, for example
@@ -71,7 +88,7 @@ func WithoutAutoMTLS() Option {
 // or DefaultStartTimeout if it has none). A child that fails to start or to
 // handshake yields an error matching broker.ErrUnavailable.
 func Start(ctx context.Context, opts ...Option) (*Client, error) {
-	o := options{autoMTLS: true}
+	o := options{autoMTLS: true, grace: DefaultGracePeriod}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -153,7 +170,7 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 		pc.Kill()
 		return nil, fmt.Errorf("goplugin: start: %w: dispensed %T", broker.ErrProtocol, r.raw)
 	}
-	c.kill = pc.Kill
+	c.kill, c.proc, c.grace = pc.Kill, cmd.Process, o.grace
 	if cfg := pc.ReattachConfig(); cfg != nil {
 		c.pid = cfg.Pid
 		if a, ok := cfg.Addr.(*net.UnixAddr); ok {
