@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -227,7 +226,13 @@ func TestRunByHandExplainsItself(t *testing.T) {
 
 // TestChildExitsWhenHostDies starts a host process that starts a child, kills the
 // host with SIGKILL and waits for the orphaned child to go away.
-func TestChildExitsWhenHostDies(t *testing.T) {
+func TestChildExitsWhenHostDies(t *testing.T) { testChildExitsWhenHostDies(t, false) }
+
+// TestStoppedChildExitsWhenHostDies is the same with the child stopped (SIGSTOP)
+// before its host dies: a stopped process leaves any signal but SIGKILL pending.
+func TestStoppedChildExitsWhenHostDies(t *testing.T) { testChildExitsWhenHostDies(t, true) }
+
+func testChildExitsWhenHostDies(t *testing.T, stop bool) {
 	host := exec.Command(os.Args[0], argHost)
 	host.Stderr = os.Stderr
 	stdout, err := host.StdoutPipe()
@@ -239,20 +244,27 @@ func TestChildExitsWhenHostDies(t *testing.T) {
 	}
 	defer func() { _ = host.Process.Kill(); _ = host.Wait() }()
 	var pid int
+	var socket string
 	within(t, 30*time.Second, "host reporting its child", func() {
 		line, err := bufio.NewReader(stdout).ReadString('\n')
 		if err == nil {
-			pid, err = strconv.Atoi(strings.TrimSpace(line))
+			_, err = fmt.Sscanf(line, "%d %s", &pid, &socket)
 		}
 		if err != nil {
-			t.Errorf("reading child pid: %v (%q)", err, line)
+			t.Errorf("reading child pid and socket: %v (%q)", err, line)
 		}
 	})
-	if pid <= 0 {
-		t.Fatalf("no child pid")
+	if pid <= 0 || socket == "" {
+		t.Fatalf("no child pid or socket")
 	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // a failed test leaves no child
 	if !processAlive(pid) {
 		t.Fatalf("child %d not running while its host lives", pid)
+	}
+	if stop {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := host.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -261,10 +273,12 @@ func TestChildExitsWhenHostDies(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for processAlive(pid) {
 		if time.Now().After(deadline) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("child %d still running 15s after its host died", pid)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket file %s left behind: %v", socket, err)
 	}
 }
 
@@ -290,9 +304,6 @@ func TestCloseOfFrozenChildIsBounded(t *testing.T) {
 	pid, socket := c.Pid(), c.socket
 	if socket == "" {
 		t.Fatal("no socket path known for the child")
-	}
-	if _, err := os.Stat(socket); err != nil {
-		t.Fatalf("socket file: %v", err)
 	}
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)

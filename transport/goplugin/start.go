@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/brokerkit/brokerkit/broker"
 )
@@ -135,8 +136,9 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 	})
 
 	type result struct {
-		raw any
-		err error
+		raw   any
+		err   error
+		ready bool // the host's connection to the child's socket is up
 	}
 	res := make(chan result, 1)
 	go func() {
@@ -146,7 +148,13 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 			return
 		}
 		raw, err := cp.Dispense(PluginName)
-		res <- result{raw: raw, err: err}
+		ready := false
+		if g, ok := cp.(*plugin.GRPCClient); ok && err == nil {
+			rctx, cancel := context.WithTimeout(ctx, timeout)
+			ready = awaitReady(rctx, g.Conn)
+			cancel()
+		}
+		res <- result{raw: raw, err: err, ready: ready}
 	}()
 	var r result
 	select {
@@ -177,8 +185,36 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 			c.socket = a.Name
 		}
 	}
+	if r.ready && c.socket != "" {
+		// The connection is up and is never redialed (see awaitReady): the file
+		// is no longer needed, and removing it now means that no exit of either
+		// process, a SIGKILL included, can leave it behind.
+		if err := os.Remove(c.socket); err != nil {
+			log.Debug("removing the child's socket file", "path", c.socket, "error", err)
+		}
+	}
 	log.Debug("child started", "path", cmd.Path, "pid", c.pid)
 	return c, nil
+}
+
+// awaitReady waits until conn is connected, or ctx ends; it reports whether the
+// connection is up. The connection then stays up as long as the child lives:
+// go-plugin keeps streams open on it, so gRPC never idles it, and nothing on a
+// Unix socket to a live process breaks it.
+func awaitReady(ctx context.Context, conn *grpc.ClientConn) bool {
+	conn.Connect()
+	for {
+		st := conn.GetState()
+		switch st {
+		case connectivity.Ready:
+			return true
+		case connectivity.Shutdown:
+			return false
+		}
+		if !conn.WaitForStateChange(ctx, st) {
+			return false
+		}
+	}
 }
 
 // lineLogger returns a writer that logs each write as one line at Info level.
