@@ -380,7 +380,9 @@ func (s *server) dispatch(req wireRequest) {
 	_, dup := s.inflight[key]
 	s.mu.Unlock()
 	if dup {
-		s.replyEarly(req.ID, fmt.Errorf("%w: id %s is already in flight", broker.ErrProtocol, key))
+		// Answered without the id: a host matching answers by id would take an
+		// answer with it for the answer to the request in flight.
+		s.replyEarly(nil, fmt.Errorf("%w: id %s is already in flight; request %q not run", broker.ErrProtocol, key, req.Command))
 		return
 	}
 	s.sem <- struct{}{}
@@ -609,8 +611,11 @@ func (s *server) forwardEvents(ch <-chan broker.Event) {
 }
 
 func (s *server) cancel(req wireRequest) (any, error) {
-	if len(req.Target) == 0 {
+	if len(req.Target) == 0 || string(req.Target) == "null" {
 		return nil, fmt.Errorf("%w: cancel needs a \"target\" id", broker.ErrInvalidArgument)
+	}
+	if checkID(req.Target) != nil {
+		return nil, fmt.Errorf("%w: cancel's \"target\" must be an id (a number or a string), not %.40s", broker.ErrInvalidArgument, req.Target)
 	}
 	s.mu.Lock()
 	cancel, ok := s.inflight[string(req.Target)]

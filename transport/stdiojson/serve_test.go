@@ -189,6 +189,14 @@ func TestServeBadLines(t *testing.T) {
 		{`{"id":5,"command":"ping"`, 5.0, "protocol"},
 		{`{"id":6,"command":"cancel"}`, 6.0, "invalid_argument"},
 		{`{"id":7,"command":"hello","protocol":-1}`, 7.0, "invalid_argument"},
+		// Keys match exactly: these name neither an id nor a command.
+		{`{"ID":15,"COMMAND":"hello"}`, nil, "protocol"},
+		{`{"id":16,"Command":"ping"}`, 16.0, "protocol"},
+		{`{"Id":17,"command":"ping"}`, nil, "not_connected"},
+		// A cancel's target is an id: a number or a string.
+		{`{"id":18,"command":"cancel","target":{"id":1}}`, 18.0, "invalid_argument"},
+		{`{"id":19,"command":"cancel","target":[1]}`, 19.0, "invalid_argument"},
+		{`{"id":20,"command":"cancel","target":true}`, 20.0, "invalid_argument"},
 	}
 	for _, c := range cases {
 		p.send(t, c.line)
@@ -292,8 +300,10 @@ func TestServeCancel(t *testing.T) {
 	p.send(t, `{"command":"connect"}`)
 	p.recv(t)
 	p.send(t, `{"id":1,"command":"get_account_summary","tags":["wait:never"]}`, `{"id":1,"command":"ping"}`)
-	if got := p.recv(t); got["id"] != 1.0 || got["code"] != "protocol" {
-		t.Fatalf("duplicate id in flight: %v", got)
+	// The duplicate's answer must not carry id 1: the host would take it for the
+	// answer to the request in flight.
+	if got := p.recv(t); got["id"] != nil || got["code"] != "protocol" || !strings.Contains(fmt.Sprint(got["error"]), "id 1 ") {
+		t.Fatalf("duplicate id in flight: %v, want a protocol error without an id that names id 1", got)
 	}
 	p.send(t, `{"id":2,"command":"cancel","target":1}`)
 	got := map[any]map[string]any{}

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/brokerkit/brokerkit/broker"
@@ -254,7 +256,7 @@ func parseRequest(line []byte) (wireRequest, error) {
 		return req, nil
 	}
 	var req wireRequest
-	if err := json.Unmarshal(line, &req); err != nil {
+	if err := unmarshalExact(line, &req); err != nil {
 		id := peekID(line)
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) || !bytes.HasPrefix(bytes.TrimLeft(line, " \t\r"), []byte("{")) {
@@ -272,6 +274,43 @@ func parseRequest(line []byte) (wireRequest, error) {
 		return req, fmt.Errorf("%w: request has no \"command\"", broker.ErrProtocol)
 	}
 	return req, nil
+}
+
+// requestFields are the keys of a request, exactly as wireRequest's tags spell them.
+var requestFields = func() map[string]bool {
+	m := map[string]bool{}
+	t := reflect.TypeFor[wireRequest]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		m[name] = true
+	}
+	return m
+}()
+
+// unmarshalExact decodes a request object into req like json.Unmarshal, except
+// that keys match the field names exactly: encoding/json would also take "ID" or
+// "Command" for "id" and "command". Keys that are not a field's exact name are
+// ignored like any unknown field; of a repeated key the last one counts.
+func unmarshalExact(line []byte, req *wireRequest) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(line, &fields); err != nil {
+		return err
+	}
+	folded := false
+	for k := range fields {
+		if !requestFields[k] {
+			delete(fields, k)
+			folded = true
+		}
+	}
+	if !folded {
+		return json.Unmarshal(line, req) // every key is exact: nothing can fold
+	}
+	exact, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(exact, req)
 }
 
 // checkID accepts absent, null, a number or a string.
