@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -485,4 +486,75 @@ func TestServeProperty(t *testing.T) {
 			rt.Errorf("Serve: %v", err)
 		}
 	})
+}
+
+// blockedWriter is a stdout whose reader never reads: every Write blocks until
+// release is closed, then fails.
+type blockedWriter struct{ release chan struct{} }
+
+func (w blockedWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return 0, io.ErrClosedPipe
+}
+
+// TestServeStopsReadingWhenOutputIsStuck writes many requests to a worker whose
+// output nobody reads. The worker must stop reading its input once its answers
+// fill the bounded output queue and every concurrency slot waits on it, so that
+// what it holds stays bounded, instead of accepting every request and queueing
+// every answer.
+func TestServeStopsReadingWhenOutputIsStuck(t *testing.T) {
+	const (
+		slots = 8
+		lines = 100_000
+	)
+	inR, inW := io.Pipe()
+	out := blockedWriter{release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- Serve(t.Context(), newMemBroker(0), inR, out, WithMaxConcurrent(slots)) }()
+	defer func() {
+		close(out.release) // the stuck write fails: Serve stops
+		inW.Close()
+		select {
+		case <-done:
+		case <-time.After(hangBound):
+			t.Error("Serve did not return once its output failed")
+		}
+	}()
+
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	// Each write returns only once Serve has taken the line (io.Pipe), so a write
+	// that does not return in stallAfter means Serve has stopped reading.
+	const stallAfter = 2 * time.Second
+	written := 0
+	line := []byte(`{"id":"request-000000","command":"ping"}` + "\n")
+	for written < lines {
+		copy(line[len(`{"id":"request-`):], fmt.Sprintf("%06d", written))
+		wrote := make(chan error, 1)
+		go func() { _, err := inW.Write(line); wrote <- err }()
+		select {
+		case err := <-wrote:
+			if err != nil {
+				t.Fatalf("write request %d: %v", written, err)
+			}
+			written++
+			continue
+		case <-time.After(stallAfter):
+		}
+		break
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("Serve took %d of %d requests with its output stuck; heap grew %d KiB", written, lines, grew>>10)
+	// The input buffer (64 KiB, ~1600 such lines), the output queue (maxQueued,
+	// ~11 000 answers of ~90 bytes) and the slots bound what it takes.
+	if bound := slots + (64<<10)/len(line) + maxQueued/80 + 100; written > bound {
+		t.Errorf("Serve took %d requests with its output stuck, want at most %d", written, bound)
+	}
+	if grew > 8<<20 {
+		t.Errorf("heap grew %d MiB with the output stuck, want a few", grew>>20)
+	}
 }
