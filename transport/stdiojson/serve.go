@@ -357,6 +357,12 @@ func (s *server) readLoop(lr *lineReader) error {
 			continue
 		}
 		s.dispatch(req)
+		if lr.release() {
+			// The request holds no reference to the line: give its memory back
+			// now rather than at the next GC and scavenge, minutes away in an
+			// idle worker.
+			debug.FreeOSMemory()
+		}
 		if lr.r.Buffered() == 0 {
 			s.unhandled.Store(false)
 			// Let the handlers just started answer before the next read, which

@@ -558,3 +558,45 @@ func TestServeStopsReadingWhenOutputIsStuck(t *testing.T) {
 		t.Errorf("heap grew %d MiB with the output stuck, want a few", grew>>20)
 	}
 }
+
+// TestServeLargeLineMemory sends one request line of 32 MiB. Reading it must
+// cost about twice its size in allocations, not five times (a buffer grown by
+// append), and once it is answered the worker must hold nothing of it: neither
+// a buffer kept for the next line nor free heap kept from the OS.
+func TestServeLargeLineMemory(t *testing.T) {
+	const size = 32 << 20
+	line := []byte(`{"id":1,"command":"ping","pad":"` + strings.Repeat("x", size) + `"}` + "\n")
+	p := startServe(t, t.Context(), newMemBroker(0))
+	p.send(t, `{"id":0,"command":"hello"}`)
+	p.recv(t)
+
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if _, err := p.in.Write(line); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.recv(t); got["id"] != 1.0 || got["code"] != "not_connected" {
+		t.Fatalf("large request answered %v", got)
+	}
+	// A second request read means the reader is done with the first line.
+	p.send(t, `{"id":2,"command":"ping"}`)
+	p.recv(t)
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after) // before any GC of ours: what the worker left
+	allocated := after.TotalAlloc - before.TotalAlloc
+	kept := int64(after.HeapInuse) - int64(before.HeapInuse)
+	unreturned := int64(after.HeapIdle-after.HeapReleased) - int64(before.HeapIdle-before.HeapReleased)
+	t.Logf("a %d MiB line: allocated %d MiB, heap in use %+d KiB, idle heap not returned %+d KiB",
+		size>>20, allocated>>20, kept>>10, unreturned>>10)
+	if allocated > 2*size+size/2 {
+		t.Errorf("reading a %d MiB line allocated %d MiB, want about twice its size", size>>20, allocated>>20)
+	}
+	if kept > size/8 {
+		t.Errorf("heap in use grew %d MiB after the line was answered", kept>>20)
+	}
+	if unreturned > size/8 {
+		t.Errorf("%d MiB of idle heap not returned to the OS after the line was answered", unreturned>>20)
+	}
+	runtime.KeepAlive(line)
+}
