@@ -219,8 +219,17 @@ func TestRunByHandExplainsItself(t *testing.T) {
 	cmd.Env = os.Environ() // no magic cookie
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "This binary is a plugin") {
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("child run by hand: err %v, output %q", err, out)
+	}
+	// It says what it is and how to use it, not go-plugin's generic message.
+	for _, want := range []string{"brokerkit go-plugin child", "Broker port", "goplugin.Start", Handshake.MagicCookieKey} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("child run by hand says %q, want it to mention %q", out, want)
+		}
+	}
+	if strings.Contains(string(out), "This binary is a plugin") {
+		t.Errorf("child run by hand prints go-plugin's generic message: %q", out)
 	}
 }
 
