@@ -381,6 +381,41 @@ func TestClientCloseKillsStubbornWorker(t *testing.T) {
 	}
 }
 
+// TestClientCloseOfFrozenWorkerIsBounded stops the worker with SIGSTOP mid-call:
+// Close must return within about the grace period, with the worker killed.
+func TestClientCloseOfFrozenWorkerIsBounded(t *testing.T) {
+	const grace = 300 * time.Millisecond
+	c, _ := startMem(t, 0, WithGracePeriod(grace))
+	if _, err := c.Connect(ctxBound(t), broker.ConnectParams{Host: "127.0.0.1", Port: 4002}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(c.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Pid()
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // a failed test leaves no stopped worker
+	called := make(chan error, 1)
+	go func() { called <- c.Ping(context.Background()) }()
+	start := time.Now()
+	closed := make(chan struct{})
+	go func() { c.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(hangBound):
+		t.Fatal("Close of a frozen worker did not return")
+	}
+	// The grace period bounds it; the slack only absorbs a loaded machine.
+	if took := time.Since(start); took > grace+3*time.Second {
+		t.Errorf("Close of a frozen worker took %v, grace %v", took, grace)
+	}
+	if err := <-called; !errors.Is(err, broker.ErrClosed) && !errors.Is(err, broker.ErrUnavailable) {
+		t.Errorf("call in flight at Close = %v, want ErrClosed or ErrUnavailable", err)
+	}
+	if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("frozen worker ended with %v, want SIGKILL", c.cmd.ProcessState)
+	}
+}
+
 func TestStartFailures(t *testing.T) {
 	log, _ := testLogger(t)
 	ctx := ctxBound(t)
