@@ -4,7 +4,10 @@
 package chaostest
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"slices"
 	"syscall"
 	"testing"
@@ -218,6 +221,7 @@ func FreezeLoop(t *testing.T, name string, dial robust.Dialer, grace time.Durati
 			t.Fatalf("kill -STOP %d: %v", pid, err)
 		}
 		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // no stopped worker outlives a failed test
+		waitStopped(t, pid)
 		e.MustServe(t, "after kill -STOP")
 		took := time.Since(stopped)
 		if took > bound+slack {
@@ -233,6 +237,27 @@ func FreezeLoop(t *testing.T, name string, dial robust.Dialer, grace time.Durati
 	last := e.B.Stats().WorkerPID
 	e.CloseAndCheck(t, last)
 	leakcheck.AssertProcessGone(t, last)
+}
+
+// waitStopped waits until pid is in the stopped state: kill returns before the
+// signal has reached every thread of the target.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatalf("process %d: %v", pid, err)
+		}
+		// The state follows the parenthesised command name.
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'T' {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped 10s after SIGSTOP: %s", pid, stat)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // KillDuringCalls kills the worker five times while four callers are busy: every
