@@ -277,25 +277,35 @@ func (c *Client) Close() error {
 	return c.closeErr
 }
 
-// stop ends the child with go-plugin's Kill (which asks the child to shut down
-// and waits for it without a deadline of its own) and, if the child has not
-// exited when ctx ends, kills it with SIGKILL, which also ends go-plugin's wait.
+// stop ends the child within ctx (see stopChild).
 func (c *Client) stop(ctx context.Context) {
+	stopChild(ctx, c.kill, c.proc, func() bool { return c.done.Err() != nil }, c.log)
+}
+
+// stopChild ends a child with go-plugin's Kill (which asks the child to shut
+// down and waits for it without a deadline of its own) and, if the child has
+// not exited when ctx ends, kills proc with SIGKILL, which also ends go-plugin's
+// wait. It returns once Kill has, or killWait after the SIGKILL at the latest.
+func stopChild(ctx context.Context, kill func(), proc *os.Process, exited func() bool, log hclog.Logger) {
 	killed := make(chan struct{})
 	go func() {
 		defer close(killed)
-		c.kill()
+		kill()
 	}()
 	select {
 	case <-killed:
 		return
 	case <-ctx.Done():
 	}
-	if c.proc != nil && c.done.Err() == nil {
-		c.log.Warn("child did not exit within the grace period; killing it", "pid", c.pid, "grace", c.grace)
+	pid := 0
+	if proc != nil {
+		pid = proc.Pid
+	}
+	if proc != nil && !exited() {
+		log.Warn("child did not exit within the grace period; killing it", "pid", pid)
 		// os.Process.Kill is safe against pid reuse: it fails once the child is reaped.
-		if err := c.proc.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			c.log.Warn("killing the child", "pid", c.pid, "error", err)
+		if err := proc.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			log.Warn("killing the child", "pid", pid, "error", err)
 		}
 	}
 	t := time.NewTimer(killWait)
@@ -303,6 +313,6 @@ func (c *Client) stop(ctx context.Context) {
 	select {
 	case <-killed:
 	case <-t.C:
-		c.log.Warn("go-plugin still holds the killed child; not waiting for it", "pid", c.pid)
+		log.Warn("go-plugin still holds the killed child; not waiting for it", "pid", pid)
 	}
 }

@@ -156,6 +156,18 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 		}
 		res <- result{raw: raw, err: err, ready: ready}
 	}()
+	// abandon ends a child that will not be used, within the grace period
+	// whatever it does, and removes its socket file.
+	abandon := func() {
+		gctx, cancel := context.WithTimeout(context.Background(), o.grace)
+		defer cancel()
+		stopChild(gctx, pc.Kill, cmd.Process, pc.Exited, log)
+		if cfg := pc.ReattachConfig(); cfg != nil {
+			if a, ok := cfg.Addr.(*net.UnixAddr); ok {
+				_ = os.Remove(a.Name)
+			}
+		}
+	}
 	var r result
 	select {
 	case <-ctx.Done():
@@ -164,18 +176,18 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 		// return now and kill the child as soon as go-plugin lets go of it.
 		go func() {
 			<-res
-			pc.Kill()
+			abandon()
 		}()
 		return nil, fmt.Errorf("goplugin: start: %w", ctx.Err())
 	case r = <-res:
 	}
 	if r.err != nil {
-		pc.Kill()
+		abandon()
 		return nil, fmt.Errorf("goplugin: start %s: %w: %w", cmd.Path, broker.ErrUnavailable, r.err)
 	}
 	c, ok := r.raw.(*Client)
 	if !ok {
-		pc.Kill()
+		abandon()
 		return nil, fmt.Errorf("goplugin: start: %w: dispensed %T", broker.ErrProtocol, r.raw)
 	}
 	c.kill, c.proc, c.grace = pc.Kill, cmd.Process, o.grace
