@@ -209,10 +209,10 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// awaitReady waits until conn is connected, or ctx ends; it reports whether the
-// connection is up. The connection then stays up as long as the child lives:
-// go-plugin keeps streams open on it, so gRPC never idles it, and nothing on a
-// Unix socket to a live process breaks it.
+// awaitReady waits until conn is connected, or fails to, or ctx ends; it
+// reports whether the connection is up. The connection then stays up as long as
+// the child lives: go-plugin keeps streams open on it, so gRPC never idles it,
+// and nothing on a Unix socket to a live process breaks it.
 func awaitReady(ctx context.Context, conn *grpc.ClientConn) bool {
 	conn.Connect()
 	for {
@@ -220,8 +220,8 @@ func awaitReady(ctx context.Context, conn *grpc.ClientConn) bool {
 		switch st {
 		case connectivity.Ready:
 			return true
-		case connectivity.Shutdown:
-			return false
+		case connectivity.TransientFailure, connectivity.Shutdown:
+			return false // calls will say why; the socket file stays for a redial
 		}
 		if !conn.WaitForStateChange(ctx, st) {
 			return false
