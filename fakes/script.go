@@ -33,6 +33,11 @@ type Script struct {
 	// Summary holds the ACCOUNT_SUMMARY rows: one entry per account, in order;
 	// within an account, rows follow the order of the requested tags.
 	Summary []broker.AccountSummary
+	// Marks give the positions market prices and PnL for REQ_ACCT_DATA
+	// (PORTFOLIO_VALUE), REQ_PNL and REQ_PNL_SINGLE; see Mark. Optional.
+	Marks []Mark
+	// Executions are what REQ_EXECUTIONS returns (filtered), in order. Optional.
+	Executions []Execution
 	// Faults are injected on every connection accepted while this Script is current.
 	Faults Faults
 }
@@ -182,6 +187,9 @@ func (s Script) Validate() error {
 			}
 		}
 	}
+	if err := s.validateAccountData(bad); err != nil {
+		return err
+	}
 	f := s.Faults
 	if f.CloseAfterMessages < 0 || f.MalformedAfterRequests < 0 || f.HalfOpenAfterRequests < 0 || f.ReplyDelay < 0 {
 		return bad("negative fault count or delay")
@@ -210,6 +218,8 @@ func (s Script) Clone() Script {
 		}
 		s.Summary = sum
 	}
+	s.Marks = slices.Clone(s.Marks)
+	s.Executions = slices.Clone(s.Executions)
 	s.Faults.MalformedFields = slices.Clone(s.Faults.MalformedFields)
 	s.Faults.Notices = slices.Clone(s.Faults.Notices)
 	s.Faults.RefuseClientIDs = slices.Clone(s.Faults.RefuseClientIDs)
@@ -261,12 +271,14 @@ func ParseScript(b []byte) (Script, error) {
 // duration strings.
 type (
 	jsonScript struct {
-		ServerVersion int           `json:"server_version,omitempty"`
-		Accounts      []string      `json:"accounts"`
-		NextValidID   int64         `json:"next_valid_id,omitempty"`
-		Positions     []jsonPos     `json:"positions"`
-		Summary       []jsonSummary `json:"summary"`
-		Faults        *jsonFaults   `json:"faults,omitempty"`
+		ServerVersion int             `json:"server_version,omitempty"`
+		Accounts      []string        `json:"accounts"`
+		NextValidID   int64           `json:"next_valid_id,omitempty"`
+		Positions     []jsonPos       `json:"positions"`
+		Summary       []jsonSummary   `json:"summary"`
+		Marks         []jsonMark      `json:"marks,omitempty"`
+		Executions    []jsonExecution `json:"executions,omitempty"`
+		Faults        *jsonFaults     `json:"faults,omitempty"`
 	}
 	jsonPos struct {
 		Account  string       `json:"account"`
@@ -321,16 +333,10 @@ func (s Script) MarshalJSON() ([]byte, error) {
 		j.Accounts = []string{}
 	}
 	for _, p := range s.Positions {
-		c := p.Contract
-		jc := jsonContract{ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry, Right: c.Right,
-			Multiplier: c.Multiplier, Exchange: c.Exchange, Currency: c.Currency, LocalSymbol: c.LocalSymbol,
-			TradingClass: c.TradingClass}
-		if !c.Strike.IsZero() {
-			jc.Strike = c.Strike.String()
-		}
-		j.Positions = append(j.Positions, jsonPos{Account: p.Account, Contract: jc,
+		j.Positions = append(j.Positions, jsonPos{Account: p.Account, Contract: marshalContract(p.Contract),
 			Quantity: p.Quantity.String(), AvgCost: p.AvgCost.String()})
 	}
+	j.Marks, j.Executions = marshalMarks(s.Marks), marshalExecutions(s.Executions)
 	for _, a := range s.Summary {
 		js := jsonSummary{Account: a.Account, Values: map[string]jsonSummaryVal{}}
 		for tag, v := range a.Values {
@@ -353,6 +359,16 @@ func (s Script) MarshalJSON() ([]byte, error) {
 		j.Faults = &jf
 	}
 	return json.Marshal(j)
+}
+
+func marshalContract(c broker.Contract) jsonContract {
+	jc := jsonContract{ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry, Right: c.Right,
+		Multiplier: c.Multiplier, Exchange: c.Exchange, Currency: c.Currency, LocalSymbol: c.LocalSymbol,
+		TradingClass: c.TradingClass}
+	if !c.Strike.IsZero() {
+		jc.Strike = c.Strike.String()
+	}
+	return jc
 }
 
 func jsonFaultsZero(f jsonFaults) bool {
@@ -410,6 +426,13 @@ func (s *Script) UnmarshalJSON(b []byte) error {
 			as.Values[tag] = broker.SummaryValue(v)
 		}
 		out.Summary = append(out.Summary, as)
+	}
+	var err error
+	if out.Marks, err = unmarshalMarks(j.Marks, bad); err != nil {
+		return err
+	}
+	if out.Executions, err = unmarshalExecutions(j.Executions, bad); err != nil {
+		return err
 	}
 	if jf := j.Faults; jf != nil {
 		f := Faults{StallHandshake: jf.StallHandshake, CloseBeforeHandshake: jf.CloseBeforeHandshake,
