@@ -170,11 +170,6 @@ func executionEndFields(reqID string) []string {
 	return []string{itoa(outExecutionDataEnd), "1", reqID}
 }
 
-// marketDataTypeFields is MARKET_DATA_TYPE "58,1,reqId,type".
-func marketDataTypeFields(reqID string, typ int64) []string {
-	return []string{itoa(outMarketDataType), "1", reqID, i64(typ)}
-}
-
 // positionMultiFields is POSITION_MULTI version 1: "71,1,reqId,account,
 // contract (11 fields, no primaryExch),position,avgCost,modelCode".
 func positionMultiFields(reqID string, p broker.Position, modelCode string) []string {

@@ -88,8 +88,8 @@ type TimedNotice struct {
 }
 
 // DefaultScript returns a realistic demo: two paper accounts, positions in
-// stocks (one fractional, one short), an option, EUR.USD and a future, and a
-// full account summary for both accounts. testdata/demo.json holds the same Script.
+// stocks (one fractional, one short), an option, EUR.USD and a future, marks
+// for three of them, two executions, and a full account summary for both accounts. testdata/demo.json holds the same Script.
 func DefaultScript() Script {
 	d := broker.MustDecimal
 	const a1, a2 = "DU1234567", "DU7654321"
@@ -112,6 +112,24 @@ func DefaultScript() Script {
 				Quantity: d("1"), AvgCost: d("290012.5")},
 			{Account: a2, Contract: broker.Contract{ConID: 272093, Symbol: "MSFT", SecType: "STK", Exchange: "NASDAQ",
 				Currency: "USD", LocalSymbol: "MSFT", TradingClass: "NMS"}, Quantity: d("-10.25"), AvgCost: d("410.1")},
+		},
+		Marks: []Mark{
+			{Account: a1, ConID: 265598, MarketPrice: d("189.5"), UnrealizedPnL: d("3925"), DailyPnL: d("-120.5")},
+			{Account: a1, ConID: 756733, MarketPrice: d("530.12"), UnrealizedPnL: d("8.89"), RealizedPnL: d("12.5"),
+				DailyPnL: d("1.05")},
+			{Account: a2, ConID: 495512563, MarketPrice: d("5825.25"), UnrealizedPnL: d("1250"), DailyPnL: d("-612.5")},
+		},
+		Executions: []Execution{
+			{ExecID: "0000e0d5.6745a3b1.01.01", OrderID: 11, PermID: 1804436631, ClientID: 1, Account: a1,
+				Contract: broker.Contract{ConID: 265598, Symbol: "AAPL", SecType: "STK", Exchange: "NASDAQ",
+					Currency: "USD", LocalSymbol: "AAPL", TradingClass: "NMS"},
+				Time: "20261201 15:30:01 US/Eastern", Exchange: "ISLAND", Side: "BOT", Shares: d("100"),
+				Price: d("150.25"), OrderRef: "demo", Commission: d("1.0035"), CommissionCurrency: "USD"},
+			{ExecID: "0000e0d5.6745a3b2.01.01", OrderID: 12, PermID: 1804436632, ClientID: 1, Account: a1,
+				Contract: broker.Contract{ConID: 756733, Symbol: "SPY", SecType: "STK", Exchange: "ARCA",
+					Currency: "USD", LocalSymbol: "SPY", TradingClass: "SPY"},
+				Time: "20261201 15:45:12 US/Eastern", Exchange: "ARCA", Side: "SLD", Shares: d("0.25"),
+				Price: d("562.34"), Commission: d("0.35"), CommissionCurrency: "USD", RealizedPnL: d("12.5")},
 		},
 		Summary: []broker.AccountSummary{
 			{Account: a1, Values: summaryValues("INDIVIDUAL", "USD", map[string]string{

@@ -96,7 +96,6 @@ const (
 	outOpenOrderEnd          = 53
 	outAcctDownloadEnd       = 54
 	outExecutionDataEnd      = 55
-	outMarketDataType        = 58
 	outCommissionReport      = 59
 	outPositionData          = 61
 	outPositionEnd           = 62
