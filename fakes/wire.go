@@ -81,6 +81,7 @@ const (
 	minVerPendingPriceRev  = 178 // EXECUTION_DATA gains pendingPriceRevision
 	minVerCMETagging       = 192 // CANCEL_ORDER drops its version field
 	minVerSubmitter        = 198 // EXECUTION_DATA gains submitter
+	minVerProtobuf         = 201 // binary message ids and protobuf bodies
 )
 
 // Outgoing (gateway → client) message ids.
