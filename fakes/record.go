@@ -171,7 +171,8 @@ func readHandshakeRaw(br *bufio.Reader) ([]byte, string, error) {
 	return append(head, body...), string(body), nil
 }
 
-// Session returns what has been recorded so far, connections in accept order.
+// Session returns what has been recorded so far, connections in accept order;
+// connections that closed before the client's handshake are left out.
 func (r *Recorder) Session() Session {
 	r.mu.Lock()
 	conns := slices.Clone(r.conns)
@@ -182,6 +183,9 @@ func (r *Recorder) Session() Session {
 		rc := c.rec
 		rc.Frames = slices.Clone(rc.Frames)
 		c.mu.Unlock()
+		if rc.Handshake == "" {
+			continue // closed before its handshake (a port probe): nothing to replay
+		}
 		s.Connections = append(s.Connections, rc)
 	}
 	return s

@@ -177,8 +177,8 @@ func TestReplayFailsLoudly(t *testing.T) {
 	}
 	c.send("62", "1", "9", "All", "NetLiquidation") // never recorded
 	f := c.read()
-	if f[0] != "4" || f[2] != "-1" || f[3] != "321" || !strings.Contains(f[4], "replay") {
-		t.Fatalf("got %q, want ERR_MSG 321 from the replayer", f)
+	if f[0] != "4" || f[2] != "9" || f[3] != "321" || !strings.Contains(f[4], "replay") {
+		t.Fatalf("got %q, want ERR_MSG 321 for request 9 from the replayer", f)
 	}
 	if m := rp.Mismatches(); len(m) != 1 || !strings.Contains(m[0], "NetLiquidation") {
 		t.Fatalf("mismatches %q", m)
@@ -190,13 +190,18 @@ func TestReplayFailsLoudly(t *testing.T) {
 	c.send("61", "1")
 	c.until("62")
 
-	// The recording holds two connections: a third finds none left, and is
+	// Once both recorded connections are used, a third client replays one
+	// again; a client whose version range excludes every recorded version is
 	// closed and reported.
 	d := dialTap(t, rp.Addr())
 	d.hello(fakes.Handshake{MinVersion: 100, MaxVersion: 225})
 	e := dialTap(t, rp.Addr())
-	e.write(fakes.EncodeHandshake(fakes.Handshake{MinVersion: 100, MaxVersion: 225}))
-	e.expectClosed()
+	if f := e.hello(fakes.Handshake{MinVersion: 100, MaxVersion: 225}); f[0] != "178" {
+		t.Fatalf("third connection: handshake reply %q", f)
+	}
+	x := dialTap(t, rp.Addr())
+	x.write(fakes.EncodeHandshake(fakes.Handshake{MinVersion: 100, MaxVersion: 150}))
+	x.expectClosed()
 	waitFor(t, "second mismatch", func() bool { return len(rp.Mismatches()) == 2 })
 }
 

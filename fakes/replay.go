@@ -109,30 +109,34 @@ func (r *Replayer) acceptLoop() {
 	}
 }
 
-// pick chooses and marks used the recorded connection for handshake h: the
-// first unused one with the same version string, else the first unused one
-// whose negotiated version lies in h's range. It returns -1 if there is none.
+// pick chooses the recorded connection for handshake h and marks it used:
+// among the unused ones, then (replaying one again) among all, the first with
+// the same version string, else the first whose negotiated version lies in
+// h's range. It returns -1 if there is none.
 func (r *Replayer) pick(h Handshake) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	best := -1
-	for i, c := range r.sess.Connections {
-		if r.used[i] || len(c.Frames) == 0 || c.Frames[0].From != FromServer {
-			continue
+	for _, reuse := range []bool{false, true} {
+		best := -1
+		for i, c := range r.sess.Connections {
+			if (r.used[i] && !reuse) || len(c.Frames) == 0 || c.Frames[0].From != FromServer {
+				continue
+			}
+			if c.Handshake == h.String() {
+				best = i
+				break
+			}
+			v, err := strconv.Atoi(c.Frames[0].ID())
+			if best < 0 && err == nil && v >= h.MinVersion && v <= h.MaxVersion {
+				best = i
+			}
 		}
-		if c.Handshake == h.String() {
-			best = i
-			break
-		}
-		v, err := strconv.Atoi(c.Frames[0].ID())
-		if best < 0 && err == nil && v >= h.MinVersion && v <= h.MaxVersion {
-			best = i
+		if best >= 0 {
+			r.used[best] = true
+			return best
 		}
 	}
-	if best >= 0 {
-		r.used[best] = true
-	}
-	return best
+	return -1
 }
 
 // exchanges splits a recorded connection into its greeting (the server frames
@@ -162,7 +166,7 @@ func (r *Replayer) serve(nc net.Conn) {
 	}
 	i := r.pick(h)
 	if i < 0 {
-		r.mismatch("replay: no recorded connection left for client handshake", "handshake", h.String())
+		r.mismatch("replay: no recorded connection for client handshake", "handshake", h.String())
 		return
 	}
 	rec := r.sess.Connections[i]
@@ -194,7 +198,8 @@ func (r *Replayer) serve(nc net.Conn) {
 				id := field(fields, 0)
 				msg := "Error validating request.-'" + id + "' : cause - replay: the recording has no answer for message " +
 					id + " with these fields"
-				if _, err := nc.Write(EncodeFrame(errorFields(version, -1, CodeReplayMismatch, msg)...)); err != nil {
+				e := errorFields(version, requestID(version, fields), CodeReplayMismatch, msg)
+				if _, err := nc.Write(EncodeFrame(e...)); err != nil {
 					return
 				}
 			}

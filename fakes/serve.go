@@ -64,19 +64,49 @@ func init() {
 	}
 }
 
-// contractRequests are requests for data on a contract, with the index of
-// their request id: the fake knows no contract definitions, so each gets the
-// error real TWS sends for an unknown contract.
-var contractRequests = map[int]int{
-	inReqMktData:         2,
-	inReqContractData:    2,
-	inReqMktDepth:        2,
-	inReqHistoricalData:  1, // 2 up to server version 124
-	inReqRealTimeBars:    2,
-	inReqSecDefOptParams: 1,
-	inReqHeadTimestamp:   1,
-	inReqHistoricalTicks: 1,
-	inReqTickByTick:      1,
+// contractRequests are requests for data on a contract: the fake knows no
+// contract definitions, so each gets the error real TWS sends for an unknown
+// contract.
+var contractRequests = map[int]bool{
+	inReqMktData: true, inReqContractData: true, inReqMktDepth: true, inReqHistoricalData: true,
+	inReqRealTimeBars: true, inReqSecDefOptParams: true, inReqHeadTimestamp: true, inReqHistoricalTicks: true,
+	inReqTickByTick: true,
+}
+
+// reqIDField says where a request carries its request id (or order id), for
+// errors about it; requests missing here carry none.
+var reqIDField = map[int]int{
+	inReqMktData: 2, inCancelMktData: 2, inCancelOrder: 2, inReqExecutions: 2, inReqContractData: 2,
+	inReqMktDepth: 2, inReqHistoricalData: 1, inCancelHistorical: 2, inReqRealTimeBars: 2,
+	inReqAccountSummary: 2, inCancelAccountSumm: 2, inReqPositionsMulti: 2, inCancelPositionsMult: 2,
+	inReqAcctUpdatesMulti: 2, inCancelAcctUpdsMulti: 2, inReqSecDefOptParams: 1, inReqHeadTimestamp: 1,
+	inReqPnL: 1, inCancelPnL: 1, inReqPnLSingle: 1, inCancelPnLSingle: 1, inReqHistoricalTicks: 1,
+	inReqTickByTick: 1,
+}
+
+// requestID returns the request id a text request carries at server version
+// v, or -1.
+func requestID(v int, fields []string) int64 {
+	id, err := strconv.Atoi(field(fields, 0))
+	if err != nil {
+		return -1
+	}
+	i, ok := reqIDField[id]
+	switch {
+	case id == inPlaceOrder:
+		i, ok = 1, true
+		if v < minVerOrderContainer {
+			i = 2
+		}
+	case id == inCancelOrder && v >= minVerCMETagging:
+		i = 1
+	case id == inReqHistoricalData && v <= minVerSyntRealtimeBars:
+		i = 2
+	}
+	if !ok {
+		return -1
+	}
+	return intField(fields, i, -1)
 }
 
 // field returns fields[i], or "" if there is no such field.
@@ -112,11 +142,8 @@ func replies(sc Script, v int, fields []string) [][]string {
 // contract it does not know, else 321 naming the message id, as real TWS
 // answers a request it cannot validate.
 func unserved(v, id int, fields []string) []string {
-	if i, ok := contractRequests[id]; ok {
-		if id == inReqHistoricalData && v <= minVerSyntRealtimeBars {
-			i = 2 // version field up to 124
-		}
-		return errorFields(v, intField(fields, i, -1), CodeNoSecurityDefinition, textNoSecurityDefinition)
+	if contractRequests[id] {
+		return errorFields(v, requestID(v, fields), CodeNoSecurityDefinition, textNoSecurityDefinition)
 	}
 	return errorFields(v, -1, CodeValidationError,
 		"Error validating request.-'"+field(fields, 0)+"' : cause - the fake gateway does not serve message id "+
@@ -251,20 +278,13 @@ func replyPnLSingle(sc Script, v int, fields []string) [][]string {
 
 // replyPlaceOrder refuses every order as a read-only API session does.
 func replyPlaceOrder(_ Script, v int, fields []string) [][]string {
-	i := 1
-	if v < minVerOrderContainer {
-		i = 2
-	}
-	return [][]string{errorFields(v, intField(fields, i, -1), CodeValidationError, textReadOnly)}
+	return [][]string{errorFields(v, requestID(v, fields), CodeValidationError, textReadOnly)}
 }
 
-// replyCancelOrder answers "4,[1,]orderId,..." (no version field from 192) with 10147: the fake holds no orders.
+// replyCancelOrder answers "4,[1,]orderId,..." (no version field from 192)
+// with 10147: the fake holds no orders.
 func replyCancelOrder(_ Script, v int, fields []string) [][]string {
-	i := 2
-	if v >= minVerCMETagging {
-		i = 1
-	}
-	id := intField(fields, i, -1)
+	id := requestID(v, fields)
 	return [][]string{errorFields(v, id, CodeOrderNotFound,
 		"OrderId "+i64(id)+" that needs to be cancelled is not found.")}
 }
