@@ -193,8 +193,8 @@ func robustOptions() []robust.Option {
 // callersPerTransport call in a loop through each transport.
 const callersPerTransport = 4
 
-// TestSoak calls through robust over every transport while killing workers and
-// dropping the gateway, and fails on any failed call, any wrong answer, and any
+// TestSoak calls through robust over every transport while killing workers,
+// freezing them (SIGSTOP) and dropping the gateway, and fails on any failed call, any wrong answer, and any
 // growth of goroutines, fds, RSS, child processes or CLOSE_WAIT sockets between
 // the first window of the run and the last.
 func TestSoak(t *testing.T) {
@@ -232,7 +232,7 @@ func TestSoak(t *testing.T) {
 
 	ctx, stop := context.WithTimeout(context.Background(), d)
 	defer stop()
-	var calls, kills, drops atomic.Int64
+	var calls, kills, freezes, drops atomic.Int64
 	var mu sync.Mutex
 	var failures []string
 	fail := func(format string, args ...any) {
@@ -285,7 +285,19 @@ func TestSoak(t *testing.T) {
 				continue
 			}
 			tg := targets[r.IntN(len(targets))]
-			if pid := tg.b.Stats().WorkerPID; pid > 0 && syscall.Kill(pid, syscall.SIGKILL) == nil {
+			pid := tg.b.Stats().WorkerPID
+			if pid <= 0 {
+				continue
+			}
+			if r.IntN(4) == 0 {
+				// Frozen, not dead: robust's health check must notice, and the
+				// transport's Close must kill it after its grace period.
+				if syscall.Kill(pid, syscall.SIGSTOP) == nil {
+					freezes.Add(1)
+				}
+				continue
+			}
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
 				kills.Add(1)
 			}
 		}
@@ -299,7 +311,8 @@ func TestSoak(t *testing.T) {
 		st := tg.b.Stats()
 		t.Logf("%s: %d calls, %d restarts, %d reconnects, %d retries", tg.name, st.Calls, st.Restarts, st.Reconnects, st.Retries)
 	}
-	t.Logf("%v: %d calls, %d workers killed, %d gateway drops, %d samples", d, calls.Load(), kills.Load(), drops.Load(), len(ss))
+	t.Logf("%v: %d calls, %d workers killed, %d frozen (SIGSTOP), %d gateway drops, %d samples",
+		d, calls.Load(), kills.Load(), freezes.Load(), drops.Load(), len(ss))
 	checkGrowth(t, ss, d)
 
 	for _, tg := range targets {

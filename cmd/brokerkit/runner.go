@@ -196,8 +196,17 @@ func runTick(ctx context.Context, rb *robust.Broker, c *connFlags, connected *bo
 		t.Error, t.ErrorCode = describe(err), broker.ErrorCode(err)
 	}
 	st := rb.Stats()
-	t.State, t.Breaker, t.Restarts, t.Reconnects, t.WorkerPID = st.State.String(), st.Breaker.String(), st.Restarts, st.Reconnects, st.WorkerPID
+	t.State, t.Breaker, t.Restarts, t.Reconnects, t.WorkerPID = tickState(st), st.Breaker.String(), st.Restarts, st.Reconnects, st.WorkerPID
 	return t
+}
+
+// tickState is robust's connection state, except that a session whose calls
+// fail at once because the breaker is open is "unavailable", not "connected".
+func tickState(st robust.Stats) string {
+	if st.State == robust.StateConnected && st.Breaker == robust.BreakerOpen {
+		return "unavailable"
+	}
+	return st.State.String()
 }
 
 // shutdown disconnects and stops the child within a second.

@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/fakes"
+	"github.com/brokerkit/brokerkit/robust"
 )
 
 // TestMain lets the test binary act as the child process the transports spawn
@@ -261,5 +263,35 @@ func TestRunSignalAfterFailures(t *testing.T) {
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Errorf("exit after SIGTERM with failing ticks: %v, want status 1", err)
+	}
+}
+
+// TestTickStateWhileBreakerOpen: a session whose pings answer but whose calls all
+// fail opens the breaker; robust still says connected, but a tick must not.
+func TestTickStateWhileBreakerOpen(t *testing.T) {
+	failing := func(_ context.Context, op broker.Op, _ []string) error {
+		if op == broker.OpPositions {
+			return broker.ErrTimeout
+		}
+		return nil
+	}
+	rb := robust.New(func(context.Context) (broker.Broker, error) {
+		return fakes.NewMemory(fakes.DefaultScript(), fakes.WithHook(failing)), nil
+	}, robust.WithMaxAttempts(1), robust.WithBreaker(2, time.Hour), robust.WithHealthCheck(0, time.Second, 1))
+	defer rb.Close()
+	c := &connFlags{params: broker.ConnectParams{Host: "127.0.0.1", Port: 4002}, callTimeout: time.Second}
+	connected := false
+	var tk tick
+	for range 3 {
+		tk = runTick(t.Context(), rb, c, &connected, nil)
+	}
+	if tk.OK || tk.Breaker != "open" {
+		t.Fatalf("third tick = %+v, want a failure with the breaker open", tk)
+	}
+	if tk.State == robust.StateConnected.String() {
+		t.Errorf("tick state %q while the breaker is open and every call fails", tk.State)
+	}
+	if tk.State != "unavailable" {
+		t.Errorf("tick state %q, want unavailable", tk.State)
 	}
 }

@@ -103,6 +103,7 @@ func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	log := workerLogger(stderr, *verbose)
-	goplugin.Serve(ibkr.New(ibkr.WithLogger(log.Named("ibkr"))), goplugin.WithServeLogger(log.Named("goplugin")))
+	goplugin.Serve(ibkr.New(ibkr.WithLogger(log.Named("ibkr"))), goplugin.WithServeLogger(log.Named("goplugin")),
+		goplugin.WithUsage("brokerkit starts it itself: brokerkit run --transport goplugin (or demo --transport goplugin)."))
 	return nil
 }

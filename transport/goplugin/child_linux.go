@@ -15,11 +15,14 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 )
 
-// setParentDeathSignal asks the kernel to send the child SIGTERM when the host
-// dies. It fires when the host thread that forked the child exits, so it is a
-// first line only; the child's own watch (watchHost) is the backstop.
+// setParentDeathSignal asks the kernel to send the child SIGKILL when the host
+// dies: SIGKILL because it is the one signal a stopped (SIGSTOP) child cannot
+// leave pending; the child has nothing to clean up that the kernel does not (its
+// socket file is gone once the host has connected, see Start). It fires when
+// the host thread that forked the child exits, so it is a first line only; the
+// child's own watch (watchHost) is the backstop.
 func setParentDeathSignal(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
 // guardStdout points fd 1 at a pipe read by filterStdout, so that only
@@ -51,7 +54,8 @@ func guardStdout(log hclog.Logger) {
 }
 
 // watchHost makes the child exit once its host is gone: by the parent-death
-// signal (SIGTERM, re-armed here with prctl) and by polling the parent pid.
+// signal (SIGKILL, re-armed here with prctl) and by polling the parent pid. A
+// SIGTERM (from the host or anyone) makes it close its Broker and exit.
 func watchHost(log hclog.Logger, b broker.Broker) {
 	ppid := os.Getppid()
 	if host := hostPID(); host != 0 && host != ppid {
@@ -62,7 +66,7 @@ func watchHost(log hclog.Logger, b broker.Broker) {
 			exitChild(log, b, 2)
 		}
 	}
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGTERM), 0, 0, 0); err != nil {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		log.Warn("prctl(PR_SET_PDEATHSIG)", "error", err)
 	}
 	if os.Getppid() != ppid { // the parent died between Getppid and prctl
@@ -72,7 +76,7 @@ func watchHost(log hclog.Logger, b broker.Broker) {
 	signal.Notify(sigs, unix.SIGTERM)
 	go func() {
 		<-sigs
-		log.Warn("terminated (host died or asked); exiting")
+		log.Warn("terminated; exiting")
 		exitChild(log, b, 2)
 	}()
 	go watchParent(context.Background(), log, ppid, func(code int) { exitChild(log, b, code) })

@@ -15,15 +15,20 @@ import (
 	"github.com/brokerkit/brokerkit/transport/goplugin/internal/pb"
 )
 
-// closeTimeout bounds how long Close waits for the child to close its Broker.
+// closeTimeout bounds how long a child waits for its own Broker's Close.
 const closeTimeout = 5 * time.Second
+
+// killWait bounds how long Close waits for go-plugin to let go of a child it has
+// killed with SIGKILL (its output pipes to drain, the process to be reaped).
+const killWait = time.Second
 
 // Client is the host's half: a broker.Broker whose calls run in a go-plugin child
 // process over gRPC. It is safe for concurrent use.
 //
 // When the child process exits, every call in flight and every later call fails
 // at once with an error matching broker.ErrUnavailable. Close closes the child's
-// Broker, then ends the child (go-plugin's Kill) and waits for it.
+// Broker, then ends the child (go-plugin's Kill) and waits for it, all within the
+// grace period (WithGracePeriod), after which it kills the child with SIGKILL.
 type Client struct {
 	rpc  pb.BrokerClient
 	done context.Context // ends when the child process has exited
@@ -32,7 +37,9 @@ type Client struct {
 	closing context.Context // ends when Close begins
 	closeFn context.CancelFunc
 
-	kill   func() // ends the child and waits for it; set by Start
+	kill   func()        // ends the child and waits for it; set by Start
+	proc   *os.Process   // the child, for SIGKILL past the grace period; nil in-process
+	grace  time.Duration // bounds Close; 0 (in-process) means closeTimeout
 	pid    int
 	socket string // the child's Unix socket, removed after the child is gone
 
@@ -235,26 +242,32 @@ func (c *Client) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
 }
 
 // Close implements broker.Broker: calls in flight fail with broker.ErrClosed, the
-// child closes its Broker (bounded by a few seconds), then the child is ended and
-// waited for. Close is idempotent and returns the child's Close error, if any.
+// child closes its Broker, then the child is ended and waited for. All of it is
+// bounded by the grace period: a child that has not exited by then (stopped,
+// frozen, stuck) is killed with SIGKILL, and its socket file is removed. Close is
+// idempotent and returns the child's Close error, if any.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.pumpsMu.Lock()
 		c.closeFn()
 		c.pumpsMu.Unlock()
+		grace := c.grace
+		if grace <= 0 {
+			grace = closeTimeout
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
 		if c.done.Err() == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 			stop := context.AfterFunc(c.done, cancel)
 			_, err := c.rpc.Close(ctx, &pb.Empty{})
 			stop()
-			cancel()
 			if err != nil {
-				if rerr := errorFromStatus(err); !errors.Is(rerr, broker.ErrUnavailable) && c.done.Err() == nil {
+				if rerr := errorFromStatus(err); !errors.Is(rerr, broker.ErrUnavailable) && c.done.Err() == nil && ctx.Err() == nil {
 					c.closeErr = fmt.Errorf("goplugin: close: %w", rerr)
 				}
 			}
 		}
-		c.kill()
+		c.stop(ctx)
 		if c.socket != "" {
 			// A child killed with SIGKILL cannot remove its socket itself.
 			_ = os.Remove(c.socket)
@@ -262,4 +275,44 @@ func (c *Client) Close() error {
 		c.pumps.Wait()
 	})
 	return c.closeErr
+}
+
+// stop ends the child within ctx (see stopChild).
+func (c *Client) stop(ctx context.Context) {
+	stopChild(ctx, c.kill, c.proc, func() bool { return c.done.Err() != nil }, c.log)
+}
+
+// stopChild ends a child with go-plugin's Kill (which asks the child to shut
+// down and waits for it without a deadline of its own) and, if the child has
+// not exited when ctx ends, kills proc with SIGKILL, which also ends go-plugin's
+// wait. It returns once Kill has, or killWait after the SIGKILL at the latest.
+func stopChild(ctx context.Context, kill func(), proc *os.Process, exited func() bool, log hclog.Logger) {
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		kill()
+	}()
+	select {
+	case <-killed:
+		return
+	case <-ctx.Done():
+	}
+	pid := 0
+	if proc != nil {
+		pid = proc.Pid
+	}
+	if proc != nil && !exited() {
+		log.Warn("child did not exit within the grace period; killing it", "pid", pid)
+		// os.Process.Kill is safe against pid reuse: it fails once the child is reaped.
+		if err := proc.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			log.Warn("killing the child", "pid", pid, "error", err)
+		}
+	}
+	t := time.NewTimer(killWait)
+	defer t.Stop()
+	select {
+	case <-killed:
+	case <-t.C:
+		log.Warn("go-plugin still holds the killed child; not waiting for it", "pid", pid)
+	}
 }

@@ -40,9 +40,16 @@
 // that call with code "internal" and leaves the child serving.
 //
 // The child exits when its host dies, which go-plugin does not arrange by
-// itself (go-plugin issue #210): on Linux the kernel sends it SIGTERM when its
-// parent dies (PR_SET_PDEATHSIG), and on every Unix the child also polls its
-// parent pid; either way it closes its Broker before it exits.
+// itself (go-plugin issue #210): on Linux the kernel sends it SIGKILL when its
+// parent dies (PR_SET_PDEATHSIG; SIGKILL because a stopped child would leave
+// any other signal pending), and on every Unix the child also polls its parent
+// pid, then closes its Broker before it exits. The child's socket file is
+// removed as soon as the host has connected, so no exit leaves it behind.
+//
+// Close is bounded by the grace period (WithGracePeriod): a child that has not
+// exited by then, however stuck or stopped, is killed with SIGKILL. A decorator
+// such as robust that pings the child therefore replaces a frozen child within
+// its health interval × misses + the grace period.
 //
 // # Stray output
 //

@@ -22,7 +22,7 @@ import (
 // Re-executing the test binary, in the style of go-plugin's plugin_test.go:
 //
 //	<test binary> goplugin-test-child MODE   serve a Broker as a go-plugin child
-//	<test binary> goplugin-test-host         start a mem child, print its pid, wait to be killed
+//	<test binary> goplugin-test-host         start a mem child, print its pid and socket, wait to be killed
 //
 // and, through MaybeServe, WithSelf children serve a memBroker.
 const (
@@ -63,7 +63,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// runTestHost starts a mem child, prints its pid and blocks until killed.
+// runTestHost starts a mem child, prints its pid and socket path and blocks
+// until killed.
 func runTestHost() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -72,7 +73,7 @@ func runTestHost() int {
 		fmt.Fprintln(os.Stderr, "start:", err)
 		return 1
 	}
-	fmt.Printf("%d\n", c.Pid())
+	fmt.Printf("%d %s\n", c.Pid(), c.socket)
 	select {} // the test kills us
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -220,14 +219,29 @@ func TestRunByHandExplainsItself(t *testing.T) {
 	cmd.Env = os.Environ() // no magic cookie
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "This binary is a plugin") {
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("child run by hand: err %v, output %q", err, out)
+	}
+	// It says what it is and how to use it, not go-plugin's generic message.
+	for _, want := range []string{"brokerkit go-plugin child", "Broker port", "goplugin.Start", Handshake.MagicCookieKey} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("child run by hand says %q, want it to mention %q", out, want)
+		}
+	}
+	if strings.Contains(string(out), "This binary is a plugin") {
+		t.Errorf("child run by hand prints go-plugin's generic message: %q", out)
 	}
 }
 
 // TestChildExitsWhenHostDies starts a host process that starts a child, kills the
 // host with SIGKILL and waits for the orphaned child to go away.
-func TestChildExitsWhenHostDies(t *testing.T) {
+func TestChildExitsWhenHostDies(t *testing.T) { testChildExitsWhenHostDies(t, false) }
+
+// TestStoppedChildExitsWhenHostDies is the same with the child stopped (SIGSTOP)
+// before its host dies: a stopped process leaves any signal but SIGKILL pending.
+func TestStoppedChildExitsWhenHostDies(t *testing.T) { testChildExitsWhenHostDies(t, true) }
+
+func testChildExitsWhenHostDies(t *testing.T, stop bool) {
 	host := exec.Command(os.Args[0], argHost)
 	host.Stderr = os.Stderr
 	stdout, err := host.StdoutPipe()
@@ -239,20 +253,27 @@ func TestChildExitsWhenHostDies(t *testing.T) {
 	}
 	defer func() { _ = host.Process.Kill(); _ = host.Wait() }()
 	var pid int
+	var socket string
 	within(t, 30*time.Second, "host reporting its child", func() {
 		line, err := bufio.NewReader(stdout).ReadString('\n')
 		if err == nil {
-			pid, err = strconv.Atoi(strings.TrimSpace(line))
+			_, err = fmt.Sscanf(line, "%d %s", &pid, &socket)
 		}
 		if err != nil {
-			t.Errorf("reading child pid: %v (%q)", err, line)
+			t.Errorf("reading child pid and socket: %v (%q)", err, line)
 		}
 	})
-	if pid <= 0 {
-		t.Fatalf("no child pid")
+	if pid <= 0 || socket == "" {
+		t.Fatalf("no child pid or socket")
 	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // a failed test leaves no child
 	if !processAlive(pid) {
 		t.Fatalf("child %d not running while its host lives", pid)
+	}
+	if stop {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := host.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -261,10 +282,12 @@ func TestChildExitsWhenHostDies(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for processAlive(pid) {
 		if time.Now().After(deadline) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("child %d still running 15s after its host died", pid)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket file %s left behind: %v", socket, err)
 	}
 }
 
@@ -278,4 +301,41 @@ func processAlive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
+// TestCloseOfFrozenChildIsBounded stops the child with SIGSTOP: Close must return
+// within about the grace period (go-plugin's own Kill waits forever on a frozen
+// child), kill the child and leave neither the process nor its socket file.
+func TestCloseOfFrozenChildIsBounded(t *testing.T) {
+	const grace = 300 * time.Millisecond
+	c, _ := startChild(t, "mem", WithGracePeriod(grace), WithoutAutoMTLS())
+	connect(t, c)
+	pid, socket := c.Pid(), c.socket
+	if socket == "" {
+		t.Fatal("no socket path known for the child")
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // a failed test leaves no stopped child
+	start := time.Now()
+	within(t, 20*time.Second, "Close of a frozen child", func() { _ = c.Close() })
+	// The bound is the grace period plus go-plugin's release of a killed child
+	// (killWait at most); the generous slack only absorbs a loaded machine.
+	if took := time.Since(start); took > grace+killWait+3*time.Second {
+		t.Errorf("Close of a frozen child took %v, grace %v", took, grace)
+	} else {
+		t.Logf("Close of a frozen child took %v (grace %v)", took, grace)
+	}
+	select {
+	case <-c.Exited():
+	default:
+		t.Error("child not reaped after Close returned")
+	}
+	if processAlive(pid) {
+		t.Errorf("child %d still exists after Close", pid)
+	}
+	if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket file %s left behind: %v", socket, err)
+	}
 }

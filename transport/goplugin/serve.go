@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -46,7 +47,14 @@ func init() {
 type ServeOption func(*serveOptions)
 
 type serveOptions struct {
-	log hclog.Logger
+	log   hclog.Logger
+	usage string
+}
+
+// WithUsage adds text to the explanation Serve prints when the program is run
+// by hand, outside a host: typically how to start it through its host.
+func WithUsage(text string) ServeOption {
+	return func(o *serveOptions) { o.usage = text }
 }
 
 // WithServeLogger sets the child's logger. It must write to the process's
@@ -67,11 +75,16 @@ func WithServeLogger(l hclog.Logger) ServeOption {
 // as a "stray write to stdout" instead of corrupting the protocol (Linux only).
 // Serve also arranges for the process to exit when the host dies, and sets
 // GOMAXPROCS to 1 (or to $BROKERKIT_WORKER_GOMAXPROCS). Run by hand, outside a
-// host, Serve prints an explanation to stderr and exits with status 1.
+// host, Serve prints what the program is and how to use it (see WithUsage) to
+// stderr and exits with status 1.
 func Serve(b broker.Broker, opts ...ServeOption) {
 	var o serveOptions
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if !startedByHost() {
+		_, _ = io.WriteString(os.Stderr, handUsage(filepath.Base(os.Args[0]), o.usage))
+		os.Exit(1)
 	}
 	log := o.log
 	if log == nil {
@@ -88,6 +101,19 @@ func Serve(b broker.Broker, opts ...ServeOption) {
 		Logger:          log,
 	})
 	closeBroker(log, b)
+}
+
+// handUsage is what a child run by hand prints instead of go-plugin's generic
+// "This binary is a plugin" message.
+func handUsage(prog, usage string) string {
+	msg := prog + ": this is a brokerkit go-plugin child. It serves the Broker port (a session with TWS or IB\n" +
+		"Gateway) over gRPC to the host process that starts it, and does nothing run by hand. A Go host starts it\n" +
+		"with goplugin.Start(ctx, goplugin.WithCommand(path, args...)) from github.com/brokerkit/brokerkit/transport/goplugin,\n" +
+		"which sets " + Handshake.MagicCookieKey + " and speaks go-plugin's handshake on the child's stdout.\n"
+	if usage != "" {
+		msg += strings.TrimRight(usage, "\n") + "\n"
+	}
+	return msg
 }
 
 // EnvChildProcs sets GOMAXPROCS for a child a host started (default 1; see

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/brokerkit/brokerkit/broker"
 )
@@ -36,6 +37,23 @@ type options struct {
 	self     bool
 	log      hclog.Logger
 	autoMTLS bool
+	grace    time.Duration
+}
+
+// DefaultGracePeriod is how long Close lets the child close its Broker and exit
+// before it kills the child with SIGKILL (see WithGracePeriod).
+const DefaultGracePeriod = 2 * time.Second
+
+// WithGracePeriod bounds Close (default DefaultGracePeriod): the child gets that
+// long to close its Broker and exit, then it is killed with SIGKILL, whatever it
+// does (a child stopped with SIGSTOP, or one that stopped answering, included).
+// A value <= 0 keeps the default.
+func WithGracePeriod(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.grace = d
+		}
+	}
 }
 
 // WithCommand runs the child as path with args, for example
@@ -71,7 +89,7 @@ func WithoutAutoMTLS() Option {
 // or DefaultStartTimeout if it has none). A child that fails to start or to
 // handshake yields an error matching broker.ErrUnavailable.
 func Start(ctx context.Context, opts ...Option) (*Client, error) {
-	o := options{autoMTLS: true}
+	o := options{autoMTLS: true, grace: DefaultGracePeriod}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -118,8 +136,9 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 	})
 
 	type result struct {
-		raw any
-		err error
+		raw   any
+		err   error
+		ready bool // the host's connection to the child's socket is up
 	}
 	res := make(chan result, 1)
 	go func() {
@@ -129,8 +148,26 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 			return
 		}
 		raw, err := cp.Dispense(PluginName)
-		res <- result{raw: raw, err: err}
+		ready := false
+		if g, ok := cp.(*plugin.GRPCClient); ok && err == nil {
+			rctx, cancel := context.WithTimeout(ctx, timeout)
+			ready = awaitReady(rctx, g.Conn)
+			cancel()
+		}
+		res <- result{raw: raw, err: err, ready: ready}
 	}()
+	// abandon ends a child that will not be used, within the grace period
+	// whatever it does, and removes its socket file.
+	abandon := func() {
+		gctx, cancel := context.WithTimeout(context.Background(), o.grace)
+		defer cancel()
+		stopChild(gctx, pc.Kill, cmd.Process, pc.Exited, log)
+		if cfg := pc.ReattachConfig(); cfg != nil {
+			if a, ok := cfg.Addr.(*net.UnixAddr); ok {
+				_ = os.Remove(a.Name)
+			}
+		}
+	}
 	var r result
 	select {
 	case <-ctx.Done():
@@ -139,29 +176,57 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 		// return now and kill the child as soon as go-plugin lets go of it.
 		go func() {
 			<-res
-			pc.Kill()
+			abandon()
 		}()
 		return nil, fmt.Errorf("goplugin: start: %w", ctx.Err())
 	case r = <-res:
 	}
 	if r.err != nil {
-		pc.Kill()
+		abandon()
 		return nil, fmt.Errorf("goplugin: start %s: %w: %w", cmd.Path, broker.ErrUnavailable, r.err)
 	}
 	c, ok := r.raw.(*Client)
 	if !ok {
-		pc.Kill()
+		abandon()
 		return nil, fmt.Errorf("goplugin: start: %w: dispensed %T", broker.ErrProtocol, r.raw)
 	}
-	c.kill = pc.Kill
+	c.kill, c.proc, c.grace = pc.Kill, cmd.Process, o.grace
 	if cfg := pc.ReattachConfig(); cfg != nil {
 		c.pid = cfg.Pid
 		if a, ok := cfg.Addr.(*net.UnixAddr); ok {
 			c.socket = a.Name
 		}
 	}
+	if r.ready && c.socket != "" {
+		// The connection is up and is never redialed (see awaitReady): the file
+		// is no longer needed, and removing it now means that no exit of either
+		// process, a SIGKILL included, can leave it behind.
+		if err := os.Remove(c.socket); err != nil {
+			log.Debug("removing the child's socket file", "path", c.socket, "error", err)
+		}
+	}
 	log.Debug("child started", "path", cmd.Path, "pid", c.pid)
 	return c, nil
+}
+
+// awaitReady waits until conn is connected, or fails to, or ctx ends; it
+// reports whether the connection is up. The connection then stays up as long as
+// the child lives: go-plugin keeps streams open on it, so gRPC never idles it,
+// and nothing on a Unix socket to a live process breaks it.
+func awaitReady(ctx context.Context, conn *grpc.ClientConn) bool {
+	conn.Connect()
+	for {
+		st := conn.GetState()
+		switch st {
+		case connectivity.Ready:
+			return true
+		case connectivity.TransientFailure, connectivity.Shutdown:
+			return false // calls will say why; the socket file stays for a redial
+		}
+		if !conn.WaitForStateChange(ctx, st) {
+			return false
+		}
+	}
 }
 
 // lineLogger returns a writer that logs each write as one line at Info level.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -380,6 +381,41 @@ func TestClientCloseKillsStubbornWorker(t *testing.T) {
 	}
 }
 
+// TestClientCloseOfFrozenWorkerIsBounded stops the worker with SIGSTOP mid-call:
+// Close must return within about the grace period, with the worker killed.
+func TestClientCloseOfFrozenWorkerIsBounded(t *testing.T) {
+	const grace = 300 * time.Millisecond
+	c, _ := startMem(t, 0, WithGracePeriod(grace))
+	if _, err := c.Connect(ctxBound(t), broker.ConnectParams{Host: "127.0.0.1", Port: 4002}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(c.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Pid()
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // a failed test leaves no stopped worker
+	called := make(chan error, 1)
+	go func() { called <- c.Ping(context.Background()) }()
+	start := time.Now()
+	closed := make(chan struct{})
+	go func() { c.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(hangBound):
+		t.Fatal("Close of a frozen worker did not return")
+	}
+	// The grace period bounds it; the slack only absorbs a loaded machine.
+	if took := time.Since(start); took > grace+3*time.Second {
+		t.Errorf("Close of a frozen worker took %v, grace %v", took, grace)
+	}
+	if err := <-called; !errors.Is(err, broker.ErrClosed) && !errors.Is(err, broker.ErrUnavailable) {
+		t.Errorf("call in flight at Close = %v, want ErrClosed or ErrUnavailable", err)
+	}
+	if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("frozen worker ended with %v, want SIGKILL", c.cmd.ProcessState)
+	}
+}
+
 func TestStartFailures(t *testing.T) {
 	log, _ := testLogger(t)
 	ctx := ctxBound(t)
@@ -439,5 +475,60 @@ func TestWorkerPlanLines(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "STRAY") {
 		t.Errorf("stray print not on stderr:\n%s", stderr.String())
+	}
+}
+
+// TestStoppedWorkerExitsWhenHostDies stops the worker (SIGSTOP), kills its host
+// with SIGKILL and waits for the worker to go away. A stopped process leaves any
+// signal but SIGKILL pending; the worker still goes because it leads its own
+// process group (sysProcAttr), which the host's death orphans, and the kernel
+// sends SIGHUP and SIGCONT to an orphaned group with a stopped member.
+func TestStoppedWorkerExitsWhenHostDies(t *testing.T) {
+	host := exec.Command(os.Args[0])
+	host.Env = append(os.Environ(), envTestMode+"=host", noRaceExitSleep)
+	host.Stderr = os.Stderr
+	stdout, err := host.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = host.Process.Kill(); _ = host.Wait() }()
+	var pid int
+	done := make(chan error, 1)
+	go func() {
+		_, err := fmt.Fscanf(stdout, "%d\n", &pid)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil || pid <= 0 {
+			t.Fatalf("reading the worker's pid: %v", err)
+		}
+	case <-time.After(hangBound):
+		t.Fatal("host did not report its worker")
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // a failed test leaves no worker
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = host.Wait()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return // gone (reaped by init)
+		}
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X') {
+			return // dead, awaiting its reaper
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %d still running 15s after its host died: %s", pid, b)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -66,9 +66,14 @@ func (fr *frameReader) next() (line []byte, tooLong, ok bool) {
 // fill reads once into the buffer, making room first: it moves the unconsumed
 // bytes to the front, and grows the buffer for a line longer than it, up to the
 // line limit, past which it keeps only the line's head and discards the rest.
+// Once everything read has been consumed, a grown buffer is dropped for one of
+// the initial size, so that one huge answer does not stay in the host's memory.
 func (fr *frameReader) fill() error {
 	if fr.start == fr.end {
 		fr.start, fr.end, fr.scan = 0, 0, 0
+		if len(fr.buf) > frameReaderSize {
+			fr.buf = make([]byte, frameReaderSize) // a long line is done with: let its buffer go
+		}
 	} else if fr.end == len(fr.buf) {
 		if fr.start > 0 {
 			n := copy(fr.buf, fr.buf[fr.start:fr.end])

@@ -136,3 +136,78 @@ func FuzzLineReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnmarshalExact checks unmarshalExact against a plain reference: decode
+// the object into a map (exact keys, the last of a repeated key), keep the keys
+// that name a field, and decode those. Case variants of a field's name, which
+// encoding/json alone would take, must be ignored.
+func FuzzUnmarshalExact(f *testing.F) {
+	for _, s := range []string{
+		`{"ID":15,"COMMAND":"hello"}`,
+		`{"id":1,"Command":"ping","command":"hello"}`,
+		`{"command":"a","COMMAND":"b"}`,
+		`{"\u0069d":2,"command":"ping"}`,
+		`{"\u0049D":2,"command":"ping"}`,
+		`{ "id" : [1,{"a":"}"}] , "Tags":["x"], "tags":["y"] }`,
+		`{"ID":[1},"command":"ping"}`,
+		`{"id":1,"command":"ping","pad":"x\"y\\"}`,
+		`{}`, `[]`, `null`, `{"a":}`, `{"a":1,}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var got wireRequest
+		gotErr := unmarshalExact(line, &got)
+
+		var want wireRequest
+		var fields map[string]json.RawMessage
+		wantErr := json.Unmarshal(line, &fields)
+		if wantErr == nil {
+			for k := range fields {
+				if !requestFields[k] {
+					delete(fields, k)
+				}
+			}
+			b, err := json.Marshal(fields)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantErr = json.Unmarshal(b, &want)
+		}
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%q: error %v, reference %v", line, gotErr, wantErr)
+		}
+		if gotErr == nil {
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("%q (-reference +got):\n%s", line, diff)
+			}
+		}
+	})
+}
+
+// TestLineReaderLongLines reads lines that span many pieces (past lineBlockMax)
+// and checks them byte for byte, and that release drops the assembled buffer.
+func TestLineReaderLongLines(t *testing.T) {
+	long := make([]byte, 3*lineBlockMax+12345)
+	for i := range long {
+		long[i] = byte('a' + i*7%26)
+	}
+	mid := long[:200<<10]
+	data := bytes.Join([][]byte{long, []byte("short"), mid, long[:10]}, []byte("\n"))
+	lr := newLineReader(bytes.NewReader(data), len(long))
+	for i, want := range [][]byte{long, []byte("short"), mid, long[:10]} {
+		line, err := lr.next()
+		if err != nil || !bytes.Equal(line, want) {
+			t.Fatalf("line %d: %d bytes, err %v; want %d bytes", i, len(line), err, len(want))
+		}
+		if large := lr.release(); large != (len(want) >= largeLine) {
+			t.Errorf("line %d of %d bytes: release said large=%v", i, len(want), large)
+		}
+		if lr.buf != nil {
+			t.Errorf("line %d: buffer kept after release", i)
+		}
+	}
+	if _, err := lr.next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last line: %v, want EOF", err)
+	}
+}

@@ -285,3 +285,29 @@ func TestPipeWriterGroupCommitKeepsLinesWhole(t *testing.T) {
 	}
 	pw.close(time.Second)
 }
+
+// After a long line, the frame reader goes back to a buffer of its initial size.
+func TestFrameReaderShrinksAfterLongLine(t *testing.T) {
+	long := bytes.Repeat([]byte("x"), 1<<20)
+	fr := newFrameReader(bytes.NewReader(append(append(long, '\n'), "short\n"...)), 4<<20)
+	var lines []int
+	for len(lines) < 2 {
+		if err := fr.fill(); err != nil {
+			t.Fatalf("fill: %v", err)
+		}
+		for {
+			l, _, ok := fr.next()
+			if !ok {
+				break
+			}
+			lines = append(lines, len(l))
+		}
+	}
+	if lines[0] != len(long) || lines[1] != len("short") {
+		t.Fatalf("lines of %v bytes", lines)
+	}
+	_ = fr.fill() // EOF; everything was consumed
+	if len(fr.buf) > frameReaderSize {
+		t.Errorf("buffer of %d bytes kept after the long line, want %d", len(fr.buf), frameReaderSize)
+	}
+}

@@ -46,7 +46,10 @@ func WithMaxRequestBytes(n int) ServeOption {
 }
 
 // WithMaxConcurrent bounds the requests handled at once (default 256); the worker
-// stops reading its input while the bound is reached.
+// stops reading its input while the bound is reached. A request holds its slot
+// until its answer is written or queued, and the output queue is bounded (1
+// MiB), so a host that stops reading the worker's output stops it reading its
+// input, and its memory stays bounded.
 func WithMaxConcurrent(n int) ServeOption {
 	return func(c *serveConfig) {
 		if n > 0 {
@@ -114,6 +117,7 @@ func Serve(ctx context.Context, b broker.Broker, in io.Reader, out io.Writer, op
 		failed:   make(chan struct{}),
 		jobs:     make(chan job),
 	}
+	s.drained.L = &s.wmu
 	s.legacyTail = make(chan struct{})
 	close(s.legacyTail)
 
@@ -207,6 +211,7 @@ type server struct {
 	runCtx context.Context
 
 	wmu      sync.Mutex // serialises writes to w
+	drained  sync.Cond  // on wmu: the flusher took the queue, or writing failed
 	w        io.Writer
 	wbuf     []byte // lines queued for the flusher, under wmu
 	spare    []byte // a written wbuf, kept for reuse
@@ -240,7 +245,10 @@ type server struct {
 // send writes one line to the output. Lines are written whole, by one sender at
 // a time, with group commit: a sender that finds another one writing queues its
 // line and returns, and the writing sender writes what was queued meanwhile in
-// one Write. A sender that sees other requests about to answer yields once first,
+// one Write. The queue is bounded (maxQueued): a sender that finds it full
+// waits until the writing sender takes it. Handlers send before they give up
+// their concurrency slot, so an output nobody reads ends up holding every slot,
+// and the reader stops reading input (backpressure). A sender that sees other requests about to answer yields once first,
 // so that a batch of requests costs a few writes instead of one each. No
 // goroutine sits between a handler and the pipe, which on a two-core machine
 // would cost a scheduler hand-off per answer.
@@ -249,6 +257,13 @@ func (s *server) send(line []byte) {
 	if s.writeErr != nil {
 		s.wmu.Unlock()
 		return // Serve is shutting down
+	}
+	for s.flushing && len(s.wbuf) > 0 && len(s.wbuf)+len(line) > maxQueued && s.writeErr == nil {
+		s.drained.Wait()
+	}
+	if s.writeErr != nil {
+		s.wmu.Unlock()
+		return
 	}
 	if s.flushing {
 		s.wbuf = append(s.wbuf, line...)
@@ -272,6 +287,7 @@ func (s *server) send(line []byte) {
 		if buf == nil {
 			buf, s.wbuf, owned = s.wbuf, s.spare[:0], true
 			s.spare = nil
+			s.drained.Broadcast()
 		}
 		s.wmu.Unlock()
 		_, err := s.w.Write(buf)
@@ -285,6 +301,7 @@ func (s *server) send(line []byte) {
 			s.log.Error("cannot write responses; stopping", "error", err)
 			close(s.failed)
 			s.wbuf = nil
+			s.drained.Broadcast()
 			break
 		}
 		if len(s.wbuf) == 0 {
@@ -297,6 +314,10 @@ func (s *server) send(line []byte) {
 
 // maxSpare bounds the output buffer kept for reuse between writes.
 const maxSpare = 256 << 10
+
+// maxQueued bounds the lines queued for the writing sender, in bytes; a single
+// line longer than that is queued alone.
+const maxQueued = 1 << 20
 
 // enter registers one more unit of work, unless Serve is stopping.
 func (s *server) enter() bool {
@@ -336,6 +357,12 @@ func (s *server) readLoop(lr *lineReader) error {
 			continue
 		}
 		s.dispatch(req)
+		if lr.release() {
+			// The request holds no reference to the line: give its memory back
+			// now rather than at the next GC and scavenge, minutes away in an
+			// idle worker.
+			debug.FreeOSMemory()
+		}
 		if lr.r.Buffered() == 0 {
 			s.unhandled.Store(false)
 			// Let the handlers just started answer before the next read, which
@@ -380,7 +407,9 @@ func (s *server) dispatch(req wireRequest) {
 	_, dup := s.inflight[key]
 	s.mu.Unlock()
 	if dup {
-		s.replyEarly(req.ID, fmt.Errorf("%w: id %s is already in flight", broker.ErrProtocol, key))
+		// Answered without the id: a host matching answers by id would take an
+		// answer with it for the answer to the request in flight.
+		s.replyEarly(nil, fmt.Errorf("%w: id %s is already in flight; request %q not run", broker.ErrProtocol, key, req.Command))
 		return
 	}
 	s.sem <- struct{}{}
@@ -442,10 +471,10 @@ func (s *server) run(j job) {
 	delete(s.inflight, j.key)
 	s.mu.Unlock()
 	j.cancel()
-	<-s.sem
 	if line != nil {
-		s.send(line)
+		s.send(line) // before the slot is given up: see send
 	}
+	<-s.sem
 }
 
 // dispatchLegacy runs fn after every earlier id-less request has been answered,
@@ -470,10 +499,10 @@ func (s *server) dispatchLegacy(fn func(context.Context) []byte) {
 		<-prev // the previous one always finishes: its handler honours runCtx
 		line := fn(s.runCtx)
 		s.busy.Add(-1)
-		<-s.sem
 		if line != nil {
-			s.send(line)
+			s.send(line) // before the slot is given up: see send
 		}
+		<-s.sem
 	}()
 }
 
@@ -609,8 +638,11 @@ func (s *server) forwardEvents(ch <-chan broker.Event) {
 }
 
 func (s *server) cancel(req wireRequest) (any, error) {
-	if len(req.Target) == 0 {
+	if len(req.Target) == 0 || string(req.Target) == "null" {
 		return nil, fmt.Errorf("%w: cancel needs a \"target\" id", broker.ErrInvalidArgument)
+	}
+	if checkID(req.Target) != nil {
+		return nil, fmt.Errorf("%w: cancel's \"target\" must be an id (a number or a string), not %.40s", broker.ErrInvalidArgument, req.Target)
 	}
 	s.mu.Lock()
 	cancel, ok := s.inflight[string(req.Target)]

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -189,6 +190,14 @@ func TestServeBadLines(t *testing.T) {
 		{`{"id":5,"command":"ping"`, 5.0, "protocol"},
 		{`{"id":6,"command":"cancel"}`, 6.0, "invalid_argument"},
 		{`{"id":7,"command":"hello","protocol":-1}`, 7.0, "invalid_argument"},
+		// Keys match exactly: these name neither an id nor a command.
+		{`{"ID":15,"COMMAND":"hello"}`, nil, "protocol"},
+		{`{"id":16,"Command":"ping"}`, 16.0, "protocol"},
+		{`{"Id":17,"command":"ping"}`, nil, "not_connected"},
+		// A cancel's target is an id: a number or a string.
+		{`{"id":18,"command":"cancel","target":{"id":1}}`, 18.0, "invalid_argument"},
+		{`{"id":19,"command":"cancel","target":[1]}`, 19.0, "invalid_argument"},
+		{`{"id":20,"command":"cancel","target":true}`, 20.0, "invalid_argument"},
 	}
 	for _, c := range cases {
 		p.send(t, c.line)
@@ -292,8 +301,10 @@ func TestServeCancel(t *testing.T) {
 	p.send(t, `{"command":"connect"}`)
 	p.recv(t)
 	p.send(t, `{"id":1,"command":"get_account_summary","tags":["wait:never"]}`, `{"id":1,"command":"ping"}`)
-	if got := p.recv(t); got["id"] != 1.0 || got["code"] != "protocol" {
-		t.Fatalf("duplicate id in flight: %v", got)
+	// The duplicate's answer must not carry id 1: the host would take it for the
+	// answer to the request in flight.
+	if got := p.recv(t); got["id"] != nil || got["code"] != "protocol" || !strings.Contains(fmt.Sprint(got["error"]), "id 1 ") {
+		t.Fatalf("duplicate id in flight: %v, want a protocol error without an id that names id 1", got)
 	}
 	p.send(t, `{"id":2,"command":"cancel","target":1}`)
 	got := map[any]map[string]any{}
@@ -475,4 +486,117 @@ func TestServeProperty(t *testing.T) {
 			rt.Errorf("Serve: %v", err)
 		}
 	})
+}
+
+// blockedWriter is a stdout whose reader never reads: every Write blocks until
+// release is closed, then fails.
+type blockedWriter struct{ release chan struct{} }
+
+func (w blockedWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return 0, io.ErrClosedPipe
+}
+
+// TestServeStopsReadingWhenOutputIsStuck writes many requests to a worker whose
+// output nobody reads. The worker must stop reading its input once its answers
+// fill the bounded output queue and every concurrency slot waits on it, so that
+// what it holds stays bounded, instead of accepting every request and queueing
+// every answer.
+func TestServeStopsReadingWhenOutputIsStuck(t *testing.T) {
+	const (
+		slots = 8
+		lines = 100_000
+	)
+	inR, inW := io.Pipe()
+	out := blockedWriter{release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- Serve(t.Context(), newMemBroker(0), inR, out, WithMaxConcurrent(slots)) }()
+	defer func() {
+		close(out.release) // the stuck write fails: Serve stops
+		inW.Close()
+		select {
+		case <-done:
+		case <-time.After(hangBound):
+			t.Error("Serve did not return once its output failed")
+		}
+	}()
+
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	// Each write returns only once Serve has taken the line (io.Pipe), so a write
+	// that does not return in stallAfter means Serve has stopped reading.
+	const stallAfter = 2 * time.Second
+	written := 0
+	line := []byte(`{"id":"request-000000","command":"ping"}` + "\n")
+	for written < lines {
+		copy(line[len(`{"id":"request-`):], fmt.Sprintf("%06d", written))
+		wrote := make(chan error, 1)
+		go func() { _, err := inW.Write(line); wrote <- err }()
+		select {
+		case err := <-wrote:
+			if err != nil {
+				t.Fatalf("write request %d: %v", written, err)
+			}
+			written++
+			continue
+		case <-time.After(stallAfter):
+		}
+		break
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("Serve took %d of %d requests with its output stuck; heap grew %d KiB", written, lines, grew>>10)
+	// The input buffer (64 KiB, ~1600 such lines), the output queue (maxQueued,
+	// ~11 000 answers of ~90 bytes) and the slots bound what it takes.
+	if bound := slots + (64<<10)/len(line) + maxQueued/80 + 100; written > bound {
+		t.Errorf("Serve took %d requests with its output stuck, want at most %d", written, bound)
+	}
+	if grew > 8<<20 {
+		t.Errorf("heap grew %d MiB with the output stuck, want a few", grew>>20)
+	}
+}
+
+// TestServeLargeLineMemory sends one request line of 32 MiB. Reading it must
+// cost about twice its size in allocations, not five times (a buffer grown by
+// append), and once it is answered the worker must hold nothing of it: neither
+// a buffer kept for the next line nor free heap kept from the OS.
+func TestServeLargeLineMemory(t *testing.T) {
+	const size = 32 << 20
+	line := []byte(`{"id":1,"command":"ping","pad":"` + strings.Repeat("x", size) + `"}` + "\n")
+	p := startServe(t, t.Context(), newMemBroker(0))
+	p.send(t, `{"id":0,"command":"hello"}`)
+	p.recv(t)
+
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if _, err := p.in.Write(line); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.recv(t); got["id"] != 1.0 || got["code"] != "not_connected" {
+		t.Fatalf("large request answered %v", got)
+	}
+	// A second request read means the reader is done with the first line.
+	p.send(t, `{"id":2,"command":"ping"}`)
+	p.recv(t)
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after) // before any GC of ours: what the worker left
+	allocated := after.TotalAlloc - before.TotalAlloc
+	kept := int64(after.HeapInuse) - int64(before.HeapInuse)
+	unreturned := int64(after.HeapIdle-after.HeapReleased) - int64(before.HeapIdle-before.HeapReleased)
+	t.Logf("a %d MiB line: allocated %d MiB, heap in use %+d KiB, idle heap not returned %+d KiB",
+		size>>20, allocated>>20, kept>>10, unreturned>>10)
+	if allocated > 2*size+size/2 {
+		t.Errorf("reading a %d MiB line allocated %d MiB, want about twice its size", size>>20, allocated>>20)
+	}
+	if kept > size/8 {
+		t.Errorf("heap in use grew %d MiB after the line was answered", kept>>20)
+	}
+	if unreturned > size/8 {
+		t.Errorf("%d MiB of idle heap not returned to the OS after the line was answered", unreturned>>20)
+	}
+	runtime.KeepAlive(line)
 }

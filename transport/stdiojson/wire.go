@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/brokerkit/brokerkit/broker"
@@ -254,7 +256,7 @@ func parseRequest(line []byte) (wireRequest, error) {
 		return req, nil
 	}
 	var req wireRequest
-	if err := json.Unmarshal(line, &req); err != nil {
+	if err := unmarshalExact(line, &req); err != nil {
 		id := peekID(line)
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) || !bytes.HasPrefix(bytes.TrimLeft(line, " \t\r"), []byte("{")) {
@@ -272,6 +274,154 @@ func parseRequest(line []byte) (wireRequest, error) {
 		return req, fmt.Errorf("%w: request has no \"command\"", broker.ErrProtocol)
 	}
 	return req, nil
+}
+
+// requestFields are the keys of a request, exactly as wireRequest's tags spell them.
+var requestFields = func() map[string]bool {
+	m := map[string]bool{}
+	t := reflect.TypeFor[wireRequest]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		m[name] = true
+	}
+	return m
+}()
+
+// unmarshalExact decodes a request object into req like json.Unmarshal, except
+// that keys match the field names exactly: encoding/json would also take "ID" or
+// "Command" for "id" and "command". Keys that are not a field's exact name are
+// ignored like any unknown field; of a repeated key the last one counts. Values
+// are not copied unless a key needs dropping, so a huge unknown field costs no
+// memory.
+func unmarshalExact(line []byte, req *wireRequest) error {
+	var exact [][]byte // the members whose key is exact, when some key is not
+	folded := false
+	ok := scanMembers(line, func(key, member []byte) {
+		if requestFields[string(key)] {
+			exact = append(exact, member)
+		} else {
+			folded = true
+		}
+	})
+	if !ok || !folded || !json.Valid(line) {
+		// No key to drop, or malformed: json.Unmarshal says how.
+		return json.Unmarshal(line, req)
+	}
+	return json.Unmarshal(append(append([]byte("{"), bytes.Join(exact, []byte(","))...), '}'), req)
+}
+
+// scanMembers calls f with the decoded key and the raw text of each member of
+// the JSON object in line, without decoding the values. It reports false, maybe
+// after some calls, if line is not a well-formed object as far as it can tell;
+// json.Unmarshal then has the last word.
+func scanMembers(line []byte, f func(key, member []byte)) bool {
+	i := skipSpace(line, 0)
+	if i >= len(line) || line[i] != '{' {
+		return false
+	}
+	i = skipSpace(line, i+1)
+	if i < len(line) && line[i] == '}' {
+		return skipSpace(line, i+1) == len(line)
+	}
+	for {
+		start := i
+		end := skipString(line, i)
+		if end < 0 {
+			return false
+		}
+		key := line[start+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var k string
+			if json.Unmarshal(line[start:end], &k) != nil {
+				return false
+			}
+			key = []byte(k)
+		}
+		i = skipSpace(line, end)
+		if i >= len(line) || line[i] != ':' {
+			return false
+		}
+		i = skipValue(line, skipSpace(line, i+1))
+		if i < 0 {
+			return false
+		}
+		f(key, line[start:i])
+		i = skipSpace(line, i)
+		switch {
+		case i < len(line) && line[i] == ',':
+			i = skipSpace(line, i+1)
+		case i < len(line) && line[i] == '}':
+			return skipSpace(line, i+1) == len(line)
+		default:
+			return false
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string that starts at b[i], or -1.
+func skipString(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the value that starts at b[i], or -1. It
+// checks the nesting of brackets and strings, not the literals in between.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				if i = skipString(b, i); i < 0 {
+					return -1
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	}
+	start := i
+scan:
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			break scan
+		}
+	}
+	if i == start {
+		return -1
+	}
+	return i
 }
 
 // checkID accepts absent, null, a number or a string.
@@ -398,9 +548,16 @@ func parseID(raw json.RawMessage) (uint64, bool) {
 type lineReader struct {
 	r      *bufio.Reader
 	max    int
-	buf    []byte
 	prefix int // how much of an oversized line to keep, for peekID
+
+	blocks [][]byte // a line longer than r's buffer, in pieces that are never copied to grow
+	buf    []byte   // the last such line, assembled; dropped by release
 }
+
+// lineBlockMax caps the size of one piece of a long line: pieces double from
+// the reader's buffer size up to it, so that a line costs about its size in
+// pieces (never more than lineBlockMax over it) and as much again assembled.
+const lineBlockMax = 8 << 20
 
 func newLineReader(r io.Reader, max int) *lineReader {
 	if max <= 0 {
@@ -413,12 +570,18 @@ func newLineReader(r io.Reader, max int) *lineReader {
 // the next call. A line longer than the limit is consumed whole and reported as
 // errLineTooLong together with its first few KiB. A last line without a newline
 // counts as a line; then next returns io.EOF.
+//
+// A line that fits the reader's buffer is returned in place. A longer one is
+// gathered in pieces and assembled once, at its exact size: growing one buffer
+// by append would allocate about five times the line.
 func (lr *lineReader) next() ([]byte, error) {
-	lr.buf = lr.buf[:0]
+	lr.buf = nil
+	lr.blocks = lr.blocks[:0]
+	n := 0 // bytes of the line read so far, up to max+2 (then tooLong)
 	tooLong := false
 	for {
 		chunk, err := lr.r.ReadSlice('\n')
-		if err == nil && len(lr.buf) == 0 && !tooLong {
+		if err == nil && n == 0 && !tooLong {
 			line := trimEOL(chunk)
 			if len(line) > lr.max {
 				return line[:min(len(line), lr.prefix)], errLineTooLong
@@ -426,28 +589,78 @@ func (lr *lineReader) next() ([]byte, error) {
 			return line, nil
 		}
 		if !tooLong {
-			if len(lr.buf)+len(chunk) > lr.max+2 {
-				keep := max(0, lr.prefix-len(lr.buf))
-				lr.buf = append(lr.buf, chunk[:min(keep, len(chunk))]...)
+			if n+len(chunk) > lr.max+2 {
+				lr.appendLine(chunk[:min(max(0, lr.prefix-n), len(chunk))])
 				tooLong = true
 			} else {
-				lr.buf = append(lr.buf, chunk...)
+				lr.appendLine(chunk)
 			}
+			n += len(chunk)
 		}
 		switch {
 		case err == bufio.ErrBufferFull:
 			continue
-		case err == io.EOF && (len(lr.buf) > 0 || tooLong):
+		case err == io.EOF && (n > 0 || tooLong):
 			// A final line without a newline; EOF comes on the next call.
 		case err != nil:
 			return nil, err
 		}
-		line := trimEOL(lr.buf)
+		line := trimEOL(lr.assemble())
 		if tooLong || len(line) > lr.max {
 			return line[:min(len(line), lr.prefix)], errLineTooLong
 		}
 		return line, nil
 	}
+}
+
+// appendLine adds p to the pieces of the line being read.
+func (lr *lineReader) appendLine(p []byte) {
+	for len(p) > 0 {
+		k := len(lr.blocks) - 1
+		if k < 0 || len(lr.blocks[k]) == cap(lr.blocks[k]) {
+			size := 64 << 10
+			if k >= 0 {
+				size = min(2*cap(lr.blocks[k]), lineBlockMax)
+			}
+			lr.blocks = append(lr.blocks, make([]byte, 0, size))
+			k++
+		}
+		b := lr.blocks[k]
+		c := copy(b[len(b):cap(b)], p)
+		lr.blocks[k] = b[:len(b)+c]
+		p = p[c:]
+	}
+}
+
+// assemble joins the pieces into one slice of the exact size and drops them.
+func (lr *lineReader) assemble() []byte {
+	if len(lr.blocks) == 1 {
+		lr.buf = lr.blocks[0]
+	} else {
+		size := 0
+		for _, b := range lr.blocks {
+			size += len(b)
+		}
+		lr.buf = make([]byte, 0, size)
+		for _, b := range lr.blocks {
+			lr.buf = append(lr.buf, b...)
+		}
+	}
+	clear(lr.blocks)
+	lr.blocks = lr.blocks[:0]
+	return lr.buf
+}
+
+// largeLine is the size of a line past which release gives memory back to the OS.
+const largeLine = 4 << 20
+
+// release drops the buffer of the last line, which the caller is done with, and
+// reports whether it was large enough that its memory should be returned to the
+// OS (a request line of 60 MB would otherwise stay part of the worker's RSS).
+func (lr *lineReader) release() bool {
+	large := cap(lr.buf) >= largeLine
+	lr.buf = nil
+	return large
 }
 
 func trimEOL(b []byte) []byte {

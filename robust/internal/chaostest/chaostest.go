@@ -4,7 +4,10 @@
 package chaostest
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"slices"
 	"syscall"
 	"testing"
@@ -81,7 +84,7 @@ func Options(extra ...robust.Option) []robust.Option {
 		robust.WithMaxAttempts(50),
 		robust.WithBackoff(robust.Backoff{Base: 5 * time.Millisecond, Max: 100 * time.Millisecond}),
 		robust.WithAttemptTimeout(2 * time.Second),
-		robust.WithHealthCheck(200*time.Millisecond, 300*time.Millisecond, 2),
+		robust.WithHealthCheck(healthInterval, healthTimeout, healthMisses),
 		robust.WithBreaker(0, 0),
 	}, extra...)
 }
@@ -188,6 +191,73 @@ func KillLoop(t *testing.T, name string, dial robust.Dialer) {
 	last := e.B.Stats().WorkerPID
 	e.CloseAndCheck(t, last)
 	leakcheck.AssertProcessGone(t, last)
+}
+
+// Health-check settings of Options, which bound how soon a frozen worker is noticed.
+const (
+	healthInterval = 200 * time.Millisecond
+	healthTimeout  = 300 * time.Millisecond
+	healthMisses   = 2
+)
+
+// FreezeLoop stops the worker with SIGSTOP three times between calls: robust's
+// health check must notice, the transport's Close must kill the frozen worker
+// (SIGKILL after grace, the grace period dial gives its Clients) and the
+// replacement must serve within health interval × misses (each miss waiting up
+// to the health timeout) + grace, plus slack for a loaded machine. The frozen
+// workers are gone, one socket to the gateway is live, and Close leaves none.
+func FreezeLoop(t *testing.T, name string, dial robust.Dialer, grace time.Duration) {
+	e := New(t, dial)
+	e.MustServe(t, "first call")
+	bound := healthMisses*(healthInterval+healthTimeout) + grace
+	const slack = 3 * time.Second // load on a shared machine, the replacement's start
+	for range 3 {
+		pid := e.B.Stats().WorkerPID
+		if pid == 0 {
+			t.Fatal("the transport's client reports no pid")
+		}
+		stopped := time.Now()
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatalf("kill -STOP %d: %v", pid, err)
+		}
+		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // no stopped worker outlives a failed test
+		waitStopped(t, pid)
+		e.MustServe(t, "after kill -STOP")
+		took := time.Since(stopped)
+		if took > bound+slack {
+			t.Errorf("frozen worker replaced after %v, want within %v (+%v slack)", took, bound, slack)
+		}
+		t.Logf("kill -STOP -> next successful call over %s: %v (bound %v)", name, took, bound)
+		if np := e.B.Stats().WorkerPID; np == pid || np == 0 {
+			t.Fatalf("worker pid %d after stopping %d", np, pid)
+		}
+		leakcheck.AssertProcessGone(t, pid)
+		leakcheck.AssertSockets(t, e.Port, 1, e.B.Stats().WorkerPID)
+	}
+	last := e.B.Stats().WorkerPID
+	e.CloseAndCheck(t, last)
+	leakcheck.AssertProcessGone(t, last)
+}
+
+// waitStopped waits until pid is in the stopped state: kill returns before the
+// signal has reached every thread of the target.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatalf("process %d: %v", pid, err)
+		}
+		// The state follows the parenthesised command name.
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'T' {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped 10s after SIGSTOP: %s", pid, stat)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // KillDuringCalls kills the worker five times while four callers are busy: every

@@ -6,6 +6,7 @@ package goplugintest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"go.uber.org/goleak"
@@ -25,8 +26,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func dial(ctx context.Context) (broker.Broker, error) {
-	c, err := goplugin.Start(ctx, goplugin.WithSelf(), goplugin.WithoutAutoMTLS(), goplugin.WithLogger(hclog.NewNullLogger()))
+func dial(ctx context.Context) (broker.Broker, error) { return dialWith(ctx) }
+
+// dialWith starts a worker with opts after the defaults.
+func dialWith(ctx context.Context, opts ...goplugin.Option) (broker.Broker, error) {
+	c, err := goplugin.Start(ctx, append([]goplugin.Option{goplugin.WithSelf(), goplugin.WithoutAutoMTLS(), goplugin.WithLogger(hclog.NewNullLogger())}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +48,14 @@ func TestConformance(t *testing.T) {
 func TestKillLoop(t *testing.T)         { chaostest.KillLoop(t, "goplugin", dial) }
 func TestKillDuringCalls(t *testing.T)  { chaostest.KillDuringCalls(t, dial) }
 func TestStalledHandshake(t *testing.T) { chaostest.StalledHandshake(t, "goplugin", dial) }
+
+// TestFreezeLoop stops workers with SIGSTOP; each is killed and replaced.
+func TestFreezeLoop(t *testing.T) {
+	const grace = 500 * time.Millisecond
+	chaostest.FreezeLoop(t, "goplugin", func(ctx context.Context) (broker.Broker, error) {
+		return dialWith(ctx, goplugin.WithGracePeriod(grace))
+	}, grace)
+}
 
 // TestStateMachine runs the conformance state machine over robust around this
 // transport, killing workers among its actions.

@@ -5,6 +5,7 @@ package stdiojsontest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"go.uber.org/goleak"
@@ -24,8 +25,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func dial(ctx context.Context) (broker.Broker, error) {
-	c, err := stdiojson.Start(ctx, stdiojson.WithSelf(), stdiojson.WithLogger(hclog.NewNullLogger()))
+func dial(ctx context.Context) (broker.Broker, error) { return dialWith(ctx) }
+
+// dialWith starts a worker with opts after the defaults.
+func dialWith(ctx context.Context, opts ...stdiojson.Option) (broker.Broker, error) {
+	c, err := stdiojson.Start(ctx, append([]stdiojson.Option{stdiojson.WithSelf(), stdiojson.WithLogger(hclog.NewNullLogger())}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -43,6 +47,14 @@ func TestConformance(t *testing.T) {
 func TestKillLoop(t *testing.T)         { chaostest.KillLoop(t, "stdiojson", dial) }
 func TestKillDuringCalls(t *testing.T)  { chaostest.KillDuringCalls(t, dial) }
 func TestStalledHandshake(t *testing.T) { chaostest.StalledHandshake(t, "stdiojson", dial) }
+
+// TestFreezeLoop stops workers with SIGSTOP; each is killed and replaced.
+func TestFreezeLoop(t *testing.T) {
+	const grace = 500 * time.Millisecond
+	chaostest.FreezeLoop(t, "stdiojson", func(ctx context.Context) (broker.Broker, error) {
+		return dialWith(ctx, stdiojson.WithGracePeriod(grace))
+	}, grace)
+}
 
 // TestStateMachine runs the conformance state machine over robust around this
 // transport, killing workers among its actions.
