@@ -66,7 +66,7 @@ soak: ## calls through robust over every transport under chaos for SOAK (e.g. ma
 fuzz: ## run every fuzz target for FUZZTIME each (10s or more: Go fails shorter runs whose baseline outlasts them)
 	./scripts/fuzz-all.sh $(FUZZTIME)
 
-proto: ## regenerate the go-plugin gRPC code (needs protoc)
+proto: ## regenerate the protobuf code: go-plugin gRPC and the fake gateway's TWS messages (needs protoc)
 	./scripts/gen-proto.sh
 
 clean:

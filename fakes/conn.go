@@ -34,7 +34,7 @@ type conn struct {
 	nc      net.Conn
 	log     hclog.Logger
 	faults  Faults // from the script current at accept; set before serve
-	version int    // the script's server version at accept; set before serve
+	version int    // the highest server version offered at accept; set before serve
 
 	quit      chan struct{} // closed by close
 	closeOnce sync.Once
@@ -89,13 +89,25 @@ func (c *conn) clientID() int64 {
 	return c.rec.ClientID
 }
 
-// send writes one frame unless the connection is closed or half-open, and
-// closes the connection once Faults.CloseAfterMessages frames have been sent.
-func (c *conn) send(fields ...string) error {
-	frame, err := AppendFrame(nil, fields...)
+// send writes one message, given as text fields (the id first), in the form
+// of the negotiated server version (see encodeMessage).
+func (c *conn) send(fields ...string) error { return c.sendMsg(false, fields) }
+
+// sendMsg writes one message unless the connection is closed or half-open,
+// and closes the connection once Faults.CloseAfterMessages frames have been
+// sent. textOnly keeps the text form (with a raw id from VersionRawIDs) even
+// where the version has a protobuf form: malformed replies and SendRaw.
+func (c *conn) sendMsg(textOnly bool, fields []string) error {
+	frame, err := encodeMessage(int(c.negotiated.Load()), fields, textOnly)
 	if err != nil {
+		c.log.Error("cannot encode message", "error", err)
 		return err
 	}
+	return c.writeFrame(frame)
+}
+
+// writeFrame writes one encoded frame; see sendMsg.
+func (c *conn) writeFrame(frame []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	select {
@@ -157,12 +169,11 @@ func (c *conn) serve() {
 		return
 	}
 	for n := 1; ; n++ {
-		fields, err := ReadFrame(br)
+		fields, err := c.readRequest(br)
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
-		c.record(fields)
 		if c.halfOpen.Load() {
 			continue
 		}
@@ -170,14 +181,16 @@ func (c *conn) serve() {
 			return
 		}
 		replies := replies(c.g.currentScript(), int(c.negotiated.Load()), fields)
+		textOnly := false
 		if n == c.faults.MalformedAfterRequests {
 			c.log.Debug("fault: malformed reply", "request", n)
 			replies = [][]string{malformed(c.faults.MalformedFields, replies)}
+			textOnly = true // a protobuf body scmhub cannot parse is only logged
 		} else if len(replies) == 0 {
 			c.log.Debug("request not answered", "fields", fields)
 		}
 		for _, r := range replies {
-			if c.send(r...) != nil {
+			if c.sendMsg(textOnly, r) != nil {
 				return
 			}
 		}
@@ -245,18 +258,19 @@ func (c *conn) handshake(br *bufio.Reader) bool {
 	}
 	c.negotiated.Store(int64(v))
 	c.update(func(r *ConnRecord) { r.ServerVersion = v })
-	return c.send(itoa(v), time.Now().Format("20060102 15:04:05 MST")) == nil
+	// The reply is text at every version: the client reads it before it knows one.
+	reply, err := AppendFrame(nil, itoa(v), time.Now().Format("20060102 15:04:05 MST"))
+	return err == nil && c.writeFrame(reply) == nil
 }
 
 // startAPI reads START_API, admits or refuses the client id and sends the
 // unprompted messages; it reports whether to go on.
 func (c *conn) startAPI(br *bufio.Reader) bool {
-	fields, err := ReadFrame(br)
+	fields, err := c.readRequest(br)
 	if err != nil {
 		c.readFailed(err)
 		return false
 	}
-	c.record(fields)
 	refuse := func(reason string) bool {
 		c.log.Warn("refusing client", "reason", reason)
 		c.update(func(r *ConnRecord) { r.Refused = reason })
@@ -331,12 +345,27 @@ func (c *conn) noticeLoop(start time.Time, notices []TimedNotice) {
 	}
 }
 
-func (c *conn) record(fields []string) {
+// readRequest reads one request in the form of the negotiated version and
+// records it.
+func (c *conn) readRequest(br *bufio.Reader) ([]string, error) {
+	payload, err := readPayload(br)
+	if err != nil {
+		return nil, err
+	}
+	fields, isProto, err := decodeRequest(int(c.negotiated.Load()), payload)
+	if err != nil {
+		return nil, err
+	}
+	c.record(fields, isProto)
+	return fields, nil
+}
+
+func (c *conn) record(fields []string, isProto bool) {
 	id, err := strconv.Atoi(fields[0])
 	if err != nil {
 		id = -1
 	}
-	req := Request{ID: id, Fields: fields, At: time.Now()}
+	req := Request{ID: id, Fields: fields, Protobuf: isProto, At: time.Now()}
 	c.update(func(r *ConnRecord) { r.Requests = append(r.Requests, req) })
 }
 

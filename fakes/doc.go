@@ -1,5 +1,6 @@
 // Package fakes provides a scripted fake IB Gateway that speaks the real TWS API
-// wire protocol (server version 193) on a loopback TCP port, so that real API
+// wire protocol (server versions 100..225: text, raw ids and protobuf as the
+// real Gateway speaks them) on a loopback TCP port, so that real API
 // clients such as scmhub/ibapi can be tested without Interactive Brokers.
 // A Script says what the gateway answers (accounts, positions, account summary)
 // and which faults it injects (stalled or refused handshakes, dropped, closed,

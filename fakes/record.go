@@ -125,7 +125,7 @@ func (r *Recorder) pump(c *recConn, fromClient bool) {
 			}
 		}
 		for {
-			p, err := readRawFrame(br)
+			p, err := readPayload(br)
 			if err != nil {
 				return err
 			}

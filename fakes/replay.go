@@ -182,7 +182,7 @@ func (r *Replayer) serve(nc net.Conn) {
 	}
 	consumed := make([]bool, len(ex))
 	for {
-		p, err := readRawFrame(br)
+		p, err := readPayload(br)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				r.log.Debug("read failed", "error", err)
@@ -191,17 +191,22 @@ func (r *Replayer) serve(nc net.Conn) {
 		}
 		k := matchExchange(ex, consumed, p)
 		if k < 0 {
-			fields, _ := splitFields(p)
+			fields, _, err := decodeRequest(version, p)
+			if err != nil || len(fields) == 0 {
+				fields = []string{Frame{Raw: p}.ID()}
+			}
 			r.mismatch("replay: the recording has no answer for this request", "connection", i,
 				"request", fmt.Sprintf("%q", fields))
-			if version > 0 && version < minVerProtobuf {
-				id := field(fields, 0)
-				msg := "Error validating request.-'" + id + "' : cause - replay: the recording has no answer for message " +
-					id + " with these fields"
-				e := errorFields(version, requestID(version, fields), CodeReplayMismatch, msg)
-				if _, err := nc.Write(EncodeFrame(e...)); err != nil {
-					return
-				}
+			id := field(fields, 0)
+			msg := "Error validating request.-'" + id + "' : cause - replay: the recording has no answer for message " +
+				id + " with these fields"
+			frame, err := encodeMessage(version, errorFields(version, requestID(version, fields), CodeReplayMismatch, msg), false)
+			if err != nil {
+				r.log.Error("replay: cannot encode the error", "error", err)
+				continue
+			}
+			if _, err := nc.Write(frame); err != nil {
+				return
 			}
 			continue
 		}

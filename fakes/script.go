@@ -14,13 +14,13 @@ import (
 )
 
 // Script is what the gateway serves: the answers to requests and the faults it
-// injects. The zero Script is valid: version 193, no accounts, next id 1.
+// injects. The zero Script is valid: versions up to 225, no accounts, next id 1.
 //
 // A Script loads from JSON (ParseScript, LoadScript) with decimals as JSON
 // strings and durations as Go duration strings ("150ms"); see testdata/demo.json.
 type Script struct {
 	// ServerVersion is the highest server version the gateway offers, 0 meaning
-	// DefaultServerVersion (193). It must be 0 or in MinServerVersion..MaxServerVersion.
+	// DefaultServerVersion (225). It must be 0 or in MinServerVersion..MaxServerVersion.
 	// The gateway answers min(ServerVersion, client's max) and refuses a client
 	// whose range excludes that.
 	ServerVersion int

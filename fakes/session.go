@@ -5,14 +5,16 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/fakes/internal/twspb"
 )
 
 // SessionFormat names the recording format (docs/adr/0009).
@@ -78,10 +80,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// newFrame stores payload as fields when it is text a frame round-trips.
+// newFrame stores payload as fields when it is text with a text message id
+// (below server version 201, and every handshake reply), else as raw bytes.
 func newFrame(from string, at time.Duration, payload []byte) Frame {
 	f := Frame{From: from, At: Duration(at)}
-	if fields, err := splitFields(payload); err == nil && utf8.Valid(payload) {
+	if fields, err := splitFields(payload); err == nil && utf8.Valid(payload) && fields[0] != "" && allDigits(fields[0]) {
 		f.Fields = fields
 	} else {
 		f.Raw = bytes.Clone(payload)
@@ -114,22 +117,6 @@ func (f Frame) ID() string {
 		return strconv.FormatUint(uint64(binary.BigEndian.Uint32(f.Raw)), 10)
 	}
 	return ""
-}
-
-// readRawFrame reads one frame and returns its payload, whatever it holds.
-func readRawFrame(r io.Reader) ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n > MaxFrameLen {
-		return nil, fmt.Errorf("%w (claimed %d)", ErrFrameTooLarge, n)
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("%w: empty frame", broker.ErrProtocol)
-	}
-	return readN(r, int64(n))
 }
 
 // LoadSession reads a recording written by Save. A file that is not JSON of
@@ -216,7 +203,7 @@ func (s Session) Save(path string) error {
 }
 
 // Redact returns a copy of s with every account id the server announced in
-// MANAGED_ACCTS replaced, wherever it appears in a text frame or in the bytes
+// MANAGED_ACCTS (text, or protobuf from server version 207) replaced, wherever it appears in a text frame or in the bytes
 // of a raw frame, by a placeholder of the same length that keeps the first two
 // characters ("DU1234567" becomes "DU0000001"), so lengths inside binary
 // payloads stay valid.
@@ -225,8 +212,21 @@ func (s Session) Redact() Session {
 	seen := map[string]bool{}
 	for _, c := range s.Connections {
 		for _, f := range c.Frames {
-			if f.From == FromServer && f.ID() == itoa(outManagedAccts) && len(f.Fields) >= 3 {
-				for a := range strings.SplitSeq(f.Fields[2], ",") {
+			if f.From != FromServer {
+				continue
+			}
+			list := ""
+			switch {
+			case f.ID() == itoa(outManagedAccts) && len(f.Fields) >= 3:
+				list = f.Fields[2]
+			case f.ID() == itoa(outManagedAccts+protobufIDOffset):
+				var m twspb.ManagedAccounts
+				if proto.Unmarshal(f.Raw[4:], &m) == nil {
+					list = m.GetAccountsList()
+				}
+			}
+			if list != "" {
+				for a := range strings.SplitSeq(list, ",") {
 					if a = strings.TrimSpace(a); a != "" && !seen[a] {
 						seen[a] = true
 						accounts = append(accounts, a)

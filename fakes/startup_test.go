@@ -57,7 +57,14 @@ func TestStartupFieldCounts(t *testing.T) {
 			s := fakes.DefaultScript()
 			s.ServerVersion = v
 			g := startGateway(t, s)
-			c := connectRaw(t, g, 1)
+			c := dialRaw(t, g)
+			if f := c.hello(fakes.Handshake{MinVersion: 100, MaxVersion: fakes.VersionRawIDs - 1}); f[0] != strconv.Itoa(v) {
+				t.Fatalf("negotiated %s, want %d", f[0], v)
+			}
+			c.send("71", "2", "1", "")
+			for range 5 {
+				c.read()
+			}
 			a1 := s.Accounts[0]
 			n1 := 0
 			for _, p := range s.Positions {

@@ -18,14 +18,20 @@ const (
 	MaxFrameLen = 0xFFFFFF
 	// MaxHandshakeLen bounds the client's version string ("v100..225 +PACEAPI").
 	MaxHandshakeLen = 4096
-	// DefaultServerVersion is the server version a Script announces when its
-	// ServerVersion is 0: the highest every known client accepts.
-	DefaultServerVersion = 193
-	// MinServerVersion and MaxServerVersion bound Script.ServerVersion. From 201 on
-	// the real protocol switches to binary message ids and protobuf, which the
-	// fake gateway does not speak.
+	// DefaultServerVersion is the highest server version a gateway offers when
+	// its Script's ServerVersion is 0 (and no WithMaxServerVersion caps it): the
+	// newest the pinned scmhub/ibapi speaks (MIN_SERVER_VER_ODD_LOT_BID_ASK_QUOTES).
+	// A client negotiates the highest version inside both ranges, so @stoqey/ib
+	// (v100..193) still gets 193.
+	DefaultServerVersion = 225
+	// TextServerVersion is the newest version of the all-text protocol, the
+	// highest @stoqey/ib accepts.
+	TextServerVersion = 193
+	// MinServerVersion and MaxServerVersion bound Script.ServerVersion and
+	// WithMaxServerVersion. From VersionRawIDs (201) on, message ids are raw
+	// integers and messages move to protobuf group by group (see codec.go).
 	MinServerVersion = 100
-	MaxServerVersion = 200
+	MaxServerVersion = 225
 )
 
 // apiPrefix opens every client connection, with no length in front.
@@ -196,6 +202,16 @@ func AppendFrame(dst []byte, fields ...string) ([]byte, error) {
 // broker.ErrProtocol for an empty payload or one whose last field is not
 // NUL-terminated.
 func ReadFrame(r io.Reader) ([]string, error) {
+	payload, err := readPayload(r)
+	if err != nil {
+		return nil, err
+	}
+	return splitFields(payload)
+}
+
+// readPayload reads one frame and returns its payload, with ReadFrame's
+// errors but for the NUL check.
+func readPayload(r io.Reader) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
@@ -207,11 +223,7 @@ func ReadFrame(r io.Reader) ([]string, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("%w: empty frame", broker.ErrProtocol)
 	}
-	payload, err := readN(r, int64(n))
-	if err != nil {
-		return nil, err
-	}
-	return splitFields(payload)
+	return readN(r, int64(n))
 }
 
 // readN reads exactly n bytes, growing its buffer only as data arrives.
