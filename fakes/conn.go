@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,18 +135,6 @@ func (c *conn) sendError(id, code int64, msg string) error {
 	return c.send(errorFields(int(c.negotiated.Load()), id, code, msg)...)
 }
 
-func errorFields(version int, id, code int64, msg string) []string {
-	ids, codes := strconv.FormatInt(id, 10), strconv.FormatInt(code, 10)
-	switch {
-	case version >= minVerErrorTime:
-		return []string{itoa(outErrMsg), ids, codes, msg, "", strconv.FormatInt(time.Now().UnixMilli(), 10)}
-	case version >= minVerAdvancedReject:
-		return []string{itoa(outErrMsg), "2", ids, codes, msg, ""}
-	default:
-		return []string{itoa(outErrMsg), "2", ids, codes, msg}
-	}
-}
-
 func itoa(i int) string { return strconv.Itoa(i) }
 
 // sleep waits d or until the connection closes; it reports whether d elapsed.
@@ -194,7 +180,7 @@ func (c *conn) serve() {
 		if !c.sleep(c.faults.ReplyDelay) {
 			return
 		}
-		replies := replies(c.g.currentScript(), fields)
+		replies := replies(c.g.currentScript(), int(c.negotiated.Load()), fields)
 		textOnly := false
 		if n == c.faults.MalformedAfterRequests {
 			c.log.Debug("fault: malformed reply", "request", n)
@@ -325,8 +311,8 @@ func (c *conn) startAPI(br *bufio.Reader) bool {
 	start := time.Now()
 	sc := c.g.currentScript()
 	msgs := [][]string{
-		{itoa(outManagedAccts), "1", strings.Join(sc.Accounts, ",")},
-		{itoa(outNextValidID), "1", strconv.FormatInt(sc.nextValidID(), 10)},
+		managedAcctsFields(sc.Accounts),
+		nextValidIDFields(sc.nextValidID()),
 	}
 	for _, code := range []int64{CodeMarketDataFarmOK, CodeHistDataFarmOK, CodeSecDefDataFarmOK} {
 		msgs = append(msgs, errorFields(int(c.negotiated.Load()), -1, code, NoticeText(code)))
@@ -381,93 +367,6 @@ func (c *conn) record(fields []string, isProto bool) {
 	}
 	req := Request{ID: id, Fields: fields, Protobuf: isProto, At: time.Now()}
 	c.update(func(r *ConnRecord) { r.Requests = append(r.Requests, req) })
-}
-
-// field returns fields[i], or "" if there is no such field.
-func field(fields []string, i int) string {
-	if i < len(fields) {
-		return fields[i]
-	}
-	return ""
-}
-
-// replies returns the messages that answer one request; none for cancels and
-// for requests the fake does not know.
-func replies(sc Script, fields []string) [][]string {
-	switch fields[0] {
-	case itoa(inReqCurrentTime):
-		return [][]string{{itoa(outCurrentTime), "1", strconv.FormatInt(time.Now().Unix(), 10)}}
-	case itoa(inReqIDs):
-		return [][]string{{itoa(outNextValidID), "1", strconv.FormatInt(sc.nextValidID(), 10)}}
-	case itoa(inReqManagedAccts):
-		return [][]string{{itoa(outManagedAccts), "1", strings.Join(sc.Accounts, ",")}}
-	case itoa(inReqPositions):
-		out := make([][]string, 0, len(sc.Positions)+1)
-		for _, p := range sc.Positions {
-			out = append(out, positionFields(p))
-		}
-		return append(out, []string{itoa(outPositionEnd), "1"})
-	case itoa(inReqAccountSummary):
-		reqID := field(fields, 2)
-		out := summaryRows(sc.Summary, reqID, field(fields, 4))
-		return append(out, []string{itoa(outAccountSummaryEnd), "1", reqID})
-	default: // CANCEL_POSITIONS, CANCEL_ACCOUNT_SUMMARY, and anything unknown
-		return nil
-	}
-}
-
-// positionFields is POSITION_DATA version 3: 16 fields, no primaryExch.
-func positionFields(p broker.Position) []string {
-	c := p.Contract
-	return []string{
-		itoa(outPositionData), "3", p.Account,
-		strconv.FormatInt(c.ConID, 10), c.Symbol, c.SecType, c.Expiry, c.Strike.String(), c.Right, c.Multiplier,
-		c.Exchange, c.Currency, c.LocalSymbol, c.TradingClass,
-		p.Quantity.String(), p.AvgCost.String(),
-	}
-}
-
-// summaryRows answers REQ_ACCOUNT_SUMMARY with the rows eachSummaryRow yields.
-func summaryRows(summary []broker.AccountSummary, reqID, tagList string) [][]string {
-	var out [][]string
-	eachSummaryRow(summary, tagList, func(account, tag string, v broker.SummaryValue) {
-		out = append(out, []string{itoa(outAccountSummary), "1", reqID, account, tag, v.Value, v.Currency})
-	})
-	return out
-}
-
-// eachSummaryRow calls emit for each row a gateway answers to a summary request
-// for the comma-separated tagList: for each account in script order, the
-// requested tags in request order, each once, skipping tags the account lacks; a
-// tag starting with "$" ($LEDGER, $LEDGER:ALL, ...) stands for all of the
-// account's tags, sorted. Gateway and Memory share it so that they agree.
-func eachSummaryRow(summary []broker.AccountSummary, tagList string, emit func(account, tag string, v broker.SummaryValue)) {
-	var tags []string
-	for t := range strings.SplitSeq(tagList, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			tags = append(tags, t)
-		}
-	}
-	for _, a := range summary {
-		seen := map[string]bool{}
-		one := func(tag string) {
-			v, ok := a.Values[tag]
-			if !ok || seen[tag] {
-				return
-			}
-			seen[tag] = true
-			emit(a.Account, tag, v)
-		}
-		for _, t := range tags {
-			if strings.HasPrefix(t, "$") {
-				for _, all := range slices.Sorted(maps.Keys(a.Values)) {
-					one(all)
-				}
-				continue
-			}
-			one(t)
-		}
-	}
 }
 
 // malformedIntField says, per reply message id, which field holds an integer

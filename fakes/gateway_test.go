@@ -294,13 +294,17 @@ func TestSimpleRequests(t *testing.T) {
 	c.send("17", "1")
 	c.expect("15", "1", "DU1234567,DU7654321")
 
-	// Unknown messages (market data here) are recorded but not answered.
+	// REQ_MARKET_DATA_TYPE and CANCEL_MKT_DATA have no answer, as in real
+	// TWS; a message the fake cannot serve gets error 321, never silence.
 	c.send("59", "1", "3")
 	c.send("2", "2", "5")
 	c.send("not-a-number")
+	if f := c.read(); f[0] != "4" || f[2] != "-1" || f[3] != "321" || !strings.Contains(f[4], "not-a-number") {
+		t.Fatalf("got %q, want ERR_MSG 321 for the unknown message and nothing before it", f)
+	}
 	c.send("49", "1")
 	if f := c.read(); f[0] != "49" {
-		t.Fatalf("got %q, want CURRENT_TIME as the only answer", f)
+		t.Fatalf("got %q, want CURRENT_TIME", f)
 	}
 	waitFor(t, "requests recorded", func() bool { return len(lastConn(t, g).Requests) == 8 })
 	var ids []int

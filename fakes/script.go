@@ -33,6 +33,11 @@ type Script struct {
 	// Summary holds the ACCOUNT_SUMMARY rows: one entry per account, in order;
 	// within an account, rows follow the order of the requested tags.
 	Summary []broker.AccountSummary
+	// Marks give the positions market prices and PnL for REQ_ACCT_DATA
+	// (PORTFOLIO_VALUE), REQ_PNL and REQ_PNL_SINGLE; see Mark. Optional.
+	Marks []Mark
+	// Executions are what REQ_EXECUTIONS returns (filtered), in order. Optional.
+	Executions []Execution
 	// Faults are injected on every connection accepted while this Script is current.
 	Faults Faults
 }
@@ -83,8 +88,8 @@ type TimedNotice struct {
 }
 
 // DefaultScript returns a realistic demo: two paper accounts, positions in
-// stocks (one fractional, one short), an option, EUR.USD and a future, and a
-// full account summary for both accounts. testdata/demo.json holds the same Script.
+// stocks (one fractional, one short), an option, EUR.USD and a future, marks
+// for three of them, two executions, and a full account summary for both accounts. testdata/demo.json holds the same Script.
 func DefaultScript() Script {
 	d := broker.MustDecimal
 	const a1, a2 = "DU1234567", "DU7654321"
@@ -107,6 +112,24 @@ func DefaultScript() Script {
 				Quantity: d("1"), AvgCost: d("290012.5")},
 			{Account: a2, Contract: broker.Contract{ConID: 272093, Symbol: "MSFT", SecType: "STK", Exchange: "NASDAQ",
 				Currency: "USD", LocalSymbol: "MSFT", TradingClass: "NMS"}, Quantity: d("-10.25"), AvgCost: d("410.1")},
+		},
+		Marks: []Mark{
+			{Account: a1, ConID: 265598, MarketPrice: d("189.5"), UnrealizedPnL: d("3925"), DailyPnL: d("-120.5")},
+			{Account: a1, ConID: 756733, MarketPrice: d("530.12"), UnrealizedPnL: d("8.89"), RealizedPnL: d("12.5"),
+				DailyPnL: d("1.05")},
+			{Account: a2, ConID: 495512563, MarketPrice: d("5825.25"), UnrealizedPnL: d("1250"), DailyPnL: d("-612.5")},
+		},
+		Executions: []Execution{
+			{ExecID: "0000e0d5.6745a3b1.01.01", OrderID: 11, PermID: 1804436631, ClientID: 1, Account: a1,
+				Contract: broker.Contract{ConID: 265598, Symbol: "AAPL", SecType: "STK", Exchange: "NASDAQ",
+					Currency: "USD", LocalSymbol: "AAPL", TradingClass: "NMS"},
+				Time: "20261201 15:30:01 US/Eastern", Exchange: "ISLAND", Side: "BOT", Shares: d("100"),
+				Price: d("150.25"), OrderRef: "demo", Commission: d("1.0035"), CommissionCurrency: "USD"},
+			{ExecID: "0000e0d5.6745a3b2.01.01", OrderID: 12, PermID: 1804436632, ClientID: 1, Account: a1,
+				Contract: broker.Contract{ConID: 756733, Symbol: "SPY", SecType: "STK", Exchange: "ARCA",
+					Currency: "USD", LocalSymbol: "SPY", TradingClass: "SPY"},
+				Time: "20261201 15:45:12 US/Eastern", Exchange: "ARCA", Side: "SLD", Shares: d("0.25"),
+				Price: d("562.34"), Commission: d("0.35"), CommissionCurrency: "USD", RealizedPnL: d("12.5")},
 		},
 		Summary: []broker.AccountSummary{
 			{Account: a1, Values: summaryValues("INDIVIDUAL", "USD", map[string]string{
@@ -182,6 +205,9 @@ func (s Script) Validate() error {
 			}
 		}
 	}
+	if err := s.validateAccountData(bad); err != nil {
+		return err
+	}
 	f := s.Faults
 	if f.CloseAfterMessages < 0 || f.MalformedAfterRequests < 0 || f.HalfOpenAfterRequests < 0 || f.ReplyDelay < 0 {
 		return bad("negative fault count or delay")
@@ -210,6 +236,8 @@ func (s Script) Clone() Script {
 		}
 		s.Summary = sum
 	}
+	s.Marks = slices.Clone(s.Marks)
+	s.Executions = slices.Clone(s.Executions)
 	s.Faults.MalformedFields = slices.Clone(s.Faults.MalformedFields)
 	s.Faults.Notices = slices.Clone(s.Faults.Notices)
 	s.Faults.RefuseClientIDs = slices.Clone(s.Faults.RefuseClientIDs)
@@ -261,12 +289,14 @@ func ParseScript(b []byte) (Script, error) {
 // duration strings.
 type (
 	jsonScript struct {
-		ServerVersion int           `json:"server_version,omitempty"`
-		Accounts      []string      `json:"accounts"`
-		NextValidID   int64         `json:"next_valid_id,omitempty"`
-		Positions     []jsonPos     `json:"positions"`
-		Summary       []jsonSummary `json:"summary"`
-		Faults        *jsonFaults   `json:"faults,omitempty"`
+		ServerVersion int             `json:"server_version,omitempty"`
+		Accounts      []string        `json:"accounts"`
+		NextValidID   int64           `json:"next_valid_id,omitempty"`
+		Positions     []jsonPos       `json:"positions"`
+		Summary       []jsonSummary   `json:"summary"`
+		Marks         []jsonMark      `json:"marks,omitempty"`
+		Executions    []jsonExecution `json:"executions,omitempty"`
+		Faults        *jsonFaults     `json:"faults,omitempty"`
 	}
 	jsonPos struct {
 		Account  string       `json:"account"`
@@ -321,16 +351,10 @@ func (s Script) MarshalJSON() ([]byte, error) {
 		j.Accounts = []string{}
 	}
 	for _, p := range s.Positions {
-		c := p.Contract
-		jc := jsonContract{ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry, Right: c.Right,
-			Multiplier: c.Multiplier, Exchange: c.Exchange, Currency: c.Currency, LocalSymbol: c.LocalSymbol,
-			TradingClass: c.TradingClass}
-		if !c.Strike.IsZero() {
-			jc.Strike = c.Strike.String()
-		}
-		j.Positions = append(j.Positions, jsonPos{Account: p.Account, Contract: jc,
+		j.Positions = append(j.Positions, jsonPos{Account: p.Account, Contract: marshalContract(p.Contract),
 			Quantity: p.Quantity.String(), AvgCost: p.AvgCost.String()})
 	}
+	j.Marks, j.Executions = marshalMarks(s.Marks), marshalExecutions(s.Executions)
 	for _, a := range s.Summary {
 		js := jsonSummary{Account: a.Account, Values: map[string]jsonSummaryVal{}}
 		for tag, v := range a.Values {
@@ -353,6 +377,16 @@ func (s Script) MarshalJSON() ([]byte, error) {
 		j.Faults = &jf
 	}
 	return json.Marshal(j)
+}
+
+func marshalContract(c broker.Contract) jsonContract {
+	jc := jsonContract{ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry, Right: c.Right,
+		Multiplier: c.Multiplier, Exchange: c.Exchange, Currency: c.Currency, LocalSymbol: c.LocalSymbol,
+		TradingClass: c.TradingClass}
+	if !c.Strike.IsZero() {
+		jc.Strike = c.Strike.String()
+	}
+	return jc
 }
 
 func jsonFaultsZero(f jsonFaults) bool {
@@ -410,6 +444,13 @@ func (s *Script) UnmarshalJSON(b []byte) error {
 			as.Values[tag] = broker.SummaryValue(v)
 		}
 		out.Summary = append(out.Summary, as)
+	}
+	var err error
+	if out.Marks, err = unmarshalMarks(j.Marks, bad); err != nil {
+		return err
+	}
+	if out.Executions, err = unmarshalExecutions(j.Executions, bad); err != nil {
+		return err
 	}
 	if jf := j.Faults; jf != nil {
 		f := Faults{StallHandshake: jf.StallHandshake, CloseBeforeHandshake: jf.CloseBeforeHandshake,

@@ -39,29 +39,82 @@ const apiPrefix = "API\x00"
 
 // Incoming (client → gateway) message ids.
 const (
-	inReqIDs              = 8
-	inReqCurrentTime      = 49
-	inReqManagedAccts     = 17
-	inReqPositions        = 61
-	inReqAccountSummary   = 62
-	inCancelAccountSumm   = 63
-	inCancelPositions     = 64
-	inStartAPI            = 71
-	minVerAdvancedReject  = 166 // ERR_MSG gains advancedOrderRejectJson
-	minVerErrorTime       = 194 // ERR_MSG drops its version field and gains errorTime
-	minVerOptionalCapabil = 72  // START_API carries optionalCapabilities
+	inReqMktData           = 1
+	inCancelMktData        = 2
+	inPlaceOrder           = 3
+	inCancelOrder          = 4
+	inReqOpenOrders        = 5
+	inReqAcctData          = 6
+	inReqExecutions        = 7
+	inReqIDs               = 8
+	inReqContractData      = 9
+	inReqMktDepth          = 10
+	inReqAutoOpenOrders    = 15
+	inReqAllOpenOrders     = 16
+	inReqManagedAccts      = 17
+	inReqHistoricalData    = 20
+	inCancelHistorical     = 25
+	inReqCurrentTime       = 49
+	inReqRealTimeBars      = 50
+	inReqMarketDataType    = 59
+	inReqPositions         = 61
+	inReqAccountSummary    = 62
+	inCancelAccountSumm    = 63
+	inCancelPositions      = 64
+	inStartAPI             = 71
+	inReqPositionsMulti    = 74
+	inCancelPositionsMult  = 75
+	inReqAcctUpdatesMulti  = 76
+	inCancelAcctUpdsMulti  = 77
+	inReqSecDefOptParams   = 78
+	inReqHeadTimestamp     = 87
+	inReqPnL               = 92
+	inCancelPnL            = 93
+	inReqPnLSingle         = 94
+	inCancelPnLSingle      = 95
+	inReqHistoricalTicks   = 96
+	inReqTickByTick        = 97
+	inReqCompletedOrders   = 99
+	minVerAdvancedReject   = 166 // ERR_MSG gains advancedOrderRejectJson
+	minVerErrorTime        = 194 // ERR_MSG drops its version field and gains errorTime
+	minVerOptionalCapabil  = 72  // START_API carries optionalCapabilities
+	minVerModelsSupport    = 103 // EXECUTION_DATA gains modelCode
+	minVerSyntRealtimeBars = 124 // REQ_HISTORICAL_DATA drops its version field after this
+	minVerUnrealizedPnL    = 129 // PNL and PNL_SINGLE gain unrealizedPnL
+	minVerRealizedPnL      = 135 // PNL and PNL_SINGLE gain realizedPnL
+	minVerLastLiquidity    = 136 // EXECUTION_DATA drops its version field, gains lastLiquidity
+	minVerOrderContainer   = 145 // PLACE_ORDER drops its version field
+	minVerPendingPriceRev  = 178 // EXECUTION_DATA gains pendingPriceRevision
+	minVerCMETagging       = 192 // CANCEL_ORDER drops its version field
+	minVerSubmitter        = 198 // EXECUTION_DATA gains submitter
+	minVerProtobuf         = 201 // binary message ids and protobuf bodies
 )
 
 // Outgoing (gateway → client) message ids.
 const (
-	outErrMsg            = 4
-	outNextValidID       = 9
-	outManagedAccts      = 15
-	outCurrentTime       = 49
-	outPositionData      = 61
-	outPositionEnd       = 62
-	outAccountSummary    = 63
-	outAccountSummaryEnd = 64
+	outErrMsg                = 4
+	outAcctValue             = 6
+	outPortfolioValue        = 7
+	outAcctUpdateTime        = 8
+	outNextValidID           = 9
+	outExecutionData         = 11
+	outManagedAccts          = 15
+	outCurrentTime           = 49
+	outOpenOrderEnd          = 53
+	outAcctDownloadEnd       = 54
+	outExecutionDataEnd      = 55
+	outCommissionReport      = 59
+	outPositionData          = 61
+	outPositionEnd           = 62
+	outAccountSummary        = 63
+	outAccountSummaryEnd     = 64
+	outPositionMulti         = 71
+	outPositionMultiEnd      = 72
+	outAccountUpdateMulti    = 73
+	outAccountUpdateMultiEnd = 74
+	outPnL                   = 94
+	outPnLSingle             = 95
+	outCompletedOrdersEnd    = 102
 )
 
 // IB message codes the gateway sends on its own, with real TWS's texts.
