@@ -249,6 +249,16 @@ func (c *conn) handshake(br *bufio.Reader) bool {
 	case c.faults.CloseBeforeHandshake:
 		c.log.Debug("fault: closing before the handshake reply")
 		return false
+	case c.faults.ShortHandshake, c.faults.EmptyHandshake:
+		reply := EncodeFrame(itoa(min(c.version, h.MaxVersion)))
+		if c.faults.EmptyHandshake {
+			reply = []byte{0, 0, 0, 0}
+		}
+		c.log.Debug("fault: bad handshake reply", "reply", reply)
+		if _, err := c.nc.Write(reply); err == nil {
+			_, _ = io.Copy(io.Discard, br) // until the client or Close ends it
+		}
+		return false
 	}
 	v := min(c.version, h.MaxVersion)
 	if v < h.MinVersion || v < MinServerVersion {

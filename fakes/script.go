@@ -47,6 +47,12 @@ type Faults struct {
 	StallHandshake bool
 	// CloseBeforeHandshake: read the client's handshake, then close without replying.
 	CloseBeforeHandshake bool
+	// ShortHandshake: answer the handshake with a frame holding only the version
+	// field (no connection time), then keep the socket open.
+	ShortHandshake bool
+	// EmptyHandshake: answer the handshake with an empty frame (length 0), then
+	// keep the socket open.
+	EmptyHandshake bool
 	// CloseAfterMessages > 0: close the connection once the gateway has sent this
 	// many framed messages on it (the handshake reply counts as the first).
 	CloseAfterMessages int
@@ -298,6 +304,8 @@ type (
 	jsonFaults struct {
 		StallHandshake         bool         `json:"stall_handshake,omitempty"`
 		CloseBeforeHandshake   bool         `json:"close_before_handshake,omitempty"`
+		ShortHandshake         bool         `json:"short_handshake,omitempty"`
+		EmptyHandshake         bool         `json:"empty_handshake,omitempty"`
 		CloseAfterMessages     int          `json:"close_after_messages,omitempty"`
 		ReplyDelay             string       `json:"reply_delay,omitempty"`
 		MalformedAfterRequests int          `json:"malformed_after_requests,omitempty"`
@@ -340,6 +348,7 @@ func (s Script) MarshalJSON() ([]byte, error) {
 	}
 	f := s.Faults
 	jf := jsonFaults{StallHandshake: f.StallHandshake, CloseBeforeHandshake: f.CloseBeforeHandshake,
+		ShortHandshake: f.ShortHandshake, EmptyHandshake: f.EmptyHandshake,
 		CloseAfterMessages: f.CloseAfterMessages, MalformedAfterRequests: f.MalformedAfterRequests,
 		MalformedFields: f.MalformedFields, HalfOpenAfterRequests: f.HalfOpenAfterRequests,
 		RefuseClientIDs: f.RefuseClientIDs}
@@ -356,7 +365,8 @@ func (s Script) MarshalJSON() ([]byte, error) {
 }
 
 func jsonFaultsZero(f jsonFaults) bool {
-	return !f.StallHandshake && !f.CloseBeforeHandshake && f.CloseAfterMessages == 0 && f.ReplyDelay == "" &&
+	return !f.StallHandshake && !f.CloseBeforeHandshake && !f.ShortHandshake && !f.EmptyHandshake &&
+		f.CloseAfterMessages == 0 && f.ReplyDelay == "" &&
 		f.MalformedAfterRequests == 0 && f.MalformedFields == nil && f.HalfOpenAfterRequests == 0 &&
 		f.Notices == nil && f.RefuseClientIDs == nil
 }
@@ -413,6 +423,7 @@ func (s *Script) UnmarshalJSON(b []byte) error {
 	}
 	if jf := j.Faults; jf != nil {
 		f := Faults{StallHandshake: jf.StallHandshake, CloseBeforeHandshake: jf.CloseBeforeHandshake,
+			ShortHandshake: jf.ShortHandshake, EmptyHandshake: jf.EmptyHandshake,
 			CloseAfterMessages: jf.CloseAfterMessages, MalformedAfterRequests: jf.MalformedAfterRequests,
 			MalformedFields: jf.MalformedFields, HalfOpenAfterRequests: jf.HalfOpenAfterRequests,
 			RefuseClientIDs: jf.RefuseClientIDs}

@@ -147,7 +147,8 @@ func (a *Adapter) live() (*session, error) {
 // and closes the socket: nothing is left blocked or half-closed. After the
 // handshake it waits, within the same bound, for MANAGED_ACCTS and
 // NEXT_VALID_ID, or for error 326 (client id in use).
-// p.ReadOnly is not sent: the TWS API has no read-only flag on the wire (it is a
+// An IPv6 host literal fails with broker.ErrUnsupported (scmhub dials IPv4
+// only). p.ReadOnly is not sent: the TWS API has no read-only flag on the wire (it is a
 // gateway setting), and this adapter never places orders.
 func (a *Adapter) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
 	if err := p.Validate(); err != nil {
@@ -187,7 +188,13 @@ func (a *Adapter) Connect(ctx context.Context, p broker.ConnectParams) (broker.C
 		return broker.ConnectInfo{}, err
 	}
 
-	// 1. Probe: is anything accepting TCP connections there?
+	// 1. Probe: is anything accepting TCP connections there? scmhub resolves and
+	// dials "tcp4" only (and formats host:port without brackets), so an IPv6
+	// literal can never work: say so rather than call the gateway unreachable.
+	if ip := net.ParseIP(strings.Trim(p.Host, "[]")); ip != nil && ip.To4() == nil {
+		return fail(fmt.Errorf("ibkr: connect to %s: scmhub/ibapi dials IPv4 only (use 127.0.0.1 or an IPv4 address): %w",
+			p.Addr(), broker.ErrUnsupported))
+	}
 	var d net.Dialer
 	probe, err := d.DialContext(cctx, "tcp4", p.Addr())
 	if err != nil {
@@ -208,7 +215,11 @@ func (a *Adapter) Connect(ctx context.Context, p broker.ConnectParams) (broker.C
 	}
 	result := make(chan error, 1)
 	go func() {
-		err := ec.Connect(p.Host, p.Port, p.ClientID)
+		var err error
+		if perr := guard(func() { err = ec.Connect(p.Host, p.Port, p.ClientID) }); perr != nil {
+			a.log.Debug("scmhub Connect panicked", "error", perr, "stack", string(perr.(*errPanic).stack))
+			err = perr
+		}
 		if s.abandoned.Load() {
 			s.cleanupHandshake()
 		}
