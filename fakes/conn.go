@@ -46,6 +46,9 @@ type conn struct {
 	halfOpen   atomic.Bool
 	negotiated atomic.Int64 // server version answered in the handshake
 
+	// Owned by the serve goroutine (Faults.EndlessPositions).
+	stream, streamDone chan struct{}
+
 	// Guarded by g.mu.
 	rec     ConnRecord
 	apiLive bool // START_API accepted and not closed
@@ -156,6 +159,7 @@ func (c *conn) sleep(d time.Duration) bool {
 
 func (c *conn) serve() {
 	defer c.g.wg.Done()
+	defer c.stopStream()
 	defer c.close(false)
 	defer func() {
 		if r := recover(); r != nil { // never let one connection take the gateway down
@@ -180,14 +184,32 @@ func (c *conn) serve() {
 		if c.halfOpen.Load() {
 			continue
 		}
-		if !c.sleep(c.faults.ReplyDelay) {
+		sc := c.g.currentScript()
+		replies := replies(sc, fields)
+		if len(replies) > 0 && !c.sleep(c.faults.ReplyDelay) {
 			return
 		}
-		replies := replies(c.g.currentScript(), fields)
-		if n == c.faults.MalformedAfterRequests {
+		if c.faults.EndlessPositions {
+			switch fields[0] {
+			case itoa(inReqPositions):
+				c.stopStream()
+				c.startStream(sc.Positions)
+				replies = nil
+			case itoa(inCancelPositions):
+				c.stopStream()
+			}
+		}
+		switch {
+		case n == c.faults.MalformedAfterRequests:
 			c.log.Debug("fault: malformed reply", "request", n)
 			replies = [][]string{malformed(c.faults.MalformedFields, replies)}
-		} else if len(replies) == 0 {
+		case n == c.faults.UnansweredRequest:
+			c.log.Debug("fault: request not answered", "request", n)
+			replies = nil
+		case n == c.faults.NoEndMarkerRequest && len(replies) > 0 && isEndMarker(replies[len(replies)-1]):
+			c.log.Debug("fault: end marker dropped", "request", n)
+			replies = replies[:len(replies)-1]
+		case len(replies) == 0:
 			c.log.Debug("request not answered", "fields", fields)
 		}
 		for _, r := range replies {
@@ -200,6 +222,58 @@ func (c *conn) serve() {
 			c.halfOpen.Store(true)
 		}
 	}
+}
+
+// isEndMarker reports whether a reply is the end marker of a list.
+func isEndMarker(reply []string) bool {
+	return reply[0] == itoa(outPositionEnd) || reply[0] == itoa(outAccountSummaryEnd)
+}
+
+// endlessRow is what Faults.EndlessPositions streams when the script has no rows.
+var endlessRow = broker.Position{Account: "DU0000000", Contract: broker.Contract{ConID: 265598, Symbol: "AAPL",
+	SecType: "STK", Exchange: "NASDAQ", Currency: "USD", LocalSymbol: "AAPL", TradingClass: "NMS"},
+	Quantity: broker.MustDecimal("1"), AvgCost: broker.MustDecimal("1")}
+
+// startStream starts sending rows (cycled) as POSITION_DATA until stopStream
+// or the connection ends (Faults.EndlessPositions).
+func (c *conn) startStream(rows []broker.Position) {
+	if len(rows) == 0 {
+		rows = []broker.Position{endlessRow}
+	}
+	frames := make([][]string, len(rows))
+	for i, p := range rows {
+		frames[i] = positionFields(p)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	c.stream, c.streamDone = stop, done
+	c.g.wg.Add(1)
+	go func() {
+		defer c.g.wg.Done()
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-c.quit:
+				return
+			default:
+			}
+			if c.send(frames[i%len(frames)]...) != nil {
+				return
+			}
+		}
+	}()
+}
+
+// stopStream stops the stream startStream started, if any, and waits until it
+// has sent its last row: whatever the gateway sends next follows every row.
+func (c *conn) stopStream() {
+	if c.stream == nil {
+		return
+	}
+	close(c.stream)
+	<-c.streamDone
+	c.stream, c.streamDone = nil, nil
 }
 
 func (c *conn) readFailed(err error) {

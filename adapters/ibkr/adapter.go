@@ -26,6 +26,33 @@ type options struct {
 	connectOptions string
 	summarySlots   int
 	teardownWait   time.Duration
+	maxAnswer      answerLimit
+}
+
+// answerLimit bounds one list answer (Positions, AccountSummary).
+type answerLimit struct{ Rows, Bytes int }
+
+// The default bound of one list answer. A gateway sending more rows than
+// DefaultMaxAnswerRows, or more than DefaultMaxAnswerBytes of text, in answer
+// to one Positions or AccountSummary call fails that call with
+// broker.ErrProtocol (and the request is cancelled on the wire); the session
+// lives on. Real accounts hold a few thousand positions at most.
+const (
+	DefaultMaxAnswerRows  = 100_000
+	DefaultMaxAnswerBytes = 64 << 20
+)
+
+// WithMaxAnswer sets the bound of one list answer: at most rows rows and bytes
+// bytes of text (see DefaultMaxAnswerRows). Values below 1 keep the default.
+func WithMaxAnswer(rows, bytes int) Option {
+	return func(o *options) {
+		if rows > 0 {
+			o.maxAnswer.Rows = rows
+		}
+		if bytes > 0 {
+			o.maxAnswer.Bytes = bytes
+		}
+	}
 }
 
 // WithLogger sets the logger for the adapter's own records and, since scmhub's
@@ -76,7 +103,8 @@ var _ broker.Broker = (*Adapter)(nil)
 // New returns a disconnected Adapter. The first call in a process also routes
 // scmhub's global zerolog logger into hclog (see the package documentation).
 func New(opts ...Option) *Adapter {
-	o := options{logger: hclog.NewNullLogger(), summarySlots: 2, teardownWait: 5 * time.Second}
+	o := options{logger: hclog.NewNullLogger(), summarySlots: 2, teardownWait: 5 * time.Second,
+		maxAnswer: answerLimit{Rows: DefaultMaxAnswerRows, Bytes: DefaultMaxAnswerBytes}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -274,12 +302,12 @@ func (a *Adapter) Connect(ctx context.Context, p broker.ConnectParams) (broker.C
 	}
 	if perr == nil {
 		select {
-		case <-ping:
+		case <-ping.done:
 		case <-s.dead:
 		case <-cctx.Done():
 		}
 	}
-	if !s.isReady() || cctx.Err() != nil || perr != nil || !isClosed(ping) {
+	if !s.isReady() || cctx.Err() != nil || perr != nil || !isClosed(ping.done) {
 		s.shutdown(errDisconnected)
 		s.waitDone(context.Background(), a.opts.teardownWait)
 		return fail(fmt.Errorf("ibkr: connect to %s: session ended before the gateway named its accounts and answered: %w", p.Addr(), broker.ErrHandshakeFailed))
@@ -342,12 +370,15 @@ func (a *Adapter) Accounts(ctx context.Context) ([]string, error) {
 //
 // REQ_POSITIONS carries no request id, so two requests in flight could not be
 // told apart. Calls made while a request is in flight therefore share it: each
-// receives its own copy of the one complete list. A caller whose ctx ends stops
-// waiting, but the request runs on to POSITION_END (cancelling it half way would
-// leave rows in flight that a later request could not tell from its own); once
-// it ends the adapter sends CANCEL_POSITIONS, so no subscription stays open.
-// A quantity scmhub reports as unset, or a NaN cost, fails the call with
-// broker.ErrProtocol.
+// receives its own copy of the one complete list. When the last caller sharing
+// it gives up (its ctx ends), the request is abandoned on the wire as well: the
+// adapter stops collecting at once and sends CANCEL_POSITIONS. Once a request
+// ends the adapter cancels it too, so no subscription stays open. A request
+// after an earlier one is sent behind a REQ_CURRENT_TIME fence: rows and end
+// markers that arrive before the fence's answer belong to the earlier request
+// and are dropped, so a lost POSITION_END costs one call, never the session
+// (see docs/adr/0007). A quantity scmhub reports as unset, a NaN cost, or an
+// answer past the bound of WithMaxAnswer fails the call with broker.ErrProtocol.
 func (a *Adapter) Positions(ctx context.Context) ([]broker.Position, error) {
 	s, err := a.live()
 	if err != nil {
@@ -367,6 +398,7 @@ func (a *Adapter) Positions(ctx context.Context) ([]broker.Position, error) {
 		}
 		return slices.Clone(pc.rows), nil
 	case <-ctx.Done():
+		s.leavePositions(pc)
 		return nil, fmt.Errorf("ibkr: positions: %w", ctx.Err())
 	case <-s.dead:
 		return nil, s.deadError()
@@ -427,8 +459,10 @@ func (a *Adapter) AccountSummary(ctx context.Context, tags ...string) ([]broker.
 
 // Ping implements broker.Broker with one REQ_CURRENT_TIME round trip.
 // CURRENT_TIME carries no request id; the gateway answers requests in order, so
-// waiters queue in send order and each answer releases the oldest. A waiter
-// whose ctx ends leaves its place in the queue, to be consumed by its own answer.
+// waiters queue in send order and each answer releases the oldest still
+// waiting. A waiter whose ctx ends leaves the queue at once: a lost answer
+// costs that one Ping, never the later ones (a late answer may then release a
+// newer Ping, which is still an answer on this session; see docs/adr/0007).
 func (a *Adapter) Ping(ctx context.Context) error {
 	s, err := a.live()
 	if err != nil {

@@ -77,14 +77,28 @@ func positionFromIB(account string, c *ibapi.Contract, pos ibapi.Decimal, avgCos
 	}, nil
 }
 
+// numberSize is what positionSize counts for each number of a row.
+const numberSize = 32
+
+// positionSize is the text size of a row, for the answer bound.
+func positionSize(p broker.Position) int {
+	c := p.Contract
+	return len(p.Account) + len(c.Symbol) + len(c.SecType) + len(c.Expiry) + len(c.Right) + len(c.Multiplier) +
+		len(c.Exchange) + len(c.Currency) + len(c.LocalSymbol) + len(c.TradingClass) + 4*numberSize
+}
+
 // summaryCollector gathers ACCOUNT_SUMMARY rows into one AccountSummary per
 // account, in the order the gateway first named each account.
 type summaryCollector struct {
 	out   []broker.AccountSummary
 	index map[string]int
+	rows  int // rows added, repeats included
+	size  int // bytes of text added
 }
 
 func (c *summaryCollector) add(account, tag, value, currency string) {
+	c.rows++
+	c.size += len(account) + len(tag) + len(value) + len(currency)
 	if c.index == nil {
 		c.index = make(map[string]int)
 	}

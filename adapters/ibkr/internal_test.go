@@ -280,7 +280,7 @@ func newTestSession(t *testing.T) *session {
 
 func TestPositionCallbacks(t *testing.T) {
 	s := newTestSession(t)
-	pc := &posCollect{done: make(chan struct{})}
+	pc := &posCollect{done: make(chan struct{}), waiters: 1, open: true}
 	s.pos = pc
 	s.Position("DU1", &ibapi.Contract{ConID: 1, Symbol: "AAPL", SecType: "STK", Strike: 0}, ibapi.StringToDecimal("1.5"), 150.25)
 	s.Position("DU1", &ibapi.Contract{ConID: 2, Symbol: "X"}, ibapi.UNSET_DECIMAL, 1)
@@ -303,22 +303,44 @@ func TestPositionCallbacks(t *testing.T) {
 }
 
 // TestPingQueue: CURRENT_TIME carries no id; answers release waiters in send
-// order, and a waiter that gave up still consumes its answer.
+// order, a waiter that gave up leaves the queue (a lost answer costs one Ping),
+// and a fence's answer opens its positions request.
 func TestPingQueue(t *testing.T) {
 	s := newTestSession(t)
-	w := []chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{})}
+	w := []*pingWaiter{{done: make(chan struct{})}, {done: make(chan struct{})}, {done: make(chan struct{})}}
 	s.pings = append(s.pings, w...)
 	s.CurrentTime(1)
 	s.CurrentTime(2)
 	for i, want := range []bool{true, true, false} {
-		if got := isClosed(w[i]); got != want {
+		if got := isClosed(w[i].done); got != want {
 			t.Errorf("waiter %d released = %v, want %v", i, got, want)
 		}
 	}
 	s.CurrentTime(3)
 	s.CurrentTime(4) // unsolicited: ignored
-	if !isClosed(w[2]) || len(s.pings) != 0 {
-		t.Errorf("third waiter released %v, queue %d", isClosed(w[2]), len(s.pings))
+	if !isClosed(w[2].done) || len(s.pings) != 0 {
+		t.Errorf("third waiter released %v, queue %d", isClosed(w[2].done), len(s.pings))
+	}
+
+	gaveUp, next := &pingWaiter{done: make(chan struct{})}, &pingWaiter{done: make(chan struct{})}
+	s.pings = append(s.pings, gaveUp, next)
+	s.dropPing(gaveUp)
+	s.CurrentTime(5)
+	if !isClosed(next.done) || isClosed(gaveUp.done) {
+		t.Errorf("after a waiter gave up, the next answer released it %v and the live waiter %v", isClosed(gaveUp.done), isClosed(next.done))
+	}
+
+	pc := &posCollect{done: make(chan struct{}), waiters: 1}
+	s.pos = pc
+	s.pings = append(s.pings, &pingWaiter{done: make(chan struct{}), fence: pc})
+	s.Position("DU1", &ibapi.Contract{ConID: 1}, ibapi.StringToDecimal("1"), 1) // before the fence: an older request's
+	s.PositionEnd()
+	s.CurrentTime(6)
+	s.Position("DU1", &ibapi.Contract{ConID: 2}, ibapi.StringToDecimal("2"), 1)
+	s.PositionEnd()
+	s.bg.Wait()
+	if !isClosed(pc.done) || len(pc.rows) != 1 || pc.rows[0].Contract.ConID != 2 {
+		t.Errorf("fenced request: done %v, rows %+v; want the one row after the fence", isClosed(pc.done), pc.rows)
 	}
 }
 
