@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,8 +51,9 @@ type conn struct {
 	stream, streamDone chan struct{}
 
 	// Guarded by g.mu.
-	rec     ConnRecord
-	apiLive bool // START_API accepted and not closed
+	recBytes int // bytes of fields in rec.Requests
+	rec      ConnRecord
+	apiLive  bool // START_API accepted and not closed
 }
 
 func newConn(g *Gateway, nc net.Conn) *conn {
@@ -77,6 +79,7 @@ func (c *conn) close(abrupt bool) {
 		c.g.mu.Lock()
 		c.rec.Closed = true
 		c.apiLive = false
+		c.g.pruneLocked()
 		c.g.broadcastLocked()
 		c.g.mu.Unlock()
 	})
@@ -168,12 +171,14 @@ func (c *conn) serve() {
 		}
 	}()
 	br := bufio.NewReader(c.nc)
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.g.opts.handshakeTimeout))
 	if !c.handshake(br) {
 		return
 	}
 	if !c.startAPI(br) {
 		return
 	}
+	_ = c.nc.SetReadDeadline(time.Time{})
 	for n := 1; ; n++ {
 		fields, err := ReadFrame(br)
 		if err != nil {
@@ -286,6 +291,11 @@ func (c *conn) readFailed(err error) {
 		c.log.Debug("client closed the connection")
 		return
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) { // only set before START_API
+		c.log.Warn("refusing client", "reason", "handshake timeout")
+		c.update(func(r *ConnRecord) { r.Refused = "handshake timeout" })
+		return
+	}
 	if errors.Is(err, broker.ErrProtocol) {
 		c.log.Error("protocol error; closing connection", "error", err)
 		c.update(func(r *ConnRecord) { r.Error = err.Error() })
@@ -305,6 +315,8 @@ func (c *conn) handshake(br *bufio.Reader) bool {
 			reason = "no API prefix"
 		case errors.Is(err, broker.ErrProtocol):
 			reason = "bad handshake: " + err.Error()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			reason = "handshake timeout"
 		}
 		if reason != "" {
 			c.log.Warn("refusing client", "reason", reason)
@@ -315,6 +327,9 @@ func (c *conn) handshake(br *bufio.Reader) bool {
 	c.update(func(r *ConnRecord) {
 		r.ClientVersionMin, r.ClientVersionMax, r.ConnectOptions = h.MinVersion, h.MaxVersion, h.Options
 	})
+	if f := c.faults; f.StallHandshake || f.ShortHandshake || f.EmptyHandshake {
+		_ = c.nc.SetReadDeadline(time.Time{}) // these faults hold the connection on purpose
+	}
 	switch {
 	case c.faults.StallHandshake:
 		c.log.Debug("fault: stalling the handshake")
@@ -435,7 +450,32 @@ func (c *conn) record(fields []string) {
 		id = -1
 	}
 	req := Request{ID: id, Fields: fields, At: time.Now()}
-	c.update(func(r *ConnRecord) { r.Requests = append(r.Requests, req) })
+	size := fieldsSize(fields)
+	lim := c.g.opts.records
+	c.g.mu.Lock()
+	defer c.g.mu.Unlock()
+	r := &c.rec
+	r.Requests = append(r.Requests, req)
+	c.recBytes += size
+	drop := 0
+	for drop < len(r.Requests) && (len(r.Requests)-drop > lim.Requests || c.recBytes > lim.Bytes) {
+		c.recBytes -= fieldsSize(r.Requests[drop].Fields)
+		drop++
+	}
+	if drop > 0 {
+		// Copy rather than reslice, so that the dropped frames can be freed.
+		r.Requests = append(make([]Request, 0, len(r.Requests)-drop+1), r.Requests[drop:]...)
+		r.DroppedRequests += drop
+	}
+}
+
+// fieldsSize is the byte size of a frame's fields, for RecordLimits.Bytes.
+func fieldsSize(fields []string) int {
+	n := 0
+	for _, f := range fields {
+		n += len(f) + 1
+	}
+	return n
 }
 
 // field returns fields[i], or "" if there is no such field.
