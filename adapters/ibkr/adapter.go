@@ -238,7 +238,7 @@ func (a *Adapter) Connect(ctx context.Context, p broker.ConnectParams) (broker.C
 	}
 	s.ec = ec
 	s.conn = connectionOf(ec)
-	if s.conn == nil {
+	if s.conn == nil || !setScanner(ec, s.conn, splitFrames(s.teeRaw)) {
 		return fail(fmt.Errorf("ibkr: this scmhub/ibapi version's socket cannot be reached to enforce timeouts: %w", broker.ErrUnsupported))
 	}
 	result := make(chan error, 1)

@@ -1,10 +1,12 @@
 package ibkr
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,6 +31,9 @@ func TestSocketLayout(t *testing.T) {
 	}
 	if tc := tcpConnOf(c); tc != nil {
 		t.Fatalf("tcpConnOf before Connect = %v, want nil", tc)
+	}
+	if !setScanner(ec, c, splitFrames(func(rawPosition) {})) {
+		t.Fatal("setScanner: scmhub's EClient.scanner field is gone or changed type")
 	}
 
 	g, err := fakes.NewGateway(fakes.DefaultScript())
@@ -388,5 +393,31 @@ func TestRequestFrames(t *testing.T) {
 		if got, want := c.r.frame(), fakes.EncodeFrame(c.want...); !bytes.Equal(got, want) {
 			t.Errorf("frame %q = % x, want % x", c.want, got, want)
 		}
+	}
+}
+
+// TestSplitFramesTee: the scanner's split hands the raw number fields of each
+// POSITION_DATA frame (every version), never of the handshake reply, and
+// passes every frame on unchanged.
+func TestSplitFramesTee(t *testing.T) {
+	frame := func(fields ...string) []byte {
+		return request{fields: fields}.frame()
+	}
+	var stream []byte
+	stream = append(stream, frame("61", "20250102 10:00:00 EST")...) // a handshake reply of version 61
+	stream = append(stream, frame("61", "3", "DU1", "1", "A", "OPT", "", "187.5", "C", "100", "X", "USD", "A", "A", "0.00000001", "-42.4242424242424242")...)
+	stream = append(stream, frame("61", "2", "DU1", "1", "A", "STK", "", "", "", "", "X", "USD", "A", "A", "5")...)
+	stream = append(stream, frame("61", "1", "DU1", "1", "A", "STK", "", "", "", "", "X", "USD", "A", "7")...)
+	stream = append(stream, frame("49", "1", "1700000000")...)
+	var got []rawPosition
+	sc := bufio.NewScanner(bytes.NewReader(stream))
+	sc.Split(splitFrames(func(r rawPosition) { got = append(got, r) }))
+	n := 0
+	for sc.Scan() {
+		n++
+	}
+	want := []rawPosition{{quantity: "0.00000001", avgCost: "-42.4242424242424242", strike: "187.5"}, {quantity: "5"}, {quantity: "7"}}
+	if n != 5 || !slices.Equal(got, want) {
+		t.Errorf("scanned %d frames, teed %+v; want 5 frames and %+v", n, got, want)
 	}
 }

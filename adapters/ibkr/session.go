@@ -62,6 +62,7 @@ type session struct {
 	posFence      bool // rows of an earlier REQ_POSITIONS may still be in flight
 	summaries     map[int64]*summaryReq
 	pings         []*pingWaiter
+	raw           []rawPosition // raw fields of POSITION_DATA frames scanned, not yet decoded (raw.go)
 }
 
 // posCollect is one REQ_POSITIONS on the wire and the calls sharing it.
@@ -514,6 +515,14 @@ func (s *session) roundTrip(ctx context.Context) error {
 	}
 }
 
+// teeRaw queues the raw fields of a POSITION_DATA frame scmhub's scanner has
+// just read (scanner goroutine); Position takes them.
+func (s *session) teeRaw(r rawPosition) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.raw = append(s.raw, r)
+}
+
 // ---- EWrapper callbacks ----
 
 // ConnectAck runs on the goroutine calling Connect, after START_API and before
@@ -601,11 +610,17 @@ func (s *session) CurrentTime(int64) {
 func (s *session) Position(account string, c *ibapi.Contract, pos ibapi.Decimal, avgCost float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var raw *rawPosition
+	if len(s.raw) > 0 { // this callback's frame: taken whether or not the row is kept
+		r := s.raw[0]
+		s.raw = s.raw[1:]
+		raw = &r
+	}
 	pc := s.pos
 	if pc == nil || !pc.open {
 		return
 	}
-	p, err := positionFromIB(account, c, pos, avgCost)
+	p, err := positionFromIB(account, c, pos, avgCost, raw)
 	if err != nil {
 		if pc.err == nil {
 			pc.err = fmt.Errorf("ibkr: positions: %w", err)
