@@ -1,5 +1,6 @@
 // Package soak holds brokerkit's soak test: calls through package robust over
-// every transport while a chaos loop kills workers and drops the gateway, with the
+// every transport while a chaos loop kills workers, drops the gateway and makes it
+// lose answers or send broken handshake replies, with the
 // process's goroutines, file descriptors, memory, child processes and CLOSE_WAIT
 // sockets sampled throughout; it fails on a wrong answer or on growth.
 //
