@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -420,4 +422,57 @@ func TestSplitFramesTee(t *testing.T) {
 	if n != 5 || !slices.Equal(got, want) {
 		t.Errorf("scanned %d frames, teed %+v; want 5 frames and %+v", n, got, want)
 	}
+}
+
+// FuzzSplitFrames: the split function runs on scmhub's scanner goroutine, which
+// recovers nothing: whatever bytes arrive, it must not panic, must frame
+// exactly as scmhub's scanFields does, and must tee once per POSITION_DATA
+// frame after the first.
+func FuzzSplitFrames(f *testing.F) {
+	f.Add([]byte("\x00\x00\x00\x0461\x00\x00"), []byte("61\x003\x00DU1\x00"))
+	f.Add([]byte{0, 0, 0, 0}, []byte("61\x00"))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, []byte{})
+	f.Fuzz(func(t *testing.T, head, payload []byte) {
+		stream := append(slices.Clone(head), request{}.frame()...)
+		frame := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
+		stream = append(append(stream, frame...), payload...)
+		teed := 0
+		mine := bufio.NewScanner(bytes.NewReader(stream))
+		mine.Buffer(make([]byte, 64), 1<<16)
+		mine.Split(splitFrames(func(rawPosition) { teed++ }))
+		theirs := bufio.NewScanner(bytes.NewReader(stream))
+		theirs.Buffer(make([]byte, 64), 1<<16)
+		theirs.Split(scanFieldsLikeScmhub)
+		frames, positions := 0, 0
+		for mine.Scan() {
+			if !theirs.Scan() || !bytes.Equal(mine.Bytes(), theirs.Bytes()) {
+				t.Fatalf("frame %d differs from scmhub's framing", frames)
+			}
+			if frames > 0 && bytes.HasPrefix(mine.Bytes(), positionDataPrefix) {
+				positions++
+			}
+			frames++
+		}
+		if theirs.Scan() {
+			t.Fatalf("scmhub's framing finds more than %d frames", frames)
+		}
+		if teed != positions {
+			t.Fatalf("teed %d times for %d POSITION_DATA frames", teed, positions)
+		}
+	})
+}
+
+// scanFieldsLikeScmhub is scmhub/ibapi v0.10.47's scanFields (utils.go).
+func scanFieldsLikeScmhub(data []byte, atEOF bool) (int, []byte, error) {
+	if atEOF {
+		return 0, nil, io.EOF
+	}
+	if len(data) < 4 {
+		return 0, nil, nil
+	}
+	total := int(binary.BigEndian.Uint32(data[:4])) + 4
+	if total > len(data) {
+		return 0, nil, nil
+	}
+	return total, data[4:total], nil
 }
