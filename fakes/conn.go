@@ -104,6 +104,11 @@ func (c *conn) send(fields ...string) error {
 	if err != nil {
 		return err
 	}
+	return c.sendBytes(frame)
+}
+
+// sendBytes is send of one ready-made frame.
+func (c *conn) sendBytes(frame []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	select {
@@ -210,6 +215,12 @@ func (c *conn) serve() {
 			replies = [][]string{malformed(c.faults.MalformedFields, replies)}
 		case n == c.faults.UnansweredRequest:
 			c.log.Debug("fault: request not answered", "request", n)
+			replies = nil
+		case n == c.faults.EmptyFrameRequest:
+			c.log.Debug("fault: empty frame", "request", n)
+			if c.sendBytes([]byte{0, 0, 0, 0}) != nil {
+				return
+			}
 			replies = nil
 		case n == c.faults.NoEndMarkerRequest && len(replies) > 0 && isEndMarker(replies[len(replies)-1]):
 			c.log.Debug("fault: end marker dropped", "request", n)

@@ -74,6 +74,9 @@ type Faults struct {
 	// socket open and reading but never send anything on it again (not even
 	// notices, Notify or SendRaw).
 	HalfOpenAfterRequests int
+	// EmptyFrameRequest > 0: answer request number N with one empty frame
+	// (length 0) instead of its normal reply, then go on normally.
+	EmptyFrameRequest int
 	// UnansweredRequest > 0: request number N gets no reply at all (a lost
 	// CURRENT_TIME, say); later requests are answered normally.
 	UnansweredRequest int
@@ -204,7 +207,7 @@ func (s Script) Validate() error {
 	}
 	f := s.Faults
 	if f.CloseAfterMessages < 0 || f.MalformedAfterRequests < 0 || f.HalfOpenAfterRequests < 0 || f.ReplyDelay < 0 ||
-		f.UnansweredRequest < 0 || f.NoEndMarkerRequest < 0 {
+		f.UnansweredRequest < 0 || f.NoEndMarkerRequest < 0 || f.EmptyFrameRequest < 0 {
 		return bad("negative fault count or delay")
 	}
 	if f.MalformedFields != nil {
@@ -327,6 +330,7 @@ type (
 		MalformedFields        []string     `json:"malformed_fields,omitempty"`
 		HalfOpenAfterRequests  int          `json:"half_open_after_requests,omitempty"`
 		UnansweredRequest      int          `json:"unanswered_request,omitempty"`
+		EmptyFrameRequest      int          `json:"empty_frame_request,omitempty"`
 		NoEndMarkerRequest     int          `json:"no_end_marker_request,omitempty"`
 		EndlessPositions       bool         `json:"endless_positions,omitempty"`
 		Notices                []jsonNotice `json:"notices,omitempty"`
@@ -369,7 +373,7 @@ func (s Script) MarshalJSON() ([]byte, error) {
 		ShortHandshake: f.ShortHandshake, EmptyHandshake: f.EmptyHandshake,
 		CloseAfterMessages: f.CloseAfterMessages, MalformedAfterRequests: f.MalformedAfterRequests,
 		MalformedFields: f.MalformedFields, HalfOpenAfterRequests: f.HalfOpenAfterRequests,
-		UnansweredRequest: f.UnansweredRequest, NoEndMarkerRequest: f.NoEndMarkerRequest,
+		UnansweredRequest: f.UnansweredRequest, NoEndMarkerRequest: f.NoEndMarkerRequest, EmptyFrameRequest: f.EmptyFrameRequest,
 		EndlessPositions: f.EndlessPositions, RefuseClientIDs: f.RefuseClientIDs}
 	if f.ReplyDelay != 0 {
 		jf.ReplyDelay = f.ReplyDelay.String()
@@ -387,7 +391,8 @@ func jsonFaultsZero(f jsonFaults) bool {
 	return !f.StallHandshake && !f.CloseBeforeHandshake && !f.ShortHandshake && !f.EmptyHandshake &&
 		f.CloseAfterMessages == 0 && f.ReplyDelay == "" &&
 		f.MalformedAfterRequests == 0 && f.MalformedFields == nil && f.HalfOpenAfterRequests == 0 &&
-		f.UnansweredRequest == 0 && f.NoEndMarkerRequest == 0 && !f.EndlessPositions && f.Notices == nil && f.RefuseClientIDs == nil
+		f.UnansweredRequest == 0 && f.NoEndMarkerRequest == 0 && f.EmptyFrameRequest == 0 && !f.EndlessPositions &&
+		f.Notices == nil && f.RefuseClientIDs == nil
 }
 
 // UnmarshalJSON decodes the JSON form strictly (unknown fields are errors); it
@@ -445,7 +450,7 @@ func (s *Script) UnmarshalJSON(b []byte) error {
 			ShortHandshake: jf.ShortHandshake, EmptyHandshake: jf.EmptyHandshake,
 			CloseAfterMessages: jf.CloseAfterMessages, MalformedAfterRequests: jf.MalformedAfterRequests,
 			MalformedFields: jf.MalformedFields, HalfOpenAfterRequests: jf.HalfOpenAfterRequests,
-			UnansweredRequest: jf.UnansweredRequest, NoEndMarkerRequest: jf.NoEndMarkerRequest,
+			UnansweredRequest: jf.UnansweredRequest, NoEndMarkerRequest: jf.NoEndMarkerRequest, EmptyFrameRequest: jf.EmptyFrameRequest,
 			EndlessPositions: jf.EndlessPositions, RefuseClientIDs: jf.RefuseClientIDs}
 		if jf.ReplyDelay != "" {
 			d, err := time.ParseDuration(jf.ReplyDelay)

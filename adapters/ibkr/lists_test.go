@@ -173,3 +173,25 @@ func TestSummaryBound(t *testing.T) {
 		t.Errorf("AccountSummary of 2 rows: %v", err)
 	}
 }
+
+// TestEmptyFrame: an empty frame in place of an answer (scmhub skips it) costs
+// the call it replaced, not the process or the session.
+func TestEmptyFrame(t *testing.T) {
+	s := fakes.DefaultScript()
+	s.Faults.EmptyFrameRequest = 2
+	g := newGateway(t, s)
+	a := newAdapter(t)
+	ctx := ctxFor(t)
+	if _, err := a.Connect(ctx, params(g)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Ping(shortCtx(t)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Ping answered with an empty frame: %v, want DeadlineExceeded", err)
+	}
+	if err := a.Ping(ctx); err != nil {
+		t.Errorf("Ping after the empty frame: %v", err)
+	}
+	if _, err := a.Positions(ctx); err != nil {
+		t.Errorf("Positions after the empty frame: %v", err)
+	}
+}
