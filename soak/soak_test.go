@@ -96,16 +96,18 @@ func runGateway() int {
 }
 
 // gatewayFault picks the faults of the connections the gateway accepts next
-// (SIGUSR2): one lost answer or one lost end marker at a random request, or a
-// short or empty handshake reply.
+// (SIGUSR2): one lost answer, lost end marker or empty frame at a random
+// request, or a short or empty handshake reply.
 func gatewayFault(r *rand.Rand) fakes.Faults {
 	n := 2 + r.IntN(30) // request 1 is Connect's round trip
-	switch r.IntN(4) {
+	switch r.IntN(5) {
 	case 0:
 		return fakes.Faults{UnansweredRequest: n}
 	case 1:
 		return fakes.Faults{NoEndMarkerRequest: n}
 	case 2:
+		return fakes.Faults{EmptyFrameRequest: n}
+	case 3:
 		return fakes.Faults{ShortHandshake: true}
 	default:
 		return fakes.Faults{EmptyHandshake: true}
