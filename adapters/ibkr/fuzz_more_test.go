@@ -163,12 +163,7 @@ func FuzzAdapterGatewayMessages(f *testing.F) {
 func TestUnsetQuantity(t *testing.T) {
 	s := conformance.StandardScript()
 	s.Positions[1].Quantity = broker.MustDecimal(conformance.UnsetQuantity)
-	g := newGateway(t, s)
-	a := newAdapter(t)
-	ctx := ctxFor(t)
-	if _, err := a.Connect(ctx, params(g)); err != nil {
-		t.Fatal(err)
-	}
+	_, a, ctx := connected(t, s)
 	ps, err := a.Positions(ctx)
 	if !errors.Is(err, broker.ErrProtocol) || errors.Is(err, broker.ErrNotConnected) {
 		t.Fatalf("Positions with an unset quantity: %v, %v; want ErrProtocol and a live session", ps, err)
@@ -200,12 +195,7 @@ func TestExactDecimals(t *testing.T) {
 		p.AvgCost = broker.MustDecimal(v.cost)
 		p.Contract.Strike = broker.MustDecimal(v.strike)
 	}
-	g := newGateway(t, s)
-	a := newAdapter(t)
-	ctx := ctxFor(t)
-	if _, err := a.Connect(ctx, params(g)); err != nil {
-		t.Fatal(err)
-	}
+	_, a, ctx := connected(t, s)
 	for range 2 { // the second request follows a cancel: the raw fields stay in step
 		ps, err := a.Positions(ctx)
 		if err != nil {
@@ -223,12 +213,7 @@ func TestQuantityEdge(t *testing.T) {
 	for i, q := range []string{"100000000000", "-100000000000", "100000000000.9999999", "-99999999999.9999999", "0.0000001"} {
 		s.Positions[i].Quantity = broker.MustDecimal(q)
 	}
-	g := newGateway(t, s)
-	a := newAdapter(t)
-	ctx := ctxFor(t)
-	if _, err := a.Connect(ctx, params(g)); err != nil {
-		t.Fatal(err)
-	}
+	_, a, ctx := connected(t, s)
 	ps, err := a.Positions(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,20 @@ import (
 // Lost answers and never-ending lists (issue 10, items 2 and 3). Request 1 on
 // every connection is Connect's REQ_CURRENT_TIME.
 
+// connected returns a gateway serving s, an Adapter connected to it and a
+// context for the test's calls.
+func connected(t *testing.T, s fakes.Script, opts ...ibkr.Option) (*fakes.Gateway, *ibkr.Adapter, context.Context) {
+	t.Helper()
+	g := newGateway(t, s)
+	a := ibkr.New(append([]ibkr.Option{ibkr.WithLogger(testLogger(t))}, opts...)...)
+	t.Cleanup(func() { _ = a.Close() })
+	ctx := ctxFor(t)
+	if _, err := a.Connect(ctx, params(g)); err != nil {
+		t.Fatal(err)
+	}
+	return g, a, ctx
+}
+
 // shortCtx is a call bound short enough to give up on a lost answer quickly.
 func shortCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
@@ -59,12 +73,7 @@ const (
 func TestLostPositionEnd(t *testing.T) {
 	s := fakes.DefaultScript()
 	s.Faults.NoEndMarkerRequest = 2
-	g := newGateway(t, s)
-	a := newAdapter(t)
-	ctx := ctxFor(t)
-	if _, err := a.Connect(ctx, params(g)); err != nil {
-		t.Fatal(err)
-	}
+	g, a, ctx := connected(t, s)
 	if _, err := a.Positions(shortCtx(t)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Positions without POSITION_END: %v, want DeadlineExceeded", err)
 	}
@@ -88,12 +97,7 @@ func TestLostPositionEnd(t *testing.T) {
 func TestLostCurrentTime(t *testing.T) {
 	s := fakes.DefaultScript()
 	s.Faults.UnansweredRequest = 2
-	g := newGateway(t, s)
-	a := newAdapter(t)
-	ctx := ctxFor(t)
-	if _, err := a.Connect(ctx, params(g)); err != nil {
-		t.Fatal(err)
-	}
+	_, a, ctx := connected(t, s)
 	if err := a.Ping(shortCtx(t)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Ping without an answer: %v, want DeadlineExceeded", err)
 	}
@@ -179,12 +183,7 @@ func TestSummaryBound(t *testing.T) {
 func TestEmptyFrame(t *testing.T) {
 	s := fakes.DefaultScript()
 	s.Faults.EmptyFrameRequest = 2
-	g := newGateway(t, s)
-	a := newAdapter(t)
-	ctx := ctxFor(t)
-	if _, err := a.Connect(ctx, params(g)); err != nil {
-		t.Fatal(err)
-	}
+	_, a, ctx := connected(t, s)
 	if err := a.Ping(shortCtx(t)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Ping answered with an empty frame: %v, want DeadlineExceeded", err)
 	}
