@@ -14,7 +14,8 @@ import (
 // without looking (a one-field or empty reply is an index out of range). Every
 // goroutine the adapter starts that calls into scmhub therefore runs its body
 // through guard, so that a panic becomes an error of that session, never a dead
-// process. The goroutines scmhub starts itself are covered as follows: its
+// process: the Connect goroutine, and every request made through scmhub's
+// methods (from server version 201; session.send), whichever goroutine sends it. The goroutines scmhub starts itself are covered as follows: its
 // decoder recovers and ends the session (counted by decoderPanics); its scanner,
 // requester and watcher only move bytes and call the adapter's own callbacks,
 // which do not panic.

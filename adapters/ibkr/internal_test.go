@@ -476,3 +476,16 @@ func scanFieldsLikeScmhub(data []byte, atEOF bool) (int, []byte, error) {
 	}
 	return total, data[4:total], nil
 }
+
+// TestGuard: a panic becomes an error matching broker.ErrProtocol that names
+// it; no panic, no error.
+func TestGuard(t *testing.T) {
+	if err := guard(func() {}); err != nil {
+		t.Errorf("guard of a quiet function: %v", err)
+	}
+	var fields [][]byte
+	err := guard(func() { _ = fields[1] })
+	if !errors.Is(err, broker.ErrProtocol) || !strings.Contains(err.Error(), "index out of range") {
+		t.Errorf("guard of an index out of range: %v, want ErrProtocol naming the panic", err)
+	}
+}

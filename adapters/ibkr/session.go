@@ -264,7 +264,8 @@ func (s *session) cleanupHandshake() {
 // server version 201 (MIN_SERVER_VER_PROTOBUF) every request the adapter makes
 // has a fixed text encoding, so send writes r's frame straight to the socket
 // (one Write: frames never interleave) and never touches the EClient; from 201
-// on, it calls scmhub's method, which encodes protobuf where the version asks.
+// on, it calls scmhub's method, which encodes protobuf where the version asks; a
+// panic inside it fails this request with broker.ErrProtocol (guard).
 func (s *session) send(r request) error {
 	s.mu.Lock()
 	err, ctx, version := s.deadErr, s.ctx, s.serverVersion
@@ -285,7 +286,10 @@ func (s *session) send(r request) error {
 		}
 		return nil
 	}
-	r.call(s.ec)
+	if err := guard(func() { r.call(s.ec) }); err != nil {
+		s.log.Warn("scmhub request panicked", "error", err)
+		return fmt.Errorf("ibkr: request: %w", err)
+	}
 	return nil
 }
 
@@ -428,8 +432,7 @@ func (s *session) finishPositionsLocked(pc *posCollect) {
 }
 
 // sendOwedCancel sends the CANCEL_POSITIONS owed, unless a new request has
-// already sent it. Any panic inside scmhub (from version 201 it encodes the
-// request) ends only this send.
+// already sent it.
 func (s *session) sendOwedCancel() {
 	s.reqMu.Lock()
 	defer s.reqMu.Unlock()
@@ -438,9 +441,7 @@ func (s *session) sendOwedCancel() {
 	s.posCancel = false
 	s.mu.Unlock()
 	if owed {
-		if err := guard(func() { _ = s.send(cancelPositions()) }); err != nil {
-			s.log.Warn("CANCEL_POSITIONS failed", "error", err)
-		}
+		_ = s.send(cancelPositions()) // send guards scmhub's encoding
 	}
 }
 
