@@ -380,17 +380,23 @@ func (s *session) startPositions() (*posCollect, error) {
 		pc.open = true
 	}
 	s.mu.Unlock()
-	if cancelFirst {
-		if err := s.send(cancelPositions()); err != nil {
-			return nil, err
+	err := func() error {
+		if cancelFirst {
+			if err := s.send(cancelPositions()); err != nil {
+				return err
+			}
 		}
-	}
-	if fw != nil {
-		if err := s.send(reqCurrentTime(false)); err != nil {
-			return nil, err
+		if fw != nil {
+			if err := s.send(reqCurrentTime(false)); err != nil {
+				return err
+			}
 		}
-	}
-	if err := s.send(reqPositions()); err != nil {
+		return s.send(reqPositions())
+	}()
+	if err != nil { // what did go out is cancelled before the next request
+		s.mu.Lock()
+		s.abandonLocked(pc)
+		s.mu.Unlock()
 		return nil, err
 	}
 	return pc, nil
@@ -407,11 +413,20 @@ func (s *session) leavePositions(pc *posCollect) {
 		s.mu.Unlock()
 		return
 	}
+	s.abandonLocked(pc)
+	s.mu.Unlock()
+	s.sendOwedCancel()
+}
+
+// abandonLocked forgets pc, the current request: its rows are dropped from now
+// on, CANCEL_POSITIONS is owed and the next request needs a fence. s.mu is held.
+func (s *session) abandonLocked(pc *posCollect) {
+	if s.pos != pc {
+		return
+	}
 	s.pos = nil
 	s.dropFenceLocked(pc)
 	s.posCancel, s.posFence = true, true
-	s.mu.Unlock()
-	s.sendOwedCancel()
 }
 
 // finishPositionsLocked completes pc (POSITION_END, or the bound exceeded) and
@@ -462,6 +477,7 @@ func (s *session) startSummary(id int64, tags string) (*summaryReq, error) {
 	s.summaries[id] = r
 	s.mu.Unlock()
 	if err := s.send(reqAccountSummary(id, "All", tags)); err != nil {
+		s.dropSummary(id)
 		return nil, err
 	}
 	return r, nil
