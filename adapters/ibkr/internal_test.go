@@ -418,7 +418,11 @@ func TestSplitFramesTee(t *testing.T) {
 	for sc.Scan() {
 		n++
 	}
-	want := []rawPosition{{quantity: "0.00000001", avgCost: "-42.4242424242424242", strike: "187.5"}, {quantity: "5"}, {quantity: "7"}}
+	want := []rawPosition{
+		{account: "DU1", conID: 1, quantity: "0.00000001", avgCost: "-42.4242424242424242", strike: "187.5"},
+		{account: "DU1", conID: 1, quantity: "5"},
+		{account: "DU1", conID: 1, quantity: "7"},
+	}
 	if n != 5 || !slices.Equal(got, want) {
 		t.Errorf("scanned %d frames, teed %+v; want 5 frames and %+v", n, got, want)
 	}
@@ -448,7 +452,7 @@ func FuzzSplitFrames(f *testing.F) {
 			if !theirs.Scan() || !bytes.Equal(mine.Bytes(), theirs.Bytes()) {
 				t.Fatalf("frame %d differs from scmhub's framing", frames)
 			}
-			if frames > 0 && bytes.HasPrefix(mine.Bytes(), positionDataPrefix) {
+			if frames > 0 && isPositionData(mine.Bytes()) {
 				positions++
 			}
 			frames++
@@ -487,5 +491,34 @@ func TestGuard(t *testing.T) {
 	err := guard(func() { _ = fields[1] })
 	if !errors.Is(err, broker.ErrProtocol) || !strings.Contains(err.Error(), "index out of range") {
 		t.Errorf("guard of an index out of range: %v, want ErrProtocol naming the panic", err)
+	}
+}
+
+// TestRawMatching: a callback takes the raw fields of its own account and
+// contract, dropping those of frames that produced no callback; a callback
+// with no raw fields queued falls back to scmhub's values.
+func TestRawMatching(t *testing.T) {
+	s := newTestSession(t)
+	pc := &posCollect{done: make(chan struct{}), waiters: 1, open: true}
+	s.pos = pc
+	s.teeRaw(rawPosition{account: "DU9", conID: 9, quantity: "999"}) // its frame never reached the wrapper
+	s.teeRaw(rawPosition{account: "DU1", conID: 1, quantity: "0.00000001", avgCost: "0.1"})
+	s.Position("DU1", &ibapi.Contract{ConID: 1}, ibapi.StringToDecimal("0"), 0.1)
+	s.Position("DU1", &ibapi.Contract{ConID: 2}, ibapi.StringToDecimal("3"), 2.5)
+	if len(s.raw) != 0 {
+		t.Errorf("raw queue keeps %+v", s.raw)
+	}
+	if len(pc.rows) != 2 || pc.rows[0].Quantity.String() != "0.00000001" || pc.rows[1].Quantity.String() != "3" ||
+		pc.rows[1].AvgCost.String() != "2.5" {
+		t.Errorf("rows %+v", pc.rows)
+	}
+	if !isPositionData([]byte("061\x003\x00")) || isPositionData([]byte("261\x00")) || isPositionData([]byte("61")) {
+		t.Error("isPositionData does not read the id as scmhub does")
+	}
+	for range maxRawQueue + 10 {
+		s.teeRaw(rawPosition{account: "DU9", conID: 9})
+	}
+	if len(s.raw) != maxRawQueue {
+		t.Errorf("raw queue holds %d entries, want the bound %d", len(s.raw), maxRawQueue)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"io"
 	"reflect"
+	"strconv"
 	"unsafe"
 
 	"github.com/scmhub/ibapi"
@@ -20,11 +21,14 @@ import (
 // does: it gives scmhub's EClient a scanner of its own (the same framing, the
 // same buffer limit) whose split function hands every POSITION_DATA frame's raw
 // fields to the session before passing the frame on unchanged. The decoder
-// turns each such frame into exactly one Position callback, in order, on one
-// goroutine, so the callback takes the oldest raw fields queued. Below server
-// version 201 (plain text) this covers every frame; from 201 on message ids are
-// binary, no frame is recognised, and the callback falls back to scmhub's
-// values. ACCOUNT_SUMMARY values already reach the wrapper as text.
+// turns each such frame into one Position callback, in order, on one
+// goroutine, so the callback takes the oldest raw fields queued for its
+// account and contract id (older entries, of frames that produced no callback,
+// are dropped; the queue is bounded by maxRawQueue). Below server version 201
+// (plain text) this covers every frame; from 201 on message ids are binary, no
+// frame is recognised, and the callback falls back to scmhub's values, as it
+// does when no entry matches. ACCOUNT_SUMMARY values already reach the wrapper
+// as text.
 
 var scannerType = reflect.TypeFor[*bufio.Scanner]()
 
@@ -44,13 +48,28 @@ func setScanner(ec *ibapi.EClient, conn *ibapi.Connection, split bufio.SplitFunc
 }
 
 // rawPosition holds a POSITION_DATA frame's number fields as the gateway sent
-// them; missing fields are "".
+// them (missing fields are ""), and the account and contract id that tie it to
+// its callback.
 type rawPosition struct {
+	account                   string
+	conID                     int64
 	quantity, avgCost, strike string
 }
 
-// positionDataPrefix starts every text POSITION_DATA frame payload.
-var positionDataPrefix = []byte("61\x00")
+// maxRawQueue bounds the raw fields queued ahead of their callbacks: scmhub's
+// decoder queue holds 300 messages.
+const maxRawQueue = 1024
+
+// isPositionData reports whether scmhub decodes payload (text, below version
+// 201) as POSITION_DATA: its first field parses as the integer 61.
+func isPositionData(payload []byte) bool {
+	id, _, ok := bytes.Cut(payload, []byte{0})
+	if !ok || len(id) == 0 || len(id) > 20 {
+		return false
+	}
+	n, err := strconv.ParseInt(string(id), 10, 64)
+	return err == nil && n == 61
+}
 
 // splitFrames is scmhub's framing (scanFields: a big-endian uint32 length,
 // then the payload; nothing more at EOF) that also hands the raw fields of
@@ -69,7 +88,7 @@ func splitFrames(tee func(rawPosition)) bufio.SplitFunc {
 			return 0, nil, nil
 		}
 		payload := data[4:total]
-		if !handshake && bytes.HasPrefix(payload, positionDataPrefix) {
+		if !handshake && isPositionData(payload) {
 			tee(parseRawPosition(payload))
 		}
 		handshake = false
@@ -89,7 +108,8 @@ func parseRawPosition(payload []byte) rawPosition {
 		}
 		return ""
 	}
-	r := rawPosition{strike: get(7)}
+	r := rawPosition{account: get(2), strike: get(7)}
+	r.conID, _ = strconv.ParseInt(get(3), 10, 64) // as scmhub reads it ("" is 0)
 	switch get(1) {
 	case "1": // no tradingClass, no avgCost
 		r.quantity = get(13)

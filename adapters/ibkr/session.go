@@ -537,7 +537,26 @@ func (s *session) roundTrip(ctx context.Context) error {
 func (s *session) teeRaw(r rawPosition) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.raw) >= maxRawQueue {
+		s.raw = slices.Delete(s.raw, 0, len(s.raw)-maxRawQueue+1)
+	}
 	s.raw = append(s.raw, r)
+}
+
+// takeRawLocked returns the oldest queued raw fields of this account and
+// contract, dropping the entries queued before them (frames that produced no
+// callback), or nil if none match. s.mu is held.
+func (s *session) takeRawLocked(account string, c *ibapi.Contract) *rawPosition {
+	if c == nil {
+		return nil
+	}
+	for i, r := range s.raw {
+		if r.account == account && r.conID == c.ConID {
+			s.raw = slices.Delete(s.raw, 0, i+1)
+			return &r
+		}
+	}
+	return nil
 }
 
 // ---- EWrapper callbacks ----
@@ -627,12 +646,7 @@ func (s *session) CurrentTime(int64) {
 func (s *session) Position(account string, c *ibapi.Contract, pos ibapi.Decimal, avgCost float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var raw *rawPosition
-	if len(s.raw) > 0 { // this callback's frame: taken whether or not the row is kept
-		r := s.raw[0]
-		s.raw = s.raw[1:]
-		raw = &r
-	}
+	raw := s.takeRawLocked(account, c) // taken whether or not the row is kept
 	pc := s.pos
 	if pc == nil || !pc.open {
 		return
