@@ -25,12 +25,13 @@ import (
 type Gateway struct {
 	ln   net.Listener
 	log  hclog.Logger
+	opts options
 	wg   sync.WaitGroup
 	done chan struct{} // closed by Close
 
 	mu       sync.Mutex
 	script   Script
-	conns    []*conn // every accepted connection, in accept order
+	conns    []*conn // accepted connections, in accept order: the live ones and the latest closed ones
 	started  int     // connections that completed START_API, ever
 	changed  chan struct{}
 	closed   bool
@@ -41,8 +42,56 @@ type Gateway struct {
 type Option func(*options)
 
 type options struct {
-	addr string
-	log  hclog.Logger
+	addr             string
+	log              hclog.Logger
+	records          RecordLimits
+	handshakeTimeout time.Duration
+}
+
+// RecordLimits bound what the gateway remembers for Connections, so that a
+// long-running gateway (brokerkit gateway, soak) holds flat memory: per
+// connection, the latest Requests requests and at most Bytes bytes of their
+// fields (older ones are dropped first, and counted in
+// ConnRecord.DroppedRequests); and the records of the latest Closed closed
+// connections (older closed ones are forgotten; live ones are always kept).
+type RecordLimits struct {
+	Requests int
+	Bytes    int
+	Closed   int
+}
+
+// DefaultRecordLimits are the limits NewGateway applies unless WithRecordLimits.
+var DefaultRecordLimits = RecordLimits{Requests: 1000, Bytes: 1 << 20, Closed: 256}
+
+// DefaultHandshakeTimeout is how long a connection may take, from accept, to
+// send its handshake and START_API before the gateway closes it.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// WithRecordLimits sets the record limits; a field below 1 keeps its default.
+func WithRecordLimits(l RecordLimits) Option {
+	return func(o *options) {
+		if l.Requests > 0 {
+			o.records.Requests = l.Requests
+		}
+		if l.Bytes > 0 {
+			o.records.Bytes = l.Bytes
+		}
+		if l.Closed > 0 {
+			o.records.Closed = l.Closed
+		}
+	}
+}
+
+// WithHandshakeTimeout sets how long a connection may take to complete the
+// handshake and START_API (default DefaultHandshakeTimeout); d <= 0 keeps the
+// default. The handshake faults (StallHandshake, ShortHandshake,
+// EmptyHandshake) hold their connections regardless: that is their point.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.handshakeTimeout = d
+		}
+	}
 }
 
 // WithAddr makes the gateway listen on addr (for example "127.0.0.1:4002")
@@ -56,7 +105,8 @@ func WithLogger(l hclog.Logger) Option { return func(o *options) { o.log = l } }
 // serving at once. Errors wrap broker.ErrInvalidArgument for an invalid script,
 // or the listener's error.
 func NewGateway(s Script, opts ...Option) (*Gateway, error) {
-	o := options{addr: "127.0.0.1:0", log: hclog.NewNullLogger()}
+	o := options{addr: "127.0.0.1:0", log: hclog.NewNullLogger(), records: DefaultRecordLimits,
+		handshakeTimeout: DefaultHandshakeTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -72,6 +122,7 @@ func NewGateway(s Script, opts ...Option) (*Gateway, error) {
 	}
 	g := &Gateway{
 		ln:      ln,
+		opts:    o,
 		log:     o.log.Named("fakegw"),
 		done:    make(chan struct{}),
 		script:  s.Clone(),
@@ -192,6 +243,28 @@ func (g *Gateway) acceptLoop() {
 	}
 }
 
+// pruneLocked forgets the oldest closed connections beyond RecordLimits.Closed;
+// g.mu must be held.
+func (g *Gateway) pruneLocked() {
+	closed := 0
+	for _, c := range g.conns {
+		if c.rec.Closed {
+			closed++
+		}
+	}
+	extra := closed - g.opts.records.Closed
+	if extra <= 0 {
+		return
+	}
+	g.conns = slices.DeleteFunc(g.conns, func(c *conn) bool {
+		if extra > 0 && c.rec.Closed {
+			extra--
+			return true
+		}
+		return false
+	})
+}
+
 // broadcastLocked wakes every WaitConnections; g.mu must be held.
 func (g *Gateway) broadcastLocked() {
 	close(g.changed)
@@ -267,11 +340,12 @@ type ConnRecord struct {
 	ConnectOptions   string    // handshake options, e.g. "+PACEAPI"
 	ClientID         int64     // from START_API; 0 before it
 	ServerVersion    int       // version the gateway answered; 0 if it did not answer
-	Requests         []Request // every frame the client sent after the handshake, START_API included
+	Requests         []Request // the latest frames the client sent after the handshake, START_API included, within the RecordLimits
+	DroppedRequests  int       // frames read but no longer in Requests (RecordLimits)
 	Closed           bool      // the connection has ended
 	// Refused says why the gateway turned the client away: "no API prefix",
 	// "bad handshake: ...", "version range excludes N", "expected START_API",
-	// "bad START_API: ...", "client id in use". "" if it did not.
+	// "bad START_API: ...", "client id in use", "handshake timeout". "" if it did not.
 	Refused string
 	// APIStarted is true once START_API was accepted (MANAGED_ACCTS and the rest sent).
 	APIStarted bool
@@ -287,7 +361,8 @@ type Request struct {
 	At     time.Time // when the gateway read it
 }
 
-// Connections returns a record of every accepted TCP connection, in accept order.
+// Connections returns a record of the accepted TCP connections in accept order:
+// every live one and the latest closed ones, within the RecordLimits.
 func (g *Gateway) Connections() []ConnRecord {
 	g.mu.Lock()
 	defer g.mu.Unlock()
