@@ -32,8 +32,8 @@ type logRecorder struct {
 	log    []string
 	protos map[string]bool // scmhub's *ProtoBuf callbacks that ran (scmhub_forms_test.go)
 	ends   chan string
-	errs chan ibError
-	next chan int64
+	errs   chan ibError
+	next   chan int64
 }
 
 func newLogRecorder() *logRecorder {
