@@ -3,6 +3,7 @@ package fakes_test
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/brokerkit/brokerkit/fakes"
@@ -125,4 +126,19 @@ func rep(id string, n int) []string {
 		out[i] = id
 	}
 	return out
+}
+
+// TestShortRequestsAreRefused: a request with fewer fields than its layout
+// (what a protobuf request the fake cannot decode yet becomes from server
+// version 201) gets error 321 naming it, never silence nor a guessed answer.
+func TestShortRequestsAreRefused(t *testing.T) {
+	g := startGateway(t, fakes.DefaultScript())
+	c := connectRaw(t, g, 1)
+	for _, req := range [][]string{{"6"}, {"7", "3"}, {"99"}, {"92", "23"}, {"74", "1", "21"}} {
+		c.send(req...)
+		f := c.read()
+		if f[0] != "4" || f[3] != "321" || !strings.Contains(f[4], "cannot read message id "+req[0]) {
+			t.Fatalf("%q: got %q, want ERR_MSG 321", req, f)
+		}
+	}
 }
