@@ -119,9 +119,9 @@ func optInt32(v *int32) string {
 // encodeMessage returns the frame of one outgoing message, given as text
 // fields (the message id first), in the form of server version v: NUL-ended
 // text fields below VersionRawIDs; from it, a raw 4-byte id followed either by
-// the remaining text fields or, when the message has a protobuf form at v and
-// textOnly is false, by the protobuf body under id+200. Errors wrap
-// broker.ErrInvalidArgument.
+// the remaining text fields or, when the message has a protobuf form at v,
+// textOnly is false and its values fit the schema, by the protobuf body under
+// id+200. Errors wrap broker.ErrInvalidArgument.
 func encodeMessage(v int, fields []string, textOnly bool) ([]byte, error) {
 	if v < VersionRawIDs {
 		return AppendFrame(nil, fields...)
@@ -134,11 +134,17 @@ func encodeMessage(v int, fields []string, textOnly bool) ([]byte, error) {
 		return nil, fmt.Errorf("%w: message id %.20q is not an integer in 0..%d", broker.ErrInvalidArgument, fields[0], protobufIDOffset-1)
 	}
 	payload := make([]byte, 4, 64)
+	var m proto.Message
 	if po, ok := protoOutgoing[id]; ok && !textOnly && v >= po.since {
-		m, err := po.build(fields)
-		if err != nil {
-			return nil, fmt.Errorf("%w: message %d as protobuf: %v", broker.ErrInvalidArgument, id, err)
+		// A scripted value the schema cannot carry (a conId or id beyond int32,
+		// which a real Gateway never has) leaves m nil: the message then goes
+		// out as text, which clients still decode at every version.
+		if pm, err := po.build(fields); err == nil {
+			m = pm
 		}
+	}
+	if m != nil {
+		var err error
 		if payload, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(payload, m); err != nil {
 			return nil, fmt.Errorf("%w: message %d as protobuf: %v", broker.ErrInvalidArgument, id, err)
 		}

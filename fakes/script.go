@@ -67,6 +67,9 @@ type Faults struct {
 	// NEXT_VALID_ID's id, POSITION_DATA's conId, ACCOUNT_SUMMARY's reqId; for
 	// any other request it sends "49","1","not-an-int". Beware that scmhub/ibapi
 	// prints such a token to its process's stdout before ending the session.
+	// The message always goes out as text, with a raw id from VersionRawIDs
+	// (its first field must then be an integer message id, else the gateway
+	// cannot encode it and closes the connection).
 	MalformedFields []string
 	// HalfOpenAfterRequests > 0: answer the first N requests, then keep the
 	// socket open and reading but never send anything on it again (not even

@@ -242,3 +242,27 @@ func TestWireMalformedProtobufRequest(t *testing.T) {
 		t.Fatalf("record %+v, want the protobuf error", rec)
 	}
 }
+
+// TestWireValueBeyondSchema: a scripted value the protobuf schema cannot carry
+// (a conId beyond int32; real ones never are) goes out as text with a raw id,
+// which clients decode at every version, instead of ending the session.
+func TestWireValueBeyondSchema(t *testing.T) {
+	s := fakes.DefaultScript()
+	s.Positions = s.Positions[:2]
+	s.Positions[1].Contract.ConID = 1 << 40
+	g := startGateway(t, s)
+	c := dialRaw(t, g)
+	c.hello(fakes.Handshake{MinVersion: 100, MaxVersion: 225})
+	c.sendBin(71, &protobuf.StartApiRequest{ClientId: proto.Int32(1)})
+	for range 5 {
+		c.readBin()
+	}
+	c.sendBin(61, &protobuf.PositionsRequest{})
+	unmarshalAs(t, c.readBin(), 61, &protobuf.Position{})
+	m := c.readBin()
+	wantText(t, m, 61)
+	if m.fields[2] != strconv.FormatInt(1<<40, 10) {
+		t.Fatalf("position fields %q", m.fields)
+	}
+	unmarshalAs(t, c.readBin(), 62, &protobuf.PositionEnd{})
+}

@@ -20,6 +20,9 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	upstream := fs.String("upstream", "", "with --record: the real TWS or IB Gateway, HOST:PORT")
 	redact := fs.Bool("redact", false, "with --record: replace account ids in the recording")
 	replay := fs.String("replay", "", "serve this recorded session instead of a script")
+	maxVersion := fs.Int("max-server-version", 0, fmt.Sprintf(
+		"highest TWS API server version to offer, %d..%d (default: the script's, else %d); clients get the highest inside their range too",
+		fakes.MinServerVersion, fakes.MaxServerVersion, fakes.DefaultServerVersion))
 	verbose := fs.Bool("v", false, "log every connection to stderr")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -37,6 +40,10 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("%w: --record needs --upstream HOST:PORT", errUsage)
 	case *record == "" && (*upstream != "" || *redact):
 		return fmt.Errorf("%w: --upstream and --redact go with --record", errUsage)
+	case *maxVersion != 0 && (*record != "" || *replay != ""):
+		return fmt.Errorf("%w: --max-server-version goes with a script, not --record or --replay", errUsage)
+	case *maxVersion != 0 && (*maxVersion < fakes.MinServerVersion || *maxVersion > fakes.MaxServerVersion):
+		return fmt.Errorf("%w: --max-server-version %d not in %d..%d", errUsage, *maxVersion, fakes.MinServerVersion, fakes.MaxServerVersion)
 	}
 	log := newLogger(stderr, *verbose).Named("gateway")
 	var (
@@ -77,7 +84,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		gw, err := fakes.NewGateway(script, fakes.WithAddr(*listen), fakes.WithLogger(log))
+		gw, err := fakes.NewGateway(script, fakes.WithAddr(*listen), fakes.WithLogger(log), fakes.WithMaxServerVersion(*maxVersion))
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -135,9 +136,40 @@ func TestGatewayFlagErrors(t *testing.T) {
 		{"gateway", "--redact"},
 		{"gateway", "--replay", "a.json", "--script", "b.json"},
 		{"gateway", "--replay", "/does/not/exist.json"},
+		{"gateway", "--max-server-version", "226"},
+		{"gateway", "--max-server-version", "99"},
+		{"gateway", "--max-server-version", "207", "--replay", "a.json"},
 	} {
 		if code, out, errs := run(t, args...); code != 2 || out != "" || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q: want 2, nothing, one line", args, code, out, errs)
+		}
+	}
+}
+
+// TestGatewayMaxServerVersion: --max-server-version caps the version the
+// gateway offers; a client gets the highest inside both ranges.
+func TestGatewayMaxServerVersion(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		client fakes.Handshake
+		want   string
+	}{
+		{nil, fakes.Handshake{MinVersion: 100, MaxVersion: 225}, "225"},
+		{nil, fakes.Handshake{MinVersion: 100, MaxVersion: 193}, "193"},
+		{[]string{"--max-server-version", "207"}, fakes.Handshake{MinVersion: 100, MaxVersion: 225}, "207"},
+		{[]string{"--max-server-version", "207"}, fakes.Handshake{MinVersion: 100, MaxVersion: 193}, "193"},
+	} {
+		port, _, _ := startGatewayCmd(t, tc.args...)
+		nc, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = nc.Write(fakes.EncodeHandshake(tc.client))
+		reply, err := fakes.ReadFrame(bufio.NewReader(nc))
+		_ = nc.Close()
+		if err != nil || reply[0] != tc.want {
+			t.Errorf("gateway %q, client %s: reply %q, %v; want version %s", tc.args, tc.client, reply, err, tc.want)
 		}
 	}
 }
