@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -44,9 +45,13 @@ type conn struct {
 	halfOpen   atomic.Bool
 	negotiated atomic.Int64 // server version answered in the handshake
 
+	// Owned by the serve goroutine (Faults.EndlessPositions).
+	stream, streamDone chan struct{}
+
 	// Guarded by g.mu.
-	rec     ConnRecord
-	apiLive bool // START_API accepted and not closed
+	recBytes int // bytes of fields in rec.Requests
+	rec      ConnRecord
+	apiLive  bool // START_API accepted and not closed
 }
 
 func newConn(g *Gateway, nc net.Conn) *conn {
@@ -72,6 +77,7 @@ func (c *conn) close(abrupt bool) {
 		c.g.mu.Lock()
 		c.rec.Closed = true
 		c.apiLive = false
+		c.g.pruneLocked()
 		c.g.broadcastLocked()
 		c.g.mu.Unlock()
 	})
@@ -154,6 +160,7 @@ func (c *conn) sleep(d time.Duration) bool {
 
 func (c *conn) serve() {
 	defer c.g.wg.Done()
+	defer c.stopStream()
 	defer c.close(false)
 	defer func() {
 		if r := recover(); r != nil { // never let one connection take the gateway down
@@ -162,12 +169,14 @@ func (c *conn) serve() {
 		}
 	}()
 	br := bufio.NewReader(c.nc)
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.g.opts.handshakeTimeout))
 	if !c.handshake(br) {
 		return
 	}
 	if !c.startAPI(br) {
 		return
 	}
+	_ = c.nc.SetReadDeadline(time.Time{})
 	for n := 1; ; n++ {
 		fields, err := c.readRequest(br)
 		if err != nil {
@@ -177,16 +186,40 @@ func (c *conn) serve() {
 		if c.halfOpen.Load() {
 			continue
 		}
-		if !c.sleep(c.faults.ReplyDelay) {
+		sc := c.g.currentScript()
+		replies := replies(sc, int(c.negotiated.Load()), fields)
+		if len(replies) > 0 && !c.sleep(c.faults.ReplyDelay) {
 			return
 		}
-		replies := replies(c.g.currentScript(), int(c.negotiated.Load()), fields)
 		textOnly := false
-		if n == c.faults.MalformedAfterRequests {
+		if c.faults.EndlessPositions {
+			switch fields[0] {
+			case itoa(inReqPositions):
+				c.stopStream()
+				c.startStream(sc.Positions)
+				replies = nil
+			case itoa(inCancelPositions):
+				c.stopStream()
+			}
+		}
+		switch {
+		case n == c.faults.MalformedAfterRequests:
 			c.log.Debug("fault: malformed reply", "request", n)
 			replies = [][]string{malformed(c.faults.MalformedFields, replies)}
 			textOnly = true // a protobuf body scmhub cannot parse is only logged
-		} else if len(replies) == 0 {
+		case n == c.faults.UnansweredRequest:
+			c.log.Debug("fault: request not answered", "request", n)
+			replies = nil
+		case n == c.faults.EmptyFrameRequest:
+			c.log.Debug("fault: empty frame", "request", n)
+			if c.writeFrame([]byte{0, 0, 0, 0}) != nil {
+				return
+			}
+			replies = nil
+		case n == c.faults.NoEndMarkerRequest && len(replies) > 0 && isEndMarker(replies[len(replies)-1]):
+			c.log.Debug("fault: end marker dropped", "request", n)
+			replies = replies[:len(replies)-1]
+		case len(replies) == 0:
 			c.log.Debug("request not answered", "fields", fields)
 		}
 		for _, r := range replies {
@@ -201,6 +234,63 @@ func (c *conn) serve() {
 	}
 }
 
+// isEndMarker reports whether a reply is the end marker of a list.
+func isEndMarker(reply []string) bool {
+	switch reply[0] {
+	case itoa(outPositionEnd), itoa(outAccountSummaryEnd), itoa(outAcctDownloadEnd), itoa(outExecutionDataEnd),
+		itoa(outOpenOrderEnd), itoa(outCompletedOrdersEnd), itoa(outPositionMultiEnd), itoa(outAccountUpdateMultiEnd):
+		return true
+	}
+	return false
+}
+
+// endlessRow is what Faults.EndlessPositions streams when the script has no rows.
+var endlessRow = broker.Position{Account: "DU0000000", Contract: broker.Contract{ConID: 265598, Symbol: "AAPL",
+	SecType: "STK", Exchange: "NASDAQ", Currency: "USD", LocalSymbol: "AAPL", TradingClass: "NMS"},
+	Quantity: broker.MustDecimal("1"), AvgCost: broker.MustDecimal("1")}
+
+// startStream starts sending rows (cycled) as POSITION_DATA until stopStream
+// or the connection ends (Faults.EndlessPositions).
+func (c *conn) startStream(rows []broker.Position) {
+	if len(rows) == 0 {
+		rows = []broker.Position{endlessRow}
+	}
+	frames := make([][]string, len(rows))
+	for i, p := range rows {
+		frames[i] = positionFields(p)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	c.stream, c.streamDone = stop, done
+	c.g.wg.Add(1)
+	go func() {
+		defer c.g.wg.Done()
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-c.quit:
+				return
+			default:
+			}
+			if c.send(frames[i%len(frames)]...) != nil {
+				return
+			}
+		}
+	}()
+}
+
+// stopStream stops the stream startStream started, if any, and waits until it
+// has sent its last row: whatever the gateway sends next follows every row.
+func (c *conn) stopStream() {
+	if c.stream == nil {
+		return
+	}
+	close(c.stream)
+	<-c.streamDone
+	c.stream, c.streamDone = nil, nil
+}
+
 func (c *conn) readFailed(err error) {
 	select {
 	case <-c.quit: // we closed it
@@ -209,6 +299,11 @@ func (c *conn) readFailed(err error) {
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		c.log.Debug("client closed the connection")
+		return
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) { // only set before START_API
+		c.log.Warn("refusing client", "reason", "handshake timeout")
+		c.update(func(r *ConnRecord) { r.Refused = "handshake timeout" })
 		return
 	}
 	if errors.Is(err, broker.ErrProtocol) {
@@ -230,6 +325,8 @@ func (c *conn) handshake(br *bufio.Reader) bool {
 			reason = "no API prefix"
 		case errors.Is(err, broker.ErrProtocol):
 			reason = "bad handshake: " + err.Error()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			reason = "handshake timeout"
 		}
 		if reason != "" {
 			c.log.Warn("refusing client", "reason", reason)
@@ -240,6 +337,9 @@ func (c *conn) handshake(br *bufio.Reader) bool {
 	c.update(func(r *ConnRecord) {
 		r.ClientVersionMin, r.ClientVersionMax, r.ConnectOptions = h.MinVersion, h.MaxVersion, h.Options
 	})
+	if f := c.faults; f.StallHandshake || f.ShortHandshake || f.EmptyHandshake {
+		_ = c.nc.SetReadDeadline(time.Time{}) // these faults hold the connection on purpose
+	}
 	switch {
 	case c.faults.StallHandshake:
 		c.log.Debug("fault: stalling the handshake")
@@ -247,6 +347,16 @@ func (c *conn) handshake(br *bufio.Reader) bool {
 		return false
 	case c.faults.CloseBeforeHandshake:
 		c.log.Debug("fault: closing before the handshake reply")
+		return false
+	case c.faults.ShortHandshake, c.faults.EmptyHandshake:
+		reply := EncodeFrame(itoa(min(c.version, h.MaxVersion)))
+		if c.faults.EmptyHandshake {
+			reply = []byte{0, 0, 0, 0}
+		}
+		c.log.Debug("fault: bad handshake reply", "reply", reply)
+		if _, err := c.nc.Write(reply); err == nil {
+			_, _ = io.Copy(io.Discard, br) // until the client or Close ends it
+		}
 		return false
 	}
 	v := min(c.version, h.MaxVersion)
@@ -366,7 +476,32 @@ func (c *conn) record(fields []string, isProto bool) {
 		id = -1
 	}
 	req := Request{ID: id, Fields: fields, Protobuf: isProto, At: time.Now()}
-	c.update(func(r *ConnRecord) { r.Requests = append(r.Requests, req) })
+	size := fieldsSize(fields)
+	lim := c.g.opts.records
+	c.g.mu.Lock()
+	defer c.g.mu.Unlock()
+	r := &c.rec
+	r.Requests = append(r.Requests, req)
+	c.recBytes += size
+	drop := 0
+	for drop < len(r.Requests) && (len(r.Requests)-drop > lim.Requests || c.recBytes > lim.Bytes) {
+		c.recBytes -= fieldsSize(r.Requests[drop].Fields)
+		drop++
+	}
+	if drop > 0 {
+		// Copy rather than reslice, so that the dropped frames can be freed.
+		r.Requests = append(make([]Request, 0, len(r.Requests)-drop+1), r.Requests[drop:]...)
+		r.DroppedRequests += drop
+	}
+}
+
+// fieldsSize is the byte size of a frame's fields, for RecordLimits.Bytes.
+func fieldsSize(fields []string) int {
+	n := 0
+	for _, f := range fields {
+		n += len(f) + 1
+	}
+	return n
 }
 
 // malformedIntField says, per reply message id, which field holds an integer

@@ -32,8 +32,12 @@
 //
 // A connection that does not start with "API\0", announces a version range
 // that excludes the script's version, sends anything but START_API first, or
-// sends a frame over MaxFrameLen is closed and the reason recorded in its
-// ConnRecord; the gateway itself keeps serving.
+// sends a frame over MaxFrameLen, or does not finish its handshake and
+// START_API within the handshake timeout (WithHandshakeTimeout) is closed and
+// the reason recorded in its ConnRecord; the gateway itself keeps serving.
+// Records are bounded (RecordLimits): the latest requests of each connection
+// and the latest closed connections, so a long-running gateway holds flat
+// memory.
 //
 // # Scripts
 //

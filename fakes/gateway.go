@@ -28,15 +28,15 @@ import (
 // the live-control methods (DropConnections, Notify, SendRaw, SetScript) while
 // clients are connected.
 type Gateway struct {
-	ln         net.Listener
-	log        hclog.Logger
-	maxVersion int // WithMaxServerVersion; 0 if none
-	wg         sync.WaitGroup
-	done       chan struct{} // closed by Close
+	ln   net.Listener
+	log  hclog.Logger
+	opts options // maxVersion: WithMaxServerVersion, 0 if none
+	wg   sync.WaitGroup
+	done chan struct{} // closed by Close
 
 	mu       sync.Mutex
 	script   Script
-	conns    []*conn // every accepted connection, in accept order
+	conns    []*conn // accepted connections, in accept order: the live ones and the latest closed ones
 	started  int     // connections that completed START_API, ever
 	changed  chan struct{}
 	closed   bool
@@ -47,9 +47,57 @@ type Gateway struct {
 type Option func(*options)
 
 type options struct {
-	addr       string
-	log        hclog.Logger
-	maxVersion int
+	addr             string
+	log              hclog.Logger
+	maxVersion       int
+	records          RecordLimits
+	handshakeTimeout time.Duration
+}
+
+// RecordLimits bound what the gateway remembers for Connections, so that a
+// long-running gateway (brokerkit gateway, soak) holds flat memory: per
+// connection, the latest Requests requests and at most Bytes bytes of their
+// fields (older ones are dropped first, and counted in
+// ConnRecord.DroppedRequests); and the records of the latest Closed closed
+// connections (older closed ones are forgotten; live ones are always kept).
+type RecordLimits struct {
+	Requests int
+	Bytes    int
+	Closed   int
+}
+
+// DefaultRecordLimits are the limits NewGateway applies unless WithRecordLimits.
+var DefaultRecordLimits = RecordLimits{Requests: 1000, Bytes: 1 << 20, Closed: 256}
+
+// DefaultHandshakeTimeout is how long a connection may take, from accept, to
+// send its handshake and START_API before the gateway closes it.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// WithRecordLimits sets the record limits; a field below 1 keeps its default.
+func WithRecordLimits(l RecordLimits) Option {
+	return func(o *options) {
+		if l.Requests > 0 {
+			o.records.Requests = l.Requests
+		}
+		if l.Bytes > 0 {
+			o.records.Bytes = l.Bytes
+		}
+		if l.Closed > 0 {
+			o.records.Closed = l.Closed
+		}
+	}
+}
+
+// WithHandshakeTimeout sets how long a connection may take to complete the
+// handshake and START_API (default DefaultHandshakeTimeout); d <= 0 keeps the
+// default. The handshake faults (StallHandshake, ShortHandshake,
+// EmptyHandshake) hold their connections regardless: that is their point.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.handshakeTimeout = d
+		}
+	}
 }
 
 // WithMaxServerVersion caps the server version the gateway offers at v,
@@ -68,7 +116,8 @@ func WithLogger(l hclog.Logger) Option { return func(o *options) { o.log = l } }
 // serving at once. Errors wrap broker.ErrInvalidArgument for an invalid script,
 // or the listener's error.
 func NewGateway(s Script, opts ...Option) (*Gateway, error) {
-	o := options{addr: "127.0.0.1:0", log: hclog.NewNullLogger()}
+	o := options{addr: "127.0.0.1:0", log: hclog.NewNullLogger(), records: DefaultRecordLimits,
+		handshakeTimeout: DefaultHandshakeTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -87,12 +136,12 @@ func NewGateway(s Script, opts ...Option) (*Gateway, error) {
 		return nil, fmt.Errorf("fakes: listen on %s: %w", o.addr, err)
 	}
 	g := &Gateway{
-		ln:         ln,
-		maxVersion: o.maxVersion,
-		log:        o.log.Named("fakegw"),
-		done:       make(chan struct{}),
-		script:     s.Clone(),
-		changed:    make(chan struct{}),
+		ln:      ln,
+		opts:    o,
+		log:     o.log.Named("fakegw"),
+		done:    make(chan struct{}),
+		script:  s.Clone(),
+		changed: make(chan struct{}),
 	}
 	g.log.Debug("listening", "addr", ln.Addr().String())
 	g.wg.Add(1)
@@ -201,8 +250,8 @@ func (g *Gateway) acceptLoop() {
 		}
 		c.faults = g.script.Faults
 		c.version = g.script.serverVersion()
-		if g.maxVersion != 0 {
-			c.version = min(c.version, g.maxVersion)
+		if g.opts.maxVersion != 0 {
+			c.version = min(c.version, g.opts.maxVersion)
 		}
 		g.conns = append(g.conns, c)
 		g.broadcastLocked()
@@ -210,6 +259,28 @@ func (g *Gateway) acceptLoop() {
 		g.wg.Add(1)
 		go c.serve()
 	}
+}
+
+// pruneLocked forgets the oldest closed connections beyond RecordLimits.Closed;
+// g.mu must be held.
+func (g *Gateway) pruneLocked() {
+	closed := 0
+	for _, c := range g.conns {
+		if c.rec.Closed {
+			closed++
+		}
+	}
+	extra := closed - g.opts.records.Closed
+	if extra <= 0 {
+		return
+	}
+	g.conns = slices.DeleteFunc(g.conns, func(c *conn) bool {
+		if extra > 0 && c.rec.Closed {
+			extra--
+			return true
+		}
+		return false
+	})
 }
 
 // broadcastLocked wakes every WaitConnections; g.mu must be held.
@@ -289,11 +360,12 @@ type ConnRecord struct {
 	ConnectOptions   string    // handshake options, e.g. "+PACEAPI"
 	ClientID         int64     // from START_API; 0 before it
 	ServerVersion    int       // version the gateway answered; 0 if it did not answer
-	Requests         []Request // every frame the client sent after the handshake, START_API included
+	Requests         []Request // the latest frames the client sent after the handshake, START_API included, within the RecordLimits
+	DroppedRequests  int       // frames read but no longer in Requests (RecordLimits)
 	Closed           bool      // the connection has ended
 	// Refused says why the gateway turned the client away: "no API prefix",
 	// "bad handshake: ...", "version range excludes N", "expected START_API",
-	// "bad START_API: ...", "client id in use". "" if it did not.
+	// "bad START_API: ...", "client id in use", "handshake timeout". "" if it did not.
 	Refused string
 	// APIStarted is true once START_API was accepted (MANAGED_ACCTS and the rest sent).
 	APIStarted bool
@@ -314,7 +386,8 @@ type Request struct {
 	At       time.Time // when the gateway read it
 }
 
-// Connections returns a record of every accepted TCP connection, in accept order.
+// Connections returns a record of the accepted TCP connections in accept order:
+// every live one and the latest closed ones, within the RecordLimits.
 func (g *Gateway) Connections() []ConnRecord {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -52,11 +52,18 @@ type Faults struct {
 	StallHandshake bool
 	// CloseBeforeHandshake: read the client's handshake, then close without replying.
 	CloseBeforeHandshake bool
+	// ShortHandshake: answer the handshake with a frame holding only the version
+	// field (no connection time), then keep the socket open.
+	ShortHandshake bool
+	// EmptyHandshake: answer the handshake with an empty frame (length 0), then
+	// keep the socket open.
+	EmptyHandshake bool
 	// CloseAfterMessages > 0: close the connection once the gateway has sent this
 	// many framed messages on it (the handshake reply counts as the first).
 	CloseAfterMessages int
-	// ReplyDelay is waited before answering each request (not before the
-	// handshake reply nor the unprompted messages after START_API).
+	// ReplyDelay is waited before answering each request that has an answer
+	// (not before the handshake reply, the unprompted messages after START_API,
+	// nor a cancel, which is not answered).
 	ReplyDelay time.Duration
 	// MalformedAfterRequests > 0: answer request number N with one malformed
 	// message instead of its normal reply (see MalformedFields), then go on normally.
@@ -75,6 +82,24 @@ type Faults struct {
 	// socket open and reading but never send anything on it again (not even
 	// notices, Notify or SendRaw).
 	HalfOpenAfterRequests int
+	// EmptyFrameRequest > 0: answer request number N with one empty frame
+	// (length 0) instead of its normal reply, then go on normally.
+	EmptyFrameRequest int
+	// UnansweredRequest > 0: request number N gets no reply at all (a lost
+	// CURRENT_TIME, say); later requests are answered normally.
+	UnansweredRequest int
+	// NoEndMarkerRequest > 0: request number N gets its rows but not its end
+	// marker (POSITION_END, ACCOUNT_SUMMARY_END, ACCT_DOWNLOAD_END,
+	// EXECUTION_DATA_END, OPEN_ORDER_END, COMPLETED_ORDERS_END,
+	// POSITION_MULTI_END, ACCOUNT_UPDATE_MULTI_END); later requests are
+	// answered normally.
+	NoEndMarkerRequest int
+	// EndlessPositions: answer REQ_POSITIONS with the script's rows (or one
+	// built-in row if it has none) over and over, never POSITION_END, until the
+	// client sends CANCEL_POSITIONS (or another REQ_POSITIONS, which restarts
+	// the stream) or the connection ends. Requests read meanwhile are answered
+	// between rows.
+	EndlessPositions bool
 	// Notices are sent on each connection, with id -1, each After its delay from
 	// the gateway's reading START_API.
 	Notices []TimedNotice
@@ -212,7 +237,8 @@ func (s Script) Validate() error {
 		return err
 	}
 	f := s.Faults
-	if f.CloseAfterMessages < 0 || f.MalformedAfterRequests < 0 || f.HalfOpenAfterRequests < 0 || f.ReplyDelay < 0 {
+	if f.CloseAfterMessages < 0 || f.MalformedAfterRequests < 0 || f.HalfOpenAfterRequests < 0 || f.ReplyDelay < 0 ||
+		f.UnansweredRequest < 0 || f.NoEndMarkerRequest < 0 || f.EmptyFrameRequest < 0 {
 		return bad("negative fault count or delay")
 	}
 	if f.MalformedFields != nil {
@@ -331,11 +357,17 @@ type (
 	jsonFaults struct {
 		StallHandshake         bool         `json:"stall_handshake,omitempty"`
 		CloseBeforeHandshake   bool         `json:"close_before_handshake,omitempty"`
+		ShortHandshake         bool         `json:"short_handshake,omitempty"`
+		EmptyHandshake         bool         `json:"empty_handshake,omitempty"`
 		CloseAfterMessages     int          `json:"close_after_messages,omitempty"`
 		ReplyDelay             string       `json:"reply_delay,omitempty"`
 		MalformedAfterRequests int          `json:"malformed_after_requests,omitempty"`
 		MalformedFields        []string     `json:"malformed_fields,omitempty"`
 		HalfOpenAfterRequests  int          `json:"half_open_after_requests,omitempty"`
+		UnansweredRequest      int          `json:"unanswered_request,omitempty"`
+		EmptyFrameRequest      int          `json:"empty_frame_request,omitempty"`
+		NoEndMarkerRequest     int          `json:"no_end_marker_request,omitempty"`
+		EndlessPositions       bool         `json:"endless_positions,omitempty"`
 		Notices                []jsonNotice `json:"notices,omitempty"`
 		RefuseClientIDs        []int64      `json:"refuse_client_ids,omitempty"`
 	}
@@ -367,9 +399,11 @@ func (s Script) MarshalJSON() ([]byte, error) {
 	}
 	f := s.Faults
 	jf := jsonFaults{StallHandshake: f.StallHandshake, CloseBeforeHandshake: f.CloseBeforeHandshake,
+		ShortHandshake: f.ShortHandshake, EmptyHandshake: f.EmptyHandshake,
 		CloseAfterMessages: f.CloseAfterMessages, MalformedAfterRequests: f.MalformedAfterRequests,
 		MalformedFields: f.MalformedFields, HalfOpenAfterRequests: f.HalfOpenAfterRequests,
-		RefuseClientIDs: f.RefuseClientIDs}
+		UnansweredRequest: f.UnansweredRequest, NoEndMarkerRequest: f.NoEndMarkerRequest, EmptyFrameRequest: f.EmptyFrameRequest,
+		EndlessPositions: f.EndlessPositions, RefuseClientIDs: f.RefuseClientIDs}
 	if f.ReplyDelay != 0 {
 		jf.ReplyDelay = f.ReplyDelay.String()
 	}
@@ -393,8 +427,10 @@ func marshalContract(c broker.Contract) jsonContract {
 }
 
 func jsonFaultsZero(f jsonFaults) bool {
-	return !f.StallHandshake && !f.CloseBeforeHandshake && f.CloseAfterMessages == 0 && f.ReplyDelay == "" &&
+	return !f.StallHandshake && !f.CloseBeforeHandshake && !f.ShortHandshake && !f.EmptyHandshake &&
+		f.CloseAfterMessages == 0 && f.ReplyDelay == "" &&
 		f.MalformedAfterRequests == 0 && f.MalformedFields == nil && f.HalfOpenAfterRequests == 0 &&
+		f.UnansweredRequest == 0 && f.NoEndMarkerRequest == 0 && f.EmptyFrameRequest == 0 && !f.EndlessPositions &&
 		f.Notices == nil && f.RefuseClientIDs == nil
 }
 
@@ -457,9 +493,11 @@ func (s *Script) UnmarshalJSON(b []byte) error {
 	}
 	if jf := j.Faults; jf != nil {
 		f := Faults{StallHandshake: jf.StallHandshake, CloseBeforeHandshake: jf.CloseBeforeHandshake,
+			ShortHandshake: jf.ShortHandshake, EmptyHandshake: jf.EmptyHandshake,
 			CloseAfterMessages: jf.CloseAfterMessages, MalformedAfterRequests: jf.MalformedAfterRequests,
 			MalformedFields: jf.MalformedFields, HalfOpenAfterRequests: jf.HalfOpenAfterRequests,
-			RefuseClientIDs: jf.RefuseClientIDs}
+			UnansweredRequest: jf.UnansweredRequest, NoEndMarkerRequest: jf.NoEndMarkerRequest, EmptyFrameRequest: jf.EmptyFrameRequest,
+			EndlessPositions: jf.EndlessPositions, RefuseClientIDs: jf.RefuseClientIDs}
 		if jf.ReplyDelay != "" {
 			d, err := time.ParseDuration(jf.ReplyDelay)
 			if err != nil {

@@ -142,3 +142,26 @@ func TestShortRequestsAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestNoEndMarkerCoversStartup: Faults.NoEndMarkerRequest drops the end marker
+// of the new startup answers too (here ACCT_DOWNLOAD_END), keeping the rows.
+func TestNoEndMarkerCoversStartup(t *testing.T) {
+	s := fakes.DefaultScript()
+	s.Faults.NoEndMarkerRequest = 1
+	g := startGateway(t, s)
+	c := connectRaw(t, g, 1)
+	a1 := s.Accounts[0]
+	c.send("6", "2", "1", a1)
+	c.send("49", "1")
+	var ids []string
+	for {
+		f := c.read()
+		if f[0] == "49" {
+			break
+		}
+		ids = append(ids, f[0])
+	}
+	if len(ids) == 0 || ids[len(ids)-1] != "8" {
+		t.Fatalf("replies %q: want the values, portfolio and ACCT_UPDATE_TIME without ACCT_DOWNLOAD_END", ids)
+	}
+}

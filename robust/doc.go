@@ -28,7 +28,10 @@
 //
 // After a successful Connect, a supervisor goroutine pings the session periodically.
 // A session is re-established when the inner Broker reports it lost (an
-// EventConnectionLost without an IB code, ErrNotConnected, ErrProtocol), and the inner
+// EventConnectionLost without an IB code, ErrNotConnected, which a session-ending
+// protocol error carries too) or when WithSickAfter calls in a row time out while
+// pings pass; a protocol error of one call's data (ErrProtocol alone) is that
+// call's error, neither retried nor a loss. The inner
 // Broker is replaced when it is dead (ErrUnavailable, ErrClosed, its event stream ends,
 // it implements [Exiter] and exits) or misses its pings. Callers that arrive meanwhile
 // wait, within their attempt timeout, and are served by the new session. IB's 1100

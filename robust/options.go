@@ -16,6 +16,7 @@ const (
 	DefaultHealthInterval   = 2 * time.Second
 	DefaultHealthTimeout    = 3 * time.Second
 	DefaultHealthMisses     = 2
+	DefaultSickAfter        = 3
 )
 
 // Option configures a Broker built by New.
@@ -36,6 +37,7 @@ type config struct {
 	hook             func(Change)
 	clientID         ClientIDPolicy
 	inPlace          bool
+	sickAfter        int
 }
 
 func defaultConfig() config {
@@ -52,6 +54,7 @@ func defaultConfig() config {
 		rand:             rand.Float64,
 		logger:           hclog.NewNullLogger(),
 		clientID:         SameClientID,
+		sickAfter:        DefaultSickAfter,
 	}
 }
 
@@ -135,6 +138,17 @@ func WithStateHook(f func(Change)) Option {
 	return func(c *config) { c.hook = f }
 }
 
+// WithSickAfter sets how many calls in a row may time out (their attempt's
+// timeout, broker.ErrTimeout, or the caller's deadline) while the session is
+// otherwise up before the session is deemed sick and recovered as a lost one
+// (default DefaultSickAfter; values below 1 mean 1). Health pings cannot see a
+// session whose pings are answered but whose operations are wedged; this can.
+// A call that succeeds starts the count again; a data error (broker.ErrProtocol
+// without broker.ErrNotConnected) does not count.
+func WithSickAfter(n int) Option {
+	return func(c *config) { c.sickAfter = max(n, 1) }
+}
+
 // WithClientIDPolicy sets how a (re)connection chooses its client id after the gateway
 // refused one as in use (IB 326); default SameClientID.
 func WithClientIDPolicy(p ClientIDPolicy) Option {
@@ -146,7 +160,7 @@ func WithClientIDPolicy(p ClientIDPolicy) Option {
 }
 
 // WithReconnectInPlace makes recovery from a lost session (dropped socket,
-// ErrNotConnected, a protocol error) reconnect the same inner Broker instead of
+// ErrNotConnected, a sick session) reconnect the same inner Broker instead of
 // replacing it with a fresh one from the Dialer. It saves a child process start, but
 // relies on the inner Broker's Connect being safe while calls of the lost session are
 // still in flight on it. By default every recovery uses a fresh inner Broker, which

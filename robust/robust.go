@@ -35,6 +35,7 @@ type Broker struct {
 	wg      sync.WaitGroup
 
 	calls, failures, retries, restarts, reconnects atomic.Int64
+	timeouts                                       atomic.Int64 // calls in a row that timed out (WithSickAfter)
 
 	mu          sync.Mutex
 	closed      bool
@@ -320,20 +321,33 @@ func call[T any](b *Broker, ctx context.Context, op broker.Op, f func(context.Co
 		b.calls.Add(1)
 		return *new(T), broker.ErrNotConnected
 	}
-	return do(b, ctx, op, b.cfg.attemptTimeout, func(actx context.Context) (T, error) {
+	var (
+		last    broker.Broker // inner Broker of the last attempt that reached one
+		lastGen uint64
+		expired bool // the last attempt timed out and did not start a recovery
+	)
+	v, err := do(b, ctx, op, b.cfg.attemptTimeout, func(actx context.Context) (T, error) {
 		var zero T
+		last, expired = nil, false
 		in, gen, err := b.acquire(actx)
 		if err != nil {
 			return zero, err
 		}
+		last, lastGen = in, gen
 		v, err := f(actx, in)
 		if err != nil && b.observe(in, gen, err, timedOut(actx)) {
 			// The next attempt waits in acquire for the restored session; a backoff
 			// on top would only delay the caller.
+			last = nil
 			err = sessionLostError{err}
 		}
+		expired = timedOut(actx)
 		return v, err
 	})
+	if last != nil {
+		b.countTimeouts(last, lastGen, err, expired)
+	}
+	return v, err
 }
 
 // permanentError marks an error that must be returned at once, not retried, and not
@@ -358,6 +372,7 @@ func retryable(err error) bool {
 	var p permanentError
 	switch {
 	case errors.As(err, &p),
+		dataError(err), // the same data would fail again
 		errors.Is(err, broker.ErrInvalidArgument),
 		errors.Is(err, broker.ErrUnsupported),
 		errors.Is(err, broker.ErrAlreadyConnected):
@@ -501,9 +516,35 @@ func (b *Broker) acquire(ctx context.Context) (broker.Broker, uint64, error) {
 	}
 }
 
+// countTimeouts counts calls in a row (not attempts: a call counts once, after
+// its retries) that timed out on a session still deemed up, and recovers the session as a lost one after WithSickAfter of them: an
+// operation wedged on the gateway side (a lost end marker, say) is invisible to
+// health pings, which are answered.
+func (b *Broker) countTimeouts(in broker.Broker, gen uint64, err error, expired bool) {
+	switch {
+	case err == nil:
+		b.timeouts.Store(0)
+	case expired, errors.Is(err, broker.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		n := b.timeouts.Add(1)
+		if n < int64(b.cfg.sickAfter) {
+			return
+		}
+		b.timeouts.Store(0)
+		b.log.Warn("calls keep timing out while the session is up: recovering it", "calls", n, "last_error", err)
+		b.lost(in, gen, fmt.Errorf("%w: %d calls in a row timed out (last: %v)", broker.ErrNotConnected, n, err), false)
+	}
+}
+
+// dataError reports whether err is a protocol error of one call's data (a
+// malformed value) rather than of the session: the session goes on.
+func dataError(err error) bool {
+	return errors.Is(err, broker.ErrProtocol) && !errors.Is(err, broker.ErrNotConnected) &&
+		!errors.Is(err, broker.ErrUnavailable)
+}
+
 // observe looks at an inner Broker's failure and asks for recovery if it says the
 // session or the inner Broker is gone (and then reports true), or for a health check
-// if the call timed out.
+// if the call timed out. A data error (dataError) is the call's alone.
 func (b *Broker) observe(in broker.Broker, gen uint64, err error, expired bool) bool {
 	switch {
 	case expired:
@@ -514,7 +555,7 @@ func (b *Broker) observe(in broker.Broker, gen uint64, err error, expired bool) 
 	case errors.Is(err, broker.ErrUnavailable), errors.Is(err, broker.ErrClosed):
 		b.lost(in, gen, err, true)
 		return true
-	case errors.Is(err, broker.ErrNotConnected), errors.Is(err, broker.ErrProtocol):
+	case errors.Is(err, broker.ErrNotConnected): // a session-ending protocol error carries it too
 		b.lost(in, gen, err, false)
 		return true
 	}

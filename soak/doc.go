@@ -1,8 +1,9 @@
 // Package soak holds brokerkit's soak test: calls through package robust over
-// every transport while a chaos loop kills workers, freezes them (SIGSTOP) and
-// drops the gateway, with the process's goroutines, file descriptors, memory,
-// child processes and CLOSE_WAIT sockets sampled throughout; it fails on a
-// wrong answer or on growth.
+// every transport while a chaos loop kills workers, freezes them (SIGSTOP),
+// drops the gateway and makes it lose answers or send broken handshake
+// replies, with the process's goroutines, file descriptors, memory, child
+// processes and CLOSE_WAIT sockets sampled throughout; it fails on a wrong
+// answer or on growth.
 //
 // The package has no API; its content is soak_test.go. A short run (a few
 // seconds) is part of every `go test ./...`; `make soak SOAK=5m` runs it long:

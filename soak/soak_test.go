@@ -61,22 +61,57 @@ func TestMain(m *testing.M) {
 }
 
 func runGateway() int {
-	g, err := fakes.NewGateway(conformance.StandardScript())
+	standard := conformance.StandardScript()
+	g, err := fakes.NewGateway(standard)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak gateway:", err)
 		return 1
 	}
 	defer g.Close()
 	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
+	signal.Notify(usr1, syscall.SIGUSR1, syscall.SIGUSR2)
+	r := rand.New(rand.NewPCG(7, 7))
+	var restore *time.Timer
 	go func() {
-		for range usr1 {
+		for sig := range usr1 {
+			if sig == syscall.SIGUSR2 {
+				if restore != nil {
+					restore.Stop()
+				}
+				faulty := standard.Clone()
+				faulty.Faults = gatewayFault(r)
+				g.SetScript(faulty)
+				// Handshake faults would refuse every client while they last:
+				// they do for a moment only. Lost answers stay until the next fault.
+				if faulty.Faults.ShortHandshake || faulty.Faults.EmptyHandshake {
+					restore = time.AfterFunc(200*time.Millisecond, func() { g.SetScript(standard) })
+				}
+			}
 			g.DropConnections()
 		}
 	}()
 	fmt.Printf("%d\n", g.Port())
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // until the test closes our stdin
 	return 0
+}
+
+// gatewayFault picks the faults of the connections the gateway accepts next
+// (SIGUSR2): one lost answer, lost end marker or empty frame at a random
+// request, or a short or empty handshake reply.
+func gatewayFault(r *rand.Rand) fakes.Faults {
+	n := 2 + r.IntN(30) // request 1 is Connect's round trip
+	switch r.IntN(5) {
+	case 0:
+		return fakes.Faults{UnansweredRequest: n}
+	case 1:
+		return fakes.Faults{NoEndMarkerRequest: n}
+	case 2:
+		return fakes.Faults{EmptyFrameRequest: n}
+	case 3:
+		return fakes.Faults{ShortHandshake: true}
+	default:
+		return fakes.Faults{EmptyHandshake: true}
+	}
 }
 
 // gatewayProc is the fake gateway child.
@@ -128,6 +163,10 @@ func startGateway(t *testing.T) *gatewayProc {
 }
 
 func (g *gatewayProc) drop() { _ = g.cmd.Process.Signal(syscall.SIGUSR1) }
+
+// fault makes the gateway inject a new fault (gatewayFault) on the connections it
+// accepts next, and drops the current ones.
+func (g *gatewayProc) fault() { _ = g.cmd.Process.Signal(syscall.SIGUSR2) }
 
 // soakLog keeps the end of every log line written during the run; a failing
 // run prints it. (Workers are killed on purpose, so their deaths are expected.)
@@ -232,7 +271,7 @@ func TestSoak(t *testing.T) {
 
 	ctx, stop := context.WithTimeout(context.Background(), d)
 	defer stop()
-	var calls, kills, freezes, drops atomic.Int64
+	var calls, kills, freezes, drops, faults atomic.Int64
 	var mu sync.Mutex
 	var failures []string
 	fail := func(format string, args ...any) {
@@ -279,9 +318,14 @@ func TestSoak(t *testing.T) {
 				return
 			case <-time.After(wait):
 			}
-			if r.IntN(3) == 0 {
+			switch r.IntN(4) {
+			case 0:
 				gw.drop()
 				drops.Add(1)
+				continue
+			case 1:
+				gw.fault()
+				faults.Add(1)
 				continue
 			}
 			tg := targets[r.IntN(len(targets))]
@@ -311,8 +355,8 @@ func TestSoak(t *testing.T) {
 		st := tg.b.Stats()
 		t.Logf("%s: %d calls, %d restarts, %d reconnects, %d retries", tg.name, st.Calls, st.Restarts, st.Reconnects, st.Retries)
 	}
-	t.Logf("%v: %d calls, %d workers killed, %d frozen (SIGSTOP), %d gateway drops, %d samples",
-		d, calls.Load(), kills.Load(), freezes.Load(), drops.Load(), len(ss))
+	t.Logf("%v: %d calls, %d workers killed, %d frozen (SIGSTOP), %d gateway drops, %d gateway faults, %d samples",
+		d, calls.Load(), kills.Load(), freezes.Load(), drops.Load(), faults.Load(), len(ss))
 	checkGrowth(t, ss, d)
 
 	for _, tg := range targets {

@@ -26,6 +26,33 @@ type options struct {
 	connectOptions string
 	summarySlots   int
 	teardownWait   time.Duration
+	maxAnswer      answerLimit
+}
+
+// answerLimit bounds one list answer (Positions, AccountSummary).
+type answerLimit struct{ Rows, Bytes int }
+
+// The default bound of one list answer. A gateway sending more rows than
+// DefaultMaxAnswerRows, or more than DefaultMaxAnswerBytes of text, in answer
+// to one Positions or AccountSummary call fails that call with
+// broker.ErrProtocol (and the request is cancelled on the wire); the session
+// lives on. Real accounts hold a few thousand positions at most.
+const (
+	DefaultMaxAnswerRows  = 100_000
+	DefaultMaxAnswerBytes = 64 << 20
+)
+
+// WithMaxAnswer sets the bound of one list answer: at most rows rows and bytes
+// bytes of text (see DefaultMaxAnswerRows). Values below 1 keep the default.
+func WithMaxAnswer(rows, bytes int) Option {
+	return func(o *options) {
+		if rows > 0 {
+			o.maxAnswer.Rows = rows
+		}
+		if bytes > 0 {
+			o.maxAnswer.Bytes = bytes
+		}
+	}
 }
 
 // WithLogger sets the logger for the adapter's own records and, since scmhub's
@@ -76,7 +103,8 @@ var _ broker.Broker = (*Adapter)(nil)
 // New returns a disconnected Adapter. The first call in a process also routes
 // scmhub's global zerolog logger into hclog (see the package documentation).
 func New(opts ...Option) *Adapter {
-	o := options{logger: hclog.NewNullLogger(), summarySlots: 2, teardownWait: 5 * time.Second}
+	o := options{logger: hclog.NewNullLogger(), summarySlots: 2, teardownWait: 5 * time.Second,
+		maxAnswer: answerLimit{Rows: DefaultMaxAnswerRows, Bytes: DefaultMaxAnswerBytes}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -147,7 +175,8 @@ func (a *Adapter) live() (*session, error) {
 // and closes the socket: nothing is left blocked or half-closed. After the
 // handshake it waits, within the same bound, for MANAGED_ACCTS and
 // NEXT_VALID_ID, or for error 326 (client id in use).
-// p.ReadOnly is not sent: the TWS API has no read-only flag on the wire (it is a
+// An IPv6 host literal fails with broker.ErrUnsupported (scmhub dials IPv4
+// only). p.ReadOnly is not sent: the TWS API has no read-only flag on the wire (it is a
 // gateway setting), and this adapter never places orders.
 func (a *Adapter) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
 	if err := p.Validate(); err != nil {
@@ -187,7 +216,13 @@ func (a *Adapter) Connect(ctx context.Context, p broker.ConnectParams) (broker.C
 		return broker.ConnectInfo{}, err
 	}
 
-	// 1. Probe: is anything accepting TCP connections there?
+	// 1. Probe: is anything accepting TCP connections there? scmhub resolves and
+	// dials "tcp4" only (and formats host:port without brackets), so an IPv6
+	// literal can never work: say so rather than call the gateway unreachable.
+	if ip := net.ParseIP(strings.Trim(p.Host, "[]")); ip != nil && ip.To4() == nil {
+		return fail(fmt.Errorf("ibkr: connect to %s: scmhub/ibapi dials IPv4 only (use 127.0.0.1 or an IPv4 address): %w",
+			p.Addr(), broker.ErrUnsupported))
+	}
 	var d net.Dialer
 	probe, err := d.DialContext(cctx, "tcp4", p.Addr())
 	if err != nil {
@@ -203,12 +238,16 @@ func (a *Adapter) Connect(ctx context.Context, p broker.ConnectParams) (broker.C
 	}
 	s.ec = ec
 	s.conn = connectionOf(ec)
-	if s.conn == nil {
+	if s.conn == nil || !setScanner(ec, s.conn, splitFrames(s.teeRaw)) {
 		return fail(fmt.Errorf("ibkr: this scmhub/ibapi version's socket cannot be reached to enforce timeouts: %w", broker.ErrUnsupported))
 	}
 	result := make(chan error, 1)
 	go func() {
-		err := ec.Connect(p.Host, p.Port, p.ClientID)
+		var err error
+		if perr := guard(func() { err = ec.Connect(p.Host, p.Port, p.ClientID) }); perr != nil {
+			a.log.Debug("scmhub Connect panicked", "error", perr, "stack", string(perr.(*errPanic).stack))
+			err = perr
+		}
 		if s.abandoned.Load() {
 			s.cleanupHandshake()
 		}
@@ -263,12 +302,12 @@ func (a *Adapter) Connect(ctx context.Context, p broker.ConnectParams) (broker.C
 	}
 	if perr == nil {
 		select {
-		case <-ping:
+		case <-ping.done:
 		case <-s.dead:
 		case <-cctx.Done():
 		}
 	}
-	if !s.isReady() || cctx.Err() != nil || perr != nil || !isClosed(ping) {
+	if !s.isReady() || cctx.Err() != nil || perr != nil || !isClosed(ping.done) {
 		s.shutdown(errDisconnected)
 		s.waitDone(context.Background(), a.opts.teardownWait)
 		return fail(fmt.Errorf("ibkr: connect to %s: session ended before the gateway named its accounts and answered: %w", p.Addr(), broker.ErrHandshakeFailed))
@@ -331,12 +370,15 @@ func (a *Adapter) Accounts(ctx context.Context) ([]string, error) {
 //
 // REQ_POSITIONS carries no request id, so two requests in flight could not be
 // told apart. Calls made while a request is in flight therefore share it: each
-// receives its own copy of the one complete list. A caller whose ctx ends stops
-// waiting, but the request runs on to POSITION_END (cancelling it half way would
-// leave rows in flight that a later request could not tell from its own); once
-// it ends the adapter sends CANCEL_POSITIONS, so no subscription stays open.
-// A quantity scmhub reports as unset, or a NaN cost, fails the call with
-// broker.ErrProtocol.
+// receives its own copy of the one complete list. When the last caller sharing
+// it gives up (its ctx ends), the request is abandoned on the wire as well: the
+// adapter stops collecting at once and sends CANCEL_POSITIONS. Once a request
+// ends the adapter cancels it too, so no subscription stays open. A request
+// after an earlier one is sent behind a REQ_CURRENT_TIME fence: rows and end
+// markers that arrive before the fence's answer belong to the earlier request
+// and are dropped, so a lost POSITION_END costs one call, never the session
+// (see docs/adr/0007). A quantity scmhub reports as unset, a NaN cost, or an
+// answer past the bound of WithMaxAnswer fails the call with broker.ErrProtocol.
 func (a *Adapter) Positions(ctx context.Context) ([]broker.Position, error) {
 	s, err := a.live()
 	if err != nil {
@@ -356,6 +398,7 @@ func (a *Adapter) Positions(ctx context.Context) ([]broker.Position, error) {
 		}
 		return slices.Clone(pc.rows), nil
 	case <-ctx.Done():
+		s.leavePositions(pc)
 		return nil, fmt.Errorf("ibkr: positions: %w", ctx.Err())
 	case <-s.dead:
 		return nil, s.deadError()
@@ -416,8 +459,10 @@ func (a *Adapter) AccountSummary(ctx context.Context, tags ...string) ([]broker.
 
 // Ping implements broker.Broker with one REQ_CURRENT_TIME round trip.
 // CURRENT_TIME carries no request id; the gateway answers requests in order, so
-// waiters queue in send order and each answer releases the oldest. A waiter
-// whose ctx ends leaves its place in the queue, to be consumed by its own answer.
+// waiters queue in send order and each answer releases the oldest still
+// waiting. A waiter whose ctx ends leaves the queue at once: a lost answer
+// costs that one Ping, never the later ones (a late answer may then release a
+// newer Ping, which is still an answer on this session; see docs/adr/0007).
 func (a *Adapter) Ping(ctx context.Context) error {
 	s, err := a.live()
 	if err != nil {

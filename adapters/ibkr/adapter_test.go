@@ -130,8 +130,9 @@ func TestGatewayDropLeavesNoSocket(t *testing.T) {
 	}
 }
 
-// TestFailedHandshakesLeaveNothing: a stalled handshake (timeout) and a
-// gateway closing during the handshake leave no socket and no goroutine.
+// TestFailedHandshakesLeaveNothing: a stalled handshake (timeout), a gateway
+// closing during the handshake and a short or empty handshake reply fail
+// Connect with a sentinel and leave no socket and no goroutine.
 func TestFailedHandshakesLeaveNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -140,6 +141,10 @@ func TestFailedHandshakesLeaveNothing(t *testing.T) {
 	}{
 		{"stall", fakes.Faults{StallHandshake: true}, broker.ErrTimeout},
 		{"close", fakes.Faults{CloseBeforeHandshake: true}, broker.ErrHandshakeFailed},
+		// scmhub indexes the reply's fields unchecked: these panicked in the
+		// goroutine running its Connect and killed the process.
+		{"short reply", fakes.Faults{ShortHandshake: true}, broker.ErrHandshakeFailed},
+		{"empty reply", fakes.Faults{EmptyHandshake: true}, broker.ErrHandshakeFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := goleak.IgnoreCurrent()
@@ -168,6 +173,25 @@ func TestFailedHandshakesLeaveNothing(t *testing.T) {
 				t.Errorf("goroutines left: %v", err)
 			}
 		})
+	}
+}
+
+// TestIPv6HostUnsupported: an IPv6 literal is refused as unsupported (scmhub
+// dials tcp4 only), not reported as an unreachable gateway, even with a gateway
+// listening on ::1.
+func TestIPv6HostUnsupported(t *testing.T) {
+	g, err := fakes.NewGateway(fakes.DefaultScript(), fakes.WithAddr("[::1]:0"))
+	port := 4002
+	if err == nil { // the host may have no IPv6 loopback; the error is the same then
+		t.Cleanup(func() { _ = g.Close() })
+		port = g.Port()
+	}
+	a := newAdapter(t)
+	for _, host := range []string{"::1", "[::1]"} {
+		_, err := a.Connect(ctxFor(t), broker.ConnectParams{Host: host, Port: port, ClientID: 1, Timeout: time.Second})
+		if !errors.Is(err, broker.ErrUnsupported) || errors.Is(err, broker.ErrGatewayUnreachable) {
+			t.Errorf("Connect to %s: %v, want ErrUnsupported and not ErrGatewayUnreachable", host, err)
+		}
 	}
 }
 

@@ -26,21 +26,27 @@
 //
 // Positions (REQ_POSITIONS) carries no request id, so concurrent calls share
 // the one request in flight and each gets its own copy of the complete list; a
-// request whose callers all gave up still runs to POSITION_END, so that its
-// rows never leak into the next one. AccountSummary uses a fresh request id
-// per call, cancels on context end, and keeps at most two requests open (IB's
-// limit; WithMaxConcurrentSummaries). Ping is one REQ_CURRENT_TIME; answers
-// carry no id, so waiters are released in the order their requests went out.
+// request whose callers all gave up is cancelled on the wire at once, and the
+// next one waits behind a REQ_CURRENT_TIME fence, so that the abandoned
+// request's rows never leak into it and a lost POSITION_END costs one call.
+// AccountSummary uses a fresh request id per call, cancels on context end, and
+// keeps at most two requests open (IB's limit; WithMaxConcurrentSummaries).
+// One list answer is bounded (WithMaxAnswer): past it the call fails with
+// broker.ErrProtocol. Ping is one REQ_CURRENT_TIME; answers carry no id, so
+// waiters are released in the order their requests went out, and a waiter that
+// gives up leaves the queue (docs/adr/0007).
 //
 // # Decimals
 //
-// scmhub hands quantities over as fixed-point numbers with 7 fractional digits
-// (below about 1e11); they convert to broker.Decimal exactly. A quantity scmhub
-// reports as unset (empty, IB's "no value" markers, or out of range) fails the
-// call with broker.ErrProtocol rather than reading as zero. Average costs and
-// strikes arrive as float64 and convert through their shortest round-trip
-// text, which is the gateway's text exactly whenever it has at most 15
-// significant digits.
+// scmhub rounds quantities to 7 fractional digits and carries average costs
+// and strikes as float64. Below server version 201 the adapter reads those
+// three fields of each POSITION_DATA frame as text before scmhub decodes it
+// (raw.go), so they arrive exactly as the gateway sent them, up to
+// broker.MaxDecimalDigits. A quantity that is empty, one of IB's "no value"
+// markers, or not a decimal fails the call with broker.ErrProtocol (a data
+// error: the session goes on) rather than reading as zero. From version 201 on
+// scmhub's values are converted: exact within 7 fractional digits below 1e11,
+// and prices whenever they have at most 15 significant digits.
 //
 // # Session end
 //

@@ -158,30 +158,52 @@ func FuzzAdapterGatewayMessages(f *testing.F) {
 	})
 }
 
-// TestOutOfRangeQuantity: quantities beyond what scmhub's fixed-point Decimal
-// holds (an integer part above 1e11, see conformance's limits) and IB's "no
-// value" marker fail Positions with broker.ErrProtocol instead of arriving
-// rounded, clipped or as zero; the session stays usable. The edge itself,
-// ±100000000000 with up to 7 fractional digits, still arrives exactly.
-func TestOutOfRangeQuantity(t *testing.T) {
-	for _, q := range []string{"100000000001", "-100000000001", "123456789012.5", "99999999999999999999", conformance.UnsetQuantity} {
-		t.Run(q, func(t *testing.T) {
-			s := conformance.StandardScript()
-			s.Positions[1].Quantity = broker.MustDecimal(q)
-			g := newGateway(t, s)
-			a := newAdapter(t)
-			ctx := ctxFor(t)
-			if _, err := a.Connect(ctx, params(g)); err != nil {
-				t.Fatal(err)
-			}
-			ps, err := a.Positions(ctx)
-			if !errors.Is(err, broker.ErrProtocol) {
-				t.Fatalf("Positions with quantity %s: %v, %v; want an error matching ErrProtocol", q, ps, err)
-			}
-			if err := a.Ping(ctx); err != nil {
-				t.Errorf("Ping after the refused quantity: %v", err)
-			}
-		})
+// TestUnsetQuantity: IB's "no value" marker as a quantity fails Positions with
+// broker.ErrProtocol, as a data error of that call: the session stays usable.
+func TestUnsetQuantity(t *testing.T) {
+	s := conformance.StandardScript()
+	s.Positions[1].Quantity = broker.MustDecimal(conformance.UnsetQuantity)
+	_, a, ctx := connected(t, s)
+	ps, err := a.Positions(ctx)
+	if !errors.Is(err, broker.ErrProtocol) || errors.Is(err, broker.ErrNotConnected) {
+		t.Fatalf("Positions with an unset quantity: %v, %v; want ErrProtocol and a live session", ps, err)
+	}
+	if err := a.Ping(ctx); err != nil {
+		t.Errorf("Ping after the refused quantity: %v", err)
+	}
+}
+
+// TestExactDecimals: every quantity, average cost and strike arrives exactly
+// as the gateway's text, up to broker.MaxDecimalDigits digits, although scmhub
+// rounds quantities to 7 fractional digits (NaN from about 9.22e11) and
+// carries prices as float64. Before the adapter read the raw fields, these
+// arrived as 0, rounded, or failed the whole list with ErrProtocol.
+func TestExactDecimals(t *testing.T) {
+	long := strings.Repeat("1234567890", 5) + "." + strings.Repeat("1234567890", 5) // 100 digits
+	s := conformance.StandardScript()
+	values := []struct{ qty, cost, strike string }{
+		{"0.00000001", "150.25", "0"},
+		{"100000000001", "-42.4242424242424242", "99999999999999999999.5"},
+		{"-123456789012.5", "0.1", "187.123456789012345678"},
+		{"922337203685.4775808", "1", "0"},
+		{"99999999999999999999", long, "-" + long},
+		{long, "1", "0"},
+	}
+	for i, v := range values {
+		p := &s.Positions[i]
+		p.Quantity = broker.MustDecimal(v.qty)
+		p.AvgCost = broker.MustDecimal(v.cost)
+		p.Contract.Strike = broker.MustDecimal(v.strike)
+	}
+	_, a, ctx := connected(t, s)
+	for range 2 { // the second request follows a cancel: the raw fields stay in step
+		ps, err := a.Positions(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(s.Positions, ps); diff != "" {
+			t.Errorf("Positions (-script +got):\n%s", diff)
+		}
 	}
 }
 
@@ -191,12 +213,7 @@ func TestQuantityEdge(t *testing.T) {
 	for i, q := range []string{"100000000000", "-100000000000", "100000000000.9999999", "-99999999999.9999999", "0.0000001"} {
 		s.Positions[i].Quantity = broker.MustDecimal(q)
 	}
-	g := newGateway(t, s)
-	a := newAdapter(t)
-	ctx := ctxFor(t)
-	if _, err := a.Connect(ctx, params(g)); err != nil {
-		t.Fatal(err)
-	}
+	_, a, ctx := connected(t, s)
 	ps, err := a.Positions(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -1,10 +1,14 @@
 package ibkr
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,6 +33,9 @@ func TestSocketLayout(t *testing.T) {
 	}
 	if tc := tcpConnOf(c); tc != nil {
 		t.Fatalf("tcpConnOf before Connect = %v, want nil", tc)
+	}
+	if !setScanner(ec, c, splitFrames(func(rawPosition) {})) {
+		t.Fatal("setScanner: scmhub's EClient.scanner field is gone or changed type")
 	}
 
 	g, err := fakes.NewGateway(fakes.DefaultScript())
@@ -280,7 +287,7 @@ func newTestSession(t *testing.T) *session {
 
 func TestPositionCallbacks(t *testing.T) {
 	s := newTestSession(t)
-	pc := &posCollect{done: make(chan struct{})}
+	pc := &posCollect{done: make(chan struct{}), waiters: 1, open: true}
 	s.pos = pc
 	s.Position("DU1", &ibapi.Contract{ConID: 1, Symbol: "AAPL", SecType: "STK", Strike: 0}, ibapi.StringToDecimal("1.5"), 150.25)
 	s.Position("DU1", &ibapi.Contract{ConID: 2, Symbol: "X"}, ibapi.UNSET_DECIMAL, 1)
@@ -303,22 +310,44 @@ func TestPositionCallbacks(t *testing.T) {
 }
 
 // TestPingQueue: CURRENT_TIME carries no id; answers release waiters in send
-// order, and a waiter that gave up still consumes its answer.
+// order, a waiter that gave up leaves the queue (a lost answer costs one Ping),
+// and a fence's answer opens its positions request.
 func TestPingQueue(t *testing.T) {
 	s := newTestSession(t)
-	w := []chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{})}
+	w := []*pingWaiter{{done: make(chan struct{})}, {done: make(chan struct{})}, {done: make(chan struct{})}}
 	s.pings = append(s.pings, w...)
 	s.CurrentTime(1)
 	s.CurrentTime(2)
 	for i, want := range []bool{true, true, false} {
-		if got := isClosed(w[i]); got != want {
+		if got := isClosed(w[i].done); got != want {
 			t.Errorf("waiter %d released = %v, want %v", i, got, want)
 		}
 	}
 	s.CurrentTime(3)
 	s.CurrentTime(4) // unsolicited: ignored
-	if !isClosed(w[2]) || len(s.pings) != 0 {
-		t.Errorf("third waiter released %v, queue %d", isClosed(w[2]), len(s.pings))
+	if !isClosed(w[2].done) || len(s.pings) != 0 {
+		t.Errorf("third waiter released %v, queue %d", isClosed(w[2].done), len(s.pings))
+	}
+
+	gaveUp, next := &pingWaiter{done: make(chan struct{})}, &pingWaiter{done: make(chan struct{})}
+	s.pings = append(s.pings, gaveUp, next)
+	s.dropPing(gaveUp)
+	s.CurrentTime(5)
+	if !isClosed(next.done) || isClosed(gaveUp.done) {
+		t.Errorf("after a waiter gave up, the next answer released it %v and the live waiter %v", isClosed(gaveUp.done), isClosed(next.done))
+	}
+
+	pc := &posCollect{done: make(chan struct{}), waiters: 1}
+	s.pos = pc
+	s.pings = append(s.pings, &pingWaiter{done: make(chan struct{}), fence: pc})
+	s.Position("DU1", &ibapi.Contract{ConID: 1}, ibapi.StringToDecimal("1"), 1) // before the fence: an older request's
+	s.PositionEnd()
+	s.CurrentTime(6)
+	s.Position("DU1", &ibapi.Contract{ConID: 2}, ibapi.StringToDecimal("2"), 1)
+	s.PositionEnd()
+	s.bg.Wait()
+	if !isClosed(pc.done) || len(pc.rows) != 1 || pc.rows[0].Contract.ConID != 2 {
+		t.Errorf("fenced request: done %v, rows %+v; want the one row after the fence", isClosed(pc.done), pc.rows)
 	}
 }
 
@@ -370,4 +399,137 @@ func TestRequestFrames(t *testing.T) {
 			t.Errorf("frame %q = % x, %v; want % x", c.want, got, err, want)
 		}
 	}
+}
+
+// TestSplitFramesTee: the scanner's split hands the raw number fields of each
+// POSITION_DATA frame (every version), never of the handshake reply, and
+// passes every frame on unchanged.
+func TestSplitFramesTee(t *testing.T) {
+	frame := textFrame
+	var stream []byte
+	stream = append(stream, frame("61", "20250102 10:00:00 EST")...) // a handshake reply of version 61
+	stream = append(stream, frame("61", "3", "DU1", "1", "A", "OPT", "", "187.5", "C", "100", "X", "USD", "A", "A", "0.00000001", "-42.4242424242424242")...)
+	stream = append(stream, frame("61", "2", "DU1", "1", "A", "STK", "", "", "", "", "X", "USD", "A", "A", "5")...)
+	stream = append(stream, frame("61", "1", "DU1", "1", "A", "STK", "", "", "", "", "X", "USD", "A", "7")...)
+	stream = append(stream, frame("49", "1", "1700000000")...)
+	var got []rawPosition
+	sc := bufio.NewScanner(bytes.NewReader(stream))
+	sc.Split(splitFrames(func(r rawPosition) { got = append(got, r) }))
+	n := 0
+	for sc.Scan() {
+		n++
+	}
+	want := []rawPosition{
+		{account: "DU1", conID: 1, quantity: "0.00000001", avgCost: "-42.4242424242424242", strike: "187.5"},
+		{account: "DU1", conID: 1, quantity: "5"},
+		{account: "DU1", conID: 1, quantity: "7"},
+	}
+	if n != 5 || !slices.Equal(got, want) {
+		t.Errorf("scanned %d frames, teed %+v; want 5 frames and %+v", n, got, want)
+	}
+}
+
+// FuzzSplitFrames: the split function runs on scmhub's scanner goroutine, which
+// recovers nothing: whatever bytes arrive, it must not panic, must frame
+// exactly as scmhub's scanFields does, and must tee once per POSITION_DATA
+// frame after the first.
+func FuzzSplitFrames(f *testing.F) {
+	f.Add([]byte("\x00\x00\x00\x0461\x00\x00"), []byte("61\x003\x00DU1\x00"))
+	f.Add([]byte{0, 0, 0, 0}, []byte("61\x00"))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, []byte{})
+	f.Fuzz(func(t *testing.T, head, payload []byte) {
+		stream := append(slices.Clone(head), textFrame()...)
+		frame := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
+		stream = append(append(stream, frame...), payload...)
+		teed := 0
+		mine := bufio.NewScanner(bytes.NewReader(stream))
+		mine.Buffer(make([]byte, 64), 1<<16)
+		mine.Split(splitFrames(func(rawPosition) { teed++ }))
+		theirs := bufio.NewScanner(bytes.NewReader(stream))
+		theirs.Buffer(make([]byte, 64), 1<<16)
+		theirs.Split(scanFieldsLikeScmhub)
+		frames, positions := 0, 0
+		for mine.Scan() {
+			if !theirs.Scan() || !bytes.Equal(mine.Bytes(), theirs.Bytes()) {
+				t.Fatalf("frame %d differs from scmhub's framing", frames)
+			}
+			if frames > 0 && isPositionData(mine.Bytes()) {
+				positions++
+			}
+			frames++
+		}
+		if theirs.Scan() {
+			t.Fatalf("scmhub's framing finds more than %d frames", frames)
+		}
+		if teed != positions {
+			t.Fatalf("teed %d times for %d POSITION_DATA frames", teed, positions)
+		}
+	})
+}
+
+// scanFieldsLikeScmhub is scmhub/ibapi v0.10.47's scanFields (utils.go).
+func scanFieldsLikeScmhub(data []byte, atEOF bool) (int, []byte, error) {
+	if atEOF {
+		return 0, nil, io.EOF
+	}
+	if len(data) < 4 {
+		return 0, nil, nil
+	}
+	total := int(binary.BigEndian.Uint32(data[:4])) + 4
+	if total > len(data) {
+		return 0, nil, nil
+	}
+	return total, data[4:total], nil
+}
+
+// TestGuard: a panic becomes an error matching broker.ErrProtocol that names
+// it; no panic, no error.
+func TestGuard(t *testing.T) {
+	if err := guard(func() {}); err != nil {
+		t.Errorf("guard of a quiet function: %v", err)
+	}
+	var fields [][]byte
+	err := guard(func() { _ = fields[1] })
+	if !errors.Is(err, broker.ErrProtocol) || !strings.Contains(err.Error(), "index out of range") {
+		t.Errorf("guard of an index out of range: %v, want ErrProtocol naming the panic", err)
+	}
+}
+
+// TestRawMatching: a callback takes the raw fields of its own account and
+// contract, dropping those of frames that produced no callback; a callback
+// with no raw fields queued falls back to scmhub's values.
+func TestRawMatching(t *testing.T) {
+	s := newTestSession(t)
+	pc := &posCollect{done: make(chan struct{}), waiters: 1, open: true}
+	s.pos = pc
+	s.teeRaw(rawPosition{account: "DU9", conID: 9, quantity: "999"}) // its frame never reached the wrapper
+	s.teeRaw(rawPosition{account: "DU1", conID: 1, quantity: "0.00000001", avgCost: "0.1"})
+	s.Position("DU1", &ibapi.Contract{ConID: 1}, ibapi.StringToDecimal("0"), 0.1)
+	s.Position("DU1", &ibapi.Contract{ConID: 2}, ibapi.StringToDecimal("3"), 2.5)
+	if len(s.raw) != 0 {
+		t.Errorf("raw queue keeps %+v", s.raw)
+	}
+	if len(pc.rows) != 2 || pc.rows[0].Quantity.String() != "0.00000001" || pc.rows[1].Quantity.String() != "3" ||
+		pc.rows[1].AvgCost.String() != "2.5" {
+		t.Errorf("rows %+v", pc.rows)
+	}
+	if !isPositionData([]byte("061\x003\x00")) || isPositionData([]byte("261\x00")) || isPositionData([]byte("61")) {
+		t.Error("isPositionData does not read the id as scmhub does")
+	}
+	for range maxRawQueue + 10 {
+		s.teeRaw(rawPosition{account: "DU9", conID: 9})
+	}
+	if len(s.raw) != maxRawQueue {
+		t.Errorf("raw queue holds %d entries, want the bound %d", len(s.raw), maxRawQueue)
+	}
+}
+
+// textFrame frames fields as text, NUL after each; no fields make an empty
+// frame (four zero bytes).
+func textFrame(fields ...string) []byte {
+	var payload []byte
+	for _, f := range fields {
+		payload = append(append(payload, f...), 0)
+	}
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(payload))), payload...)
 }

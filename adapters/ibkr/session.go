@@ -60,21 +60,35 @@ type session struct {
 	done          chan struct{} // closed by ConnectionClosed
 	doneClosed    bool
 	pos           *posCollect
-	posCancel     bool // a finished REQ_POSITIONS still needs its CANCEL_POSITIONS
+	posCancel     bool // a finished or abandoned REQ_POSITIONS still needs its CANCEL_POSITIONS
+	posFence      bool // rows of an earlier REQ_POSITIONS may still be in flight
 	summaries     map[int64]*summaryReq
-	pings         []chan struct{}
+	pings         []*pingWaiter
+	raw           []rawPosition // raw fields of POSITION_DATA frames scanned, not yet decoded (raw.go)
 }
 
+// posCollect is one REQ_POSITIONS on the wire and the calls sharing it.
 type posCollect struct {
-	rows []broker.Position
-	err  error         // first row that could not be converted
-	done chan struct{} // closed at POSITION_END; rows and err are final then
+	rows    []broker.Position
+	size    int           // bytes of text in rows, against the answer bound
+	err     error         // first row that could not be converted, or the bound exceeded
+	done    chan struct{} // closed at POSITION_END (or the bound); rows and err are final then
+	waiters int           // calls waiting for it; at 0 it is abandoned
+	open    bool          // its fence has been answered: rows now belong to it
 }
 
 type summaryReq struct {
 	coll summaryCollector
 	err  error
 	done chan struct{}
+}
+
+// pingWaiter is one REQ_CURRENT_TIME in flight. A fence is the
+// REQ_CURRENT_TIME sent just before a REQ_POSITIONS: its answer opens that
+// request, since every row the gateway sent before it belongs to an earlier one.
+type pingWaiter struct {
+	done  chan struct{}
+	fence *posCollect
 }
 
 func newSession(a *Adapter) *session {
@@ -370,6 +384,12 @@ func (s *session) sendLocked(r request) error {
 	return s.send(r)
 }
 
+// startPositions joins the REQ_POSITIONS in flight or sends a new one. A new
+// one that follows an abandoned request (or one past the bound) goes out as
+// CANCEL_POSITIONS (if still owed), REQ_CURRENT_TIME (the fence), REQ_POSITIONS:
+// the gateway answers in order, so rows and POSITION_END arriving before the
+// fence's CURRENT_TIME belong to the earlier request and are dropped. Every
+// caller that gets a *posCollect must call leavePositions unless it is done.
 func (s *session) startPositions() (*posCollect, error) {
 	s.reqMu.Lock()
 	defer s.reqMu.Unlock()
@@ -380,23 +400,105 @@ func (s *session) startPositions() (*posCollect, error) {
 	}
 	pc := s.pos
 	if pc != nil { // join the request in flight
+		pc.waiters++
 		s.mu.Unlock()
 		return pc, nil
 	}
-	pc = &posCollect{rows: []broker.Position{}, done: make(chan struct{})}
+	pc = &posCollect{rows: []broker.Position{}, done: make(chan struct{}), waiters: 1}
 	s.pos = pc
-	cancelFirst := s.posCancel
-	s.posCancel = false
-	s.mu.Unlock()
-	if cancelFirst {
-		if err := s.send(cancelPositions()); err != nil {
-			return nil, err
-		}
+	cancelFirst, fence := s.posCancel, s.posFence
+	s.posCancel, s.posFence = false, false
+	var fw *pingWaiter
+	if fence {
+		fw = &pingWaiter{done: make(chan struct{}), fence: pc}
+		s.pings = append(s.pings, fw)
+	} else {
+		pc.open = true
 	}
-	if err := s.send(reqPositions()); err != nil {
+	s.mu.Unlock()
+	err := func() error {
+		if cancelFirst {
+			if err := s.send(cancelPositions()); err != nil {
+				return err
+			}
+		}
+		if fw != nil {
+			if err := s.send(reqCurrentTime(false)); err != nil {
+				return err
+			}
+		}
+		return s.send(reqPositions())
+	}()
+	if err != nil { // what did go out is cancelled before the next request
+		s.mu.Lock()
+		s.abandonLocked(pc)
+		s.mu.Unlock()
 		return nil, err
 	}
 	return pc, nil
+}
+
+// leavePositions is a caller of pc giving up (its ctx ended). When the last one
+// leaves, the request is abandoned on the wire too: the adapter stops
+// collecting its rows at once and sends CANCEL_POSITIONS; the next call starts
+// a fresh request behind a fence.
+func (s *session) leavePositions(pc *posCollect) {
+	s.mu.Lock()
+	pc.waiters--
+	if pc.waiters > 0 || s.pos != pc {
+		s.mu.Unlock()
+		return
+	}
+	s.abandonLocked(pc)
+	s.mu.Unlock()
+	s.sendOwedCancel()
+}
+
+// abandonLocked forgets pc, the current request: its rows are dropped from now
+// on, CANCEL_POSITIONS is owed and the next request needs a fence. s.mu is held.
+func (s *session) abandonLocked(pc *posCollect) {
+	if s.pos != pc {
+		return
+	}
+	s.pos = nil
+	s.dropFenceLocked(pc)
+	s.posCancel, s.posFence = true, true
+}
+
+// finishPositionsLocked completes pc (POSITION_END, or the bound exceeded) and
+// has its subscription cancelled from another goroutine (callbacks never send).
+// The cancel is marked owed first, so that whichever of that goroutine and the
+// next Positions call runs first sends it, and it always precedes the next
+// REQ_POSITIONS on the wire. s.mu is held.
+func (s *session) finishPositionsLocked(pc *posCollect) {
+	s.pos = nil
+	s.dropFenceLocked(pc)
+	close(pc.done)
+	s.posCancel = true
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.sendOwedCancel()
+	}()
+}
+
+// sendOwedCancel sends the CANCEL_POSITIONS owed, unless a new request has
+// already sent it.
+func (s *session) sendOwedCancel() {
+	s.reqMu.Lock()
+	defer s.reqMu.Unlock()
+	s.mu.Lock()
+	owed := s.posCancel && s.pos == nil
+	s.posCancel = false
+	s.mu.Unlock()
+	if owed {
+		_ = s.send(cancelPositions()) // send guards scmhub's encoding
+	}
+}
+
+// dropFenceLocked removes pc's fence from the ping queue, if it is still there.
+func (s *session) dropFenceLocked(pc *posCollect) {
+	s.pings = slices.DeleteFunc(s.pings, func(w *pingWaiter) bool { return w.fence == pc })
 }
 
 func (s *session) startSummary(id int64, tags string) (*summaryReq, error) {
@@ -411,6 +513,7 @@ func (s *session) startSummary(id int64, tags string) (*summaryReq, error) {
 	s.summaries[id] = r
 	s.mu.Unlock()
 	if err := s.send(reqAccountSummary(id, "All", tags)); err != nil {
+		s.dropSummary(id)
 		return nil, err
 	}
 	return r, nil
@@ -422,12 +525,12 @@ func (s *session) dropSummary(id int64) {
 	delete(s.summaries, id)
 }
 
-// startPing sends one REQ_CURRENT_TIME and returns the channel its answer closes;
+// startPing sends one REQ_CURRENT_TIME and returns its place in the queue;
 // viaClient makes it go through scmhub's requester (Connect's first ping).
-func (s *session) startPing(viaClient bool) (chan struct{}, error) {
+func (s *session) startPing(viaClient bool) (*pingWaiter, error) {
 	s.reqMu.Lock()
 	defer s.reqMu.Unlock()
-	w := make(chan struct{})
+	w := &pingWaiter{done: make(chan struct{})}
 	s.mu.Lock()
 	if s.deadErr != nil {
 		defer s.mu.Unlock()
@@ -441,6 +544,13 @@ func (s *session) startPing(viaClient bool) (chan struct{}, error) {
 	return w, nil
 }
 
+// dropPing removes w from the queue: its caller gave up.
+func (s *session) dropPing(w *pingWaiter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pings = slices.DeleteFunc(s.pings, func(x *pingWaiter) bool { return x == w })
+}
+
 // roundTrip makes one REQ_CURRENT_TIME round trip, bounded by ctx.
 func (s *session) roundTrip(ctx context.Context) error {
 	w, err := s.startPing(false)
@@ -448,13 +558,41 @@ func (s *session) roundTrip(ctx context.Context) error {
 		return err
 	}
 	select {
-	case <-w:
+	case <-w.done:
 		return nil
 	case <-ctx.Done():
+		s.dropPing(w)
 		return ctx.Err()
 	case <-s.dead:
 		return s.deadError()
 	}
+}
+
+// teeRaw queues the raw fields of a POSITION_DATA frame scmhub's scanner has
+// just read (scanner goroutine); Position takes them.
+func (s *session) teeRaw(r rawPosition) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.raw) >= maxRawQueue {
+		s.raw = slices.Delete(s.raw, 0, len(s.raw)-maxRawQueue+1)
+	}
+	s.raw = append(s.raw, r)
+}
+
+// takeRawLocked returns the oldest queued raw fields of this account and
+// contract, dropping the entries queued before them (frames that produced no
+// callback), or nil if none match. s.mu is held.
+func (s *session) takeRawLocked(account string, c *ibapi.Contract) *rawPosition {
+	if c == nil {
+		return nil
+	}
+	for i, r := range s.raw {
+		if r.account == account && r.conID == c.ConID {
+			s.raw = slices.Delete(s.raw, 0, i+1)
+			return &r
+		}
+	}
+	return nil
 }
 
 // ---- EWrapper callbacks ----
@@ -521,26 +659,35 @@ func (s *session) checkReadyLocked() {
 	}
 }
 
-// CurrentTime releases the oldest queued Ping.
+// CurrentTime releases the oldest waiter still queued (callers that gave up
+// have left the queue; see Adapter.Ping); a fence opens its positions request.
 func (s *session) CurrentTime(int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.pings) > 0 {
-		close(s.pings[0])
-		s.pings = s.pings[1:]
+	if len(s.pings) == 0 {
+		return
 	}
+	w := s.pings[0]
+	s.pings = s.pings[1:]
+	if w.fence != nil && s.pos == w.fence {
+		w.fence.open = true
+	}
+	close(w.done)
 }
 
-// Position adds a row to the positions request in flight, if any. Rows arriving
-// outside a request (updates of a subscription being cancelled) are dropped.
+// Position adds a row to the open positions request, if any. Rows arriving
+// outside one (of a request abandoned or being cancelled, or before the
+// current request's fence) are dropped unconverted. A request whose answer
+// passes the adapter's bound fails with broker.ErrProtocol and is cancelled.
 func (s *session) Position(account string, c *ibapi.Contract, pos ibapi.Decimal, avgCost float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	raw := s.takeRawLocked(account, c) // taken whether or not the row is kept
 	pc := s.pos
-	if pc == nil {
+	if pc == nil || !pc.open {
 		return
 	}
-	p, err := positionFromIB(account, c, pos, avgCost)
+	p, err := positionFromIB(account, c, pos, avgCost, raw)
 	if err != nil {
 		if pc.err == nil {
 			pc.err = fmt.Errorf("ibkr: positions: %w", err)
@@ -548,44 +695,41 @@ func (s *session) Position(account string, c *ibapi.Contract, pos ibapi.Decimal,
 		return
 	}
 	pc.rows = append(pc.rows, p)
+	pc.size += positionSize(p)
+	lim := s.a.opts.maxAnswer
+	if len(pc.rows) > lim.Rows || pc.size > lim.Bytes {
+		pc.rows = nil
+		s.posFence = true // the rest of its rows are still coming
+		pc.err = fmt.Errorf("ibkr: positions: answer exceeds %d rows or %d bytes: %w", lim.Rows, lim.Bytes, broker.ErrProtocol)
+		s.finishPositionsLocked(pc)
+	}
 }
 
-// PositionEnd completes the positions request in flight and has the
-// subscription cancelled from another goroutine (callbacks never call the
-// client). The cancel is marked pending first, so that whichever of that
-// goroutine and the next Positions call runs first sends it, and it always
-// precedes the next REQ_POSITIONS on the wire.
+// PositionEnd completes the open positions request, if any.
 func (s *session) PositionEnd() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pc := s.pos
-	if pc == nil {
-		return
+	if pc := s.pos; pc != nil && pc.open {
+		s.finishPositionsLocked(pc)
 	}
-	s.pos = nil
-	close(pc.done)
-	s.posCancel = true
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		s.reqMu.Lock()
-		defer s.reqMu.Unlock()
-		s.mu.Lock()
-		pending := s.posCancel && s.pos == nil
-		s.posCancel = false
-		s.mu.Unlock()
-		if pending {
-			_ = s.send(cancelPositions())
-		}
-	}()
 }
 
-// AccountSummary adds a row to the summary request with that id, if any.
+// AccountSummary adds a row to the summary request with that id, if any; an
+// answer past the bound of WithMaxAnswer fails the request with
+// broker.ErrProtocol (the caller then cancels it).
 func (s *session) AccountSummary(reqID int64, account, tag, value, currency string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, ok := s.summaries[reqID]; ok {
-		r.coll.add(account, tag, value, currency)
+	r, ok := s.summaries[reqID]
+	if !ok {
+		return
+	}
+	r.coll.add(account, tag, value, currency)
+	if lim := s.a.opts.maxAnswer; r.coll.rows > lim.Rows || r.coll.size > lim.Bytes {
+		delete(s.summaries, reqID)
+		r.coll = summaryCollector{}
+		r.err = fmt.Errorf("answer exceeds %d rows or %d bytes: %w", lim.Rows, lim.Bytes, broker.ErrProtocol)
+		close(r.done)
 	}
 }
 
