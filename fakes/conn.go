@@ -236,7 +236,12 @@ func (c *conn) serve() {
 
 // isEndMarker reports whether a reply is the end marker of a list.
 func isEndMarker(reply []string) bool {
-	return reply[0] == itoa(outPositionEnd) || reply[0] == itoa(outAccountSummaryEnd)
+	switch reply[0] {
+	case itoa(outPositionEnd), itoa(outAccountSummaryEnd), itoa(outAcctDownloadEnd), itoa(outExecutionDataEnd),
+		itoa(outOpenOrderEnd), itoa(outCompletedOrdersEnd), itoa(outPositionMultiEnd), itoa(outAccountUpdateMultiEnd):
+		return true
+	}
+	return false
 }
 
 // endlessRow is what Faults.EndlessPositions streams when the script has no rows.

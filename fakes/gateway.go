@@ -30,7 +30,7 @@ import (
 type Gateway struct {
 	ln   net.Listener
 	log  hclog.Logger
-	opts options
+	opts options // maxVersion: WithMaxServerVersion, 0 if none
 	wg   sync.WaitGroup
 	done chan struct{} // closed by Close
 
@@ -49,9 +49,9 @@ type Option func(*options)
 type options struct {
 	addr             string
 	log              hclog.Logger
+	maxVersion       int
 	records          RecordLimits
 	handshakeTimeout time.Duration
-	maxVersion       int
 }
 
 // RecordLimits bound what the gateway remembers for Connections, so that a

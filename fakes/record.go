@@ -22,16 +22,12 @@ import (
 //
 // A Recorder is safe for concurrent use.
 type Recorder struct {
-	ln       net.Listener
+	srv      *tcpServer
 	upstream string
-	log      hclog.Logger
 	dial     time.Duration
-	wg       sync.WaitGroup
-	done     chan struct{}
 
-	mu     sync.Mutex
-	conns  []*recConn
-	closed bool
+	mu    sync.Mutex
+	conns []*recConn
 }
 
 type recConn struct {
@@ -53,59 +49,39 @@ func NewRecorder(upstream string, opts ...Option) (*Recorder, error) {
 	if o.log == nil {
 		o.log = hclog.NewNullLogger()
 	}
-	ln, err := net.Listen("tcp", o.addr)
+	r := &Recorder{upstream: upstream, dial: 10 * time.Second}
+	srv, err := listenTCP(o.addr, o.log.Named("record"))
 	if err != nil {
-		return nil, fmt.Errorf("fakes: listen on %s: %w", o.addr, err)
+		return nil, err
 	}
-	r := &Recorder{ln: ln, upstream: upstream, log: o.log.Named("record"), dial: 10 * time.Second,
-		done: make(chan struct{})}
-	r.wg.Add(1)
-	go r.acceptLoop()
+	r.srv = srv
+	srv.start(r.proxy)
 	return r, nil
 }
 
-// Addr returns the listening address, "127.0.0.1:PORT".
-func (r *Recorder) Addr() string { return r.ln.Addr().String() }
-
-func (r *Recorder) acceptLoop() {
-	defer r.wg.Done()
-	for {
-		nc, err := r.ln.Accept()
-		if err != nil {
-			select {
-			case <-r.done:
-			default:
-				r.log.Error("accept failed; recorder stops accepting", "error", err)
-			}
-			return
-		}
-		up, err := net.DialTimeout("tcp", r.upstream, r.dial)
-		if err != nil {
-			r.log.Error("cannot reach upstream; closing client", "upstream", r.upstream, "error", err)
-			_ = nc.Close()
-			continue
-		}
-		c := &recConn{start: time.Now(), client: nc, up: up}
-		r.mu.Lock()
-		if r.closed {
-			r.mu.Unlock()
-			_ = nc.Close()
-			_ = up.Close()
-			return
-		}
-		r.conns = append(r.conns, c)
-		r.mu.Unlock()
-		r.log.Debug("proxying", "client", nc.RemoteAddr().String(), "upstream", r.upstream)
-		r.wg.Add(2)
-		go r.pump(c, true)
-		go r.pump(c, false)
+// proxy serves one client connection: it dials upstream and pumps both ways.
+func (r *Recorder) proxy(nc net.Conn) {
+	up, err := net.DialTimeout("tcp", r.upstream, r.dial)
+	if err != nil {
+		r.srv.log.Error("cannot reach upstream; closing client", "upstream", r.upstream, "error", err)
+		_ = nc.Close()
+		return
 	}
+	if !r.srv.track(up) {
+		return
+	}
+	c := &recConn{start: time.Now(), client: nc, up: up}
+	r.mu.Lock()
+	r.conns = append(r.conns, c)
+	r.mu.Unlock()
+	r.srv.log.Debug("proxying", "client", nc.RemoteAddr().String(), "upstream", r.upstream)
+	r.srv.goWait(func() { r.pump(c, true) })
+	r.pump(c, false)
 }
 
 // pump copies one direction frame by frame, recording each frame, until either
 // side ends; then it closes both sockets so the other pump ends too.
 func (r *Recorder) pump(c *recConn, fromClient bool) {
-	defer r.wg.Done()
 	src, dst, from := c.up, c.client, FromServer
 	if fromClient {
 		src, dst, from = c.client, c.up, FromClient
@@ -144,7 +120,7 @@ func (r *Recorder) pump(c *recConn, fromClient bool) {
 	}
 	c.mu.Unlock()
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-		r.log.Debug("proxy direction ended", "from", from, "error", err)
+		r.srv.log.Debug("proxy direction ended", "from", from, "error", err)
 	}
 	_ = c.client.Close()
 	_ = c.up.Close()
@@ -191,27 +167,9 @@ func (r *Recorder) Session() Session {
 	return s
 }
 
-// Close stops listening, closes every proxied connection and waits for the
-// proxy's goroutines. It is idempotent. The recording stays readable with Session.
-func (r *Recorder) Close() error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		r.wg.Wait()
-		return nil
-	}
-	r.closed = true
-	close(r.done)
-	conns := slices.Clone(r.conns)
-	r.mu.Unlock()
-	err := r.ln.Close()
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	for _, c := range conns {
-		_ = c.client.Close()
-		_ = c.up.Close()
-	}
-	r.wg.Wait()
-	return err
-}
+// Addr returns the listening address, "127.0.0.1:PORT".
+func (r *Recorder) Addr() string { return r.srv.Addr() }
+
+// Close stops listening, closes every connection and waits until every
+// goroutine of the recorder has returned. It is idempotent.
+func (r *Recorder) Close() error { return r.srv.Close() }

@@ -332,3 +332,27 @@ func TestShippedSessions(t *testing.T) {
 		})
 	}
 }
+
+// TestRecorderUpstreamDown: a client of a recorder whose upstream refuses
+// connections is closed at once, and the failure is logged.
+func TestRecorderUpstreamDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	_ = ln.Close() // nothing listens there any more
+	var logBuf syncBuffer
+	rec, err := fakes.NewRecorder(dead, fakes.WithLogger(hclog.New(&hclog.LoggerOptions{Output: &logBuf})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rec.Close() })
+	c := dialTap(t, rec.Addr())
+	c.write(fakes.EncodeHandshake(fakes.Handshake{MinVersion: 100, MaxVersion: 225}))
+	c.expectClosed()
+	waitFor(t, "an error line", func() bool { return strings.Contains(logBuf.String(), "cannot reach upstream") })
+	if n := len(rec.Session().Connections); n != 0 {
+		t.Fatalf("%d connections recorded, want 0", n)
+	}
+}

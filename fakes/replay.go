@@ -22,17 +22,12 @@ import (
 //
 // A Replayer is safe for concurrent use.
 type Replayer struct {
-	ln   net.Listener
-	log  hclog.Logger
-	wg   sync.WaitGroup
-	done chan struct{}
+	srv *tcpServer
 
 	mu         sync.Mutex
 	sess       Session
 	used       []bool
-	conns      []net.Conn
 	mismatches []string
-	closed     bool
 }
 
 // CodeReplayMismatch is the ERR_MSG code a Replayer sends for a request its
@@ -55,19 +50,15 @@ func NewReplayer(s Session, opts ...Option) (*Replayer, error) {
 	if o.log == nil {
 		o.log = hclog.NewNullLogger()
 	}
-	ln, err := net.Listen("tcp", o.addr)
+	r := &Replayer{sess: s, used: make([]bool, len(s.Connections))}
+	srv, err := listenTCP(o.addr, o.log.Named("replay"))
 	if err != nil {
-		return nil, fmt.Errorf("fakes: listen on %s: %w", o.addr, err)
+		return nil, err
 	}
-	r := &Replayer{ln: ln, log: o.log.Named("replay"), done: make(chan struct{}), sess: s,
-		used: make([]bool, len(s.Connections))}
-	r.wg.Add(1)
-	go r.acceptLoop()
+	r.srv = srv
+	srv.start(r.serve)
 	return r, nil
 }
-
-// Addr returns the listening address, "127.0.0.1:PORT".
-func (r *Replayer) Addr() string { return r.ln.Addr().String() }
 
 // Mismatches returns a description of every request the recording could not
 // answer, and of every connection it had no recorded connection for.
@@ -78,35 +69,10 @@ func (r *Replayer) Mismatches() []string {
 }
 
 func (r *Replayer) mismatch(msg string, args ...any) {
-	r.log.Error(msg, args...)
+	r.srv.log.Error(msg, args...)
 	r.mu.Lock()
 	r.mismatches = append(r.mismatches, fmt.Sprint(append([]any{msg}, args...)...))
 	r.mu.Unlock()
-}
-
-func (r *Replayer) acceptLoop() {
-	defer r.wg.Done()
-	for {
-		nc, err := r.ln.Accept()
-		if err != nil {
-			select {
-			case <-r.done:
-			default:
-				r.log.Error("accept failed; replayer stops accepting", "error", err)
-			}
-			return
-		}
-		r.mu.Lock()
-		if r.closed {
-			r.mu.Unlock()
-			_ = nc.Close()
-			return
-		}
-		r.conns = append(r.conns, nc)
-		r.mu.Unlock()
-		r.wg.Add(1)
-		go r.serve(nc)
-	}
 }
 
 // pick chooses the recorded connection for handshake h and marks it used:
@@ -156,12 +122,11 @@ func exchanges(c SessionConn) (greeting []Frame, ex []exchange) {
 }
 
 func (r *Replayer) serve(nc net.Conn) {
-	defer r.wg.Done()
 	defer nc.Close()
 	br := bufio.NewReader(nc)
 	h, err := ReadHandshake(br)
 	if err != nil {
-		r.log.Debug("bad handshake", "error", err)
+		r.srv.log.Debug("bad handshake", "error", err)
 		return
 	}
 	i := r.pick(h)
@@ -185,7 +150,7 @@ func (r *Replayer) serve(nc net.Conn) {
 		p, err := readPayload(br)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				r.log.Debug("read failed", "error", err)
+				r.srv.log.Debug("read failed", "error", err)
 			}
 			return
 		}
@@ -202,7 +167,7 @@ func (r *Replayer) serve(nc net.Conn) {
 				id + " with these fields"
 			frame, err := encodeMessage(version, errorFields(version, requestID(version, fields), CodeReplayMismatch, msg), false)
 			if err != nil {
-				r.log.Error("replay: cannot encode the error", "error", err)
+				r.srv.log.Error("replay: cannot encode the error", "error", err)
 				continue
 			}
 			if _, err := nc.Write(frame); err != nil {
@@ -238,26 +203,9 @@ func matchExchange(ex []exchange, consumed []bool, p []byte) int {
 	return last
 }
 
-// Close stops listening, closes every connection and waits for the
-// replayer's goroutines. It is idempotent.
-func (r *Replayer) Close() error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		r.wg.Wait()
-		return nil
-	}
-	r.closed = true
-	close(r.done)
-	conns := slices.Clone(r.conns)
-	r.mu.Unlock()
-	err := r.ln.Close()
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	for _, c := range conns {
-		_ = c.Close()
-	}
-	r.wg.Wait()
-	return err
-}
+// Addr returns the listening address, "127.0.0.1:PORT".
+func (r *Replayer) Addr() string { return r.srv.Addr() }
+
+// Close stops listening, closes every connection and waits until every
+// goroutine of the replayer has returned. It is idempotent.
+func (r *Replayer) Close() error { return r.srv.Close() }

@@ -89,8 +89,10 @@ type Faults struct {
 	// CURRENT_TIME, say); later requests are answered normally.
 	UnansweredRequest int
 	// NoEndMarkerRequest > 0: request number N gets its rows but not its end
-	// marker (POSITION_END, ACCOUNT_SUMMARY_END); later requests are answered
-	// normally.
+	// marker (POSITION_END, ACCOUNT_SUMMARY_END, ACCT_DOWNLOAD_END,
+	// EXECUTION_DATA_END, OPEN_ORDER_END, COMPLETED_ORDERS_END,
+	// POSITION_MULTI_END, ACCOUNT_UPDATE_MULTI_END); later requests are
+	// answered normally.
 	NoEndMarkerRequest int
 	// EndlessPositions: answer REQ_POSITIONS with the script's rows (or one
 	// built-in row if it has none) over and over, never POSITION_END, until the

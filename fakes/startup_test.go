@@ -3,6 +3,7 @@ package fakes_test
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/brokerkit/brokerkit/fakes"
@@ -125,4 +126,42 @@ func rep(id string, n int) []string {
 		out[i] = id
 	}
 	return out
+}
+
+// TestShortRequestsAreRefused: a request with fewer fields than its layout
+// (what a protobuf request the fake cannot decode yet becomes from server
+// version 201) gets error 321 naming it, never silence nor a guessed answer.
+func TestShortRequestsAreRefused(t *testing.T) {
+	g := startGateway(t, fakes.DefaultScript())
+	c := connectRaw(t, g, 1)
+	for _, req := range [][]string{{"6"}, {"7", "3"}, {"99"}, {"92", "23"}, {"74", "1", "21"}} {
+		c.send(req...)
+		f := c.read()
+		if f[0] != "4" || f[3] != "321" || !strings.Contains(f[4], "cannot read message id "+req[0]) {
+			t.Fatalf("%q: got %q, want ERR_MSG 321", req, f)
+		}
+	}
+}
+
+// TestNoEndMarkerCoversStartup: Faults.NoEndMarkerRequest drops the end marker
+// of the new startup answers too (here ACCT_DOWNLOAD_END), keeping the rows.
+func TestNoEndMarkerCoversStartup(t *testing.T) {
+	s := fakes.DefaultScript()
+	s.Faults.NoEndMarkerRequest = 1
+	g := startGateway(t, s)
+	c := connectRaw(t, g, 1)
+	a1 := s.Accounts[0]
+	c.send("6", "2", "1", a1)
+	c.send("49", "1")
+	var ids []string
+	for {
+		f := c.read()
+		if f[0] == "49" {
+			break
+		}
+		ids = append(ids, f[0])
+	}
+	if len(ids) == 0 || ids[len(ids)-1] != "8" {
+		t.Fatalf("replies %q: want the values, portfolio and ACCT_UPDATE_TIME without ACCT_DOWNLOAD_END", ids)
+	}
 }

@@ -405,9 +405,7 @@ func TestRequestFrames(t *testing.T) {
 // POSITION_DATA frame (every version), never of the handshake reply, and
 // passes every frame on unchanged.
 func TestSplitFramesTee(t *testing.T) {
-	frame := func(fields ...string) []byte {
-		return fakes.EncodeFrame(fields...)
-	}
+	frame := textFrame
 	var stream []byte
 	stream = append(stream, frame("61", "20250102 10:00:00 EST")...) // a handshake reply of version 61
 	stream = append(stream, frame("61", "3", "DU1", "1", "A", "OPT", "", "187.5", "C", "100", "X", "USD", "A", "A", "0.00000001", "-42.4242424242424242")...)
@@ -440,7 +438,7 @@ func FuzzSplitFrames(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0}, []byte("61\x00"))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, []byte{})
 	f.Fuzz(func(t *testing.T, head, payload []byte) {
-		stream := append(slices.Clone(head), 0, 0, 0, 0) // an empty frame
+		stream := append(slices.Clone(head), textFrame()...)
 		frame := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
 		stream = append(append(stream, frame...), payload...)
 		teed := 0
@@ -524,4 +522,14 @@ func TestRawMatching(t *testing.T) {
 	if len(s.raw) != maxRawQueue {
 		t.Errorf("raw queue holds %d entries, want the bound %d", len(s.raw), maxRawQueue)
 	}
+}
+
+// textFrame frames fields as text, NUL after each; no fields make an empty
+// frame (four zero bytes).
+func textFrame(fields ...string) []byte {
+	var payload []byte
+	for _, f := range fields {
+		payload = append(append(payload, f...), 0)
+	}
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(payload))), payload...)
 }

@@ -235,7 +235,8 @@ function expectedSummary(tags) {
 const V = want.serverVersion;
 const FIELD_COUNT = {
   4: V >= 166 ? 6 : 5, 9: 3, 15: 3, 49: 3, 61: 16, 62: 2, 63: 7, 64: 3,
-  6: 6, 7: 20, 8: 3, 53: 2, 54: 3, 55: 3, 59: 8, 102: 1,
+  6: 6, 7: 20, 8: 3, 53: 2, 54: 3, 55: 3, 59: 8, 102: 1, 71: 18, 72: 3, 73: 8, 74: 3,
+  94: 3 + (V >= 129) + (V >= 135), 95: 5 + (V >= 129) + (V >= 135),
   11: 29 + (V < 136) + (V >= 103) + (V >= 136) + (V >= 178) + (V >= 198),
 };
 
@@ -255,6 +256,8 @@ class Recorder {
       EventName.updatePortfolio, EventName.updateAccountValue, EventName.updateAccountTime,
       EventName.accountDownloadEnd, EventName.execDetails, EventName.execDetailsEnd, EventName.commissionReport,
       EventName.openOrder, EventName.openOrderEnd, EventName.completedOrder, EventName.completedOrdersEnd,
+      EventName.positionMulti, EventName.positionMultiEnd, EventName.accountUpdateMulti,
+      EventName.accountUpdateMultiEnd, EventName.pnl, EventName.pnlSingle,
     ];
     for (const ev of evs) {
       api.on(ev, (...args) => {
@@ -641,6 +644,38 @@ async function startupSession(host, port) {
     `execDetails + commissionReport: ${want.executions.length} executions`, `${ex.length} events; ${ep.join("; ")}`);
   check(rec.all(EventName.openOrder, m).length === 0 && rec.all(EventName.completedOrder, m).length === 0,
     "open and completed orders: none (the fake holds no orders), each end marker received");
+
+  // The multi-account and PnL requests.
+  const a1 = accounts[0];
+  const mm = rec.mark;
+  api.reqPositionsMulti(4002, a1, "");
+  api.reqAccountUpdatesMulti(4003, a1, "", true);
+  api.reqPnL(4004, a1, null);
+  const p0 = want.positions.find((p) => p.account === a1);
+  api.reqPnLSingle(4005, a1, null, p0.contract.con_id);
+  const multi = await waitCheck(rec, () => rec.all(EventName.positionMultiEnd, mm).length
+    && rec.all(EventName.accountUpdateMultiEnd, mm).length && rec.all(EventName.pnl, mm).length
+    && rec.all(EventName.pnlSingle, mm).length, "positionMultiEnd, accountUpdateMultiEnd, pnl and pnlSingle arrive");
+  if (multi) {
+    const pm = rec.all(EventName.positionMulti, mm);
+    const mine = want.positions.filter((p) => p.account === a1);
+    check(pm.length === mine.length && pm.every(([id, acct, , c, pos], i) => id === 4002 && acct === a1
+      && c.conId === mine[i].contract.con_id && near(pos, Number(mine[i].quantity))),
+    `reqPositionsMulti: ${mine.length} positions of ${a1}`, show(pm));
+    const am = rec.all(EventName.accountUpdateMulti, mm);
+    const vals = want.summary.find((a) => a.account === a1)?.values ?? {};
+    check(am.length === Object.keys(vals).length && am.every(([id, acct, , key, value, cur]) => id === 4003
+      && acct === a1 && vals[key]?.value === value && (vals[key]?.currency ?? "") === cur),
+    `reqAccountUpdatesMulti: ${Object.keys(vals).length} values of ${a1}, exact text`, show(am));
+    const sum = (f) => want.marks.filter((x) => x.account === a1).reduce((n, x) => n + Number(x[f] ?? 0), 0);
+    const [pid, daily, unreal, real] = rec.all(EventName.pnl, mm)[0];
+    check(pid === 4004 && near(daily, sum("daily_pnl")) && near(unreal, sum("unrealized_pnl"))
+      && near(real, sum("realized_pnl")), `reqPnL: daily ${daily}, unrealized ${unreal}, realized ${real}`);
+    const [sid, spos, sdaily, , , svalue] = rec.all(EventName.pnlSingle, mm)[0];
+    check(sid === 4005 && near(spos, Number(p0.quantity)) && near(svalue, markOf(p0).value)
+      && near(sdaily, Number(want.marks.find((x) => x.account === a1 && x.con_id === p0.contract.con_id)?.daily_pnl ?? 0)),
+    `reqPnLSingle ${p0.contract.symbol}: position ${spos}, daily ${sdaily}, value ${svalue}`);
+  }
 
   const frames = rec.all(EventName.received).map(([t]) => t).slice(1);
   const bad = frames.filter((t) => FIELD_COUNT[t[0]] === undefined || t.length !== FIELD_COUNT[t[0]]);
