@@ -186,9 +186,17 @@ func TestReplayFailsLoudly(t *testing.T) {
 	if !strings.Contains(logBuf.String(), "[ERROR]") || !strings.Contains(logBuf.String(), "no answer") {
 		t.Fatalf("log %q, want an error line", logBuf.String())
 	}
-	// The session goes on: a recorded request is still answered.
+	// An unrecorded cancellation is answered with nothing, as TWS does, and
+	// the session goes on: a recorded request is still answered.
+	c.send("63", "1", "9")
 	c.send("61", "1")
+	if f := c.read(); f[0] != "61" {
+		t.Fatalf("got %q after an unrecorded cancel, want POSITION_DATA", f)
+	}
 	c.until("62")
+	if m := rp.Mismatches(); len(m) != 1 {
+		t.Fatalf("mismatches %q, want only the summary request", m)
+	}
 
 	// Once both recorded connections are used, a third client replays one
 	// again; a client whose version range excludes every recorded version is
