@@ -272,15 +272,7 @@ func currentTimeProto(f []string) (proto.Message, error) {
 // stays text, as in the schema; the average cost, strike and multiplier become
 // doubles.
 func positionProto(f []string) (proto.Message, error) {
-	conID, err := parseInt32("con id", field(f, 3))
-	if err != nil {
-		return nil, err
-	}
-	strike, err := parseFloat("strike", field(f, 7))
-	if err != nil {
-		return nil, err
-	}
-	mult, err := parseFloat("multiplier", field(f, 9))
+	c, err := contractAt(f, 3)
 	if err != nil {
 		return nil, err
 	}
@@ -288,10 +280,6 @@ func positionProto(f []string) (proto.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &twspb.Contract{ConId: conID, Symbol: optString(field(f, 4)), SecType: optString(field(f, 5)),
-		LastTradeDateOrContractMonth: optString(field(f, 6)), Strike: strike, Right: optString(field(f, 8)),
-		Multiplier: mult, Exchange: optString(field(f, 10)), Currency: optString(field(f, 11)),
-		LocalSymbol: optString(field(f, 12)), TradingClass: optString(field(f, 13))}
 	return &twspb.Position{Account: proto.String(field(f, 2)), Contract: c, Position: optString(field(f, 14)),
 		AvgCost: cost}, nil
 }

@@ -109,11 +109,11 @@ func (c *conn) sendMsg(textOnly bool, fields []string) error {
 		c.log.Error("cannot encode message", "error", err)
 		return err
 	}
-	return c.writeFrame(frame)
+	return c.sendBytes(frame)
 }
 
-// writeFrame writes one encoded frame; see sendMsg.
-func (c *conn) writeFrame(frame []byte) error {
+// sendBytes is send of one ready-made frame.
+func (c *conn) sendBytes(frame []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	select {
@@ -212,7 +212,7 @@ func (c *conn) serve() {
 			replies = nil
 		case n == c.faults.EmptyFrameRequest:
 			c.log.Debug("fault: empty frame", "request", n)
-			if c.writeFrame([]byte{0, 0, 0, 0}) != nil {
+			if c.sendBytes([]byte{0, 0, 0, 0}) != nil {
 				return
 			}
 			replies = nil
@@ -370,7 +370,7 @@ func (c *conn) handshake(br *bufio.Reader) bool {
 	c.update(func(r *ConnRecord) { r.ServerVersion = v })
 	// The reply is text at every version: the client reads it before it knows one.
 	reply, err := AppendFrame(nil, itoa(v), time.Now().Format("20060102 15:04:05 MST"))
-	return err == nil && c.writeFrame(reply) == nil
+	return err == nil && c.sendBytes(reply) == nil
 }
 
 // startAPI reads START_API, admits or refuses the client id and sends the

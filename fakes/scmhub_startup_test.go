@@ -28,11 +28,12 @@ import (
 type logRecorder struct {
 	ibapi.Wrapper
 
-	mu   sync.Mutex
-	log  []string
-	ends chan string
-	errs chan ibError
-	next chan int64
+	mu     sync.Mutex
+	log    []string
+	protos map[string]bool // scmhub's *ProtoBuf callbacks that ran (scmhub_forms_test.go)
+	ends   chan string
+	errs   chan ibError
+	next   chan int64
 }
 
 func newLogRecorder() *logRecorder {
@@ -188,7 +189,7 @@ func wantPortfolio(s fakes.Script, p broker.Position) string {
 }
 
 func TestScmhubStartupSequence(t *testing.T) {
-	for _, v := range []int{130, 136, 150, 178, 193, 200} {
+	for _, v := range []int{130, 136, 150, 178, 193, 200, 201, 204, 206, 207, 210, 213, 225} {
 		t.Run(fmt.Sprint("v", v), func(t *testing.T) { testStartup(t, v) })
 	}
 }
@@ -339,4 +340,5 @@ func testStartup(t *testing.T, v int) {
 	if !c.IsConnected() {
 		t.Fatal("session ended")
 	}
+	checkProtoForms(t, r, v)
 }

@@ -34,6 +34,13 @@ TWS_PROTOS=(
   ErrorMessage ManagedAccounts NextValidId CurrentTime
   Position PositionEnd AccountSummary AccountSummaryEnd
   Contract ComboLeg DeltaNeutralContract
+  AccountDataRequest ExecutionRequest ExecutionFilter OpenOrdersRequest AllOpenOrdersRequest
+  AutoOpenOrdersRequest CompletedOrdersRequest MarketDataTypeRequest PositionsMultiRequest CancelPositionsMulti
+  AccountUpdatesMultiRequest CancelAccountUpdatesMulti PnLRequest CancelPnL PnLSingleRequest CancelPnLSingle
+  CancelMarketData CancelHistoricalData
+  AccountValue PortfolioValue AccountUpdateTime AccountDataEnd OpenOrdersEnd CompletedOrdersEnd
+  ExecutionDetails Execution ExecutionDetailsEnd CommissionAndFeesReport PositionMulti PositionMultiEnd
+  AccountUpdateMulti AccountUpdateMultiEnd PnL PnLSingle
 )
 ibapi=$(go list -m -f '{{.Dir}}' github.com/scmhub/ibapi)
 out=fakes/internal/twspb

@@ -266,7 +266,8 @@ func (s *session) cleanupHandshake() {
 // send writes r's frame, in the form scmhub itself would use at the negotiated
 // server version (see request.frame), straight to the socket (one Write: frames
 // never interleave) and never touches the EClient, except for Connect's first
-// ping (viaClient).
+// ping (viaClient), where a panic inside scmhub fails the request with
+// broker.ErrProtocol (guard).
 func (s *session) send(r request) error {
 	s.mu.Lock()
 	err, ctx, version := s.deadErr, s.ctx, s.serverVersion
@@ -278,7 +279,10 @@ func (s *session) send(r request) error {
 		return s.lostError()
 	}
 	if r.viaClient {
-		r.call(s.ec)
+		if err := guard(func() { r.call(s.ec) }); err != nil {
+			s.log.Warn("scmhub request panicked", "error", err)
+			return fmt.Errorf("ibkr: request: %w", err)
+		}
 		return nil
 	}
 	frame, err := r.frame(version)
