@@ -7,7 +7,6 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -163,7 +162,7 @@ func TestReplayFailsLoudly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logBuf syncBuffer
+	var logBuf lockedBuffer
 	rp, err := fakes.NewReplayer(s, fakes.WithLogger(hclog.New(&hclog.LoggerOptions{Output: &logBuf})))
 	if err != nil {
 		t.Fatal(err)
@@ -186,9 +185,17 @@ func TestReplayFailsLoudly(t *testing.T) {
 	if !strings.Contains(logBuf.String(), "[ERROR]") || !strings.Contains(logBuf.String(), "no answer") {
 		t.Fatalf("log %q, want an error line", logBuf.String())
 	}
-	// The session goes on: a recorded request is still answered.
+	// An unrecorded cancellation is answered with nothing, as TWS does, and
+	// the session goes on: a recorded request is still answered.
+	c.send("63", "1", "9")
 	c.send("61", "1")
+	if f := c.read(); f[0] != "61" {
+		t.Fatalf("got %q after an unrecorded cancel, want POSITION_DATA", f)
+	}
 	c.until("62")
+	if m := rp.Mismatches(); len(m) != 1 {
+		t.Fatalf("mismatches %q, want only the summary request", m)
+	}
 
 	// Once both recorded connections are used, a third client replays one
 	// again; a client whose version range excludes every recorded version is
@@ -235,24 +242,6 @@ func TestSessionRedact(t *testing.T) {
 	if got := red.Connections[0].Frames[2].Fields; got[0] != "15" || got[2] != "DU0000001,DU0000002" {
 		t.Fatalf("MANAGED_ACCTS redacted to %q", got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // playRecorded plays the client side of a recorded connection against addr
@@ -342,7 +331,7 @@ func TestRecorderUpstreamDown(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	_ = ln.Close() // nothing listens there any more
-	var logBuf syncBuffer
+	var logBuf lockedBuffer
 	rec, err := fakes.NewRecorder(dead, fakes.WithLogger(hclog.New(&hclog.LoggerOptions{Output: &logBuf})))
 	if err != nil {
 		t.Fatal(err)

@@ -160,6 +160,10 @@ func (r *Replayer) serve(nc net.Conn) {
 			if err != nil || len(fields) == 0 {
 				fields = []string{Frame{Raw: p}.ID()}
 			}
+			if id, err := strconv.Atoi(fields[0]); err == nil && cancellations[id] {
+				r.srv.log.Debug("replay: unrecorded cancellation, answered with nothing as TWS does", "request", fields)
+				continue
+			}
 			r.mismatch("replay: the recording has no answer for this request", "connection", i,
 				"request", fmt.Sprintf("%q", fields))
 			id := field(fields, 0)
@@ -185,6 +189,13 @@ func (r *Replayer) serve(nc net.Conn) {
 			return // the real server closed the connection here
 		}
 	}
+}
+
+// cancellations are the requests real TWS never answers: a replay answers
+// an unrecorded one with nothing too, rather than an error.
+var cancellations = map[int]bool{
+	inCancelMktData: true, inCancelHistorical: true, inCancelAccountSumm: true, inCancelPositions: true,
+	inCancelPositionsMult: true, inCancelAcctUpdsMulti: true, inCancelPnL: true, inCancelPnLSingle: true,
 }
 
 // matchExchange returns the first unconsumed exchange whose request is p,

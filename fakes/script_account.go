@@ -80,8 +80,8 @@ func ratDecimal(r *big.Rat) broker.Decimal {
 
 // executions returns the script's executions that match a REQ_EXECUTIONS
 // filter: each non-empty filter field must equal the execution's (case-insensitively
-// for text), client id 0 matches any, and time "yyyymmdd hh:mm:ss" keeps
-// executions at or after it.
+// for text), client id 0 matches any, and time "yyyymmdd hh:mm:ss" (or
+// "yyyymmdd-hh:mm:ss") keeps executions at or after it.
 func (s Script) executions(clientID int64, account, since, symbol, secType, exchange, side string) []Execution {
 	var out []Execution
 	eq := func(want, got string) bool { return want == "" || strings.EqualFold(want, got) }
@@ -90,12 +90,22 @@ func (s Script) executions(clientID int64, account, since, symbol, secType, exch
 			!eq(secType, e.Contract.SecType) || !eq(exchange, e.Exchange) || !eq(side, e.Side) {
 			continue
 		}
-		if since != "" && len(e.Time) >= 17 && len(since) >= 17 && e.Time[:17] < since[:17] {
+		if since != "" && len(e.Time) >= 17 && len(since) >= 17 && execTime(e.Time) < execTime(since) {
 			continue
 		}
 		out = append(out, e)
 	}
 	return out
+}
+
+// execTime returns the "yyyymmdd hh:mm:ss" prefix of t, which may also be
+// written "yyyymmdd-hh:mm:ss" (the form IB documents for the filter).
+func execTime(t string) string {
+	b := []byte(t[:17])
+	if b[8] == '-' {
+		b[8] = ' '
+	}
+	return string(b)
 }
 
 // validateAccountData checks Marks and Executions for Validate.

@@ -2,6 +2,7 @@ package fakes_test
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -163,5 +164,40 @@ func TestNoEndMarkerCoversStartup(t *testing.T) {
 	}
 	if len(ids) == 0 || ids[len(ids)-1] != "8" {
 		t.Fatalf("replies %q: want the values, portfolio and ACCT_UPDATE_TIME without ACCT_DOWNLOAD_END", ids)
+	}
+}
+
+// TestExecutionFilter: REQ_EXECUTIONS keeps the script's executions that match
+// every non-empty filter field; time keeps those at or after it, in either
+// form IB accepts.
+func TestExecutionFilter(t *testing.T) {
+	g := startGateway(t, fakes.DefaultScript())
+	c := connectRaw(t, g, 1)
+	for _, tc := range []struct {
+		filter []string // clientId, acctCode, time, symbol, secType, exchange, side
+		want   []string // exec ids
+	}{
+		{[]string{"0", "", "", "", "", "", ""}, []string{"0000e0d5.6745a3b1.01.01", "0000e0d5.6745a3b2.01.01"}},
+		{[]string{"0", "", "20261201-15:40:00", "", "", "", ""}, []string{"0000e0d5.6745a3b2.01.01"}},
+		{[]string{"0", "", "20261201 15:30:01", "", "", "", ""}, []string{"0000e0d5.6745a3b1.01.01", "0000e0d5.6745a3b2.01.01"}},
+		{[]string{"0", "", "", "aapl", "", "", ""}, []string{"0000e0d5.6745a3b1.01.01"}},
+		{[]string{"0", "", "", "", "", "", "SLD"}, []string{"0000e0d5.6745a3b2.01.01"}},
+		{[]string{"2", "", "", "", "", "", ""}, nil},
+		{[]string{"0", "DU7654321", "", "", "", "", ""}, nil},
+	} {
+		c.send(append([]string{"7", "3", "5"}, tc.filter...)...)
+		var got []string
+		for {
+			f := c.read()
+			if f[0] == "55" {
+				break
+			}
+			if f[0] == "11" {
+				got = append(got, f[14])
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("filter %q: executions %q, want %q", tc.filter, got, tc.want)
+		}
 	}
 }
