@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/scmhub/ibapi"
+	"github.com/scmhub/ibapi/protobuf"
+	"google.golang.org/protobuf/proto"
 	"pgregory.net/rapid"
 
 	"github.com/brokerkit/brokerkit/broker"
@@ -429,6 +431,46 @@ func TestSplitFramesTee(t *testing.T) {
 	}
 }
 
+// TestSplitFramesTeeBinary: from server version 201 the split reads
+// POSITION_DATA after its raw id as text, and from 207 as a protobuf Position
+// (quantity as text, cost and strike as the schema's doubles); other frames
+// and protobuf bodies scmhub cannot parse are not teed.
+func TestSplitFramesTeeBinary(t *testing.T) {
+	raw := func(id uint32, tail []byte) []byte {
+		p := append(binary.BigEndian.AppendUint32(nil, id), tail...)
+		return append(binary.BigEndian.AppendUint32(nil, uint32(len(p))), p...)
+	}
+	text := func(fields ...string) []byte { return []byte(strings.Join(fields, "\x00") + "\x00") }
+	pb, err := proto.Marshal(&protobuf.Position{Account: proto.String("DU2"),
+		Contract: &protobuf.Contract{ConId: proto.Int32(2), Strike: proto.Float64(187.5)},
+		Position: proto.String("922337203685.4775808"), AvgCost: proto.Float64(-42.25)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"201", "225"} {
+		stream := textFrame(v, "20250102 10:00:00 EST")
+		stream = append(stream, raw(61, text("3", "DU1", "1", "A", "OPT", "", "187.5", "C", "100", "X", "USD", "A", "A",
+			"0.00000001", "-42.4242424242424242"))...)
+		stream = append(stream, raw(261, pb)...)
+		stream = append(stream, raw(261, []byte{0xff, 0xff})...) // not protobuf: scmhub logs it, no callback
+		stream = append(stream, raw(49, text("1", "1700000000"))...)
+		var got []rawPosition
+		sc := bufio.NewScanner(bytes.NewReader(stream))
+		sc.Split(splitFrames(func(r rawPosition) { got = append(got, r) }))
+		n := 0
+		for sc.Scan() {
+			n++
+		}
+		want := []rawPosition{
+			{account: "DU1", conID: 1, quantity: "0.00000001", avgCost: "-42.4242424242424242", strike: "187.5"},
+			{account: "DU2", conID: 2, quantity: "922337203685.4775808", avgCost: "-42.25", strike: "187.5"},
+		}
+		if n != 5 || !slices.Equal(got, want) {
+			t.Errorf("at %s: scanned %d frames, teed %+v; want 5 frames and %+v", v, n, got, want)
+		}
+	}
+}
+
 // FuzzSplitFrames: the split function runs on scmhub's scanner goroutine, which
 // recovers nothing: whatever bytes arrive, it must not panic, must frame
 // exactly as scmhub's scanFields does, and must tee once per POSITION_DATA
@@ -448,12 +490,15 @@ func FuzzSplitFrames(f *testing.F) {
 		theirs := bufio.NewScanner(bytes.NewReader(stream))
 		theirs.Buffer(make([]byte, 64), 1<<16)
 		theirs.Split(scanFieldsLikeScmhub)
-		frames, positions := 0, 0
+		frames, positions, version := 0, 0, 0
 		for mine.Scan() {
 			if !theirs.Scan() || !bytes.Equal(mine.Bytes(), theirs.Bytes()) {
 				t.Fatalf("frame %d differs from scmhub's framing", frames)
 			}
-			if frames > 0 && isPositionData(mine.Bytes()) {
+			if frames == 0 { // the handshake reply names the version, as scmhub reads it
+				v, _, _ := bytes.Cut(mine.Bytes(), []byte{0})
+				version, _ = strconv.Atoi(string(v))
+			} else if _, ok := positionFrame(version, mine.Bytes()); ok {
 				positions++
 			}
 			frames++
