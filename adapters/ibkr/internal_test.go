@@ -414,13 +414,7 @@ func TestSplitFramesTee(t *testing.T) {
 	stream = append(stream, frame("61", "2", "DU1", "1", "A", "STK", "", "", "", "", "X", "USD", "A", "A", "5")...)
 	stream = append(stream, frame("61", "1", "DU1", "1", "A", "STK", "", "", "", "", "X", "USD", "A", "7")...)
 	stream = append(stream, frame("49", "1", "1700000000")...)
-	var got []rawPosition
-	sc := bufio.NewScanner(bytes.NewReader(stream))
-	sc.Split(splitFrames(func(r rawPosition) { got = append(got, r) }))
-	n := 0
-	for sc.Scan() {
-		n++
-	}
+	n, got := teeAll(stream)
 	want := []rawPosition{
 		{account: "DU1", conID: 1, quantity: "0.00000001", avgCost: "-42.4242424242424242", strike: "187.5"},
 		{account: "DU1", conID: 1, quantity: "5"},
@@ -429,6 +423,17 @@ func TestSplitFramesTee(t *testing.T) {
 	if n != 5 || !slices.Equal(got, want) {
 		t.Errorf("scanned %d frames, teed %+v; want 5 frames and %+v", n, got, want)
 	}
+}
+
+// teeAll scans stream with splitFrames and returns the frames it found and
+// what it teed.
+func teeAll(stream []byte) (frames int, teed []rawPosition) {
+	sc := bufio.NewScanner(bytes.NewReader(stream))
+	sc.Split(splitFrames(func(r rawPosition) { teed = append(teed, r) }))
+	for sc.Scan() {
+		frames++
+	}
+	return frames, teed
 }
 
 // TestSplitFramesTeeBinary: from server version 201 the split reads
@@ -454,13 +459,7 @@ func TestSplitFramesTeeBinary(t *testing.T) {
 		stream = append(stream, raw(261, pb)...)
 		stream = append(stream, raw(261, []byte{0xff, 0xff})...) // not protobuf: scmhub logs it, no callback
 		stream = append(stream, raw(49, text("1", "1700000000"))...)
-		var got []rawPosition
-		sc := bufio.NewScanner(bytes.NewReader(stream))
-		sc.Split(splitFrames(func(r rawPosition) { got = append(got, r) }))
-		n := 0
-		for sc.Scan() {
-			n++
-		}
+		n, got := teeAll(stream)
 		want := []rawPosition{
 			{account: "DU1", conID: 1, quantity: "0.00000001", avgCost: "-42.4242424242424242", strike: "187.5"},
 			{account: "DU2", conID: 2, quantity: "922337203685.4775808", avgCost: "-42.25", strike: "187.5"},
@@ -495,9 +494,8 @@ func FuzzSplitFrames(f *testing.F) {
 			if !theirs.Scan() || !bytes.Equal(mine.Bytes(), theirs.Bytes()) {
 				t.Fatalf("frame %d differs from scmhub's framing", frames)
 			}
-			if frames == 0 { // the handshake reply names the version, as scmhub reads it
-				v, _, _ := bytes.Cut(mine.Bytes(), []byte{0})
-				version, _ = strconv.Atoi(string(v))
+			if frames == 0 {
+				version = handshakeVersion(mine.Bytes())
 			} else if _, ok := positionFrame(version, mine.Bytes()); ok {
 				positions++
 			}

@@ -107,6 +107,14 @@ func positionFrame(v int, payload []byte) (rawPosition, bool) {
 	return rawPosition{}, false
 }
 
+// handshakeVersion is the server version a handshake reply names, read as
+// scmhub reads it (not a number: 0).
+func handshakeVersion(payload []byte) int {
+	v, _, _ := bytes.Cut(payload, []byte{0})
+	n, _ := strconv.Atoi(string(v))
+	return n
+}
+
 // splitFrames is scmhub's framing (scanFields: a big-endian uint32 length,
 // then the payload; nothing more at EOF) that also hands the raw fields of
 // each POSITION_DATA payload after the handshake reply to tee.
@@ -126,8 +134,7 @@ func splitFrames(tee func(rawPosition)) bufio.SplitFunc {
 		}
 		payload := data[4:total]
 		if handshake {
-			v, _, _ := bytes.Cut(payload, []byte{0})
-			version, _ = strconv.Atoi(string(v)) // as scmhub reads it
+			version = handshakeVersion(payload)
 		} else if r, ok := positionFrame(version, payload); ok {
 			tee(r)
 		}
