@@ -15,7 +15,7 @@ import (
 // a raw id from 201 as with a text id below it.
 func FuzzDecodeRequest(f *testing.F) {
 	f.Add(201, []byte{0, 0, 0, 61, '1', 0})
-	f.Add(225, []byte{0, 0, 1, 15, 0x08, 0x07})           // START_API as protobuf, clientId 7
+	f.Add(225, []byte{0, 0, 1, 15, 0x08, 0x07})            // START_API as protobuf, clientId 7
 	f.Add(225, []byte{0, 0, 1, 6, 0x08, 0x01, 0x12, 0x01}) // truncated AccountDataRequest
 	f.Add(193, []byte("62\x001\x009\x00All\x00NetLiquidation\x00"))
 	f.Add(207, []byte{0, 0, 1, 0x0a, 0xff})
