@@ -47,6 +47,7 @@ type conn struct {
 
 	// Owned by the serve goroutine (Faults.EndlessPositions).
 	stream, streamDone chan struct{}
+	ordersSeen         int // PLACE_ORDERs read (Faults.DropAfterOrder)
 
 	// Guarded by g.mu.
 	recBytes int // bytes of fields in rec.Requests
@@ -187,7 +188,7 @@ func (c *conn) serve() {
 			continue
 		}
 		sc := c.g.currentScript()
-		replies := replies(sc, int(c.negotiated.Load()), fields)
+		replies := c.answer(sc, int(c.negotiated.Load()), fields)
 		if len(replies) > 0 && !c.sleep(c.faults.ReplyDelay) {
 			return
 		}
@@ -422,7 +423,7 @@ func (c *conn) startAPI(br *bufio.Reader) bool {
 	sc := c.g.currentScript()
 	msgs := [][]string{
 		managedAcctsFields(sc.Accounts),
-		nextValidIDFields(sc.nextValidID()),
+		nextValidIDFields(c.g.nextOrderID(sc)),
 	}
 	for _, code := range []int64{CodeMarketDataFarmOK, CodeHistDataFarmOK, CodeSecDefDataFarmOK} {
 		msgs = append(msgs, errorFields(int(c.negotiated.Load()), -1, code, NoticeText(code)))

@@ -41,6 +41,8 @@ type Gateway struct {
 	changed  chan struct{}
 	closed   bool
 	closeErr error
+
+	orders *orderBook // the order simulator (orders.go)
 }
 
 // Option configures NewGateway.
@@ -142,6 +144,7 @@ func NewGateway(s Script, opts ...Option) (*Gateway, error) {
 		done:    make(chan struct{}),
 		script:  s.Clone(),
 		changed: make(chan struct{}),
+		orders:  newOrderBook(),
 	}
 	g.log.Debug("listening", "addr", ln.Addr().String())
 	g.wg.Add(1)

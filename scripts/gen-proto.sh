@@ -41,6 +41,8 @@ TWS_PROTOS=(
   AccountValue PortfolioValue AccountUpdateTime AccountDataEnd OpenOrdersEnd CompletedOrdersEnd
   ExecutionDetails Execution ExecutionDetailsEnd CommissionAndFeesReport PositionMulti PositionMultiEnd
   AccountUpdateMulti AccountUpdateMultiEnd PnL PnLSingle
+  PlaceOrderRequest AttachedOrders Order OrderCondition SoftDollarTier OrderState OrderAllocation
+  OpenOrder OrderStatus CompletedOrder CancelOrderRequest OrderCancel
 )
 ibapi=$(go list -m -f '{{.Dir}}' github.com/scmhub/ibapi)
 out=fakes/internal/twspb
