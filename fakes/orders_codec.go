@@ -301,7 +301,7 @@ func completedOrderFields(v int, o Order) []string {
 		"0", "", "-1", // shortSaleSlot, designatedLocation, exemptCode
 		"", "", "", "", "", // startingPrice, stockRefPrice, delta, stockRangeLower, stockRangeUpper
 		"", "0", "0", "", "0", // displaySize, sweepToFill, allOrNone, minQty, ocaType
-		"0",                      // triggerMethod
+		"0",                       // triggerMethod
 		"", "0", "", "", "0", "0", // volatility, volatilityType, dnOrderType, dnAuxPrice, continuousUpdate, refPriceType
 		"", "", // trailStopPrice, trailingPercent
 		"", "0", "0", "0", // comboLegsDescrip, comboLegs, orderComboLegs, smartComboRoutingParams
