@@ -48,6 +48,12 @@ type conn struct {
 	// Owned by the serve goroutine (Faults.EndlessPositions).
 	stream, streamDone chan struct{}
 
+	// Market data (marketdata.go) and pacing (pacing.go); pacing and recent
+	// are set before serve and owned by the serve goroutine.
+	md     marketState
+	pacing *Pacing
+	recent []time.Time
+
 	// Guarded by g.mu.
 	recBytes int // bytes of fields in rec.Requests
 	rec      ConnRecord
@@ -187,7 +193,7 @@ func (c *conn) serve() {
 			continue
 		}
 		sc := c.g.currentScript()
-		replies := replies(sc, int(c.negotiated.Load()), fields)
+		replies := c.answer(sc, fields) // pacing.go
 		if len(replies) > 0 && !c.sleep(c.faults.ReplyDelay) {
 			return
 		}

@@ -41,6 +41,8 @@ type Gateway struct {
 	changed  chan struct{}
 	closed   bool
 	closeErr error
+
+	hist histPacer // historical requests of all clients (pacing.go)
 }
 
 // Option configures NewGateway.
@@ -249,6 +251,7 @@ func (g *Gateway) acceptLoop() {
 			return
 		}
 		c.faults = g.script.Faults
+		c.pacing = g.script.Pacing
 		c.version = g.script.serverVersion()
 		if g.opts.maxVersion != 0 {
 			c.version = min(c.version, g.opts.maxVersion)

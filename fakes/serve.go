@@ -62,6 +62,7 @@ func init() {
 		inPlaceOrder:          replyPlaceOrder,
 		inCancelOrder:         replyCancelOrder,
 	}
+	registerMarketData() // pacing.go
 }
 
 // contractRequests are requests for data on a contract: the fake knows no
