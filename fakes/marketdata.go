@@ -246,30 +246,17 @@ func (s *mdSub) price(ticks int64) string {
 	return ratDecimal(new(big.Rat).Mul(big.NewRat(ticks, 1), s.tick)).String()
 }
 
+// delayedTick maps each live tick type to its delayed one.
+var delayedTick = map[int]int{tickBidSize: 69, tickBid: 66, tickAsk: 67, tickAskSize: 70, tickLast: 68,
+	tickLastSize: 71, tickHigh: 72, tickLow: 73, tickVolume: 74, tickClose: 75, tickOpen: 76,
+	tickLastTime: tickDelayedLastTime, tickHalted: tickDelayedHalted}
+
 // tt maps a live tick type to the delayed one when the subscription is delayed.
 func (s *mdSub) tt(t int) string {
-	if !s.delayed {
-		return itoa(t)
+	if d, ok := delayedTick[t]; ok && s.delayed {
+		return itoa(d)
 	}
-	switch t {
-	case tickLastTime:
-		return itoa(tickDelayedLastTime)
-	case tickHalted:
-		return itoa(tickDelayedHalted)
-	case tickBidSize:
-		return itoa(69)
-	case tickAskSize:
-		return itoa(70)
-	case tickLastSize:
-		return itoa(71)
-	case tickVolume:
-		return itoa(74)
-	case tickClose:
-		return itoa(75)
-	case tickOpen:
-		return itoa(76)
-	}
-	return itoa(t + delayedOffset)
+	return itoa(t)
 }
 
 func (s *mdSub) tickPrice(t int, price, size string) []string {
