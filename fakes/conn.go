@@ -47,6 +47,7 @@ type conn struct {
 
 	// Owned by the serve goroutine (Faults.EndlessPositions).
 	stream, streamDone chan struct{}
+	ordersSeen         int // PLACE_ORDERs read (Faults.DropAfterOrder)
 
 	// Market data (marketdata.go) and pacing (pacing.go); pacing and recent
 	// are set before serve and owned by the serve goroutine.
@@ -193,7 +194,7 @@ func (c *conn) serve() {
 			continue
 		}
 		sc := c.g.currentScript()
-		replies := c.answer(sc, fields) // pacing.go
+		replies := c.paced(sc, int(c.negotiated.Load()), fields) // pacing.go, then orders.go's answer
 		if len(replies) > 0 && !c.sleep(c.faults.ReplyDelay) {
 			return
 		}
@@ -428,7 +429,7 @@ func (c *conn) startAPI(br *bufio.Reader) bool {
 	sc := c.g.currentScript()
 	msgs := [][]string{
 		managedAcctsFields(sc.Accounts),
-		nextValidIDFields(sc.nextValidID()),
+		nextValidIDFields(c.g.nextOrderID(sc)),
 	}
 	for _, code := range []int64{CodeMarketDataFarmOK, CodeHistDataFarmOK, CodeSecDefDataFarmOK} {
 		msgs = append(msgs, errorFields(int(c.negotiated.Load()), -1, code, NoticeText(code)))

@@ -63,15 +63,15 @@ type Instrument struct {
 	DelayedOnly bool
 	// Halted: the instrument is halted (TICK_GENERIC halted = 1).
 	Halted bool
-	Quote  Quote
+	Quote  InstrumentQuote
 	// TicksPerSecond > 0 moves a streaming quote by a random walk seeded by
 	// Seed (0: the con id), one tick of MinTick per step; 0 keeps it static.
 	TicksPerSecond float64
 	Seed           int64
 }
 
-// Quote is an instrument's top of book when a subscription starts.
-type Quote struct {
+// InstrumentQuote is an instrument's top of book when a subscription starts.
+type InstrumentQuote struct {
 	Bid, Ask, Last, Close, Open, High, Low broker.Decimal
 	BidSize, AskSize, LastSize, Volume     broker.Decimal
 }
@@ -101,14 +101,14 @@ func DefaultInstruments() []Instrument {
 		fxHours  = "20261201:1715-20261202:1700;20261202:1715-20261203:1700"
 		stkExchs = "SMART,AMEX,NYSE,CBOE,ARCA,ISLAND,NASDAQ,BATS,IEX"
 	)
-	stk := func(conID int64, sym, primary, tc, name string, q Quote, rate float64) Instrument {
+	stk := func(conID int64, sym, primary, tc, name string, q InstrumentQuote, rate float64) Instrument {
 		return Instrument{Contract: broker.Contract{ConID: conID, Symbol: sym, SecType: "STK", Exchange: "SMART",
 			Currency: "USD", LocalSymbol: sym, TradingClass: tc}, PrimaryExchange: primary, LongName: name,
 			MinTick: d("0.01"), TimeZone: "US/Eastern", TradingHours: usHours, LiquidHours: usLiquid,
 			ValidExchanges: stkExchs, Quote: q, TicksPerSecond: rate}
 	}
-	q := func(bid, ask, last, closePx, bs, as, ls, vol string) Quote {
-		return Quote{Bid: d(bid), Ask: d(ask), Last: d(last), Close: d(closePx), Open: d(closePx), High: d(ask),
+	q := func(bid, ask, last, closePx, bs, as, ls, vol string) InstrumentQuote {
+		return InstrumentQuote{Bid: d(bid), Ask: d(ask), Last: d(last), Close: d(closePx), Open: d(closePx), High: d(ask),
 			Low: d(bid), BidSize: d(bs), AskSize: d(as), LastSize: d(ls), Volume: d(vol)}
 	}
 	ibm := stk(8314, "IBM", "NYSE", "IBM", "INTL BUSINESS MACHINES CORP", q("241.1", "241.15", "241.12", "239.5", "200", "300", "100", "2104533"), 0)
@@ -123,7 +123,7 @@ func DefaultInstruments() []Instrument {
 		{Contract: broker.Contract{ConID: 12087792, Symbol: "EUR", SecType: "CASH", Exchange: "IDEALPRO", Currency: "USD",
 			LocalSymbol: "EUR.USD", TradingClass: "EUR.USD"}, LongName: "European Monetary Union Euro",
 			MinTick: d("0.00005"), TimeZone: "US/Eastern", TradingHours: fxHours, LiquidHours: fxHours,
-			ValidExchanges: "IDEALPRO", Quote: Quote{Bid: d("1.0845"), Ask: d("1.08455"), Close: d("1.0832"),
+			ValidExchanges: "IDEALPRO", Quote: InstrumentQuote{Bid: d("1.0845"), Ask: d("1.08455"), Close: d("1.0832"),
 				Open: d("1.0832"), High: d("1.0861"), Low: d("1.0821"), BidSize: d("5000000"), AskSize: d("3500000")},
 			TicksPerSecond: 50},
 		{Contract: broker.Contract{ConID: 495512563, Symbol: "ES", SecType: "FUT", Expiry: "20261218", Multiplier: "50",

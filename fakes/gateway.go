@@ -42,7 +42,8 @@ type Gateway struct {
 	closed   bool
 	closeErr error
 
-	hist histPacer // historical requests of all clients (pacing.go)
+	orders *orderBook // the order simulator (orders.go)
+	hist   histPacer  // historical requests of all clients (pacing.go)
 }
 
 // Option configures NewGateway.
@@ -144,6 +145,7 @@ func NewGateway(s Script, opts ...Option) (*Gateway, error) {
 		done:    make(chan struct{}),
 		script:  s.Clone(),
 		changed: make(chan struct{}),
+		orders:  newOrderBook(),
 	}
 	g.log.Debug("listening", "addr", ln.Addr().String())
 	g.wg.Add(1)

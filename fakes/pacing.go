@@ -86,11 +86,11 @@ func (h *histPacer) admit(p Pacing, key string, now time.Time) bool {
 	return true
 }
 
-// answer returns the replies to one request: after the message rate check,
-// the market data and historical requests are served with the connection's
-// state, the rest by replies. Owned by the serve goroutine.
-func (c *conn) answer(sc Script, fields []string) [][]string {
-	v := int(c.negotiated.Load())
+// paced returns the replies to one request at version v: after the message
+// rate check (Script.Pacing), the market data and historical requests are
+// served with the connection's state, the rest by answer (orders.go). Owned
+// by the serve goroutine.
+func (c *conn) paced(sc Script, v int, fields []string) [][]string {
 	now := time.Now()
 	if c.pacing != nil {
 		p := c.pacing.withDefaults()
@@ -110,7 +110,7 @@ func (c *conn) answer(sc Script, fields []string) [][]string {
 	}
 	id := field(fields, 0)
 	if len(fields) < minFields[int(intField(fields, 0, -1))] {
-		return replies(sc, v, fields)
+		return c.answer(sc, v, fields)
 	}
 	switch id {
 	case itoa(inReqMarketDataType):
@@ -126,7 +126,7 @@ func (c *conn) answer(sc Script, fields []string) [][]string {
 		}
 		return replyHistorical(sc, v, h, now)
 	}
-	return replies(sc, v, fields)
+	return c.answer(sc, v, fields)
 }
 
 // registerMarketData adds the contract, market data and historical

@@ -73,6 +73,7 @@ func (r *mdRecorder) ContractDetails(reqID int64, cd *ibapi.ContractDetails) {
 		cd.Contract.PrimaryExchange, unbyte(cd.LongName), fl(cd.MinTick), cd.ValidExchanges, cd.TimeZoneID, cd.TradingHours,
 		cd.LiquidHours)
 }
+
 // unbyte undoes a bug of scmhub's text decoder (decodeStringUnescaped, used for
 // CONTRACT_DATA's long name from version 153 until the protobuf form at 205):
 // it formats the field's bytes as "[65 80 ...]" before unquoting them.
@@ -174,7 +175,7 @@ func instrument(s fakes.Script, sym string) fakes.Instrument {
 	panic("no instrument " + sym)
 }
 
-func stock(sym string) *ibapi.Contract {
+func stkContract(sym string) *ibapi.Contract {
 	c := ibapi.NewContract()
 	c.Symbol, c.SecType, c.Exchange, c.Currency = sym, "STK", "SMART", "USD"
 	return c
@@ -242,7 +243,7 @@ func testMarketData(t *testing.T, v int) {
 			wantCtr(in.Contract), in.PrimaryExchange, in.LongName, fl(in.MinTick.Float64()), in.ValidExchanges,
 			in.TimeZone, in.TradingHours, in.LiquidHours)
 	}
-	c.ReqContractDetails(1, stock("AAPL"))
+	c.ReqContractDetails(1, stkContract("AAPL"))
 	r.waitEnd(t, "details 1")
 	byID := ibapi.NewContract()
 	byID.ConID = eur.Contract.ConID
@@ -251,7 +252,7 @@ func testMarketData(t *testing.T, v int) {
 	if diff := cmp.Diff([]string{detail(1, aapl), detail(2, eur)}, r.take()); diff != "" {
 		t.Fatalf("contract details (-want +got):\n%s", diff)
 	}
-	c.ReqContractDetails(3, stock("NOPE"))
+	c.ReqContractDetails(3, stkContract("NOPE"))
 	r.waitErr(t, 3, fakes.CodeNoSecurityDefinition)
 	c.ReqContractDetails(4, ibapi.NewContract())
 	r.waitErr(t, 4, fakes.CodeValidationError)
@@ -266,17 +267,17 @@ func testMarketData(t *testing.T, v int) {
 	}
 
 	// A live snapshot, exact values and decimal sizes.
-	c.ReqMktData(6, stock("AAPL"), "", true, false, nil)
+	c.ReqMktData(6, stkContract("AAPL"), "", true, false, nil)
 	r.waitEnd(t, "snapshot 6")
 	if diff := cmp.Diff(wantSnapshot(6, aapl, false, 1), r.take()); diff != "" {
 		t.Fatalf("AAPL snapshot (-want +got):\n%s", diff)
 	}
 	// A delayed-only instrument: 10089 for live data, 10167 then delayed ticks for delayed.
 	ibm := instrument(s, "IBM")
-	c.ReqMktData(7, stock("IBM"), "", true, false, nil)
+	c.ReqMktData(7, stkContract("IBM"), "", true, false, nil)
 	r.waitErr(t, 7, fakes.CodeDelayedAvailable)
 	c.ReqMarketDataType(3)
-	c.ReqMktData(8, stock("IBM"), "", true, false, nil)
+	c.ReqMktData(8, stkContract("IBM"), "", true, false, nil)
 	r.waitErr(t, 8, fakes.CodeDisplayingDelayed)
 	r.waitEnd(t, "snapshot 8")
 	want := append([]string{"error 7 10089", "error 8 10167"}, wantSnapshot(8, ibm, true, 3)...)
@@ -285,14 +286,14 @@ func testMarketData(t *testing.T, v int) {
 	}
 	c.ReqMarketDataType(1)
 	// A halted instrument.
-	c.ReqMktData(9, stock("GME"), "", true, false, nil)
+	c.ReqMktData(9, stkContract("GME"), "", true, false, nil)
 	r.waitEnd(t, "snapshot 9")
 	if got := r.take(); !slices.Contains(got, "generic 9 49 1") {
 		t.Fatalf("GME snapshot lacks halted=1: %q", got)
 	}
 
 	// A moving stream, cancelled: nothing of it after the next answer.
-	c.ReqMktData(10, stock("SPY"), "", false, false, nil)
+	c.ReqMktData(10, stkContract("SPY"), "", false, false, nil)
 	deadline := time.Now().Add(hangLimit)
 	for moved := 0; moved < 3; {
 		if time.Now().After(deadline) {
@@ -320,7 +321,7 @@ func testMarketData(t *testing.T, v int) {
 
 	// Historical bars: deterministic, RTH only, with their end.
 	hist := func(id int64) []string {
-		c.ReqHistoricalData(id, stock("AAPL"), "20261201 21:00:00 UTC", "1 D", "1 hour", "TRADES", true, 1, false, nil)
+		c.ReqHistoricalData(id, stkContract("AAPL"), "20261201 21:00:00 UTC", "1 D", "1 hour", "TRADES", true, 1, false, nil)
 		r.waitEnd(t, fmt.Sprint("bars ", id))
 		var out []string
 		for _, l := range r.take() {

@@ -37,7 +37,14 @@ type Script struct {
 	// (PORTFOLIO_VALUE), REQ_PNL and REQ_PNL_SINGLE; see Mark. Optional.
 	Marks []Mark
 	// Executions are what REQ_EXECUTIONS returns (filtered), in order. Optional.
+	// The order simulator appends its fills (and moves Positions) live.
 	Executions []Execution
+	// Quotes are the scripted markets of the order simulator, one per symbol
+	// (orders.go): an order for a symbol without one is rejected. Optional.
+	Quotes []Quote
+	// ReadOnlyAPI refuses every PLACE_ORDER with error 321, as a Gateway whose
+	// API is configured read-only does.
+	ReadOnlyAPI bool
 	// Instruments are the contracts the gateway knows, for contract details,
 	// market data and historical bars (contracts.go). Optional: without them
 	// those requests get error 200.
@@ -110,6 +117,12 @@ type Faults struct {
 	// Notices are sent on each connection, with id -1, each After its delay from
 	// the gateway's reading START_API.
 	Notices []TimedNotice
+	// DropAfterOrder > 0: on the Nth PLACE_ORDER of the connection, accept the
+	// order (it works and fills on) but reset the connection before any ack.
+	DropAfterOrder int
+	// AckDelay is waited before acknowledging each new order (OPEN_ORDER and
+	// ORDER_STATUS); the order works, and may fill, only after it.
+	AckDelay time.Duration
 	// RefuseClientIDs lists client ids refused at START_API with error 326, as if
 	// another session held them.
 	RefuseClientIDs []int64
@@ -247,12 +260,16 @@ func (s Script) Validate() error {
 	if err := s.validateAccountData(bad); err != nil {
 		return err
 	}
+	if err := s.validateQuotes(bad); err != nil {
+		return err
+	}
 	if err := s.validateMarket(bad); err != nil {
 		return err
 	}
 	f := s.Faults
 	if f.CloseAfterMessages < 0 || f.MalformedAfterRequests < 0 || f.HalfOpenAfterRequests < 0 || f.ReplyDelay < 0 ||
-		f.UnansweredRequest < 0 || f.NoEndMarkerRequest < 0 || f.EmptyFrameRequest < 0 {
+		f.UnansweredRequest < 0 || f.NoEndMarkerRequest < 0 || f.EmptyFrameRequest < 0 || f.DropAfterOrder < 0 ||
+		f.AckDelay < 0 {
 		return bad("negative fault count or delay")
 	}
 	if f.MalformedFields != nil {
@@ -281,6 +298,7 @@ func (s Script) Clone() Script {
 	}
 	s.Marks = slices.Clone(s.Marks)
 	s.Executions = slices.Clone(s.Executions)
+	s.Quotes = slices.Clone(s.Quotes)
 	s.Faults.MalformedFields = slices.Clone(s.Faults.MalformedFields)
 	s.Faults.Notices = slices.Clone(s.Faults.Notices)
 	s.Faults.RefuseClientIDs = slices.Clone(s.Faults.RefuseClientIDs)
