@@ -124,9 +124,6 @@ func init() {
 		inCancelPnLSingle:     leadingID(inCancelPnLSingle),
 		inCancelMktData:       leadingID(inCancelMktData, "2"),
 		inCancelHistorical:    leadingID(inCancelHistorical, "1"),
-		inReqMktData:          leadingID(inReqMktData, "11"),
-		inReqContractData:     leadingID(inReqContractData, "8"),
-		inReqHistoricalData:   leadingID(inReqHistoricalData),
 		inPlaceOrder:          placeOrderFromProto,  // from 203 (orders_codec.go)
 		inCancelOrder:         cancelOrderFromProto, // from 203
 	} {

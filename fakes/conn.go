@@ -49,6 +49,12 @@ type conn struct {
 	stream, streamDone chan struct{}
 	ordersSeen         int // PLACE_ORDERs read (Faults.DropAfterOrder)
 
+	// Market data (marketdata.go) and pacing (pacing.go); pacing and recent
+	// are set before serve and owned by the serve goroutine.
+	md     marketState
+	pacing *Pacing
+	recent []time.Time
+
 	// Guarded by g.mu.
 	recBytes int // bytes of fields in rec.Requests
 	rec      ConnRecord
@@ -188,7 +194,7 @@ func (c *conn) serve() {
 			continue
 		}
 		sc := c.g.currentScript()
-		replies := c.answer(sc, int(c.negotiated.Load()), fields)
+		replies := c.paced(sc, int(c.negotiated.Load()), fields) // pacing.go, then orders.go's answer
 		if len(replies) > 0 && !c.sleep(c.faults.ReplyDelay) {
 			return
 		}

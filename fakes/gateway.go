@@ -43,6 +43,7 @@ type Gateway struct {
 	closeErr error
 
 	orders *orderBook // the order simulator (orders.go)
+	hist   histPacer  // historical requests of all clients (pacing.go)
 }
 
 // Option configures NewGateway.
@@ -252,6 +253,7 @@ func (g *Gateway) acceptLoop() {
 			return
 		}
 		c.faults = g.script.Faults
+		c.pacing = g.script.Pacing
 		c.version = g.script.serverVersion()
 		if g.opts.maxVersion != 0 {
 			c.version = min(c.version, g.opts.maxVersion)

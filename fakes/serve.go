@@ -53,6 +53,7 @@ func init() {
 		inCancelMktData:       silent,
 		inCancelHistorical:    silent,
 	}
+	registerMarketData() // pacing.go
 }
 
 // contractRequests are requests for data on a contract: the fake knows no
