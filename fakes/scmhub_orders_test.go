@@ -65,6 +65,7 @@ func (r *orderRecorder) CompletedOrder(c *ibapi.Contract, o *ibapi.Order, s *iba
 func (r *orderRecorder) Position(account string, c *ibapi.Contract, pos ibapi.Decimal, avg float64) {
 	put(r.ev, fmt.Sprintf("position %s %s %s avg=%s", account, c.Symbol, pos.String(), fl(avg)))
 }
+func (r *orderRecorder) ConnectionClosed()          { put(r.ev, "closed") }
 func (r *orderRecorder) PositionEnd()               { put(r.ev, "positions end") }
 func (r *orderRecorder) OpenOrderEnd()              { put(r.ev, "open end") }
 func (r *orderRecorder) CompletedOrdersEnd()        { put(r.ev, "completed end") }
