@@ -133,18 +133,6 @@ func (r *orderRecorder) expectError(t *testing.T, id, code int64) {
 	}
 }
 
-func orderScript(v int) fakes.Script {
-	s := fakes.DefaultScript()
-	s.ServerVersion = v
-	s.Executions = nil
-	s.Quotes = []fakes.Quote{
-		{Symbol: "AAPL", ConID: 265598, Price: broker.MustDecimal("190.5")},
-		{Symbol: "MSFT", ConID: 272093, Price: broker.MustDecimal("400"), FillSize: broker.MustDecimal("30"),
-			Commission: broker.MustDecimal("0.5")},
-	}
-	return s
-}
-
 func stock(symbol string) *ibapi.Contract {
 	c := ibapi.NewContract()
 	c.Symbol, c.SecType, c.Exchange, c.Currency = symbol, "STK", "SMART", "USD"
