@@ -596,3 +596,52 @@ func (s Script) validateQuotes(bad func(string, ...any) error) error {
 	}
 	return nil
 }
+
+// jsonOrderQuote is a Quote in the script's JSON form (decimals as strings).
+type jsonOrderQuote struct {
+	Symbol     string `json:"symbol"`
+	ConID      int64  `json:"con_id,omitempty"`
+	Price      string `json:"price"`
+	MinTick    string `json:"min_tick,omitempty"`
+	FillSize   string `json:"fill_size,omitempty"`
+	Commission string `json:"commission,omitempty"`
+}
+
+func marshalQuotes(qs []Quote) []jsonOrderQuote {
+	var out []jsonOrderQuote
+	opt := func(d broker.Decimal) string {
+		if d.IsZero() {
+			return ""
+		}
+		return d.String()
+	}
+	for _, q := range qs {
+		out = append(out, jsonOrderQuote{Symbol: q.Symbol, ConID: q.ConID, Price: q.Price.String(),
+			MinTick: opt(q.MinTick), FillSize: opt(q.FillSize), Commission: opt(q.Commission)})
+	}
+	return out
+}
+
+func unmarshalQuotes(js []jsonOrderQuote, bad func(string, ...any) error) ([]Quote, error) {
+	var out []Quote
+	for i, j := range js {
+		q := Quote{Symbol: j.Symbol, ConID: j.ConID}
+		for _, f := range []struct {
+			dst  *broker.Decimal
+			text string
+			name string
+		}{{&q.Price, j.Price, "price"}, {&q.MinTick, j.MinTick, "min_tick"}, {&q.FillSize, j.FillSize, "fill_size"},
+			{&q.Commission, j.Commission, "commission"}} {
+			if f.text == "" && f.name != "price" {
+				continue
+			}
+			d, err := broker.ParseDecimal(f.text)
+			if err != nil {
+				return nil, bad("quotes[%d].%s: %v", i, f.name, err)
+			}
+			*f.dst = d
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}

@@ -1,12 +1,17 @@
 package fakes_test
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/fakes"
@@ -142,5 +147,39 @@ func TestOrdersConcurrently(t *testing.T) {
 	c.send("8", "1", "1")
 	if f := c.read(); f[0] != "9" || f[2] != strconv.Itoa(100*clients+each) {
 		t.Fatalf("NEXT_VALID_ID %q, want %d", f, 100*clients+each)
+	}
+}
+
+// TestOrderScriptJSON: the simulator's script parts survive JSON, and bad
+// quotes are refused with broker.ErrInvalidArgument.
+func TestOrderScriptJSON(t *testing.T) {
+	s := orderScript(fakes.DefaultServerVersion)
+	s.Quotes[0].MinTick = broker.MustDecimal("0.05")
+	s.ReadOnlyAPI = true
+	s.Faults.DropAfterOrder, s.Faults.AckDelay = 2, 150*time.Millisecond
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := fakes.ParseScript(b)
+	if err != nil {
+		t.Fatalf("ParseScript: %v", err)
+	}
+	if diff := cmp.Diff(s.Quotes, got.Quotes); diff != "" || !got.ReadOnlyAPI || got.Faults.DropAfterOrder != 2 ||
+		got.Faults.AckDelay != s.Faults.AckDelay {
+		t.Fatalf("round trip: quotes (-want +got):\n%s\nread-only %v, faults %+v", diff, got.ReadOnlyAPI, got.Faults)
+	}
+	for name, mutate := range map[string]func(*fakes.Script){
+		"negative price":   func(s *fakes.Script) { s.Quotes[0].Price = broker.MustDecimal("-1") },
+		"duplicate symbol": func(s *fakes.Script) { s.Quotes[1].Symbol = s.Quotes[0].Symbol },
+		"empty symbol":     func(s *fakes.Script) { s.Quotes[0].Symbol = "" },
+		"negative drop":    func(s *fakes.Script) { s.Faults.DropAfterOrder = -1 },
+		"negative delay":   func(s *fakes.Script) { s.Faults.AckDelay = -time.Second },
+	} {
+		bad := orderScript(fakes.DefaultServerVersion)
+		mutate(&bad)
+		if err := bad.Validate(); !errors.Is(err, broker.ErrInvalidArgument) {
+			t.Errorf("%s: Validate() = %v, want ErrInvalidArgument", name, err)
+		}
 	}
 }
