@@ -8,7 +8,7 @@ SOAK      ?= 30s
 BIN       := bin/brokerkit
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: help build demo test test-go test-python test-node vet lint bench bench-all fuzz proto soak gateway clean
+.PHONY: help build demo test test-go mutants test-python test-node vet lint bench bench-all fuzz proto soak gateway clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test-python: build ## the Python client of the stdiojson worker, against the fak
 
 test-node: build ## the independent @stoqey/ib (Node.js) TWS client against the fake gateway
 	examples/node/run.sh $(BIN)
+
+mutants: ## the kit's mutation suite: every broken Broker of conformance/CONTRACT.md must fail (also part of test-go)
+	$(GO) test -race -count=1 -run '^(TestMutants|TestMutantTable)$$' -v ./conformance/
 
 vet: ## go vet
 	$(GO) vet $(PKGS)

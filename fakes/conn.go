@@ -180,7 +180,7 @@ func (c *conn) serve() {
 		if c.halfOpen.Load() {
 			continue
 		}
-		if !c.sleep(c.faults.ReplyDelay) {
+		if !c.sleep(c.faults.ReplyDelay) || !c.g.waitResumed(c.quit) {
 			return
 		}
 		replies := replies(c.g.currentScript(), fields)

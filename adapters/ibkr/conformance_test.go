@@ -11,7 +11,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	conformance.Run(t, func(t *testing.T, env conformance.Env) broker.Broker {
+	conformance.Run(t, func(t conformance.TB, env conformance.Env) broker.Broker {
 		a := ibkr.New(ibkr.WithLogger(testLogger(t)))
 		t.Cleanup(func() { _ = a.Close() })
 		return a
@@ -19,17 +19,17 @@ func TestConformance(t *testing.T) {
 }
 
 // testLogger writes through t.Log at Debug when -v is given, else discards.
-func testLogger(t *testing.T) hclog.Logger {
+func testLogger(t conformance.TB) hclog.Logger {
 	if !testing.Verbose() {
 		return hclog.NewNullLogger()
 	}
 	return hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Debug, Output: tWriter{t}})
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t conformance.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
-	w.t.Log(string(p))
+	w.t.Logf("%s", p)
 	return len(p), nil
 }
