@@ -69,6 +69,10 @@ type StateMachineFeatures struct {
 //     CancelSlow then makes a call with a deadline the gateway cannot meet,
 //     which must fail with context.DeadlineExceeded, and the session must
 //     answer the next Ping;
+//   - CancelMid: the gateway stops answering (fakes.Gateway.Stall), a drawn
+//     call is cancelled once its request reached the gateway and must fail
+//     with context.Canceled within PromptBound; the gateway then answers the
+//     abandoned request and the session must answer the next Ping;
 //   - Stall and Refuse (while disconnected): Connect to a gateway that stalls
 //     the handshake must fail with broker.ErrTimeout, one that refuses the
 //     client id with IB 326 with broker.ErrClientIDInUse;
@@ -195,6 +199,7 @@ func runMachine(t *rapid.T, newBroker Factory, f StateMachineFeatures) {
 		"SetScript":  m.setScript,
 		"Slow":       m.toggleSlow,
 		"CancelSlow": m.cancelSlow,
+		"CancelMid":  m.cancelMidCall,
 		"Stall":      m.stall,
 		"Refuse":     m.refuse,
 		"Drop":       m.drop,
@@ -437,6 +442,60 @@ func (m *machine) cancelSlow(t *rapid.T) {
 	ctx2, cancel2 := m.ctx(t)
 	defer cancel2()
 	expect(t, "Ping after a call timed out", m.b.Ping(ctx2), nil)
+}
+
+// cancelMidCall stalls the gateway, makes a drawn call, cancels its context
+// once its request reached the gateway, and expects context.Canceled within
+// PromptBound; the gateway then answers the abandoned request and the session
+// must serve the next call correctly (no late answer taken for it).
+func (m *machine) cancelMidCall(t *rapid.T) {
+	if !m.connected {
+		t.Skip("needs a session")
+	}
+	kind := rapid.SampledFrom([]string{"Positions", "AccountSummary", "Ping"}).Draw(t, "midCall")
+	id := map[string]int{"Positions": reqPositions, "AccountSummary": reqAccountSummary, "Ping": reqCurrentTime}[kind]
+	m.env.Gateway.Stall()
+	defer m.env.Gateway.Resume()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	mark := requests(m.env, id)
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		switch kind {
+		case "Positions":
+			_, err = m.b.Positions(ctx)
+		case "AccountSummary":
+			_, err = m.b.AccountSummary(ctx)
+		default:
+			err = m.b.Ping(ctx)
+		}
+		done <- err
+	}()
+	deadline := time.Now().Add(CallTimeout)
+	for requests(m.env, id) == mark {
+		select {
+		case err := <-done:
+			t.Fatalf("%s returned %v before its request reached the stalled gateway", kind, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no request reached the gateway within %v", kind, CallTimeout)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		expect(t, kind+" cancelled mid-call", err, context.Canceled)
+	case <-time.After(2 * PromptBound):
+		m.env.Gateway.Resume()
+		t.Fatalf("%s did not return within %v of its context being cancelled", kind, 2*PromptBound)
+	}
+	m.env.Gateway.Resume()
+	ctx2, cancel2 := m.ctx(t)
+	defer cancel2()
+	expect(t, "Ping after a call cancelled mid-call", m.b.Ping(ctx2), nil)
 }
 
 // withFault serves the script plus fault f for the duration of fn.

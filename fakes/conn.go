@@ -180,7 +180,7 @@ func (c *conn) serve() {
 		if c.halfOpen.Load() {
 			continue
 		}
-		if !c.sleep(c.faults.ReplyDelay) || !c.g.waitResumed(c.quit) {
+		if !c.sleep(c.faults.ReplyDelay) {
 			return
 		}
 		replies := replies(c.g.currentScript(), fields)
@@ -189,6 +189,9 @@ func (c *conn) serve() {
 			replies = [][]string{malformed(c.faults.MalformedFields, replies)}
 		} else if len(replies) == 0 {
 			c.log.Debug("request not answered", "fields", fields)
+		}
+		if len(replies) > 0 && !c.g.waitResumed(c.quit) {
+			return
 		}
 		for _, r := range replies {
 			if c.send(r...) != nil {

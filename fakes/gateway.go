@@ -335,7 +335,9 @@ func (g *Gateway) WaitConnections(ctx context.Context, n int) error {
 
 // Stall makes the gateway hold its replies to requests read from now on, on
 // every connection, until Resume (or until the connection or the Gateway
-// closes): a gateway that stops answering mid-session. Requests are still read
+// closes): a gateway that stops answering mid-session. The replies are taken
+// from the script current when the request is read; a request without reply
+// (a cancel) is not held. Requests are still read
 // and recorded (Connections), so a test can wait for a request to arrive
 // before, say, cancelling its caller. Handshakes, notices, Notify and SendRaw
 // are not held. A connection holding a reply reads no further, so it notices

@@ -68,3 +68,18 @@ func TestStallThenClose(t *testing.T) {
 		t.Fatalf("Close of a stalled gateway did not return within %v", hangLimit)
 	}
 }
+
+// TestStallSkipsUnanswered: a request without reply (CANCEL_POSITIONS) is not
+// held, so the gateway goes on reading the next one while stalled.
+func TestStallSkipsUnanswered(t *testing.T) {
+	g := startGateway(t, fakes.DefaultScript())
+	c := connectRaw(t, g, 1)
+	g.Stall()
+	c.send("64", "1")
+	c.send("49", "1")
+	waitFor(t, "REQ_CURRENT_TIME read behind the cancel", func() bool { return requestsOf(g, 49) == 1 })
+	g.Resume()
+	if f := c.read(); f[0] != "49" {
+		t.Fatalf("after Resume: got %q, want CURRENT_TIME", f)
+	}
+}
