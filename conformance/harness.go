@@ -15,7 +15,7 @@ type Result struct {
 	Case     string        // the case's name
 	Failures []string      // every Errorf and Fatalf, in order
 	Logs     []string      // every Logf
-	Skipped  bool          // the case skipped itself (see SkipReason)
+	Skipped  bool          // the case skipped itself (see Reason)
 	Reason   string        // why it skipped; never empty when Skipped
 	Hung     bool          // the case did not return within CaseTimeout
 	Stacks   string        // every goroutine's stack when the case hung
