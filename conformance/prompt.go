@@ -340,8 +340,8 @@ func promptCase(t TB, newBroker Factory, s fakes.Script, o op, mode string) {
 		want = context.DeadlineExceeded
 	}
 	switch {
-	case early && o.name == "Accounts" && err == nil:
-		// answered from memory before the context was done
+	case o.name == "Accounts" && err == nil:
+		// answered from memory, racing with the context's end
 	case early:
 		t.Errorf("%s returned %v before its context was done, from a stalled gateway", what, err)
 	default:
