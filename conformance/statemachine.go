@@ -477,12 +477,9 @@ func (m *machine) toggleSlow(t *rapid.T) {
 	m.script = s
 }
 
-func (m *machine) cancelSlow(t *rapid.T) {
-	if !m.connected || !m.slow {
-		t.Skip("needs a session with slow replies")
-	}
-	kind := rapid.SampledFrom([]string{"Positions", "AccountSummary", "Ping"}).Draw(t, "slowCall")
-	ctx, cancel := context.WithTimeout(t.Context(), SlowReplyDelay/5)
+// read makes one Positions, AccountSummary (default tags) or Ping call and
+// returns its error only.
+func (m *machine) read(ctx context.Context, kind string) error {
 	var err error
 	switch kind {
 	case "Positions":
@@ -492,6 +489,16 @@ func (m *machine) cancelSlow(t *rapid.T) {
 	default:
 		err = m.b.Ping(ctx)
 	}
+	return err
+}
+
+func (m *machine) cancelSlow(t *rapid.T) {
+	if !m.connected || !m.slow {
+		t.Skip("needs a session with slow replies")
+	}
+	kind := rapid.SampledFrom([]string{"Positions", "AccountSummary", "Ping"}).Draw(t, "slowCall")
+	ctx, cancel := context.WithTimeout(t.Context(), SlowReplyDelay/5)
+	err := m.read(ctx, kind)
 	cancel()
 	expect(t, kind+" with a deadline the slow gateway cannot meet", err, context.DeadlineExceeded)
 	// The session goes on; the Ping also lets the gateway finish the abandoned
@@ -517,18 +524,7 @@ func (m *machine) cancelMidCall(t *rapid.T) {
 	defer cancel()
 	mark := requests(m.env, id)
 	done := make(chan error, 1)
-	go func() {
-		var err error
-		switch kind {
-		case "Positions":
-			_, err = m.b.Positions(ctx)
-		case "AccountSummary":
-			_, err = m.b.AccountSummary(ctx)
-		default:
-			err = m.b.Ping(ctx)
-		}
-		done <- err
-	}()
+	go func() { done <- m.read(ctx, kind) }()
 	deadline := time.Now().Add(CallTimeout)
 	for requests(m.env, id) == mark {
 		select {
