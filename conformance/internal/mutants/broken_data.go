@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -109,6 +110,19 @@ func dedupeConID(ps []broker.Position) []broker.Position {
 		}
 	}
 	return out
+}
+
+// roundDecimals passes quantities and costs through float64 with 4
+// decimals, as a careless JSON or float-based transport would.
+func roundDecimals(ps []broker.Position) []broker.Position {
+	round := func(d broker.Decimal) broker.Decimal {
+		return broker.MustDecimal(strconv.FormatFloat(d.Float64(), 'f', 4, 64))
+	}
+	for i := range ps {
+		ps[i].Quantity = round(ps[i].Quantity)
+		ps[i].AvgCost = round(ps[i].AvgCost)
+	}
+	return ps
 }
 
 func sortByAccount(ps []broker.Position) []broker.Position {

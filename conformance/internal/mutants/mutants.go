@@ -143,6 +143,7 @@ func All() []Mutant {
 		{"Accounts answered without a session", "accounts-notconnected", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &cachedWhenDown{Broker: b, op: "Accounts"} })},
 
 		{"last position dropped", "positions-every", []string{"Positions"}, w(func(b broker.Broker) broker.Broker { return positionsEdit{b, dropLast} })},
+		{"decimals rounded through float64", "positions-every", []string{"Positions"}, w(func(b broker.Broker) broker.Broker { return positionsEdit{b, roundDecimals} })},
 		{"positions deduplicated by contract", "positions-every", []string{"Positions"}, w(func(b broker.Broker) broker.Broker { return positionsEdit{b, dedupeConID} })},
 		{"positions sorted by account", "positions-order", []string{"Positions"}, w(func(b broker.Broker) broker.Broker { return positionsEdit{b, sortByAccount} })},
 		{"positions answered from the first list", "positions-end", []string{"Positions"}, w(func(b broker.Broker) broker.Broker { return &stalePositions{Broker: b} })},
