@@ -132,16 +132,13 @@ func (s *session) PositionEnd() {
 func (s *session) AccountSummary(reqID int64, account, tag, value, currency string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.summaries[reqID]
+	r, ok := s.byID[reqID].(*summaryReq)
 	if !ok {
 		return
 	}
 	r.coll.add(account, tag, value, currency)
 	if lim := s.a.opts.maxAnswer; r.coll.rows > lim.Rows || r.coll.size > lim.Bytes {
-		delete(s.summaries, reqID)
-		r.coll = summaryCollector{}
-		r.err = fmt.Errorf("answer exceeds %d rows or %d bytes: %w", lim.Rows, lim.Bytes, broker.ErrProtocol)
-		close(r.done)
+		s.finishByIDLocked(reqID, fmt.Errorf("answer exceeds %d rows or %d bytes: %w", lim.Rows, lim.Bytes, broker.ErrProtocol))
 	}
 }
 
@@ -149,21 +146,17 @@ func (s *session) AccountSummary(reqID int64, account, tag, value, currency stri
 func (s *session) AccountSummaryEnd(reqID int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, ok := s.summaries[reqID]; ok {
-		delete(s.summaries, reqID)
-		close(r.done)
+	if _, ok := s.byID[reqID].(*summaryReq); ok {
+		s.finishByIDLocked(reqID, nil)
 	}
 }
 
-// Error routes an ERR_MSG: to the summary request it names, to the Connect in
+// Error routes an ERR_MSG: to the request it names (byID), to the Connect in
 // progress (326), or to subscribers as an event.
 func (s *session) Error(reqID int64, _ int64, code int64, msg string, _ string) {
 	apiErr := &broker.APIError{ReqID: reqID, Code: code, Message: msg}
 	s.mu.Lock()
-	if r, ok := s.summaries[reqID]; ok && reqID >= 0 {
-		delete(s.summaries, reqID)
-		r.err = apiErr
-		close(r.done)
+	if reqID >= 0 && s.finishByIDLocked(reqID, apiErr) {
 		s.mu.Unlock()
 		return
 	}

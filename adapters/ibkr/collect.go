@@ -196,30 +196,6 @@ func (s *session) dropFenceLocked(pc *posCollect) {
 	s.pings = slices.DeleteFunc(s.pings, func(w *pingWaiter) bool { return w.fence == pc })
 }
 
-func (s *session) startSummary(id int64, tags string) (*summaryReq, error) {
-	s.reqMu.Lock()
-	defer s.reqMu.Unlock()
-	r := &summaryReq{done: make(chan struct{})}
-	s.mu.Lock()
-	if s.deadErr != nil {
-		defer s.mu.Unlock()
-		return nil, s.deadErr
-	}
-	s.summaries[id] = r
-	s.mu.Unlock()
-	if err := s.send(reqAccountSummary(id, "All", tags)); err != nil {
-		s.dropSummary(id)
-		return nil, err
-	}
-	return r, nil
-}
-
-func (s *session) dropSummary(id int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.summaries, id)
-}
-
 // startPing sends one REQ_CURRENT_TIME and returns its place in the queue;
 // viaClient makes it go through scmhub's requester (Connect's first ping).
 func (s *session) startPing(viaClient bool) (*pingWaiter, error) {

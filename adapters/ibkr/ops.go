@@ -96,8 +96,8 @@ func (a *Adapter) AccountSummary(ctx context.Context, tags ...string) ([]broker.
 	defer func() { <-a.summarySlots }()
 
 	id := a.reqIDs.Add(1)
-	r, err := s.startSummary(id, strings.Join(tags, ","))
-	if err != nil {
+	r := &summaryReq{done: make(chan struct{})}
+	if err := s.startByID(id, r, reqAccountSummary(id, "All", strings.Join(tags, ","))); err != nil {
 		return nil, err
 	}
 	select {
@@ -108,7 +108,7 @@ func (a *Adapter) AccountSummary(ctx context.Context, tags ...string) ([]broker.
 		}
 		return r.coll.result(), nil
 	case <-ctx.Done():
-		s.dropSummary(id)
+		s.dropByID(id)
 		_ = s.sendLocked(cancelAccountSummary(id))
 		return nil, fmt.Errorf("ibkr: account summary: %w", ctx.Err())
 	case <-s.dead:

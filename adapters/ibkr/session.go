@@ -56,9 +56,9 @@ type session struct {
 	done          chan struct{} // closed by ConnectionClosed
 	doneClosed    bool
 	pos           *posCollect
-	posCancel     bool // a finished or abandoned REQ_POSITIONS still needs its CANCEL_POSITIONS
-	posFence      bool // rows of an earlier REQ_POSITIONS may still be in flight
-	summaries     map[int64]*summaryReq
+	posCancel     bool                // a finished or abandoned REQ_POSITIONS still needs its CANCEL_POSITIONS
+	posFence      bool                // rows of an earlier REQ_POSITIONS may still be in flight
+	byID          map[int64]idRequest // requests answered under their request id (byid.go)
 	pings         []*pingWaiter
 	raw           []rawPosition // raw fields of POSITION_DATA frames scanned, not yet decoded (raw.go)
 }
@@ -71,12 +71,6 @@ type posCollect struct {
 	done    chan struct{} // closed at POSITION_END (or the bound); rows and err are final then
 	waiters int           // calls waiting for it; at 0 it is abandoned
 	open    bool          // its fence has been answered: rows now belong to it
-}
-
-type summaryReq struct {
-	coll summaryCollector
-	err  error
-	done chan struct{}
 }
 
 // pingWaiter is one REQ_CURRENT_TIME in flight. A fence is the
@@ -96,7 +90,7 @@ func newSession(a *Adapter) *session {
 		refusedCh:     make(chan struct{}),
 		dead:          make(chan struct{}),
 		done:          make(chan struct{}),
-		summaries:     make(map[int64]*summaryReq),
+		byID:          make(map[int64]idRequest),
 	}
 }
 
@@ -160,7 +154,7 @@ func (s *session) markDeadLocked(err error) bool {
 	s.deadErr = err
 	close(s.dead)
 	s.pos = nil
-	clear(s.summaries)
+	clear(s.byID)
 	s.pings = nil
 	return true
 }
