@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/fakes"
+	"github.com/brokerkit/brokerkit/internal/leakcheck"
 	"github.com/brokerkit/brokerkit/robust"
 	"github.com/brokerkit/brokerkit/robust/internal/chaostest"
-	"github.com/brokerkit/brokerkit/robust/internal/leakcheck"
-	"github.com/google/go-cmp/cmp"
 )
 
 type chaosEnv = chaostest.Env

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/leakcheck"
 )
 
 // These tests run the real thing: go-plugin, a child process (the re-executed
@@ -267,7 +268,7 @@ func testChildExitsWhenHostDies(t *testing.T, stop bool) {
 		t.Fatalf("no child pid or socket")
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // a failed test leaves no child
-	if !processAlive(pid) {
+	if !leakcheck.Alive(pid) {
 		t.Fatalf("child %d not running while its host lives", pid)
 	}
 	if stop {
@@ -280,7 +281,7 @@ func testChildExitsWhenHostDies(t *testing.T, stop bool) {
 	}
 	_ = host.Wait()
 	deadline := time.Now().Add(15 * time.Second)
-	for processAlive(pid) {
+	for leakcheck.Alive(pid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("child %d still running 15s after its host died", pid)
 		}
@@ -289,18 +290,6 @@ func testChildExitsWhenHostDies(t *testing.T, stop bool) {
 	if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket file %s left behind: %v", socket, err)
 	}
-}
-
-// processAlive reports whether pid runs and is not a zombie.
-func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
 }
 
 // TestCloseOfFrozenChildIsBounded stops the child with SIGSTOP: Close must return
@@ -332,7 +321,7 @@ func TestCloseOfFrozenChildIsBounded(t *testing.T) {
 	default:
 		t.Error("child not reaped after Close returned")
 	}
-	if processAlive(pid) {
+	if leakcheck.Alive(pid) {
 		t.Errorf("child %d still exists after Close", pid)
 	}
 	if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {

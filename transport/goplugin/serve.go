@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/childproc"
 )
 
 // childLogger is the child's default logger: JSON lines on the real standard
@@ -91,7 +91,7 @@ func Serve(b broker.Broker, opts ...ServeOption) {
 		log = childLogger
 	}
 	if startedByHost() {
-		setChildProcs()
+		childproc.SetProcs()
 		watchHost(log, b)
 	}
 	plugin.Serve(&plugin.ServeConfig{
@@ -116,21 +116,14 @@ func handUsage(prog, usage string) string {
 	return msg
 }
 
-// EnvChildProcs sets GOMAXPROCS for a child a host started (default 1; see
-// Serve). It is the same variable as the stdiojson transport's.
-const EnvChildProcs = "BROKERKIT_WORKER_GOMAXPROCS"
+// EnvWorkerProcs sets GOMAXPROCS for a child a host started (default 1; see
+// Serve). It is the same variable as the stdiojson transport's EnvWorkerProcs.
+const EnvWorkerProcs = childproc.EnvProcs
 
-// setChildProcs gives the child one P unless EnvChildProcs asks for more. The
-// child mostly waits on its socket to the host and the gateway; with a single P
-// the hand-offs between gRPC's reader, writer and handler goroutines never wake
-// a second OS thread, which on a small machine costs more than the call itself.
-func setChildProcs() {
-	n, err := strconv.Atoi(os.Getenv(EnvChildProcs))
-	if err != nil || n < 1 {
-		n = 1
-	}
-	runtime.GOMAXPROCS(n)
-}
+// EnvChildProcs is the old name of EnvWorkerProcs.
+//
+// Deprecated: use EnvWorkerProcs; EnvChildProcs goes in the next release.
+const EnvChildProcs = EnvWorkerProcs
 
 // MaybeServe serves newBroker() and exits the process if this process was started
 // by a host with WithSelf; otherwise it returns at once. Programs that ship one

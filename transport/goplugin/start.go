@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/childproc"
 )
 
 // Environment variables the host sets for the child.
@@ -112,7 +114,13 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 	// Our variables come after the inherited ones so that they win (go-plugin
 	// would append the host's environment after cmd.Env; SkipHostEnv below).
 	cmd.Env = append(append(os.Environ(), cmd.Env...), envHostPID+"="+strconv.Itoa(os.Getpid()))
-	setParentDeathSignal(cmd)
+	// The kernel sends the child SIGKILL when the host dies: SIGKILL because it
+	// is the one signal a stopped (SIGSTOP) child cannot leave pending; the child
+	// has nothing to clean up that the kernel does not (its socket file is gone
+	// once the host has connected). It fires when the host thread that forked the
+	// child exits, so it is a first line only; the child's own watch (watchHost)
+	// is the backstop. Linux only.
+	cmd.SysProcAttr = childproc.SysProcAttr(syscall.SIGKILL, false)
 
 	timeout := DefaultStartTimeout
 	if dl, ok := ctx.Deadline(); ok {

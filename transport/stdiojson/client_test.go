@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/leakcheck"
 )
 
 // startMem starts the test binary as a worker serving a memBroker with n
@@ -519,15 +520,12 @@ func TestStoppedWorkerExitsWhenHostDies(t *testing.T) {
 	_ = host.Wait()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return // gone (reaped by init)
-		}
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X') {
-			return // dead, awaiting its reaper
+		if !leakcheck.Alive(pid) {
+			return // gone (reaped by init), or dead and awaiting its reaper
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("worker %d still running 15s after its host died: %s", pid, b)
+			_, stat, _ := leakcheck.ProcState(pid)
+			t.Fatalf("worker %d still running 15s after its host died: %s", pid, stat)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -4,10 +4,7 @@
 package chaostest
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"slices"
 	"syscall"
 	"testing"
@@ -18,8 +15,8 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/conformance"
 	"github.com/brokerkit/brokerkit/fakes"
+	"github.com/brokerkit/brokerkit/internal/leakcheck"
 	"github.com/brokerkit/brokerkit/robust"
-	"github.com/brokerkit/brokerkit/robust/internal/leakcheck"
 )
 
 // StateMachineOptions: a few attempts per call with quick backoff, so that the
@@ -245,12 +242,11 @@ func waitStopped(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			t.Fatalf("process %d: %v", pid, err)
+		state, stat, ok := leakcheck.ProcState(pid)
+		if !ok {
+			t.Fatalf("process %d is gone", pid)
 		}
-		// The state follows the parenthesised command name.
-		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'T' {
+		if state == 'T' {
 			return
 		}
 		if time.Now().After(deadline) {
