@@ -23,9 +23,9 @@ func (s *server) enter() bool {
 	return true
 }
 
-func (s *server) readLoop(lr *lineReader) error {
+func (s *server) readLoop(lr *frameReader) error {
 	for {
-		line, err := lr.next()
+		line, err := lr.readLine()
 		switch {
 		case errors.Is(err, errLineTooLong):
 			id := peekID(line)
@@ -56,7 +56,7 @@ func (s *server) readLoop(lr *lineReader) error {
 			// idle worker.
 			debug.FreeOSMemory()
 		}
-		if lr.r.Buffered() == 0 {
+		if lr.buffered() == 0 {
 			s.unhandled.Store(false)
 			// Let the handlers just started answer before the next read, which
 			// would most likely find nothing yet and only delay them.

@@ -116,7 +116,7 @@ func Serve(ctx context.Context, b broker.Broker, in io.Reader, out io.Writer, op
 	close(s.legacyTail)
 
 	readDone := make(chan error, 1)
-	go func() { readDone <- s.readLoop(newLineReader(markReader{in, s}, cfg.maxLine)) }()
+	go func() { readDone <- s.readLoop(newFrameReader(markReader{in, s}, cfg.maxLine)) }()
 
 	var err error
 	select {
