@@ -358,7 +358,7 @@ func TestErrorRouting(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &summaryReq{done: make(chan struct{})}
-	s.summaries[42] = r
+	s.byID[42] = r
 	s.Error(42, 0, 321, "Error validating request", "")
 	var api *broker.APIError
 	if !isClosed(r.done) || !errors.As(r.err, &api) || api.Code != 321 || api.ReqID != 42 {
