@@ -55,7 +55,7 @@ func TestMain(m *testing.M) {
 	}
 	newAdapter := func() broker.Broker { return ibkr.New() }
 	stdiojson.MaybeRunWorker(newAdapter)
-	goplugin.MaybeServe(newAdapter)
+	goplugin.MaybeRunWorker(newAdapter)
 	// Workers built with -race would sleep 1s at exit (atexit_sleep_ms).
 	_ = os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	goleak.VerifyTestMain(m)
@@ -179,20 +179,8 @@ var transports = []struct {
 	name string
 	dial robust.Dialer
 }{
-	{"stdiojson", func(ctx context.Context) (broker.Broker, error) {
-		c, err := stdiojson.Start(ctx, stdiojson.WithSelf(), stdiojson.WithLogger(logger))
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
-	}},
-	{"goplugin", func(ctx context.Context) (broker.Broker, error) {
-		c, err := goplugin.Start(ctx, goplugin.WithSelf(), goplugin.WithLogger(logger))
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
-	}},
+	{"stdiojson", stdiojson.Dialer(stdiojson.WithSelf(), stdiojson.WithLogger(logger))},
+	{"goplugin", goplugin.Dialer(goplugin.WithSelf(), goplugin.WithLogger(logger))},
 }
 
 // tailBuffer is an io.Writer that keeps the last max bytes written to it.
