@@ -12,6 +12,9 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 )
 
+// The worker's input side: reading request lines and dispatching them to
+// handler goroutines (requests with an id) or in order (requests without).
+
 // enter registers one more unit of work, unless Serve is stopping.
 func (s *server) enter() bool {
 	s.gate.RLock()
