@@ -50,23 +50,23 @@ func TestChaosIBConnectivity1100Then1102(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.GW.Notify(1100, "")
+	e.GW.Notify(broker.IBCodeConnectivityLost, "")
 	waitState(t, e.B, robust.StateReconnecting)
 	e.MustServe(t, "during 1100")
-	e.GW.Notify(1102, "")
+	e.GW.Notify(broker.IBCodeRestoredDataMaintained, "")
 	waitState(t, e.B, robust.StateConnected)
 	var codes []int64
 	for len(codes) < 2 {
 		select {
 		case ev := <-events:
-			if ev.Code == 1100 || ev.Code == 1102 {
+			if ev.Code == broker.IBCodeConnectivityLost || ev.Code == broker.IBCodeRestoredDataMaintained {
 				codes = append(codes, ev.Code)
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("events so far %v", codes)
 		}
 	}
-	if diff := cmp.Diff([]int64{1100, 1102}, codes); diff != "" {
+	if diff := cmp.Diff([]int64{broker.IBCodeConnectivityLost, broker.IBCodeRestoredDataMaintained}, codes); diff != "" {
 		t.Errorf("codes (-want +got):\n%s", diff)
 	}
 	e.MustServe(t, "after 1102")

@@ -340,27 +340,20 @@ func (b *Broker) watch(ctx context.Context, in broker.Broker, ch <-chan broker.E
 	}
 }
 
-// IB codes of gateway connectivity.
-const (
-	codeIBLost             = 1100
-	codeIBRestoredDataLost = 1101
-	codeIBRestoredDataKept = 1102
-)
-
 func (b *Broker) onEvent(in broker.Broker, e broker.Event) {
 	switch {
-	case e.Kind == broker.EventConnectionLost && e.Code == codeIBLost:
+	case e.Kind == broker.EventConnectionLost && e.Code == broker.IBCodeConnectivityLost:
 		// The gateway lost IB; our socket is fine and the gateway reconnects by itself.
 		b.mu.Lock()
 		if b.inner == in && b.sessionOK && b.state == StateConnected {
-			b.setStateLocked(StateReconnecting, broker.ErrorFromCode("not_connected", e.Message, e.Code))
+			b.setStateLocked(StateReconnecting, broker.ErrorFromCode(broker.CodeNotConnected, e.Message, e.Code))
 		}
 		b.unlockAndFlush()
 		b.hub.Publish(e)
 	case e.Kind == broker.EventConnectionLost:
 		// The socket to the gateway is gone: our own event says so once recovery starts.
 		b.lost(in, 0, fmt.Errorf("%w: %s", broker.ErrNotConnected, e.Message), false)
-	case e.Kind == broker.EventConnectionRestored && (e.Code == codeIBRestoredDataLost || e.Code == codeIBRestoredDataKept):
+	case e.Kind == broker.EventConnectionRestored && (e.Code == broker.IBCodeRestoredDataLost || e.Code == broker.IBCodeRestoredDataMaintained):
 		b.mu.Lock()
 		if b.inner == in && b.sessionOK && b.state == StateReconnecting {
 			b.setStateLocked(StateConnected, nil)

@@ -163,7 +163,7 @@ func (s *session) Error(reqID int64, _ int64, code int64, msg string, _ string) 
 		s.mu.Unlock()
 		return
 	}
-	if code == 326 && !s.established {
+	if code == broker.IBCodeClientIDInUse && !s.established {
 		if s.refused == nil {
 			s.refused = apiErr
 			close(s.refusedCh)
@@ -181,11 +181,11 @@ func (s *session) Error(reqID int64, _ int64, code int64, msg string, _ string) 
 // eventFor maps an ERR_MSG to the event subscribers see, if any.
 func eventFor(reqID, code int64, msg string) (broker.Event, bool) {
 	switch {
-	case reqID == ibapi.NO_VALID_ID && code >= 501 && code <= 599:
+	case reqID == ibapi.NO_VALID_ID && broker.IsClientIBCode(code):
 		return broker.Event{}, false // raised by scmhub itself, not by the gateway
-	case code == 1100:
+	case code == broker.IBCodeConnectivityLost:
 		return broker.Event{Kind: broker.EventConnectionLost, Code: code, Message: msg}, true
-	case code == 1101 || code == 1102:
+	case code == broker.IBCodeRestoredDataLost || code == broker.IBCodeRestoredDataMaintained:
 		return broker.Event{Kind: broker.EventConnectionRestored, Code: code, Message: msg}, true
 	default:
 		return broker.Event{Kind: broker.EventNotice, Code: code, Message: msg}, true

@@ -178,10 +178,10 @@ func checkSameError(t interface{ Fatalf(string, ...any) }, want, got error) {
 func TestAPIErrorCrosses(t *testing.T) {
 	mem := newMemBroker()
 	c, _ := inProcessPair(t, mem)
-	mem.err = fmt.Errorf("reqPositions: %w", &broker.APIError{ReqID: 9, Code: 200, Message: "No security definition"})
+	mem.err = fmt.Errorf("reqPositions: %w", &broker.APIError{ReqID: 9, Code: broker.IBCodeNoSecurityDefinition, Message: "No security definition"})
 	_, err := c.Positions(context.Background())
 	var api *broker.APIError
-	if !errors.As(err, &api) || api.Code != 200 {
+	if !errors.As(err, &api) || api.Code != broker.IBCodeNoSecurityDefinition {
 		t.Fatalf("Positions = %v; want an *APIError with code 200", err)
 	}
 	if got := broker.ErrorCode(err); got != broker.CodeAPIError {
@@ -200,9 +200,9 @@ func TestEventsCross(t *testing.T) {
 	// Subscribe has returned: the child's subscription exists, nothing may be missed.
 	at := time.Date(2026, 1, 2, 15, 4, 5, 6, time.UTC)
 	want := []broker.Event{
-		{Kind: broker.EventConnectionLost, Time: at, Code: 1100, Message: "Connectivity between IB and TWS has been lost."},
-		{Kind: broker.EventConnectionRestored, Time: at.Add(time.Second), Code: 1102, Message: "restored, data maintained"},
-		{Kind: broker.EventNotice, Time: at.Add(2 * time.Second), Code: 2104, Message: "farm OK"},
+		{Kind: broker.EventConnectionLost, Time: at, Code: broker.IBCodeConnectivityLost, Message: "Connectivity between IB and TWS has been lost."},
+		{Kind: broker.EventConnectionRestored, Time: at.Add(time.Second), Code: broker.IBCodeRestoredDataMaintained, Message: "restored, data maintained"},
+		{Kind: broker.EventNotice, Time: at.Add(2 * time.Second), Code: broker.IBCodeMarketDataFarmOK, Message: "farm OK"},
 	}
 	for _, e := range want {
 		mem.Publish(e)

@@ -92,7 +92,7 @@ func (m *memBroker) hook(ctx context.Context, _ broker.Op, tags []string) error 
 			_, _ = os.Stdout.WriteString("stray os.Stdout write without newline")
 			_, _ = syscall.Write(1, []byte("stray raw fd 1 write\n"))
 		case "!event":
-			m.Publish(broker.Event{Kind: broker.EventNotice, Code: 2104, Message: "Market data farm connection is OK:usfarm"})
+			m.Publish(broker.Event{Kind: broker.EventNotice, Code: broker.IBCodeMarketDataFarmOK, Message: "Market data farm connection is OK:usfarm"})
 		case "!panic":
 			panic("mem: scripted panic")
 		case "!positions":

@@ -38,7 +38,7 @@ func TestChildServesTheBroker(t *testing.T) {
 	if diff := cmp.Diff(genPositions(3), got); diff != "" {
 		t.Errorf("Positions (-want +got):\n%s", diff)
 	}
-	if _, err := c.AccountSummary(ctx, "!err=client_id_in_use:326"); !errors.Is(err, broker.ErrClientIDInUse) || broker.IBCode(err) != 326 {
+	if _, err := c.AccountSummary(ctx, "!err=client_id_in_use:326"); !errors.Is(err, broker.ErrClientIDInUse) || broker.IBCode(err) != broker.IBCodeClientIDInUse {
 		t.Errorf("scripted error = %v (ib %d), want ErrClientIDInUse with IB code 326", err, broker.IBCode(err))
 	}
 
@@ -51,7 +51,7 @@ func TestChildServesTheBroker(t *testing.T) {
 	}
 	within(t, 10*time.Second, "event from the child", func() {
 		e := <-events
-		if e.Kind != broker.EventNotice || e.Code != 2104 || e.Time.IsZero() {
+		if e.Kind != broker.EventNotice || e.Code != broker.IBCodeMarketDataFarmOK || e.Time.IsZero() {
 			t.Errorf("event = %+v, want a timed notice 2104", e)
 		}
 	})

@@ -100,7 +100,7 @@ func TestClientRoundTrip(t *testing.T) {
 	}
 	_, err = c.AccountSummary(ctx, "ibcode:200")
 	var api *broker.APIError
-	if !errors.As(err, &api) || api.Code != 200 || broker.ErrorCode(err) != broker.CodeAPIError {
+	if !errors.As(err, &api) || api.Code != broker.IBCodeNoSecurityDefinition || broker.ErrorCode(err) != broker.CodeAPIError {
 		t.Errorf("gateway error crossed as %v (%T)", err, err)
 	}
 	if _, err := c.AccountSummary(ctx, "panic"); broker.ErrorCode(err) != broker.CodeInternal {
@@ -113,7 +113,7 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Errorf("second Disconnect: %v", err)
 	}
 	_, err = c.Connect(ctx, broker.ConnectParams{ClientID: 326})
-	if !errors.Is(err, broker.ErrClientIDInUse) || !errors.As(err, &api) || api.Code != 326 {
+	if !errors.Is(err, broker.ErrClientIDInUse) || !errors.As(err, &api) || api.Code != broker.IBCodeClientIDInUse {
 		t.Errorf("Connect with a client id in use: %v", err)
 	}
 	if _, err := c.Connect(ctx, broker.ConnectParams{Port: -1}); !errors.Is(err, broker.ErrInvalidArgument) {
@@ -321,7 +321,7 @@ func TestClientEvents(t *testing.T) {
 	}
 	select {
 	case e := <-events:
-		if e.Kind != broker.EventNotice || e.Code != 2104 || e.Message == "" || e.Time.IsZero() {
+		if e.Kind != broker.EventNotice || e.Code != broker.IBCodeMarketDataFarmOK || e.Message == "" || e.Time.IsZero() {
 			t.Errorf("event %+v", e)
 		}
 	case <-ctx.Done():

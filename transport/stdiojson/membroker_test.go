@@ -87,9 +87,9 @@ func (m *memBroker) Connect(ctx context.Context, p broker.ConnectParams) (broker
 		return broker.ConnectInfo{}, err
 	}
 	switch p.ClientID {
-	case 326:
-		return broker.ConnectInfo{}, fmt.Errorf("connect: %w", &broker.APIError{ReqID: -1, Code: 326, Message: "client id is already in use"})
-	case 502:
+	case broker.IBCodeClientIDInUse:
+		return broker.ConnectInfo{}, fmt.Errorf("connect: %w", &broker.APIError{ReqID: -1, Code: broker.IBCodeClientIDInUse, Message: "client id is already in use"})
+	case broker.IBCodeConnectFail:
 		return broker.ConnectInfo{}, fmt.Errorf("%w: dial %s: connection refused", broker.ErrGatewayUnreachable, p.Addr())
 	}
 	return m.Memory.Connect(ctx, p)
@@ -139,7 +139,7 @@ func (m *memBroker) hook(ctx context.Context, _ broker.Op, tags []string) error 
 			if err := kind.UnmarshalText([]byte(arg)); err != nil {
 				return err
 			}
-			m.Publish(broker.Event{Kind: kind, Code: 2104, Message: "Market data farm connection is OK:usfarm"})
+			m.Publish(broker.Event{Kind: kind, Code: broker.IBCodeMarketDataFarmOK, Message: "Market data farm connection is OK:usfarm"})
 		case "panic":
 			panic("scripted panic")
 		case "exit":
