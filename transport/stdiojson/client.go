@@ -119,9 +119,10 @@ type Client struct {
 }
 
 type result struct {
-	data  json.RawMessage
-	err   error
-	token bool // not an answer: the read token, passed to this caller
+	data   json.RawMessage
+	fastID json.RawMessage // the id, when the data was cut out by fastSuccess (see reparse)
+	err    error
+	token  bool // not an answer: the read token, passed to this caller
 }
 
 // waiter is a call waiting for its answer. ch holds at most the read token and

@@ -182,7 +182,11 @@ func (c *Client) route(line []byte, tooLong bool) bool {
 	if in.Status == statusError {
 		return c.deliver(id, result{err: broker.ErrorFromCode(in.Code, in.Error, in.IBCode)})
 	}
-	return c.deliver(id, result{data: in.Data}) // parseInbound copied it out of the line
+	r := result{data: in.Data} // parseInbound copied it out of the line
+	if in.fast {
+		r.fastID = in.ID
+	}
+	return c.deliver(id, r)
 }
 
 func (c *Client) publish(in wireInbound) {
@@ -289,16 +293,27 @@ func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, 
 	if out == nil {
 		return nil
 	}
-	if d, ok := out.(rawDecoder); ok {
-		if err := d.decodeData(r.data); err != nil {
-			return fmt.Errorf("%w: %s answer: %v", broker.ErrProtocol, command, err)
+	err = decodeAnswer(r.data, out)
+	if err != nil && r.fastID != nil {
+		if in, ok := reparse(r.fastID, r.data); ok {
+			if in.Status == statusError {
+				return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrorFromCode(in.Code, in.Error, in.IBCode))
+			}
+			err = decodeAnswer(in.Data, out)
 		}
-		return nil
 	}
-	if err := json.Unmarshal(r.data, out); err != nil {
+	if err != nil {
 		return fmt.Errorf("%w: %s answer: %v", broker.ErrProtocol, command, err)
 	}
 	return nil
+}
+
+// decodeAnswer decodes an answer's data into out.
+func decodeAnswer(data json.RawMessage, out any) error {
+	if d, ok := out.(rawDecoder); ok {
+		return d.decodeData(data)
+	}
+	return json.Unmarshal(data, out)
 }
 
 // await waits for call id's answer. If nobody is reading the worker's output,

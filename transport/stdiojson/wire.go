@@ -80,6 +80,8 @@ type wireInbound struct {
 	IBCode  int64           `json:"ib_code"`
 	Time    time.Time       `json:"time"`
 	Message string          `json:"message"`
+
+	fast bool // Data was cut out by fastSuccess, not decoded
 }
 
 // Data shapes of the protocol's own commands (those of the port: ops.go).
