@@ -1,5 +1,10 @@
 package ibkr
 
+import (
+	"context"
+	"fmt"
+)
+
 // Requests answered under their request id. Most requests of the TWS API carry
 // an id the client chooses (REQ_ACCOUNT_SUMMARY today; executions, contract
 // details, open orders and market data snapshots next): the gateway answers
@@ -9,6 +14,18 @@ package ibkr
 // and the two callbacks that feed it (callbacks.go): registering, sending,
 // dropping on cancellation, failing on ERR_MSG and on the session's end are
 // shared.
+//
+// An operation of that kind reads (see Adapter.AccountSummary):
+//
+//	r := &xReq{done: make(chan struct{})}
+//	if err := s.startByID(id, r, reqX(id, ...)); err != nil {
+//		return nil, err
+//	}
+//	if err := s.waitByID(ctx, "x", id, r.done, request{}); err != nil {
+//		return nil, err
+//	}
+//	if r.err != nil { ... }
+//	return r.result(), nil
 
 // idRequest is one request in byID. finish ends it: err nil at its end marker,
 // the gateway's *broker.APIError, or broker.ErrProtocol past the answer bound.
@@ -35,6 +52,30 @@ func (s *session) startByID(id int64, r idRequest, req request) error {
 		return err
 	}
 	return nil
+}
+
+// waitByID waits for the request under id: until done is closed (the request
+// has finished: its result is final), ctx ends (the request is dropped; the
+// error names what, for the caller) or the session dies (its error). A
+// subscription that stays open on the gateway until cancelled (such as
+// REQ_ACCOUNT_SUMMARY) passes its cancel, which is sent in the first two cases;
+// a request that ends by itself passes request{}.
+func (s *session) waitByID(ctx context.Context, what string, id int64, done <-chan struct{}, cancel request) error {
+	select {
+	case <-done:
+		if len(cancel.fields) > 0 {
+			_ = s.sendLocked(cancel)
+		}
+		return nil
+	case <-ctx.Done():
+		s.dropByID(id)
+		if len(cancel.fields) > 0 {
+			_ = s.sendLocked(cancel)
+		}
+		return fmt.Errorf("ibkr: %s: %w", what, ctx.Err())
+	case <-s.dead:
+		return s.deadError()
+	}
 }
 
 // dropByID forgets the request under id (its caller gave up); later rows for

@@ -100,20 +100,13 @@ func (a *Adapter) AccountSummary(ctx context.Context, tags ...string) ([]broker.
 	if err := s.startByID(id, r, reqAccountSummary(id, "All", strings.Join(tags, ","))); err != nil {
 		return nil, err
 	}
-	select {
-	case <-r.done:
-		_ = s.sendLocked(cancelAccountSummary(id))
-		if r.err != nil {
-			return nil, fmt.Errorf("ibkr: account summary: %w", r.err)
-		}
-		return r.coll.result(), nil
-	case <-ctx.Done():
-		s.dropByID(id)
-		_ = s.sendLocked(cancelAccountSummary(id))
-		return nil, fmt.Errorf("ibkr: account summary: %w", ctx.Err())
-	case <-s.dead:
-		return nil, s.deadError()
+	if err := s.waitByID(ctx, "account summary", id, r.done, cancelAccountSummary(id)); err != nil {
+		return nil, err
 	}
+	if r.err != nil {
+		return nil, fmt.Errorf("ibkr: account summary: %w", r.err)
+	}
+	return r.coll.result(), nil
 }
 
 // Ping implements broker.Broker with one REQ_CURRENT_TIME round trip.
