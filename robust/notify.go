@@ -1,5 +1,8 @@
 package robust
 
+// Notifications: state changes queued under b.mu and delivered to the hook in
+// order, outside every lock.
+
 // signalLocked wakes everyone waiting for a change.
 func (b *Broker) signalLocked() {
 	close(b.changed)

@@ -9,6 +9,10 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 )
 
+// Retries: call runs one operation of the port on the current session, do
+// retries it by its Op's idempotency with backoff, under the breaker, and
+// classifies each attempt's error (permanent, session lost, retryable).
+
 // call runs f on the current session's inner Broker with retries.
 func call[T any](b *Broker, ctx context.Context, op broker.Op, f func(context.Context, broker.Broker) (T, error)) (T, error) {
 	if !b.isClosed() && !b.sessionWanted() {

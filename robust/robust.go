@@ -36,9 +36,11 @@ type Broker struct {
 	calls, failures, retries, restarts, reconnects atomic.Int64
 	timeouts                                       atomic.Int64 // calls in a row that timed out (WithSickAfter)
 
-	mu          sync.Mutex
-	closed      bool
-	state       State
+	mu     sync.Mutex // guards the fields below
+	closed bool
+	state  State
+
+	// The session (session.go): the inner Broker and what it takes to restore it.
 	inner       broker.Broker
 	innerStop   context.CancelFunc // stops watching inner
 	gen         uint64             // incremented whenever a session is established
@@ -50,15 +52,19 @@ type Broker struct {
 	clientID    int64
 	cause       error         // why the session is being restored
 	changed     chan struct{} // closed and replaced on every change of state or session
-	superStop   context.CancelFunc
-	superDone   chan struct{}
-	kick        chan struct{} // recovery needed
-	probe       chan struct{} // health check now
+	dialed      bool          // an inner Broker was dialed before: later dials are restarts
 	lastErr     error
 	lastErrTime time.Time
-	dialed      bool // an inner Broker was dialed before: later dials are restarts
-	pending     []Change
-	flushing    bool
+
+	// The supervisor (supervisor.go).
+	superStop context.CancelFunc
+	superDone chan struct{}
+	kick      chan struct{} // recovery needed
+	probe     chan struct{} // health check now
+
+	// Notifications to the hook (notify.go).
+	pending  []Change
+	flushing bool
 }
 
 var _ broker.Broker = (*Broker)(nil)

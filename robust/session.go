@@ -8,6 +8,10 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 )
 
+// The session: acquiring the inner Broker of the current session, noticing
+// that it is lost, establishing a new one (dialing a fresh inner Broker when
+// needed) and forwarding the inner Broker's events.
+
 // acquire returns the inner Broker of the current session, waiting (within ctx) while
 // the session is being restored.
 func (b *Broker) acquire(ctx context.Context) (broker.Broker, uint64, error) {

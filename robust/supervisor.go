@@ -9,6 +9,9 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 )
 
+// The supervisor: one goroutine per connected period that restores lost
+// sessions and runs the health monitor.
+
 func (b *Broker) startSupervisorLocked() {
 	ctx, stop := context.WithCancel(b.root)
 	done := make(chan struct{})

@@ -9,6 +9,9 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 )
 
+// The EWrapper callbacks scmhub calls on its reader goroutine: handshake,
+// answers routed to the requests waiting for them, and gateway messages.
+
 // ConnectAck runs on the goroutine calling Connect, after START_API and before
 // scmhub starts its watcher, so reading the client here races with nothing.
 func (s *session) ConnectAck() {

@@ -11,6 +11,10 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 )
 
+// Sending requests and collecting the answers that carry no request id:
+// positions (one request shared by concurrent calls, behind fences) and
+// current time (waiters in send order).
+
 // send makes request r unless the session is over. The caller holds s.reqMu.
 //
 // scmhub's request methods read EClient fields that its teardown (run by its own

@@ -12,6 +12,8 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 )
 
+// Connect and Disconnect: the handshake under the adapter's lifecycle slot.
+
 // Connect implements broker.Broker.
 //
 // It first dials the gateway itself (bounded by p.Timeout and ctx) to tell an

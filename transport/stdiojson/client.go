@@ -86,7 +86,7 @@ type Client struct {
 	hub    broker.Hub
 
 	nextID atomic.Uint64
-	w      *pipeWriter
+	w      *lineWriter
 
 	mu      sync.Mutex
 	pending map[uint64]*waiter

@@ -13,6 +13,9 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 )
 
+// The worker's handling of one request: the protocol's own commands (hello,
+// cancel) and the port's operations through serveOps (ops.go).
+
 // answer handles req and renders its response line, or nil if the handler has
 // already queued its own.
 func (s *server) answer(ctx context.Context, req wireRequest) []byte {

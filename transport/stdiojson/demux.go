@@ -12,6 +12,11 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 )
 
+// The request demultiplexer: requests are written with an id and callers take
+// turns reading the worker's output (leader/follower), each routing what it
+// reads to the caller it belongs to, so that no goroutine hand-off sits on the
+// path of a call.
+
 // readLoop is the background reader: it reads the worker's output whenever no
 // caller does (at the start, while no call is waiting, and when the worker
 // exits), and ends once the output has ended.

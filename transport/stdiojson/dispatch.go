@@ -12,6 +12,9 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 )
 
+// The worker's input side: reading request lines and dispatching them to
+// handler goroutines (requests with an id) or in order (requests without).
+
 // enter registers one more unit of work, unless Serve is stopping.
 func (s *server) enter() bool {
 	s.gate.RLock()
@@ -23,9 +26,9 @@ func (s *server) enter() bool {
 	return true
 }
 
-func (s *server) readLoop(lr *lineReader) error {
+func (s *server) readLoop(lr *frameReader) error {
 	for {
-		line, err := lr.next()
+		line, err := lr.readLine()
 		switch {
 		case errors.Is(err, errLineTooLong):
 			id := peekID(line)
@@ -56,7 +59,7 @@ func (s *server) readLoop(lr *lineReader) error {
 			// idle worker.
 			debug.FreeOSMemory()
 		}
-		if lr.r.Buffered() == 0 {
+		if lr.buffered() == 0 {
 			s.unhandled.Store(false)
 			// Let the handlers just started answer before the next read, which
 			// would most likely find nothing yet and only delay them.

@@ -12,6 +12,9 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 )
 
+// Parsing lines: requests in the worker (exact keys, ids checked) and
+// responses and events in the host.
+
 // parseRequest decodes one request line. Every failure wraps broker.ErrProtocol
 // and, when the line got far enough to name one, returns the request's id.
 func parseRequest(line []byte) (wireRequest, error) {

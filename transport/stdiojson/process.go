@@ -16,6 +16,10 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 )
 
+// The worker process's lifecycle: spawning it on three pipes, forwarding its
+// stderr to the logger, reaping it, failing every waiting call when it dies,
+// and Close.
+
 func (c *Client) spawn(path string, env []string) error {
 	var files []*os.File
 	closeAll := func() {

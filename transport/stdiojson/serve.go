@@ -2,6 +2,7 @@ package stdiojson
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -105,18 +106,20 @@ func Serve(ctx context.Context, b broker.Broker, in io.Reader, out io.Writer, op
 		cfg:      cfg,
 		log:      cfg.logger,
 		runCtx:   runCtx,
-		w:        out,
 		inflight: make(map[string]context.CancelFunc),
 		sem:      make(chan struct{}, cfg.maxConcurrent),
 		failed:   make(chan struct{}),
 		jobs:     make(chan job),
 	}
-	s.drained.L = &s.wmu
+	s.out = newBlockingWriter(out, maxQueued, func() bool { return s.busy.Load() > 0 }, func(err error) {
+		s.log.Error("cannot write responses; stopping", "error", err)
+		close(s.failed)
+	})
 	s.legacyTail = make(chan struct{})
 	close(s.legacyTail)
 
 	readDone := make(chan error, 1)
-	go func() { readDone <- s.readLoop(newLineReader(markReader{in, s}, cfg.maxLine)) }()
+	go func() { readDone <- s.readLoop(newFrameReader(markReader{in, s}, cfg.maxLine)) }()
 
 	var err error
 	select {
@@ -148,10 +151,8 @@ func Serve(ctx context.Context, b broker.Broker, in io.Reader, out io.Writer, op
 
 	cancelRun() // ends the event forwarder
 	s.events.Wait()
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if s.writeErr != nil {
-		return s.writeErr
+	if werr := s.out.failure(); werr != nil {
+		return fmt.Errorf("stdiojson: write response: %w", werr)
 	}
 	return err
 }
@@ -204,14 +205,8 @@ type server struct {
 	log    hclog.Logger
 	runCtx context.Context
 
-	wmu      sync.Mutex // serialises writes to w
-	drained  sync.Cond  // on wmu: the flusher took the queue, or writing failed
-	w        io.Writer
-	wbuf     []byte // lines queued for the flusher, under wmu
-	spare    []byte // a written wbuf, kept for reuse
-	flushing bool   // a sender is writing; others queue their lines in wbuf
-	writeErr error  // set, under wmu, before failed is closed
-	failed   chan struct{}
+	out    *lineWriter   // the responses and events (linewriter.go)
+	failed chan struct{} // closed when writing to out has failed
 
 	// busy counts dispatched requests whose answer is not yet queued; a sender
 	// that sees others busy yields once so that their answers share its Write.
@@ -235,3 +230,9 @@ type server struct {
 	handlers sync.WaitGroup
 	events   sync.WaitGroup
 }
+
+// send writes one line to the output (see lineWriter). Handlers send before
+// they give up their concurrency slot, so an output nobody reads ends up holding
+// every slot, and the reader stops reading input (backpressure). A failed
+// output stops Serve (failed); later lines are dropped.
+func (s *server) send(line []byte) { _ = s.out.write(line) }
