@@ -12,7 +12,8 @@ import (
 // internal packages and the module's internal/ packages listed for them);
 // conformance imports broker and fakes; nothing imports cmd/.
 //
-// The module's internal/ packages import nothing of ours, each is listed here,
+// The module's internal/ packages import nothing of ours (the test broker:
+// broker and fakes), each is listed here,
 // and each may be imported only by the packages named in importers: the
 // child-process plumbing by the transports, the leak checker by tests and test
 // helpers only (never by a library package).
@@ -29,6 +30,7 @@ func TestDependencyDirection(t *testing.T) {
 		"internal/stdoutguard": {},
 		"internal/childproc":   {},
 		"internal/leakcheck":   {},
+		"internal/testbroker":  {"broker", "fakes"},
 	}
 	// importers lists, for each module-level internal package, the packages
 	// whose non-test code may import it ("*_test" code may import any of them).
@@ -36,6 +38,7 @@ func TestDependencyDirection(t *testing.T) {
 		"internal/stdoutguard": {"transport/stdiojson", "transport/goplugin", "cmd/brokerkit"},
 		"internal/childproc":   {"transport/stdiojson", "transport/goplugin"},
 		"internal/leakcheck":   {"robust/internal/chaostest"},
+		"internal/testbroker":  {},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, mod+"...").Output()
 	if err != nil {

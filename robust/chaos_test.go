@@ -32,10 +32,7 @@ func TestChaosGatewayDrop(t *testing.T) {
 			t.Fatalf("dropped %d connections, want 1", n)
 		}
 		e.MustServe(t, "after drop")
-		deadline := time.Now().Add(10 * time.Second)
-		for e.B.Stats().Reconnects == before && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		chaostest.Eventually(t, "a reconnect", func() bool { return e.B.Stats().Reconnects != before })
 		if got := e.B.Stats().Reconnects; got != before+1 {
 			t.Fatalf("drop %d: reconnects %d, want %d", i, got, before+1)
 		}
@@ -87,13 +84,7 @@ func TestChaosHalfOpenSocket(t *testing.T) {
 	before := e.B.Stats().Restarts
 	// pings stop being answered: the health monitor must replace the session
 	e.GW.SetScript(e.Script)
-	deadline := time.Now().Add(10 * time.Second)
-	for e.B.Stats().Restarts == before && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if e.B.Stats().Restarts == before {
-		t.Fatalf("half-open session never replaced: %+v", e.B.Stats())
-	}
+	chaostest.Eventually(t, "the half-open session replaced", func() bool { return e.B.Stats().Restarts != before })
 	e.MustServe(t, "after half-open")
 	leakcheck.AssertSockets(t, e.Port, 1)
 	e.CloseAndCheck(t)
@@ -170,10 +161,8 @@ func TestChaosGatewayRestartSamePort(t *testing.T) {
 	if err := e.GW.Close(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // the gateway is away; reconnects are refused
-	if st := e.B.Stats(); st.State != robust.StateReconnecting {
-		t.Errorf("state during outage %v", st.State)
-	}
+	// The gateway is away; reconnects are refused: the Broker notices and says so.
+	waitState(t, e.B, robust.StateReconnecting)
 	gw, err := fakes.NewGateway(e.Script, fakes.WithAddr(addr))
 	if err != nil {
 		t.Fatalf("restart gateway on %s: %v", addr, err)

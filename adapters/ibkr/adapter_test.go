@@ -287,7 +287,10 @@ func TestConnectWhileClosing(t *testing.T) {
 	p.Timeout = time.Hour
 	done := make(chan error, 1)
 	go func() { _, err := a.Connect(ctxFor(t), p); done <- err }()
-	for len(g.Connections()) < 2 { // the probe, then scmhub's connection
+	for deadline := time.Now().Add(10 * time.Second); len(g.Connections()) < 2; { // the probe, then scmhub's connection
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway accepted %d connections, want 2", len(g.Connections()))
+		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	if err := a.Close(); err != nil {

@@ -35,7 +35,13 @@ const envProbe = "BROKERKIT_GOPLUGIN_TEST_PROBE"
 
 // childModes are the Brokers a re-executed child can serve.
 var childModes = map[string]func() broker.Broker{
-	"mem": func() broker.Broker { return newMemBroker() },
+	// mem announces each call that starts blocking on its stderr, which the
+	// host logs (testbroker.BlockedNote).
+	"mem": func() broker.Broker {
+		m := newMemBroker()
+		m.SetBlockNote(os.Stderr)
+		return m
+	},
 	// ibkr is the real adapter, for the conformance kit.
 	"ibkr": func() broker.Broker { return ibkr.New(ibkr.WithLogger(childLogger.Named("ibkr"))) },
 	// noisy writes to stdout before go-plugin's handshake, as a careless init would.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/internal/leakcheck"
+	"github.com/brokerkit/brokerkit/internal/testbroker"
 )
 
 // These tests run the real thing: go-plugin, a child process (the re-executed
@@ -38,7 +39,7 @@ func TestChildServesTheBroker(t *testing.T) {
 	if diff := cmp.Diff(genPositions(3), got); diff != "" {
 		t.Errorf("Positions (-want +got):\n%s", diff)
 	}
-	if _, err := c.AccountSummary(ctx, "!err=client_id_in_use:326"); !errors.Is(err, broker.ErrClientIDInUse) || broker.IBCode(err) != broker.IBCodeClientIDInUse {
+	if _, err := c.AccountSummary(ctx, "err:client_id_in_use:326"); !errors.Is(err, broker.ErrClientIDInUse) || broker.IBCode(err) != broker.IBCodeClientIDInUse {
 		t.Errorf("scripted error = %v (ib %d), want ErrClientIDInUse with IB code 326", err, broker.IBCode(err))
 	}
 
@@ -46,7 +47,7 @@ func TestChildServesTheBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AccountSummary(ctx, "!event"); err != nil {
+	if _, err := c.AccountSummary(ctx, "event"); err != nil {
 		t.Fatal(err)
 	}
 	within(t, 10*time.Second, "event from the child", func() {
@@ -98,13 +99,13 @@ func TestWithSelf(t *testing.T) {
 }
 
 func TestStrayStdoutDoesNotBreakTheProtocol(t *testing.T) {
-	// "noisy" writes to stdout before the handshake; "!print" writes mid-call
+	// "noisy" writes to stdout before the handshake; "print" writes mid-call
 	// through fmt.Println, os.Stdout and the raw file descriptor 1.
 	c, logs := startChild(t, "noisy")
 	connect(t, c)
 	ctx := context.Background()
 	for range 3 {
-		if _, err := c.AccountSummary(ctx, "!print", "NetLiquidation"); err != nil {
+		if _, err := c.AccountSummary(ctx, "print", "NetLiquidation"); err != nil {
 			t.Fatalf("call that prints to stdout: %v", err)
 		}
 		if err := c.Ping(ctx); err != nil {
@@ -119,27 +120,27 @@ func TestStrayStdoutDoesNotBreakTheProtocol(t *testing.T) {
 		"stray os.Stdout write without newline",
 		"stray raw fd 1 write",
 	} {
-		ok := false
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if ok = strings.Contains(logs.String(), s); ok {
-				break
-			}
+		waitCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := logs.WaitContains(waitCtx, s); err != nil {
+			t.Errorf("host log lacks %q: %v", s, err)
 		}
-		if !ok {
-			t.Errorf("host log lacks %q", s)
-		}
+		cancel()
 	}
 }
 
 func TestKill9MidCall(t *testing.T) {
-	c, _ := startChild(t, "mem")
+	c, logs := startChild(t, "mem")
 	connect(t, c)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.AccountSummary(context.Background(), "!block")
+		_, err := c.AccountSummary(context.Background(), "block")
 		errc <- err
 	}()
-	time.Sleep(50 * time.Millisecond) // let the call get in flight; the test holds either way
+	waitCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := logs.WaitContains(waitCtx, testbroker.BlockedNote); err != nil { // the call is in flight
+		t.Fatal(err)
+	}
 	if err := syscall.Kill(c.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestContextExpiryOverChild(t *testing.T) {
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if _, err := c.AccountSummary(ctx, "!block"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := c.AccountSummary(ctx, "block"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("blocked call = %v, want DeadlineExceeded", err)
 	}
 	if err := c.Ping(context.Background()); err != nil {
@@ -182,7 +183,7 @@ func TestConcurrentCallersOverChild(t *testing.T) {
 func TestPanicInChildIsAnError(t *testing.T) {
 	c, _ := startChild(t, "mem")
 	connect(t, c)
-	if _, err := c.AccountSummary(context.Background(), "!panic"); broker.ErrorCode(err) != broker.CodeInternal {
+	if _, err := c.AccountSummary(context.Background(), "panic"); broker.ErrorCode(err) != broker.CodeInternal {
 		t.Fatalf("panicking call = %v, want an internal error", err)
 	}
 	if err := c.Ping(context.Background()); err != nil {

@@ -154,6 +154,20 @@ func WaitState(t *testing.T, b *robust.Broker, want robust.State) {
 	}
 }
 
+// Eventually waits until cond holds, polling a state the code under test
+// changes (generous bound, against hangs only), and fails the test naming what
+// it waited for otherwise.
+func Eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // KillLoop kills the worker with SIGKILL twenty times between calls and logs the
 // time from each kill to the next successful call (median, min, max). Each round
 // checks that the old worker is gone (reaped, no zombie) and that exactly one socket
