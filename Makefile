@@ -10,7 +10,7 @@ STATICCHECK_VERSION ?= v0.8.2
 # The Python that has pytest and pytest-asyncio (Debian's /usr/bin/python3 after .ci/run installs them).
 PYTHON    ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import pytest, pytest_asyncio' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: help build demo test test-go test-python test-node vet lint bench bench-python bench-all fuzz proto soak gateway clean
+.PHONY: help build demo test test-go test-python test-node test-tws-python vet lint bench bench-python bench-all fuzz proto soak gateway clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ demo: build ## run the main job against the embedded fake IB Gateway
 gateway: build ## serve the fake IB Gateway on 127.0.0.1:4002 until Ctrl-C
 	$(BIN) gateway --listen 127.0.0.1:4002
 
-test: test-go test-python test-node ## every test, race detector on (what CI runs)
+test: test-go test-python test-node test-tws-python ## every test, race detector on (what CI runs)
 
 test-go:
 	@echo "==> go test -race ./... (a few minutes; the first run also downloads modules and builds)" >&2
@@ -33,6 +33,7 @@ test-go:
 	@# scmhub/ibapi v0.10.47 races on its own session teardown, so the tests that drive it
 	@# directly against the fake gateway are built without -race (//go:build !race); run them too.
 	$(GO) test -count=1 -timeout 5m ./fakes/
+	$(GO) test -count=1 -timeout 5m -run TestRequestFramesMatchScmhub ./adapters/ibkr/
 
 test-python: build ## pytest of the Python package clients/python against the fake gateway (needs pytest, pytest-asyncio)
 	@test -n "$(PYTHON)" || { echo "test-python: no python3 with pytest and pytest-asyncio (Debian: apt-get install python3-pytest python3-pytest-asyncio)"; exit 1; }
@@ -40,6 +41,9 @@ test-python: build ## pytest of the Python package clients/python against the fa
 
 test-node: build ## the independent @stoqey/ib (Node.js) TWS client against the fake gateway
 	examples/node/run.sh $(BIN)
+
+test-tws-python: build ## a standard-library Python TWS client does a real client's startup against the fake gateway
+	python3 examples/twscheck/startup.py --brokerkit $(BIN)
 
 vet: ## go vet
 	$(GO) vet $(PKGS)
@@ -66,7 +70,7 @@ soak: ## calls through robust over every transport under chaos for SOAK (e.g. ma
 fuzz: ## run every fuzz target for FUZZTIME each (10s or more: Go fails shorter runs whose baseline outlasts them)
 	./scripts/fuzz-all.sh $(FUZZTIME)
 
-proto: ## regenerate the go-plugin gRPC code (needs protoc)
+proto: ## regenerate the protobuf code: go-plugin gRPC and the fake gateway's TWS messages (needs protoc)
 	./scripts/gen-proto.sh
 
 clean:

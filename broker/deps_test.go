@@ -10,7 +10,9 @@ import (
 // TestDependencyDirection guards ADR 0001: broker imports nothing of ours; the
 // transports, robust, fakes and the adapter import broker only (plus their own
 // internal packages and the module's internal/ packages listed for them);
-// conformance imports broker and fakes; nothing imports cmd/.
+// conformance imports broker and fakes; nothing imports cmd/. The fake gateway
+// never imports scmhub/ibapi (ADR 0010: it would be the client checked against
+// itself).
 //
 // The module's internal/ packages import nothing of ours (the test broker:
 // broker and fakes), each is listed here,
@@ -21,7 +23,8 @@ func TestDependencyDirection(t *testing.T) {
 	const mod = "github.com/brokerkit/brokerkit/"
 	allowed := map[string][]string{
 		"broker":               {},
-		"fakes":                {"broker"},
+		"fakes":                {"broker", "fakes/internal/twspb"},
+		"fakes/internal/twspb": {},
 		"adapters/ibkr":        {"broker"},
 		"conformance":          {"broker", "fakes"},
 		"transport/stdiojson":  {"broker", "internal/stdoutguard", "internal/childproc"},
@@ -53,6 +56,9 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		}
 		for _, imp := range fields[1:] {
+			if strings.HasPrefix(pkg, "fakes") && strings.HasPrefix(imp, "github.com/scmhub/ibapi") {
+				t.Errorf("%s imports %s: the fake gateway must not use the client it is checked against", pkg, imp)
+			}
 			dep, ours := strings.CutPrefix(imp, mod)
 			if !ours {
 				continue

@@ -148,15 +148,16 @@ func subscribe(t TB, b broker.Broker) <-chan broker.Event {
 
 // ---- cases ----
 
-// TestConnect: Connect returns the scripted accounts and server version 193,
+// TestConnect: Connect returns the scripted accounts and the server version of
+// the gateway (Features.ServerVersion, by default fakes.DefaultServerVersion),
 // Accounts agrees, and Disconnect of a connected Broker succeeds.
 func TestConnect(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
 	s := StandardScript()
-	env := NewEnv(t, s)
+	env := newEnv(t, f, s)
 	b := newBroker(t, env)
 	info := connect(t, b, env.Params)
-	want := broker.ConnectInfo{Accounts: s.Accounts, ServerVersion: fakes.DefaultServerVersion}
+	want := broker.ConnectInfo{Accounts: s.Accounts, ServerVersion: f.serverVersion()}
 	if diff := cmp.Diff(want, info); diff != "" {
 		t.Errorf("Connect info (-want +got):\n%s", diff)
 	}
@@ -176,7 +177,7 @@ func TestConnect(t TB, newBroker Factory, f Features) {
 // ErrInvalidArgument without touching the network.
 func TestInvalidParams(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
-	env := NewEnv(t, StandardScript())
+	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
 	ctx, cancel := callCtx(t)
 	defer cancel()
@@ -198,7 +199,7 @@ func TestInvalidParams(t TB, newBroker Factory, f Features) {
 func TestPositions(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
 	s := StandardScript()
-	env := NewEnv(t, s)
+	env := newEnv(t, f, s)
 	b := newBroker(t, env)
 	connect(t, b, env.Params)
 	for i := range 2 { // a second call must not see leftovers of the first
@@ -220,7 +221,7 @@ func TestPositions(t TB, newBroker Factory, f Features) {
 func TestAccountSummary(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
 	s := StandardScript()
-	env := NewEnv(t, s)
+	env := newEnv(t, f, s)
 	b := newBroker(t, env)
 	connect(t, b, env.Params)
 	ctx, cancel := callCtx(t)
@@ -252,7 +253,7 @@ func TestAccountSummary(t TB, newBroker Factory, f Features) {
 // TestPing: Ping succeeds on a live session, repeatedly.
 func TestPing(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
-	env := NewEnv(t, StandardScript())
+	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
 	connect(t, b, env.Params)
 	ctx, cancel := callCtx(t)
@@ -268,7 +269,7 @@ func TestPing(t TB, newBroker Factory, f Features) {
 // ErrNotConnected, and Disconnect of a disconnected Broker returns nil.
 func TestNotConnected(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
-	env := NewEnv(t, StandardScript())
+	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
 	ctx, cancel := callCtx(t)
 	defer cancel()
@@ -293,7 +294,7 @@ func TestNotConnected(t TB, newBroker Factory, f Features) {
 func TestReconnect(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
 	s := StandardScript()
-	env := NewEnv(t, s)
+	env := newEnv(t, f, s)
 	b := newBroker(t, env)
 	for range 3 {
 		connect(t, b, env.Params)
@@ -307,7 +308,7 @@ func TestReconnect(t TB, newBroker Factory, f Features) {
 // ErrAlreadyConnected and leaves the session working.
 func TestAlreadyConnected(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
-	env := NewEnv(t, StandardScript())
+	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
 	connect(t, b, env.Params)
 	ctx, cancel := callCtx(t)
@@ -324,7 +325,7 @@ func TestAlreadyConnected(t TB, newBroker Factory, f Features) {
 // is unaffected.
 func TestClientIDInUse(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
-	env := NewEnv(t, StandardScript())
+	env := newEnv(t, f, StandardScript())
 	b1 := newBroker(t, env)
 	connect(t, b1, env.Params)
 	b2 := newBroker(t, env)
@@ -350,7 +351,7 @@ func TestStalledHandshake(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
 	s := StandardScript()
 	s.Faults.StallHandshake = true
-	env := NewEnv(t, s)
+	env := newEnv(t, f, s)
 	b := newBroker(t, env)
 
 	p := env.Params
@@ -383,7 +384,7 @@ func TestCloseBeforeHandshake(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
 	s := StandardScript()
 	s.Faults.CloseBeforeHandshake = true
-	env := NewEnv(t, s)
+	env := newEnv(t, f, s)
 	b := newBroker(t, env)
 	ctx, cancel := callCtx(t)
 	defer cancel()
@@ -396,7 +397,7 @@ func TestCloseBeforeHandshake(t TB, newBroker Factory, f Features) {
 // ErrGatewayUnreachable.
 func TestUnreachable(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
-	env := NewEnv(t, StandardScript())
+	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -423,7 +424,7 @@ func TestCancellation(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
 	s := StandardScript()
 	s.Faults.ReplyDelay = cancelDelay
-	env := NewEnv(t, s)
+	env := newEnv(t, f, s)
 	b := newBroker(t, env)
 	connect(t, b, env.Params)
 
@@ -479,7 +480,7 @@ func TestCancellation(t TB, newBroker Factory, f Features) {
 func TestConcurrent(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
 	s := StandardScript()
-	env := NewEnv(t, s)
+	env := newEnv(t, f, s)
 	b := newBroker(t, env)
 	connect(t, b, env.Params)
 	ctx, cancel := callCtx(t)
@@ -539,7 +540,7 @@ func wrap(what string, err error) error {
 func TestGatewayDrop(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
 	s := StandardScript()
-	env := NewEnv(t, s)
+	env := newEnv(t, f, s)
 	b := newBroker(t, env)
 	events := subscribe(t, b)
 	connect(t, b, env.Params)
@@ -566,7 +567,7 @@ func TestGatewayDrop(t TB, newBroker Factory, f Features) {
 // EventConnectionRestored, each with its code; the session stays usable.
 func TestNotices(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
-	env := NewEnv(t, StandardScript())
+	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
 	events := subscribe(t, b)
 	connect(t, b, env.Params)
@@ -603,7 +604,7 @@ func TestNotices(t TB, newBroker Factory, f Features) {
 func TestClose(t TB, newBroker Factory, f Features) {
 	defer begin(t)()
 	before := goleak.IgnoreCurrent()
-	env := NewEnv(t, StandardScript())
+	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
 	events := subscribe(t, b)
 	connect(t, b, env.Params)
@@ -651,7 +652,7 @@ func TestChildCrash(t TB, newBroker Factory, f Features) {
 	}
 	defer begin(t)()
 	s := StandardScript()
-	env := NewEnv(t, s)
+	env := newEnv(t, f, s)
 	b := newBroker(t, env)
 	connect(t, b, env.Params)
 	f.Crash(t, b)

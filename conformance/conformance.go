@@ -65,6 +65,19 @@ type Features struct {
 	// and without it, every call to fail at once with broker.ErrUnavailable.
 	// Run skips TestChildCrash, naming this field, when Crash is nil.
 	Crash func(t TB, b broker.Broker)
+
+	// ServerVersion, if not 0, caps the server version of every case's fake
+	// gateway (fakes.WithMaxServerVersion), to run the kit at one version of a
+	// matrix; 0 means fakes.DefaultServerVersion, the newest. The Broker's
+	// client must accept it: Connect is expected to report exactly this version.
+	ServerVersion int
+}
+
+func (f Features) serverVersion() int {
+	if f.ServerVersion != 0 {
+		return f.ServerVersion
+	}
+	return fakes.DefaultServerVersion
 }
 
 // KillPID sends SIGKILL to pid, for Features.Crash hooks; it fails t if it cannot.
@@ -148,7 +161,13 @@ func Run(t *testing.T, newBroker func(t *testing.T, env Env) broker.Broker, f Fe
 // and returns its Env. Cases call it; it is exported for tests of single cases.
 func NewEnv(t TB, s fakes.Script) Env {
 	t.Helper()
-	g, err := fakes.NewGateway(s)
+	return newEnv(t, Features{}, s)
+}
+
+// newEnv is NewEnv with the gateway's version capped by f.ServerVersion.
+func newEnv(t TB, f Features, s fakes.Script) Env {
+	t.Helper()
+	g, err := fakes.NewGateway(s, fakes.WithMaxServerVersion(f.ServerVersion))
 	if err != nil {
 		t.Fatalf("conformance: start fake gateway: %v", err)
 	}

@@ -179,7 +179,7 @@ func runMachine(t *rapid.T, newBroker Factory, f StateMachineFeatures) {
 	if rapid.IntRange(0, 3).Draw(t, "startSlow") == 0 {
 		s.Faults.ReplyDelay = SlowReplyDelay
 	}
-	env := NewEnv(t, s)
+	env := newEnv(t, f.Features, s)
 	m := &machine{f: f, env: env, script: s}
 	m.b = newBroker(t, env)
 	m.ev = startEventLog(t, m.b)
@@ -253,7 +253,7 @@ func (m *machine) connect(t *rapid.T) {
 	waitGatewayIdle(t, m.env, "before Connect")
 	info, err := m.b.Connect(ctx, m.env.Params)
 	expect(t, "Connect", err, nil)
-	want := broker.ConnectInfo{Accounts: m.script.Accounts, ServerVersion: fakes.DefaultServerVersion}
+	want := broker.ConnectInfo{Accounts: m.script.Accounts, ServerVersion: m.f.serverVersion()}
 	if diff := cmp.Diff(want, info, cmpOpts...); diff != "" {
 		t.Fatalf("Connect info (-model +got):\n%s", diff)
 	}

@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +35,7 @@ type conn struct {
 	nc      net.Conn
 	log     hclog.Logger
 	faults  Faults // from the script current at accept; set before serve
-	version int    // the script's server version at accept; set before serve
+	version int    // the highest server version offered at accept; set before serve
 
 	quit      chan struct{} // closed by close
 	closeOnce sync.Once
@@ -97,11 +95,18 @@ func (c *conn) clientID() int64 {
 	return c.rec.ClientID
 }
 
-// send writes one frame unless the connection is closed or half-open, and
-// closes the connection once Faults.CloseAfterMessages frames have been sent.
-func (c *conn) send(fields ...string) error {
-	frame, err := AppendFrame(nil, fields...)
+// send writes one message, given as text fields (the id first), in the form
+// of the negotiated server version (see encodeMessage).
+func (c *conn) send(fields ...string) error { return c.sendMsg(false, fields) }
+
+// sendMsg writes one message unless the connection is closed or half-open,
+// and closes the connection once Faults.CloseAfterMessages frames have been
+// sent. textOnly keeps the text form (with a raw id from VersionRawIDs) even
+// where the version has a protobuf form: malformed replies and SendRaw.
+func (c *conn) sendMsg(textOnly bool, fields []string) error {
+	frame, err := encodeMessage(int(c.negotiated.Load()), fields, textOnly)
 	if err != nil {
+		c.log.Error("cannot encode message", "error", err)
 		return err
 	}
 	return c.sendBytes(frame)
@@ -134,18 +139,6 @@ func (c *conn) sendBytes(frame []byte) error {
 // sendError sends ERR_MSG in the layout of the negotiated server version.
 func (c *conn) sendError(id, code int64, msg string) error {
 	return c.send(errorFields(int(c.negotiated.Load()), id, code, msg)...)
-}
-
-func errorFields(version int, id, code int64, msg string) []string {
-	ids, codes := strconv.FormatInt(id, 10), strconv.FormatInt(code, 10)
-	switch {
-	case version >= minVerErrorTime:
-		return []string{itoa(outErrMsg), ids, codes, msg, "", strconv.FormatInt(time.Now().UnixMilli(), 10)}
-	case version >= minVerAdvancedReject:
-		return []string{itoa(outErrMsg), "2", ids, codes, msg, ""}
-	default:
-		return []string{itoa(outErrMsg), "2", ids, codes, msg}
-	}
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -185,20 +178,20 @@ func (c *conn) serve() {
 	}
 	_ = c.nc.SetReadDeadline(time.Time{})
 	for n := 1; ; n++ {
-		fields, err := ReadFrame(br)
+		fields, err := c.readRequest(br)
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
-		c.record(fields)
 		if c.halfOpen.Load() {
 			continue
 		}
 		sc := c.g.currentScript()
-		replies := replies(sc, fields)
+		replies := replies(sc, int(c.negotiated.Load()), fields)
 		if len(replies) > 0 && !c.sleep(c.faults.ReplyDelay) {
 			return
 		}
+		textOnly := false
 		if c.faults.EndlessPositions {
 			switch fields[0] {
 			case itoa(inReqPositions):
@@ -213,6 +206,7 @@ func (c *conn) serve() {
 		case n == c.faults.MalformedAfterRequests:
 			c.log.Debug("fault: malformed reply", "request", n)
 			replies = [][]string{malformed(c.faults.MalformedFields, replies)}
+			textOnly = true // a protobuf body scmhub cannot parse is only logged
 		case n == c.faults.UnansweredRequest:
 			c.log.Debug("fault: request not answered", "request", n)
 			replies = nil
@@ -229,7 +223,7 @@ func (c *conn) serve() {
 			c.log.Debug("request not answered", "fields", fields)
 		}
 		for _, r := range replies {
-			if c.send(r...) != nil {
+			if c.sendMsg(textOnly, r) != nil {
 				return
 			}
 		}
@@ -242,7 +236,12 @@ func (c *conn) serve() {
 
 // isEndMarker reports whether a reply is the end marker of a list.
 func isEndMarker(reply []string) bool {
-	return reply[0] == itoa(outPositionEnd) || reply[0] == itoa(outAccountSummaryEnd)
+	switch reply[0] {
+	case itoa(outPositionEnd), itoa(outAccountSummaryEnd), itoa(outAcctDownloadEnd), itoa(outExecutionDataEnd),
+		itoa(outOpenOrderEnd), itoa(outCompletedOrdersEnd), itoa(outPositionMultiEnd), itoa(outAccountUpdateMultiEnd):
+		return true
+	}
+	return false
 }
 
 // endlessRow is what Faults.EndlessPositions streams when the script has no rows.
@@ -369,18 +368,19 @@ func (c *conn) handshake(br *bufio.Reader) bool {
 	}
 	c.negotiated.Store(int64(v))
 	c.update(func(r *ConnRecord) { r.ServerVersion = v })
-	return c.send(itoa(v), time.Now().Format("20060102 15:04:05 MST")) == nil
+	// The reply is text at every version: the client reads it before it knows one.
+	reply, err := AppendFrame(nil, itoa(v), time.Now().Format("20060102 15:04:05 MST"))
+	return err == nil && c.sendBytes(reply) == nil
 }
 
 // startAPI reads START_API, admits or refuses the client id and sends the
 // unprompted messages; it reports whether to go on.
 func (c *conn) startAPI(br *bufio.Reader) bool {
-	fields, err := ReadFrame(br)
+	fields, err := c.readRequest(br)
 	if err != nil {
 		c.readFailed(err)
 		return false
 	}
-	c.record(fields)
 	refuse := func(reason string) bool {
 		c.log.Warn("refusing client", "reason", reason)
 		c.update(func(r *ConnRecord) { r.Refused = reason })
@@ -421,8 +421,8 @@ func (c *conn) startAPI(br *bufio.Reader) bool {
 	start := time.Now()
 	sc := c.g.currentScript()
 	msgs := [][]string{
-		{itoa(outManagedAccts), "1", strings.Join(sc.Accounts, ",")},
-		{itoa(outNextValidID), "1", strconv.FormatInt(sc.nextValidID(), 10)},
+		managedAcctsFields(sc.Accounts),
+		nextValidIDFields(sc.nextValidID()),
 	}
 	for _, code := range []int64{CodeMarketDataFarmOK, CodeHistDataFarmOK, CodeSecDefDataFarmOK} {
 		msgs = append(msgs, errorFields(int(c.negotiated.Load()), -1, code, NoticeText(code)))
@@ -455,12 +455,27 @@ func (c *conn) noticeLoop(start time.Time, notices []TimedNotice) {
 	}
 }
 
-func (c *conn) record(fields []string) {
+// readRequest reads one request in the form of the negotiated version and
+// records it.
+func (c *conn) readRequest(br *bufio.Reader) ([]string, error) {
+	payload, err := readPayload(br)
+	if err != nil {
+		return nil, err
+	}
+	fields, isProto, err := decodeRequest(int(c.negotiated.Load()), payload)
+	if err != nil {
+		return nil, err
+	}
+	c.record(fields, isProto)
+	return fields, nil
+}
+
+func (c *conn) record(fields []string, isProto bool) {
 	id, err := strconv.Atoi(fields[0])
 	if err != nil {
 		id = -1
 	}
-	req := Request{ID: id, Fields: fields, At: time.Now()}
+	req := Request{ID: id, Fields: fields, Protobuf: isProto, At: time.Now()}
 	size := fieldsSize(fields)
 	lim := c.g.opts.records
 	c.g.mu.Lock()
@@ -488,93 +503,6 @@ func fieldsSize(fields []string) int {
 		n += len(f) + 1
 	}
 	return n
-}
-
-// field returns fields[i], or "" if there is no such field.
-func field(fields []string, i int) string {
-	if i < len(fields) {
-		return fields[i]
-	}
-	return ""
-}
-
-// replies returns the messages that answer one request; none for cancels and
-// for requests the fake does not know.
-func replies(sc Script, fields []string) [][]string {
-	switch fields[0] {
-	case itoa(inReqCurrentTime):
-		return [][]string{{itoa(outCurrentTime), "1", strconv.FormatInt(time.Now().Unix(), 10)}}
-	case itoa(inReqIDs):
-		return [][]string{{itoa(outNextValidID), "1", strconv.FormatInt(sc.nextValidID(), 10)}}
-	case itoa(inReqManagedAccts):
-		return [][]string{{itoa(outManagedAccts), "1", strings.Join(sc.Accounts, ",")}}
-	case itoa(inReqPositions):
-		out := make([][]string, 0, len(sc.Positions)+1)
-		for _, p := range sc.Positions {
-			out = append(out, positionFields(p))
-		}
-		return append(out, []string{itoa(outPositionEnd), "1"})
-	case itoa(inReqAccountSummary):
-		reqID := field(fields, 2)
-		out := summaryRows(sc.Summary, reqID, field(fields, 4))
-		return append(out, []string{itoa(outAccountSummaryEnd), "1", reqID})
-	default: // CANCEL_POSITIONS, CANCEL_ACCOUNT_SUMMARY, and anything unknown
-		return nil
-	}
-}
-
-// positionFields is POSITION_DATA version 3: 16 fields, no primaryExch.
-func positionFields(p broker.Position) []string {
-	c := p.Contract
-	return []string{
-		itoa(outPositionData), "3", p.Account,
-		strconv.FormatInt(c.ConID, 10), c.Symbol, c.SecType, c.Expiry, c.Strike.String(), c.Right, c.Multiplier,
-		c.Exchange, c.Currency, c.LocalSymbol, c.TradingClass,
-		p.Quantity.String(), p.AvgCost.String(),
-	}
-}
-
-// summaryRows answers REQ_ACCOUNT_SUMMARY with the rows eachSummaryRow yields.
-func summaryRows(summary []broker.AccountSummary, reqID, tagList string) [][]string {
-	var out [][]string
-	eachSummaryRow(summary, tagList, func(account, tag string, v broker.SummaryValue) {
-		out = append(out, []string{itoa(outAccountSummary), "1", reqID, account, tag, v.Value, v.Currency})
-	})
-	return out
-}
-
-// eachSummaryRow calls emit for each row a gateway answers to a summary request
-// for the comma-separated tagList: for each account in script order, the
-// requested tags in request order, each once, skipping tags the account lacks; a
-// tag starting with "$" ($LEDGER, $LEDGER:ALL, ...) stands for all of the
-// account's tags, sorted. Gateway and Memory share it so that they agree.
-func eachSummaryRow(summary []broker.AccountSummary, tagList string, emit func(account, tag string, v broker.SummaryValue)) {
-	var tags []string
-	for t := range strings.SplitSeq(tagList, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			tags = append(tags, t)
-		}
-	}
-	for _, a := range summary {
-		seen := map[string]bool{}
-		one := func(tag string) {
-			v, ok := a.Values[tag]
-			if !ok || seen[tag] {
-				return
-			}
-			seen[tag] = true
-			emit(a.Account, tag, v)
-		}
-		for _, t := range tags {
-			if strings.HasPrefix(t, "$") {
-				for _, all := range slices.Sorted(maps.Keys(a.Values)) {
-					one(all)
-				}
-				continue
-			}
-			one(t)
-		}
-	}
 }
 
 // malformedIntField says, per reply message id, which field holds an integer

@@ -1,5 +1,6 @@
 // Package fakes provides a scripted fake IB Gateway that speaks the real TWS API
-// wire protocol (server version 193) on a loopback TCP port, so that real API
+// wire protocol (server versions 100..225: text, raw ids and protobuf as the
+// real Gateway speaks them) on a loopback TCP port, so that real API
 // clients such as scmhub/ibapi can be tested without Interactive Brokers.
 // A Script says what the gateway answers (accounts, positions, account summary)
 // and which faults it injects (stalled or refused handshakes, dropped, closed,
@@ -13,12 +14,20 @@
 // 2158 farm notices (id -1). A client id already held by a live connection is
 // refused with error 326; the socket closes about 300 ms later.
 //
-// It answers REQ_CURRENT_TIME, REQ_IDS, REQ_MANAGED_ACCTS, REQ_POSITIONS
-// (POSITION_DATA version 3 rows, then POSITION_END) and REQ_ACCOUNT_SUMMARY
-// (ACCOUNT_SUMMARY rows for the requested tags, then ACCOUNT_SUMMARY_END).
-// Cancels get no answer. Any other message is recorded in Connections but not
-// answered, as real TWS ignores or rejects what it does not serve; a test can
-// still answer it by hand with SendRaw. Decimals go on the wire as
+// It answers every request a real client sends at startup, with what a real
+// Gateway sends (fakes/serve.go has one handler per request, messages.go one
+// encoder per message): REQ_CURRENT_TIME, REQ_IDS, REQ_MANAGED_ACCTS,
+// REQ_POSITIONS, REQ_ACCOUNT_SUMMARY, REQ_ACCT_DATA (ACCT_VALUE, PORTFOLIO_VALUE
+// with the script's Marks, ACCT_UPDATE_TIME, ACCT_DOWNLOAD_END), REQ_EXECUTIONS
+// (EXECUTION_DATA and COMMISSION_REPORT per matching Execution, then
+// EXECUTION_DATA_END), REQ_OPEN_ORDERS/REQ_ALL_OPEN_ORDERS and
+// REQ_COMPLETED_ORDERS (end markers: the fake holds no orders),
+// REQ_POSITIONS_MULTI, REQ_ACCOUNT_UPDATES_MULTI, REQ_PNL and REQ_PNL_SINGLE.
+// Cancels, REQ_MARKET_DATA_TYPE and REQ_AUTO_OPEN_ORDERS get no answer, as in
+// real TWS. Anything it cannot serve gets the error real TWS gives, never
+// silence: 200 for a request about a contract (the fake knows no contract
+// definitions), 321 for PLACE_ORDER (a read-only session), 10147 for
+// CANCEL_ORDER, 321 naming the message otherwise. Decimals go on the wire as
 // broker.Decimal.String(), never through a float.
 //
 // A connection that does not start with "API\0", announces a version range
@@ -60,6 +69,15 @@
 // is a typed error matching broker.ErrProtocol (or broker.ErrInvalidArgument
 // for a frame that cannot be encoded), never a panic, except in EncodeFrame,
 // which is for literal fields (see ExampleReadFrame).
+//
+// # Record and replay
+//
+// A Recorder is a transparent proxy in front of a real TWS or IB Gateway that
+// records every frame both ways, with timing, as a Session (JSON, see
+// docs/adr/0009; Session.Redact replaces account ids). A Replayer serves a
+// Session to any client, answering each request with what followed the same
+// request in the recording, and reports a request it cannot answer with error
+// 321, a logged error and Mismatches. testdata/sessions holds examples.
 //
 // # Memory
 //

@@ -16,7 +16,12 @@ import (
 )
 
 // Gateway is a fake IB Gateway: a TCP server on loopback that speaks the TWS
-// API wire protocol at server version 193 (by default) and serves a Script.
+// API wire protocol and serves a Script. It negotiates the highest server
+// version inside both the client's range and its own (up to
+// DefaultServerVersion, 225, unless the Script or WithMaxServerVersion says
+// less) and speaks each version in the form the real Gateway does: text below
+// VersionRawIDs (201), raw message ids from it, and protobuf bodies for the
+// messages whose version has come (codec.go; docs/adr/0010).
 //
 // Each accepted connection is served by its own goroutines; Close stops them
 // all. A Gateway is safe for concurrent use: tests and chaos drivers may call
@@ -25,7 +30,7 @@ import (
 type Gateway struct {
 	ln   net.Listener
 	log  hclog.Logger
-	opts options
+	opts options // maxVersion: WithMaxServerVersion, 0 if none
 	wg   sync.WaitGroup
 	done chan struct{} // closed by Close
 
@@ -45,6 +50,7 @@ type Option func(*options)
 type options struct {
 	addr             string
 	log              hclog.Logger
+	maxVersion       int
 	records          RecordLimits
 	handshakeTimeout time.Duration
 }
@@ -95,6 +101,11 @@ func WithHandshakeTimeout(d time.Duration) Option {
 	}
 }
 
+// WithMaxServerVersion caps the server version the gateway offers at v,
+// whatever its Script says: it answers min(v, Script's version, client's max).
+// v must be in MinServerVersion..MaxServerVersion; 0 means no cap.
+func WithMaxServerVersion(v int) Option { return func(o *options) { o.maxVersion = v } }
+
 // WithAddr makes the gateway listen on addr (for example "127.0.0.1:4002")
 // instead of "127.0.0.1:0".
 func WithAddr(addr string) Option { return func(o *options) { o.addr = addr } }
@@ -116,6 +127,10 @@ func NewGateway(s Script, opts ...Option) (*Gateway, error) {
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
+	}
+	if o.maxVersion != 0 && (o.maxVersion < MinServerVersion || o.maxVersion > MaxServerVersion) {
+		return nil, fmt.Errorf("%w: max server version %d not 0 or in %d..%d", broker.ErrInvalidArgument,
+			o.maxVersion, MinServerVersion, MaxServerVersion)
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -236,6 +251,9 @@ func (g *Gateway) acceptLoop() {
 		}
 		c.faults = g.script.Faults
 		c.version = g.script.serverVersion()
+		if g.opts.maxVersion != 0 {
+			c.version = min(c.version, g.opts.maxVersion)
+		}
 		g.conns = append(g.conns, c)
 		g.broadcastLocked()
 		g.mu.Unlock()
@@ -315,10 +333,12 @@ func (g *Gateway) Notify(code int64, msg string) int {
 	return n
 }
 
-// SendRaw sends one frame of exactly these fields to every live API connection
-// (START_API done, not half-open) and returns how many it reached. Fields that
-// cannot be framed (NUL inside, none at all, too long) reach nobody: SendRaw
-// logs the error and returns 0.
+// SendRaw sends one message of exactly these text fields to every live API
+// connection (START_API done, not half-open) and returns how many it reached.
+// On a connection at VersionRawIDs or above, the first field (the message id,
+// which must then be an integer in 0..199) goes out as a raw 4-byte id and the
+// rest as text, never as protobuf. Fields that cannot be framed (NUL inside,
+// none at all, too long) reach nobody: SendRaw logs the error and returns 0.
 func (g *Gateway) SendRaw(fields ...string) int {
 	if _, err := AppendFrame(nil, fields...); err != nil {
 		g.log.Error("SendRaw: cannot frame", "error", err)
@@ -326,7 +346,7 @@ func (g *Gateway) SendRaw(fields ...string) int {
 	}
 	n := 0
 	for _, c := range g.live(true) {
-		if c.send(fields...) == nil {
+		if c.sendMsg(true, fields) == nil {
 			n++
 		}
 	}
@@ -355,11 +375,16 @@ type ConnRecord struct {
 	Error string
 }
 
-// Request is one framed message a client sent after the handshake.
+// Request is one framed message a client sent after the handshake. A request
+// that came as protobuf (from VersionRawIDs on) is recorded in the text layout
+// the same request has at TextServerVersion (id and version first), with
+// Protobuf set; a protobuf request the gateway does not know is recorded as its
+// id alone.
 type Request struct {
-	ID     int       // message id (field 0), -1 if it is not an integer
-	Fields []string  // every field, the id included
-	At     time.Time // when the gateway read it
+	ID       int       // message id (field 0), -1 if it is not an integer
+	Fields   []string  // every field, the id included
+	Protobuf bool      // the request came as protobuf
+	At       time.Time // when the gateway read it
 }
 
 // Connections returns a record of the accepted TCP connections in accept order:

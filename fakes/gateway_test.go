@@ -30,8 +30,13 @@ func TestAddrHostPort(t *testing.T) {
 }
 
 func TestNewGatewayErrors(t *testing.T) {
-	if _, err := fakes.NewGateway(fakes.Script{ServerVersion: 201}); !errors.Is(err, broker.ErrInvalidArgument) {
-		t.Errorf("version 201: %v, want ErrInvalidArgument", err)
+	if _, err := fakes.NewGateway(fakes.Script{ServerVersion: 226}); !errors.Is(err, broker.ErrInvalidArgument) {
+		t.Errorf("version 226: %v, want ErrInvalidArgument", err)
+	}
+	for _, v := range []int{99, 226, -1} {
+		if _, err := fakes.NewGateway(fakes.Script{}, fakes.WithMaxServerVersion(v)); !errors.Is(err, broker.ErrInvalidArgument) {
+			t.Errorf("WithMaxServerVersion(%d): %v, want ErrInvalidArgument", v, err)
+		}
 	}
 	if _, err := fakes.NewGateway(fakes.Script{}, fakes.WithAddr("127.0.0.1:notaport")); err == nil {
 		t.Error("bad address: no error")
@@ -46,7 +51,7 @@ func TestHandshakeAndUnpromptedMessages(t *testing.T) {
 	g := startGateway(t, fakes.DefaultScript())
 	c := dialRaw(t, g)
 	before := time.Now().Truncate(time.Second)
-	reply := c.hello(fakes.Handshake{MinVersion: 100, MaxVersion: 225, Options: "+PACEAPI"})
+	reply := c.hello(fakes.Handshake{MinVersion: 100, MaxVersion: 193, Options: "+PACEAPI"})
 	if len(reply) != 2 || reply[0] != "193" {
 		t.Fatalf("handshake reply %q, want [193 time]", reply)
 	}
@@ -69,7 +74,7 @@ func TestHandshakeAndUnpromptedMessages(t *testing.T) {
 	}
 	rec := lastConn(t, g)
 	want := fakes.ConnRecord{
-		Remote: c.nc.LocalAddr().String(), ClientVersionMin: 100, ClientVersionMax: 225, ConnectOptions: "+PACEAPI",
+		Remote: c.nc.LocalAddr().String(), ClientVersionMin: 100, ClientVersionMax: 193, ConnectOptions: "+PACEAPI",
 		ClientID: 42, ServerVersion: 193, APIStarted: true,
 		Requests: []fakes.Request{{ID: 71, Fields: []string{"71", "2", "42", ""}}},
 	}
@@ -90,13 +95,15 @@ func TestVersionNegotiation(t *testing.T) {
 		refusal  string // expected Refused
 		clientID string
 	}{
-		{"scmhub range", 0, fakes.Handshake{MinVersion: 100, MaxVersion: 225}, 193, "", "1"},
+		{"scmhub range", 0, fakes.Handshake{MinVersion: 100, MaxVersion: 225}, 225, "", "1"},
 		{"stoqey range", 0, fakes.Handshake{MinVersion: 100, MaxVersion: 193}, 193, "", "1"},
+		{"ib_async range", 0, fakes.Handshake{MinVersion: 157, MaxVersion: 178}, 178, "", "1"},
 		{"older client", 0, fakes.Handshake{MinVersion: 100, MaxVersion: 150}, 150, "", "1"},
 		{"single version", 0, fakes.Handshake{MinVersion: 176, MaxVersion: 176}, 176, "", "1"},
 		{"older script", 170, fakes.Handshake{MinVersion: 100, MaxVersion: 225}, 170, "", "1"},
-		{"client too new", 0, fakes.Handshake{MinVersion: 194, MaxVersion: 225}, 0, "version range excludes 193", ""},
-		{"client too old", 0, fakes.Handshake{MinVersion: 38, MaxVersion: 99}, 0, "version range excludes 193", ""},
+		{"protobuf script", 207, fakes.Handshake{MinVersion: 100, MaxVersion: 225}, 207, "", "1"},
+		{"client too new", 193, fakes.Handshake{MinVersion: 194, MaxVersion: 225}, 0, "version range excludes 193", ""},
+		{"client too old", 0, fakes.Handshake{MinVersion: 38, MaxVersion: 99}, 0, "version range excludes 225", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -287,13 +294,17 @@ func TestSimpleRequests(t *testing.T) {
 	c.send("17", "1")
 	c.expect("15", "1", "DU1234567,DU7654321")
 
-	// Unknown messages (market data here) are recorded but not answered.
+	// REQ_MARKET_DATA_TYPE and CANCEL_MKT_DATA have no answer, as in real
+	// TWS; a message the fake cannot serve gets error 321, never silence.
 	c.send("59", "1", "3")
 	c.send("2", "2", "5")
 	c.send("not-a-number")
+	if f := c.read(); f[0] != "4" || f[2] != "-1" || f[3] != "321" || !strings.Contains(f[4], "not-a-number") {
+		t.Fatalf("got %q, want ERR_MSG 321 for the unknown message and nothing before it", f)
+	}
 	c.send("49", "1")
 	if f := c.read(); f[0] != "49" {
-		t.Fatalf("got %q, want CURRENT_TIME as the only answer", f)
+		t.Fatalf("got %q, want CURRENT_TIME", f)
 	}
 	waitFor(t, "requests recorded", func() bool { return len(lastConn(t, g).Requests) == 8 })
 	var ids []int
@@ -327,7 +338,7 @@ func TestRefusals(t *testing.T) {
 	t.Run("no START_API", func(t *testing.T) {
 		g := startGateway(t, fakes.DefaultScript())
 		c := dialRaw(t, g)
-		c.hello(scmhubRange)
+		c.hello(textRange)
 		c.send("49", "1")
 		c.expectClosed()
 		if rec := waitClosedRecord(t, g); rec.Refused != "expected START_API, got message 49" || rec.APIStarted {
@@ -337,7 +348,7 @@ func TestRefusals(t *testing.T) {
 	t.Run("bad client id", func(t *testing.T) {
 		g := startGateway(t, fakes.DefaultScript())
 		c := dialRaw(t, g)
-		c.hello(scmhubRange)
+		c.hello(textRange)
 		c.send("71", "2", "x1", "")
 		c.expectClosed()
 		if rec := waitClosedRecord(t, g); !strings.HasPrefix(rec.Refused, "bad START_API") {
@@ -360,7 +371,7 @@ func TestDuplicateClientID(t *testing.T) {
 	g := startGateway(t, fakes.DefaultScript())
 	first := connectRaw(t, g, 7)
 	second := dialRaw(t, g)
-	second.hello(scmhubRange)
+	second.hello(textRange)
 	second.send("71", "2", "7", "")
 	second.expect("4", "2", "-1", "326", "Unable to connect as the client id is already in use. Retry with a unique client id.", "")
 	second.expectClosed()
@@ -425,9 +436,9 @@ func TestFaultStallHandshake(t *testing.T) {
 	s.Faults.StallHandshake = true
 	g := startGateway(t, s) // Close is idempotent: closed again at cleanup
 	c := dialRaw(t, g)
-	c.write(fakes.EncodeHandshake(scmhubRange))
+	c.write(fakes.EncodeHandshake(textRange))
 	c.expectSilence(200 * time.Millisecond)
-	waitFor(t, "handshake recorded", func() bool { return lastConn(t, g).ClientVersionMax == 225 })
+	waitFor(t, "handshake recorded", func() bool { return lastConn(t, g).ClientVersionMax == fakes.TextServerVersion })
 	if rec := lastConn(t, g); rec.Closed || rec.ServerVersion != 0 {
 		t.Fatalf("record %+v, want open and unanswered", rec)
 	}
@@ -449,10 +460,10 @@ func TestFaultCloseBeforeHandshake(t *testing.T) {
 	s.Faults.CloseBeforeHandshake = true
 	g := startGateway(t, s)
 	c := dialRaw(t, g)
-	c.write(fakes.EncodeHandshake(scmhubRange))
+	c.write(fakes.EncodeHandshake(textRange))
 	c.expectClosed()
 	rec := waitClosedRecord(t, g)
-	if rec.ClientVersionMax != 225 || rec.ServerVersion != 0 || rec.Refused != "" {
+	if rec.ClientVersionMax != fakes.TextServerVersion || rec.ServerVersion != 0 || rec.Refused != "" {
 		t.Fatalf("record %+v", rec)
 	}
 }
@@ -462,7 +473,7 @@ func TestFaultCloseAfterMessages(t *testing.T) {
 	s.Faults.CloseAfterMessages = 3 // version reply, MANAGED_ACCTS, NEXT_VALID_ID
 	g := startGateway(t, s)
 	c := dialRaw(t, g)
-	c.hello(scmhubRange)
+	c.hello(textRange)
 	c.send("71", "2", "1", "")
 	c.expect("15", "1", "DU1234567,DU7654321")
 	c.expect("9", "1", "1")
@@ -581,7 +592,7 @@ func TestFaultRefuseClientIDs(t *testing.T) {
 	s.Faults.RefuseClientIDs = []int64{9}
 	g := startGateway(t, s)
 	c := dialRaw(t, g)
-	c.hello(scmhubRange)
+	c.hello(textRange)
 	c.send("71", "2", "9", "")
 	c.expect("4", "2", "-1", "326", fakes.NoticeText(326), "")
 	c.expectClosed()
@@ -667,7 +678,7 @@ func TestSetScript(t *testing.T) {
 		t.Fatal(f)
 	}
 	n := dialRaw(t, g)
-	n.write(fakes.EncodeHandshake(scmhubRange))
+	n.write(fakes.EncodeHandshake(textRange))
 	n.expectClosed()
 }
 
@@ -746,7 +757,7 @@ func TestConcurrentClients(t *testing.T) {
 // nor hangs: it closes the connection once the client stops sending, records
 // no internal error, and keeps serving new clients.
 func FuzzGatewayConn(f *testing.F) {
-	hello := fakes.EncodeHandshake(scmhubRange)
+	hello := fakes.EncodeHandshake(textRange)
 	start := fakes.EncodeFrame("71", "2", "1", "")
 	join := func(parts ...[]byte) []byte { return slices.Concat(parts...) }
 	f.Add([]byte{})

@@ -131,14 +131,16 @@ func (c *rawClient) hello(h fakes.Handshake) []string {
 	return c.read()
 }
 
-var scmhubRange = fakes.Handshake{MinVersion: 100, MaxVersion: 225}
+// textRange is the range of a client that speaks only the text protocol
+// (@stoqey/ib): the raw clients of these tests read text frames.
+var textRange = fakes.Handshake{MinVersion: 100, MaxVersion: fakes.TextServerVersion}
 
-// connectRaw performs the whole opening as scmhub does and consumes the five
+// connectRaw performs the whole opening of a text client and consumes the five
 // unprompted messages.
 func connectRaw(t testing.TB, g *fakes.Gateway, clientID int64) *rawClient {
 	t.Helper()
 	c := dialRaw(t, g)
-	c.hello(scmhubRange)
+	c.hello(textRange)
 	c.send("71", "2", strconv.FormatInt(clientID, 10), "")
 	for range 5 {
 		c.read()

@@ -442,7 +442,7 @@ func ExampleMemory() {
 	fmt.Println(m.Ping(ctx))
 	// Output:
 	// broker: not connected
-	// [DU1234567 DU7654321] 193
+	// [DU1234567 DU7654321] 225
 	// DU1234567 100523.45 USD
 	// DU7654321 51234.5 EUR
 	// scripted: broker: unavailable

@@ -29,7 +29,8 @@ func TestRecordsBounded(t *testing.T) {
 		t.Errorf("DroppedRequests = %d, want %d", got, want)
 	}
 
-	// 20 frames of 1 MiB (an unknown message, not answered): at most Bytes stay recorded.
+	// 20 frames of 1 MiB (an unknown message, answered with error 321): at
+	// most Bytes stay recorded.
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -37,8 +38,15 @@ func TestRecordsBounded(t *testing.T) {
 	for range 20 {
 		c.send("999", big)
 	}
+	for range 20 {
+		if f := c.read(); f[0] != "4" || f[3] != "321" {
+			t.Fatalf("got %.80q, want ERR_MSG 321 for the unknown message", f)
+		}
+	}
 	c.send("49", "1")
-	c.read() // every big frame has been read and recorded by now
+	if f := c.read(); f[0] != "49" { // every big frame has been read and recorded by now
+		t.Fatalf("got %.80q, want CURRENT_TIME", f)
+	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 8<<20 {
@@ -75,7 +83,7 @@ func TestHandshakeTimeout(t *testing.T) {
 	silent.expectClosed()
 
 	noStart := dialRaw(t, g)
-	noStart.hello(scmhubRange)
+	noStart.hello(textRange)
 	noStart.expectClosed()
 	waitFor(t, "both refused", func() bool {
 		n := 0

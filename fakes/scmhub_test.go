@@ -19,6 +19,7 @@ package fakes_test
 
 import (
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -164,12 +165,33 @@ func dialScmhub(t *testing.T, g *fakes.Gateway, clientID int64) (*ibapi.EClient,
 	return c, r
 }
 
+// serverVersions is the matrix the scmhub tests run at: ib_async's newest
+// (178), the newest text version (193), raw ids (201), protobuf accounts and
+// positions (207), protobuf START_API/REQ_IDS/REQ_CURRENT_TIME (213) and the
+// default, the newest scmhub speaks.
+var serverVersions = []int{178, fakes.TextServerVersion, fakes.VersionRawIDs, fakes.VersionProtobufAccounts,
+	fakes.VersionProtobufRest3, fakes.DefaultServerVersion}
+
+// TestScmhubSession runs a whole session of the real client at each version of
+// the matrix: every answer decodes to the scripted data, and every request
+// reaches the gateway in the form scmhub chose at that version (text or
+// protobuf, per scmhub's own PROTOBUF_MSG_IDS table).
 func TestScmhubSession(t *testing.T) {
+	for _, v := range serverVersions {
+		t.Run(strconv.Itoa(v), func(t *testing.T) { testScmhubSession(t, v) })
+	}
+}
+
+func testScmhubSession(t *testing.T, v int) {
 	s := fakes.DefaultScript()
-	g := startGateway(t, s)
+	var opts []fakes.Option
+	if v != fakes.DefaultServerVersion {
+		opts = append(opts, fakes.WithMaxServerVersion(v))
+	}
+	g := startGateway(t, s, opts...)
 	c, r := connectScmhub(t, g, 1)
-	if !c.IsConnected() || c.ServerVersion() != 193 {
-		t.Fatalf("connected %v at version %d", c.IsConnected(), c.ServerVersion())
+	if !c.IsConnected() || int(c.ServerVersion()) != v {
+		t.Fatalf("connected %v at version %d, want %d", c.IsConnected(), c.ServerVersion(), v)
 	}
 	recv(t, r.managed, "ManagedAccounts")
 	r.mu.Lock()
@@ -249,12 +271,23 @@ func TestScmhubSession(t *testing.T) {
 	}
 	recv(t, r.closed, "ConnectionClosed")
 	waitClosedRecord(t, g)
-	var ids []int
-	for _, req := range lastConn(t, g).Requests {
-		ids = append(ids, req.ID)
+	type seen struct {
+		ID       int
+		Protobuf bool
 	}
-	if diff := cmp.Diff([]int{71, 61, 62, 49, 8, 17}, ids); diff != "" {
+	var got2, want2 []seen
+	for _, req := range lastConn(t, g).Requests {
+		got2 = append(got2, seen{req.ID, req.Protobuf})
+	}
+	for _, id := range []int{71, 61, 62, 49, 8, 17} {
+		since, ok := ibapi.PROTOBUF_MSG_IDS[ibapi.OUT(id)]
+		want2 = append(want2, seen{id, ok && int(since) <= v})
+	}
+	if diff := cmp.Diff(want2, got2); diff != "" {
 		t.Fatalf("requests seen by the gateway (-want +got):\n%s", diff)
+	}
+	if rs := lastConn(t, g).Requests; rs[2].Fields[2] != "9" || rs[2].Fields[4] != "NetLiquidation,TotalCashValue,AccountType" {
+		t.Fatalf("REQ_ACCOUNT_SUMMARY recorded as %q", rs[2].Fields)
 	}
 }
 

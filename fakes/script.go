@@ -14,13 +14,13 @@ import (
 )
 
 // Script is what the gateway serves: the answers to requests and the faults it
-// injects. The zero Script is valid: version 193, no accounts, next id 1.
+// injects. The zero Script is valid: versions up to 225, no accounts, next id 1.
 //
 // A Script loads from JSON (ParseScript, LoadScript) with decimals as JSON
 // strings and durations as Go duration strings ("150ms"); see testdata/demo.json.
 type Script struct {
 	// ServerVersion is the highest server version the gateway offers, 0 meaning
-	// DefaultServerVersion (193). It must be 0 or in MinServerVersion..MaxServerVersion.
+	// DefaultServerVersion (225). It must be 0 or in MinServerVersion..MaxServerVersion.
 	// The gateway answers min(ServerVersion, client's max) and refuses a client
 	// whose range excludes that.
 	ServerVersion int
@@ -33,6 +33,11 @@ type Script struct {
 	// Summary holds the ACCOUNT_SUMMARY rows: one entry per account, in order;
 	// within an account, rows follow the order of the requested tags.
 	Summary []broker.AccountSummary
+	// Marks give the positions market prices and PnL for REQ_ACCT_DATA
+	// (PORTFOLIO_VALUE), REQ_PNL and REQ_PNL_SINGLE; see Mark. Optional.
+	Marks []Mark
+	// Executions are what REQ_EXECUTIONS returns (filtered), in order. Optional.
+	Executions []Execution
 	// Faults are injected on every connection accepted while this Script is current.
 	Faults Faults
 }
@@ -69,6 +74,9 @@ type Faults struct {
 	// NEXT_VALID_ID's id, POSITION_DATA's conId, ACCOUNT_SUMMARY's reqId; for
 	// any other request it sends "49","1","not-an-int". Beware that scmhub/ibapi
 	// prints such a token to its process's stdout before ending the session.
+	// The message always goes out as text, with a raw id from VersionRawIDs
+	// (its first field must then be an integer message id, else the gateway
+	// cannot encode it and closes the connection).
 	MalformedFields []string
 	// HalfOpenAfterRequests > 0: answer the first N requests, then keep the
 	// socket open and reading but never send anything on it again (not even
@@ -81,8 +89,10 @@ type Faults struct {
 	// CURRENT_TIME, say); later requests are answered normally.
 	UnansweredRequest int
 	// NoEndMarkerRequest > 0: request number N gets its rows but not its end
-	// marker (POSITION_END, ACCOUNT_SUMMARY_END); later requests are answered
-	// normally.
+	// marker (POSITION_END, ACCOUNT_SUMMARY_END, ACCT_DOWNLOAD_END,
+	// EXECUTION_DATA_END, OPEN_ORDER_END, COMPLETED_ORDERS_END,
+	// POSITION_MULTI_END, ACCOUNT_UPDATE_MULTI_END); later requests are
+	// answered normally.
 	NoEndMarkerRequest int
 	// EndlessPositions: answer REQ_POSITIONS with the script's rows (or one
 	// built-in row if it has none) over and over, never POSITION_END, until the
@@ -106,8 +116,8 @@ type TimedNotice struct {
 }
 
 // DefaultScript returns a realistic demo: two paper accounts, positions in
-// stocks (one fractional, one short), an option, EUR.USD and a future, and a
-// full account summary for both accounts. testdata/demo.json holds the same Script.
+// stocks (one fractional, one short), an option, EUR.USD and a future, marks
+// for three of them, two executions, and a full account summary for both accounts. testdata/demo.json holds the same Script.
 func DefaultScript() Script {
 	d := broker.MustDecimal
 	const a1, a2 = "DU1234567", "DU7654321"
@@ -130,6 +140,24 @@ func DefaultScript() Script {
 				Quantity: d("1"), AvgCost: d("290012.5")},
 			{Account: a2, Contract: broker.Contract{ConID: 272093, Symbol: "MSFT", SecType: "STK", Exchange: "NASDAQ",
 				Currency: "USD", LocalSymbol: "MSFT", TradingClass: "NMS"}, Quantity: d("-10.25"), AvgCost: d("410.1")},
+		},
+		Marks: []Mark{
+			{Account: a1, ConID: 265598, MarketPrice: d("189.5"), UnrealizedPnL: d("3925"), DailyPnL: d("-120.5")},
+			{Account: a1, ConID: 756733, MarketPrice: d("530.12"), UnrealizedPnL: d("8.89"), RealizedPnL: d("12.5"),
+				DailyPnL: d("1.05")},
+			{Account: a2, ConID: 495512563, MarketPrice: d("5825.25"), UnrealizedPnL: d("1250"), DailyPnL: d("-612.5")},
+		},
+		Executions: []Execution{
+			{ExecID: "0000e0d5.6745a3b1.01.01", OrderID: 11, PermID: 1804436631, ClientID: 1, Account: a1,
+				Contract: broker.Contract{ConID: 265598, Symbol: "AAPL", SecType: "STK", Exchange: "NASDAQ",
+					Currency: "USD", LocalSymbol: "AAPL", TradingClass: "NMS"},
+				Time: "20261201 15:30:01 US/Eastern", Exchange: "ISLAND", Side: "BOT", Shares: d("100"),
+				Price: d("150.25"), OrderRef: "demo", Commission: d("1.0035"), CommissionCurrency: "USD"},
+			{ExecID: "0000e0d5.6745a3b2.01.01", OrderID: 12, PermID: 1804436632, ClientID: 1, Account: a1,
+				Contract: broker.Contract{ConID: 756733, Symbol: "SPY", SecType: "STK", Exchange: "ARCA",
+					Currency: "USD", LocalSymbol: "SPY", TradingClass: "SPY"},
+				Time: "20261201 15:45:12 US/Eastern", Exchange: "ARCA", Side: "SLD", Shares: d("0.25"),
+				Price: d("562.34"), Commission: d("0.35"), CommissionCurrency: "USD", RealizedPnL: d("12.5")},
 		},
 		Summary: []broker.AccountSummary{
 			{Account: a1, Values: summaryValues("INDIVIDUAL", "USD", map[string]string{
@@ -205,6 +233,9 @@ func (s Script) Validate() error {
 			}
 		}
 	}
+	if err := s.validateAccountData(bad); err != nil {
+		return err
+	}
 	f := s.Faults
 	if f.CloseAfterMessages < 0 || f.MalformedAfterRequests < 0 || f.HalfOpenAfterRequests < 0 || f.ReplyDelay < 0 ||
 		f.UnansweredRequest < 0 || f.NoEndMarkerRequest < 0 || f.EmptyFrameRequest < 0 {
@@ -234,6 +265,8 @@ func (s Script) Clone() Script {
 		}
 		s.Summary = sum
 	}
+	s.Marks = slices.Clone(s.Marks)
+	s.Executions = slices.Clone(s.Executions)
 	s.Faults.MalformedFields = slices.Clone(s.Faults.MalformedFields)
 	s.Faults.Notices = slices.Clone(s.Faults.Notices)
 	s.Faults.RefuseClientIDs = slices.Clone(s.Faults.RefuseClientIDs)
@@ -285,12 +318,14 @@ func ParseScript(b []byte) (Script, error) {
 // duration strings.
 type (
 	jsonScript struct {
-		ServerVersion int           `json:"server_version,omitempty"`
-		Accounts      []string      `json:"accounts"`
-		NextValidID   int64         `json:"next_valid_id,omitempty"`
-		Positions     []jsonPos     `json:"positions"`
-		Summary       []jsonSummary `json:"summary"`
-		Faults        *jsonFaults   `json:"faults,omitempty"`
+		ServerVersion int             `json:"server_version,omitempty"`
+		Accounts      []string        `json:"accounts"`
+		NextValidID   int64           `json:"next_valid_id,omitempty"`
+		Positions     []jsonPos       `json:"positions"`
+		Summary       []jsonSummary   `json:"summary"`
+		Marks         []jsonMark      `json:"marks,omitempty"`
+		Executions    []jsonExecution `json:"executions,omitempty"`
+		Faults        *jsonFaults     `json:"faults,omitempty"`
 	}
 	jsonPos struct {
 		Account  string       `json:"account"`
@@ -351,16 +386,10 @@ func (s Script) MarshalJSON() ([]byte, error) {
 		j.Accounts = []string{}
 	}
 	for _, p := range s.Positions {
-		c := p.Contract
-		jc := jsonContract{ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry, Right: c.Right,
-			Multiplier: c.Multiplier, Exchange: c.Exchange, Currency: c.Currency, LocalSymbol: c.LocalSymbol,
-			TradingClass: c.TradingClass}
-		if !c.Strike.IsZero() {
-			jc.Strike = c.Strike.String()
-		}
-		j.Positions = append(j.Positions, jsonPos{Account: p.Account, Contract: jc,
+		j.Positions = append(j.Positions, jsonPos{Account: p.Account, Contract: marshalContract(p.Contract),
 			Quantity: p.Quantity.String(), AvgCost: p.AvgCost.String()})
 	}
+	j.Marks, j.Executions = marshalMarks(s.Marks), marshalExecutions(s.Executions)
 	for _, a := range s.Summary {
 		js := jsonSummary{Account: a.Account, Values: map[string]jsonSummaryVal{}}
 		for tag, v := range a.Values {
@@ -385,6 +414,16 @@ func (s Script) MarshalJSON() ([]byte, error) {
 		j.Faults = &jf
 	}
 	return json.Marshal(j)
+}
+
+func marshalContract(c broker.Contract) jsonContract {
+	jc := jsonContract{ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry, Right: c.Right,
+		Multiplier: c.Multiplier, Exchange: c.Exchange, Currency: c.Currency, LocalSymbol: c.LocalSymbol,
+		TradingClass: c.TradingClass}
+	if !c.Strike.IsZero() {
+		jc.Strike = c.Strike.String()
+	}
+	return jc
 }
 
 func jsonFaultsZero(f jsonFaults) bool {
@@ -444,6 +483,13 @@ func (s *Script) UnmarshalJSON(b []byte) error {
 			as.Values[tag] = broker.SummaryValue(v)
 		}
 		out.Summary = append(out.Summary, as)
+	}
+	var err error
+	if out.Marks, err = unmarshalMarks(j.Marks, bad); err != nil {
+		return err
+	}
+	if out.Executions, err = unmarshalExecutions(j.Executions, bad); err != nil {
+		return err
 	}
 	if jf := j.Faults; jf != nil {
 		f := Faults{StallHandshake: jf.StallHandshake, CloseBeforeHandshake: jf.CloseBeforeHandshake,

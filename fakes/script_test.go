@@ -93,7 +93,7 @@ func TestParseScriptErrors(t *testing.T) {
 		"bad multiplier":       `{"positions":[{"account":"DU1","contract":{"con_id":1,"symbol":"X","sec_type":"OPT","multiplier":"x"},"quantity":"1","avg_cost":"1"}]}`,
 		"bad duration":         `{"faults":{"reply_delay":"soon"}}`,
 		"duration as number":   `{"faults":{"notices":[{"after":150,"code":1100}]}}`,
-		"version out of range": `{"server_version":201}`,
+		"version out of range": `{"server_version":226}`,
 		"comma in account":     `{"accounts":["DU1,DU2"]}`,
 		"NUL in text":          `{"accounts":["DU\u0000"]}`,
 		"negative fault":       `{"faults":{"close_after_messages":-1}}`,
@@ -138,7 +138,7 @@ func TestScriptJSONRoundTripProperty(t *testing.T) {
 	})
 	rapid.Check(t, func(t *rapid.T) {
 		s := fakes.Script{
-			ServerVersion: rapid.SampledFrom([]int{0, 100, 166, 193, 200}).Draw(t, "version"),
+			ServerVersion: rapid.SampledFrom([]int{0, 100, 166, 193, 200, 201, 207, 225}).Draw(t, "version"),
 			Accounts:      rapid.SliceOf(rapid.StringMatching(`DU[0-9]{1,7}`)).Draw(t, "accounts"),
 			NextValidID:   rapid.Int64Range(0, 1<<40).Draw(t, "next"),
 		}

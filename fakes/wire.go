@@ -18,14 +18,20 @@ const (
 	MaxFrameLen = 0xFFFFFF
 	// MaxHandshakeLen bounds the client's version string ("v100..225 +PACEAPI").
 	MaxHandshakeLen = 4096
-	// DefaultServerVersion is the server version a Script announces when its
-	// ServerVersion is 0: the highest every known client accepts.
-	DefaultServerVersion = 193
-	// MinServerVersion and MaxServerVersion bound Script.ServerVersion. From 201 on
-	// the real protocol switches to binary message ids and protobuf, which the
-	// fake gateway does not speak.
+	// DefaultServerVersion is the highest server version a gateway offers when
+	// its Script's ServerVersion is 0 (and no WithMaxServerVersion caps it): the
+	// newest the pinned scmhub/ibapi speaks (MIN_SERVER_VER_ODD_LOT_BID_ASK_QUOTES).
+	// A client negotiates the highest version inside both ranges, so @stoqey/ib
+	// (v100..193) still gets 193.
+	DefaultServerVersion = 225
+	// TextServerVersion is the newest version of the all-text protocol, the
+	// highest @stoqey/ib accepts.
+	TextServerVersion = 193
+	// MinServerVersion and MaxServerVersion bound Script.ServerVersion and
+	// WithMaxServerVersion. From VersionRawIDs (201) on, message ids are raw
+	// integers and messages move to protobuf group by group (see codec.go).
 	MinServerVersion = 100
-	MaxServerVersion = 200
+	MaxServerVersion = 225
 )
 
 // apiPrefix opens every client connection, with no length in front.
@@ -33,29 +39,82 @@ const apiPrefix = "API\x00"
 
 // Incoming (client → gateway) message ids.
 const (
-	inReqIDs              = 8
-	inReqCurrentTime      = 49
-	inReqManagedAccts     = 17
-	inReqPositions        = 61
-	inReqAccountSummary   = 62
-	inCancelAccountSumm   = 63
-	inCancelPositions     = 64
-	inStartAPI            = 71
-	minVerAdvancedReject  = 166 // ERR_MSG gains advancedOrderRejectJson
-	minVerErrorTime       = 194 // ERR_MSG drops its version field and gains errorTime
-	minVerOptionalCapabil = 72  // START_API carries optionalCapabilities
+	inReqMktData           = 1
+	inCancelMktData        = 2
+	inPlaceOrder           = 3
+	inCancelOrder          = 4
+	inReqOpenOrders        = 5
+	inReqAcctData          = 6
+	inReqExecutions        = 7
+	inReqIDs               = 8
+	inReqContractData      = 9
+	inReqMktDepth          = 10
+	inReqAutoOpenOrders    = 15
+	inReqAllOpenOrders     = 16
+	inReqManagedAccts      = 17
+	inReqHistoricalData    = 20
+	inCancelHistorical     = 25
+	inReqCurrentTime       = 49
+	inReqRealTimeBars      = 50
+	inReqMarketDataType    = 59
+	inReqPositions         = 61
+	inReqAccountSummary    = 62
+	inCancelAccountSumm    = 63
+	inCancelPositions      = 64
+	inStartAPI             = 71
+	inReqPositionsMulti    = 74
+	inCancelPositionsMult  = 75
+	inReqAcctUpdatesMulti  = 76
+	inCancelAcctUpdsMulti  = 77
+	inReqSecDefOptParams   = 78
+	inReqHeadTimestamp     = 87
+	inReqPnL               = 92
+	inCancelPnL            = 93
+	inReqPnLSingle         = 94
+	inCancelPnLSingle      = 95
+	inReqHistoricalTicks   = 96
+	inReqTickByTick        = 97
+	inReqCompletedOrders   = 99
+	minVerAdvancedReject   = 166 // ERR_MSG gains advancedOrderRejectJson
+	minVerErrorTime        = 194 // ERR_MSG drops its version field and gains errorTime
+	minVerOptionalCapabil  = 72  // START_API carries optionalCapabilities
+	minVerModelsSupport    = 103 // EXECUTION_DATA gains modelCode
+	minVerSyntRealtimeBars = 124 // REQ_HISTORICAL_DATA drops its version field after this
+	minVerUnrealizedPnL    = 129 // PNL and PNL_SINGLE gain unrealizedPnL
+	minVerRealizedPnL      = 135 // PNL and PNL_SINGLE gain realizedPnL
+	minVerLastLiquidity    = 136 // EXECUTION_DATA drops its version field, gains lastLiquidity
+	minVerOrderContainer   = 145 // PLACE_ORDER drops its version field
+	minVerPendingPriceRev  = 178 // EXECUTION_DATA gains pendingPriceRevision
+	minVerCMETagging       = 192 // CANCEL_ORDER drops its version field
+	minVerSubmitter        = 198 // EXECUTION_DATA gains submitter
+	minVerProtobuf         = 201 // binary message ids and protobuf bodies
 )
 
 // Outgoing (gateway → client) message ids.
 const (
-	outErrMsg            = 4
-	outNextValidID       = 9
-	outManagedAccts      = 15
-	outCurrentTime       = 49
-	outPositionData      = 61
-	outPositionEnd       = 62
-	outAccountSummary    = 63
-	outAccountSummaryEnd = 64
+	outErrMsg                = 4
+	outAcctValue             = 6
+	outPortfolioValue        = 7
+	outAcctUpdateTime        = 8
+	outNextValidID           = 9
+	outExecutionData         = 11
+	outManagedAccts          = 15
+	outCurrentTime           = 49
+	outOpenOrderEnd          = 53
+	outAcctDownloadEnd       = 54
+	outExecutionDataEnd      = 55
+	outCommissionReport      = 59
+	outPositionData          = 61
+	outPositionEnd           = 62
+	outAccountSummary        = 63
+	outAccountSummaryEnd     = 64
+	outPositionMulti         = 71
+	outPositionMultiEnd      = 72
+	outAccountUpdateMulti    = 73
+	outAccountUpdateMultiEnd = 74
+	outPnL                   = 94
+	outPnLSingle             = 95
+	outCompletedOrdersEnd    = 102
 )
 
 // IB message codes the gateway sends on its own, with real TWS's texts. They
@@ -144,6 +203,16 @@ func AppendFrame(dst []byte, fields ...string) ([]byte, error) {
 // broker.ErrProtocol for an empty payload or one whose last field is not
 // NUL-terminated.
 func ReadFrame(r io.Reader) ([]string, error) {
+	payload, err := readPayload(r)
+	if err != nil {
+		return nil, err
+	}
+	return splitFields(payload)
+}
+
+// readPayload reads one frame and returns its payload, with ReadFrame's
+// errors but for the NUL check.
+func readPayload(r io.Reader) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
@@ -155,11 +224,7 @@ func ReadFrame(r io.Reader) ([]string, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("%w: empty frame", broker.ErrProtocol)
 	}
-	payload, err := readN(r, int64(n))
-	if err != nil {
-		return nil, err
-	}
-	return splitFields(payload)
+	return readN(r, int64(n))
 }
 
 // readN reads exactly n bytes, growing its buffer only as data arrives.

@@ -227,7 +227,8 @@ func TestSummaryErrorFromGateway(t *testing.T) {
 	const firstSummaryID = "1048577" // a fresh Adapter's first request id (1<<20 + 1)
 	s := fakes.DefaultScript()
 	s.Faults.MalformedAfterRequests = 2 // request 1 is Connect's round trip, 2 the summary
-	s.Faults.MalformedFields = []string{"4", "2", firstSummaryID, "322", "Maximum number of account summary requests exceeded", ""}
+	// ERR_MSG in its text layout from server version 194 (sent as text, with a raw id, at the default 225).
+	s.Faults.MalformedFields = []string{"4", firstSummaryID, "322", "Maximum number of account summary requests exceeded", "", "0"}
 	g := newGateway(t, s)
 	a := newAdapter(t)
 	ctx := ctxFor(t)
@@ -370,5 +371,5 @@ func ExampleAdapter_As() {
 	if a.As(&ec) {
 		fmt.Println("server version", ec.ServerVersion())
 	}
-	// Output: server version 193
+	// Output: server version 225
 }

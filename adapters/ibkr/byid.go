@@ -63,13 +63,13 @@ func (s *session) startByID(id int64, r idRequest, req request) error {
 func (s *session) waitByID(ctx context.Context, what string, id int64, done <-chan struct{}, cancel request) error {
 	select {
 	case <-done:
-		if len(cancel.fields) > 0 {
+		if cancel.call != nil {
 			_ = s.sendLocked(cancel)
 		}
 		return nil
 	case <-ctx.Done():
 		s.dropByID(id)
-		if len(cancel.fields) > 0 {
+		if cancel.call != nil {
 			_ = s.sendLocked(cancel)
 		}
 		return fmt.Errorf("ibkr: %s: %w", what, ctx.Err())

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strconv"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/scmhub/ibapi"
 
@@ -19,12 +22,12 @@ import (
 //
 // scmhub's request methods read EClient fields that its teardown (run by its own
 // watcher goroutine when the gateway drops the connection) rewrites without
-// synchronisation, so a request racing a drop is a data race inside scmhub. Below
-// server version 201 (MIN_SERVER_VER_PROTOBUF) every request the adapter makes
-// has a fixed text encoding, so send writes r's frame straight to the socket
-// (one Write: frames never interleave) and never touches the EClient; from 201
-// on, it calls scmhub's method, which encodes protobuf where the version asks; a
-// panic inside it fails this request with broker.ErrProtocol (guard).
+// synchronisation, so a request racing a drop is a data race inside scmhub. So
+// send writes r's frame, in the form scmhub itself would use at the negotiated
+// server version (see request.frame), straight to the socket (one Write: frames
+// never interleave) and never touches the EClient, except for Connect's first
+// ping (viaClient), where a panic inside scmhub fails the request with
+// broker.ErrProtocol (guard).
 func (s *session) send(r request) error {
 	s.mu.Lock()
 	err, ctx, version := s.deadErr, s.ctx, s.serverVersion
@@ -35,45 +38,64 @@ func (s *session) send(r request) error {
 	if ctx == nil || ctx.Err() != nil {
 		return s.lostError()
 	}
-	if version < int(ibapi.MIN_SERVER_VER_PROTOBUF) && !r.viaClient {
-		tc := tcpConnOf(s.conn)
-		if tc == nil {
-			return s.lostError()
-		}
-		if _, err := tc.Write(r.frame()); err != nil {
-			return s.lostError()
+	if r.viaClient {
+		if err := guard(func() { r.call(s.ec) }); err != nil {
+			s.log.Warn("scmhub request panicked", "error", err)
+			return fmt.Errorf("ibkr: request: %w", err)
 		}
 		return nil
 	}
-	if err := guard(func() { r.call(s.ec) }); err != nil {
-		s.log.Warn("scmhub request panicked", "error", err)
-		return fmt.Errorf("ibkr: request: %w", err)
+	frame, err := r.frame(version)
+	if err != nil {
+		return err
+	}
+	tc := tcpConnOf(s.conn)
+	if tc == nil {
+		return s.lostError()
+	}
+	if _, err := tc.Write(frame); err != nil {
+		return s.lostError()
 	}
 	return nil
 }
 
-// request is one request of the adapter in both its forms: the text fields of
-// the TWS wire protocol before version 201, and the scmhub call.
+// request is one request of the adapter in all its forms: its message id and
+// text fields (version first), its protobuf message (scmhub's generated type),
+// and the scmhub call.
 type request struct {
-	fields    []string
+	id        ibapi.OUT
+	fields    []string             // after the id
+	pb        func() proto.Message // the protobuf form
 	call      func(*ibapi.EClient)
 	viaClient bool // always through scmhub (Connect's first ping, see Adapter.Connect)
 }
 
-// frame encodes r.fields as one TWS frame: a big-endian uint32 length, then each
-// field followed by NUL.
-func (r request) frame() []byte {
-	n := 0
-	for _, f := range r.fields {
-		n += len(f) + 1
+// frame encodes r as one TWS frame in the form scmhub uses at server version
+// v (client.go encodeMsgID, useProtoBuf): below 201 (MIN_SERVER_VER_PROTOBUF)
+// the id and fields as NUL-terminated text; from 201 the id as a raw 4-byte
+// integer, followed by the text fields or, from the version scmhub's
+// PROTOBUF_MSG_IDS names for r, by the protobuf body under id+200.
+func (r request) frame(v int) ([]byte, error) {
+	b := make([]byte, 4, 64) // length, filled in last
+	switch since, ok := ibapi.PROTOBUF_MSG_IDS[r.id]; {
+	case v < int(ibapi.MIN_SERVER_VER_PROTOBUF):
+		b = append(append(b, strconv.FormatInt(int64(r.id), 10)...), 0)
+	case ok && v >= int(since):
+		b = binary.BigEndian.AppendUint32(b, uint32(int64(r.id)+ibapi.PROTOBUF_MSG_ID))
+		var err error
+		if b, err = (proto.MarshalOptions{}).MarshalAppend(b, r.pb()); err != nil {
+			return nil, fmt.Errorf("ibkr: encode request %d: %w", r.id, err)
+		}
+		binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+		return b, nil
+	default:
+		b = binary.BigEndian.AppendUint32(b, uint32(r.id))
 	}
-	b := make([]byte, 4, 4+n)
-	binary.BigEndian.PutUint32(b, uint32(n))
 	for _, f := range r.fields {
-		b = append(b, f...)
-		b = append(b, 0)
+		b = append(append(b, f...), 0)
 	}
-	return b
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b, nil
 }
 
 // sendLocked is send under s.reqMu.

@@ -39,14 +39,16 @@
 // # Decimals
 //
 // scmhub rounds quantities to 7 fractional digits and carries average costs
-// and strikes as float64. Below server version 201 the adapter reads those
-// three fields of each POSITION_DATA frame as text before scmhub decodes it
-// (raw.go), so they arrive exactly as the gateway sent them, up to
-// broker.MaxDecimalDigits. A quantity that is empty, one of IB's "no value"
-// markers, or not a decimal fails the call with broker.ErrProtocol (a data
-// error: the session goes on) rather than reading as zero. From version 201 on
-// scmhub's values are converted: exact within 7 fractional digits below 1e11,
-// and prices whenever they have at most 15 significant digits.
+// and strikes as float64. The adapter reads those three fields of each
+// POSITION_DATA frame itself before scmhub decodes it (raw.go), in the form of
+// the negotiated server version, so they arrive exactly as the gateway sent
+// them, up to broker.MaxDecimalDigits: as text below 207 (with a raw id from
+// 201); from 207, where POSITION_DATA is protobuf, the quantity is still text
+// but the schema carries the average cost and strike as doubles, exact whenever
+// they have at most 15 significant digits. A quantity that is empty, one of
+// IB's "no value" markers, or not a decimal fails the call with
+// broker.ErrProtocol (a data error: the session goes on) rather than reading
+// as zero.
 //
 // # Session end
 //

@@ -39,7 +39,7 @@ func Example() {
 		fmt.Println(p.Account, p.Contract.SecType, p.Contract.LocalSymbol, p.Quantity, "@", p.AvgCost)
 	}
 	// Output:
-	// server version 193 accounts [DU1234567 DU7654321]
+	// server version 225 accounts [DU1234567 DU7654321]
 	// DU1234567 STK AAPL 100 @ 150.25
 	// DU1234567 STK SPY 0.5 @ 512.34
 	// DU1234567 OPT AAPL  261218C00200000 -2 @ 1523.5

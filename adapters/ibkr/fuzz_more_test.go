@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -179,8 +180,17 @@ func TestUnsetQuantity(t *testing.T) {
 // carries prices as float64. Before the adapter read the raw fields, these
 // arrived as 0, rounded, or failed the whole list with ErrProtocol.
 func TestExactDecimals(t *testing.T) {
+	// The text protocol, with text or raw ids: from 207 the protocol itself
+	// carries costs and strikes as doubles (TestExactQuantitiesProtobuf).
+	for _, v := range []int{fakes.TextServerVersion, fakes.VersionRawIDs} {
+		t.Run(strconv.Itoa(v), func(t *testing.T) { testExactDecimals(t, v) })
+	}
+}
+
+func testExactDecimals(t *testing.T, v int) {
 	long := strings.Repeat("1234567890", 5) + "." + strings.Repeat("1234567890", 5) // 100 digits
 	s := conformance.StandardScript()
+	s.ServerVersion = v
 	values := []struct{ qty, cost, strike string }{
 		{"0.00000001", "150.25", "0"},
 		{"100000000001", "-42.4242424242424242", "99999999999999999999.5"},
@@ -204,6 +214,32 @@ func TestExactDecimals(t *testing.T) {
 		if diff := cmp.Diff(s.Positions, ps); diff != "" {
 			t.Errorf("Positions (-script +got):\n%s", diff)
 		}
+	}
+}
+
+// TestExactQuantitiesProtobuf: from 207 POSITION_DATA is protobuf, whose
+// quantity is text: quantities beyond scmhub's fixed-point Decimal still
+// arrive exactly; costs and strikes are the schema's doubles, exact when they
+// have at most 15 significant digits.
+func TestExactQuantitiesProtobuf(t *testing.T) {
+	s := conformance.StandardScript()
+	for i, v := range []struct{ qty, cost, strike string }{
+		{"0.00000001", "150.25", "0"},
+		{"100000000001", "-42.424242424242", "187.5"},
+		{"-123456789012.5", "0.1", "0"},
+		{"922337203685.4775808", "1", "0"},
+		{"99999999999999999999.123456789", "2", "0"},
+	} {
+		p := &s.Positions[i]
+		p.Quantity, p.AvgCost, p.Contract.Strike = broker.MustDecimal(v.qty), broker.MustDecimal(v.cost), broker.MustDecimal(v.strike)
+	}
+	_, a, ctx := connected(t, s)
+	ps, err := a.Positions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(s.Positions, ps); diff != "" {
+		t.Errorf("Positions at %d (-script +got):\n%s", fakes.DefaultServerVersion, diff)
 	}
 }
 

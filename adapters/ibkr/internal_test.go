@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/scmhub/ibapi"
+	"github.com/scmhub/ibapi/protobuf"
+	"google.golang.org/protobuf/proto"
 	"pgregory.net/rapid"
 
 	"github.com/brokerkit/brokerkit/broker"
@@ -380,8 +382,9 @@ func TestErrorRouting(t *testing.T) {
 	}
 }
 
-// TestRequestFrames: the frames the adapter writes itself below server version 201
-// are the TWS frames of scmhub's requests at 193, byte for byte as the fake encodes them.
+// TestRequestFrames: below server version 201 the frames the adapter writes
+// itself are the TWS frames of scmhub's requests at 193, byte for byte as the
+// fake encodes them (scmhub_frames_test.go compares every version with scmhub).
 func TestRequestFrames(t *testing.T) {
 	for _, c := range []struct {
 		r    request
@@ -391,9 +394,11 @@ func TestRequestFrames(t *testing.T) {
 		{cancelPositions(), []string{"64", "1"}},
 		{reqAccountSummary(9, "All", "NetLiquidation,TotalCashValue"), []string{"62", "1", "9", "All", "NetLiquidation,TotalCashValue"}},
 		{cancelAccountSummary(9), []string{"63", "1", "9"}},
+		{reqCurrentTime(false), []string{"49", "1"}},
 	} {
-		if got, want := c.r.frame(), fakes.EncodeFrame(c.want...); !bytes.Equal(got, want) {
-			t.Errorf("frame %q = % x, want % x", c.want, got, want)
+		got, err := c.r.frame(193)
+		if want := fakes.EncodeFrame(c.want...); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("frame %q = % x, %v; want % x", c.want, got, err, want)
 		}
 	}
 }
@@ -402,22 +407,14 @@ func TestRequestFrames(t *testing.T) {
 // POSITION_DATA frame (every version), never of the handshake reply, and
 // passes every frame on unchanged.
 func TestSplitFramesTee(t *testing.T) {
-	frame := func(fields ...string) []byte {
-		return request{fields: fields}.frame()
-	}
+	frame := textFrame
 	var stream []byte
 	stream = append(stream, frame("61", "20250102 10:00:00 EST")...) // a handshake reply of version 61
 	stream = append(stream, frame("61", "3", "DU1", "1", "A", "OPT", "", "187.5", "C", "100", "X", "USD", "A", "A", "0.00000001", "-42.4242424242424242")...)
 	stream = append(stream, frame("61", "2", "DU1", "1", "A", "STK", "", "", "", "", "X", "USD", "A", "A", "5")...)
 	stream = append(stream, frame("61", "1", "DU1", "1", "A", "STK", "", "", "", "", "X", "USD", "A", "7")...)
 	stream = append(stream, frame("49", "1", "1700000000")...)
-	var got []rawPosition
-	sc := bufio.NewScanner(bytes.NewReader(stream))
-	sc.Split(splitFrames(func(r rawPosition) { got = append(got, r) }))
-	n := 0
-	for sc.Scan() {
-		n++
-	}
+	n, got := teeAll(stream)
 	want := []rawPosition{
 		{account: "DU1", conID: 1, quantity: "0.00000001", avgCost: "-42.4242424242424242", strike: "187.5"},
 		{account: "DU1", conID: 1, quantity: "5"},
@@ -425,6 +422,51 @@ func TestSplitFramesTee(t *testing.T) {
 	}
 	if n != 5 || !slices.Equal(got, want) {
 		t.Errorf("scanned %d frames, teed %+v; want 5 frames and %+v", n, got, want)
+	}
+}
+
+// teeAll scans stream with splitFrames and returns the frames it found and
+// what it teed.
+func teeAll(stream []byte) (frames int, teed []rawPosition) {
+	sc := bufio.NewScanner(bytes.NewReader(stream))
+	sc.Split(splitFrames(func(r rawPosition) { teed = append(teed, r) }))
+	for sc.Scan() {
+		frames++
+	}
+	return frames, teed
+}
+
+// TestSplitFramesTeeBinary: from server version 201 the split reads
+// POSITION_DATA after its raw id as text, and from 207 as a protobuf Position
+// (quantity as text, cost and strike as the schema's doubles); other frames
+// and protobuf bodies scmhub cannot parse are not teed.
+func TestSplitFramesTeeBinary(t *testing.T) {
+	raw := func(id uint32, tail []byte) []byte {
+		p := append(binary.BigEndian.AppendUint32(nil, id), tail...)
+		return append(binary.BigEndian.AppendUint32(nil, uint32(len(p))), p...)
+	}
+	text := func(fields ...string) []byte { return []byte(strings.Join(fields, "\x00") + "\x00") }
+	pb, err := proto.Marshal(&protobuf.Position{Account: proto.String("DU2"),
+		Contract: &protobuf.Contract{ConId: proto.Int32(2), Strike: proto.Float64(187.5)},
+		Position: proto.String("922337203685.4775808"), AvgCost: proto.Float64(-42.25)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"201", "225"} {
+		stream := textFrame(v, "20250102 10:00:00 EST")
+		stream = append(stream, raw(61, text("3", "DU1", "1", "A", "OPT", "", "187.5", "C", "100", "X", "USD", "A", "A",
+			"0.00000001", "-42.4242424242424242"))...)
+		stream = append(stream, raw(261, pb)...)
+		stream = append(stream, raw(261, []byte{0xff, 0xff})...) // not protobuf: scmhub logs it, no callback
+		stream = append(stream, raw(49, text("1", "1700000000"))...)
+		n, got := teeAll(stream)
+		want := []rawPosition{
+			{account: "DU1", conID: 1, quantity: "0.00000001", avgCost: "-42.4242424242424242", strike: "187.5"},
+			{account: "DU2", conID: 2, quantity: "922337203685.4775808", avgCost: "-42.25", strike: "187.5"},
+		}
+		if n != 5 || !slices.Equal(got, want) {
+			t.Errorf("at %s: scanned %d frames, teed %+v; want 5 frames and %+v", v, n, got, want)
+		}
 	}
 }
 
@@ -437,7 +479,7 @@ func FuzzSplitFrames(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0}, []byte("61\x00"))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, []byte{})
 	f.Fuzz(func(t *testing.T, head, payload []byte) {
-		stream := append(slices.Clone(head), request{}.frame()...)
+		stream := append(slices.Clone(head), textFrame()...)
 		frame := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
 		stream = append(append(stream, frame...), payload...)
 		teed := 0
@@ -447,12 +489,14 @@ func FuzzSplitFrames(f *testing.F) {
 		theirs := bufio.NewScanner(bytes.NewReader(stream))
 		theirs.Buffer(make([]byte, 64), 1<<16)
 		theirs.Split(scanFieldsLikeScmhub)
-		frames, positions := 0, 0
+		frames, positions, version := 0, 0, 0
 		for mine.Scan() {
 			if !theirs.Scan() || !bytes.Equal(mine.Bytes(), theirs.Bytes()) {
 				t.Fatalf("frame %d differs from scmhub's framing", frames)
 			}
-			if frames > 0 && isPositionData(mine.Bytes()) {
+			if frames == 0 {
+				version = handshakeVersion(mine.Bytes())
+			} else if _, ok := positionFrame(version, mine.Bytes()); ok {
 				positions++
 			}
 			frames++
@@ -521,4 +565,14 @@ func TestRawMatching(t *testing.T) {
 	if len(s.raw) != maxRawQueue {
 		t.Errorf("raw queue holds %d entries, want the bound %d", len(s.raw), maxRawQueue)
 	}
+}
+
+// textFrame frames fields as text, NUL after each; no fields make an empty
+// frame (four zero bytes).
+func textFrame(fields ...string) []byte {
+	var payload []byte
+	for _, f := range fields {
+		payload = append(append(payload, f...), 0)
+	}
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(payload))), payload...)
 }

@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scmhub/ibapi/protobuf"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/scmhub/ibapi"
 
 	"github.com/brokerkit/brokerkit/broker"
@@ -132,26 +135,45 @@ func (a *Adapter) Ping(ctx context.Context) error {
 	return nil
 }
 
-// The requests the adapter makes (message ids and versions as in scmhub's
-// client.go at server version 193).
+// The requests the adapter makes (message ids, versions and protobuf messages
+// as in scmhub's client.go and client_utils.go).
 func reqPositions() request {
-	return request{fields: []string{"61", "1"}, call: func(ec *ibapi.EClient) { ec.ReqPositions() }}
+	return request{id: ibapi.REQ_POSITIONS, fields: []string{"1"},
+		pb:   func() proto.Message { return &protobuf.PositionsRequest{} },
+		call: func(ec *ibapi.EClient) { ec.ReqPositions() }}
 }
 
 func cancelPositions() request {
-	return request{fields: []string{"64", "1"}, call: func(ec *ibapi.EClient) { ec.CancelPositions() }}
+	return request{id: ibapi.CANCEL_POSITIONS, fields: []string{"1"},
+		pb:   func() proto.Message { return &protobuf.CancelPositions{} },
+		call: func(ec *ibapi.EClient) { ec.CancelPositions() }}
 }
 
 func reqAccountSummary(id int64, group, tags string) request {
-	return request{fields: []string{"62", "1", strconv.FormatInt(id, 10), group, tags},
+	return request{id: ibapi.REQ_ACCOUNT_SUMMARY, fields: []string{"1", strconv.FormatInt(id, 10), group, tags},
+		pb: func() proto.Message {
+			return &protobuf.AccountSummaryRequest{ReqId: proto.Int32(int32(id)), Group: optString(group), Tags: optString(tags)}
+		},
 		call: func(ec *ibapi.EClient) { ec.ReqAccountSummary(id, group, tags) }}
 }
 
-func reqCurrentTime(viaClient bool) request {
-	return request{fields: []string{"49", "1"}, call: func(ec *ibapi.EClient) { ec.ReqCurrentTime() }, viaClient: viaClient}
+func cancelAccountSummary(id int64) request {
+	return request{id: ibapi.CANCEL_ACCOUNT_SUMMARY, fields: []string{"1", strconv.FormatInt(id, 10)},
+		pb:   func() proto.Message { return &protobuf.CancelAccountSummary{ReqId: proto.Int32(int32(id))} },
+		call: func(ec *ibapi.EClient) { ec.CancelAccountSummary(id) }}
 }
 
-func cancelAccountSummary(id int64) request {
-	return request{fields: []string{"63", "1", strconv.FormatInt(id, 10)},
-		call: func(ec *ibapi.EClient) { ec.CancelAccountSummary(id) }}
+func reqCurrentTime(viaClient bool) request {
+	return request{id: ibapi.REQ_CURRENT_TIME, fields: []string{"1"},
+		pb:        func() proto.Message { return &protobuf.CurrentTimeRequest{} },
+		call:      func(ec *ibapi.EClient) { ec.ReqCurrentTime() },
+		viaClient: viaClient}
+}
+
+// optString is nil for "", as scmhub leaves empty strings out of its protobuf requests.
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"github.com/scmhub/ibapi"
+	"github.com/scmhub/ibapi/protobuf"
+	"google.golang.org/protobuf/proto"
 )
 
 // Exact decimals.
@@ -24,11 +26,13 @@ import (
 // turns each such frame into one Position callback, in order, on one
 // goroutine, so the callback takes the oldest raw fields queued for its
 // account and contract id (older entries, of frames that produced no callback,
-// are dropped; the queue is bounded by maxRawQueue). Below server version 201
-// (plain text) this covers every frame; from 201 on message ids are binary, no
-// frame is recognised, and the callback falls back to scmhub's values, as it
-// does when no entry matches. ACCOUNT_SUMMARY values already reach the wrapper
-// as text.
+// are dropped; the queue is bounded by maxRawQueue). The split learns the
+// server version from the handshake reply and reads POSITION_DATA in the form
+// of that version (positionFrame): text below 201; from 201 the same text after
+// a raw 4-byte id; from 207 a protobuf Position, whose quantity is text (exact)
+// and whose average cost and strike are doubles in the schema itself. A
+// callback with no matching entry falls back to scmhub's values.
+// ACCOUNT_SUMMARY values already reach the wrapper as text.
 
 var scannerType = reflect.TypeFor[*bufio.Scanner]()
 
@@ -71,11 +75,52 @@ func isPositionData(payload []byte) bool {
 	return err == nil && n == 61
 }
 
+// positionFrame reads the raw numbers of payload, a frame after the handshake
+// at server version v, if scmhub decodes it into a Position callback.
+func positionFrame(v int, payload []byte) (rawPosition, bool) {
+	if v < int(ibapi.MIN_SERVER_VER_PROTOBUF) {
+		if !isPositionData(payload) {
+			return rawPosition{}, false
+		}
+		return parseRawPosition(payload), true
+	}
+	if len(payload) < 4 {
+		return rawPosition{}, false
+	}
+	switch id := int64(binary.BigEndian.Uint32(payload)); id {
+	case ibapi.POSITION_DATA: // text after a raw id
+		return parseRawPosition(append([]byte("61\x00"), payload[4:]...)), true
+	case ibapi.POSITION_DATA + ibapi.PROTOBUF_MSG_ID:
+		var m protobuf.Position
+		if proto.Unmarshal(payload[4:], &m) != nil || m.Contract == nil {
+			return rawPosition{}, false // scmhub makes no callback of it either
+		}
+		r := rawPosition{account: m.GetAccount(), conID: int64(m.GetContract().GetConId()), quantity: m.GetPosition()}
+		if m.AvgCost != nil {
+			r.avgCost = strconv.FormatFloat(m.GetAvgCost(), 'f', -1, 64)
+		}
+		if m.GetContract().Strike != nil {
+			r.strike = strconv.FormatFloat(m.GetContract().GetStrike(), 'f', -1, 64)
+		}
+		return r, true
+	}
+	return rawPosition{}, false
+}
+
+// handshakeVersion is the server version a handshake reply names, read as
+// scmhub reads it (not a number: 0).
+func handshakeVersion(payload []byte) int {
+	v, _, _ := bytes.Cut(payload, []byte{0})
+	n, _ := strconv.Atoi(string(v))
+	return n
+}
+
 // splitFrames is scmhub's framing (scanFields: a big-endian uint32 length,
 // then the payload; nothing more at EOF) that also hands the raw fields of
 // each POSITION_DATA payload after the handshake reply to tee.
 func splitFrames(tee func(rawPosition)) bufio.SplitFunc {
 	handshake := true
+	version := 0
 	return func(data []byte, atEOF bool) (int, []byte, error) {
 		if atEOF {
 			return 0, nil, io.EOF
@@ -88,8 +133,10 @@ func splitFrames(tee func(rawPosition)) bufio.SplitFunc {
 			return 0, nil, nil
 		}
 		payload := data[4:total]
-		if !handshake && isPositionData(payload) {
-			tee(parseRawPosition(payload))
+		if handshake {
+			version = handshakeVersion(payload)
+		} else if r, ok := positionFrame(version, payload); ok {
+			tee(r)
 		}
 		handshake = false
 		return total, payload, nil

@@ -99,7 +99,9 @@ func TestEveryQueryEndsByItself(t *testing.T) {
 // token must reach stderr only, for a query and for run's JSON lines.
 func TestGatewayTextNeverReachesStdout(t *testing.T) {
 	const token = `{"positions":[{"account":"INJECTED"}]}`
-	faults := fakes.Faults{MalformedAfterRequests: 2, MalformedFields: []string{token}}
+	// CURRENT_TIME with the token where the time belongs (a message id must be
+	// an integer: from server version 201 it is a raw 4-byte one).
+	faults := fakes.Faults{MalformedAfterRequests: 2, MalformedFields: []string{"49", "1", token}}
 	gw := gatewayWith(t, faults)
 	code, out, errs := runProcess(t, 30*time.Second, "positions", "--json", "--port", strconv.Itoa(gw.Port()), "--client-id", "50")
 	if strings.Contains(out, "INJECTED") || code != 1 || out != "" {

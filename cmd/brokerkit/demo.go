@@ -85,27 +85,3 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	return r.write(stdout, *asJSON)
 }
-
-func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("gateway", stderr)
-	listen := fs.String("listen", "127.0.0.1:4002", "address to listen on (port 0 picks a free port)")
-	scriptPath := fs.String("script", "", "JSON script (default: the built-in demo script)")
-	verbose := fs.Bool("v", false, "log every connection to stderr")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	script, err := loadScript(*scriptPath)
-	if err != nil {
-		return err
-	}
-	gw, err := fakes.NewGateway(script, fakes.WithAddr(*listen), fakes.WithLogger(newLogger(stderr, *verbose).Named("gateway")))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "listening on %s\n", gw.Addr())
-	if f, ok := stdout.(interface{ Sync() error }); ok {
-		f.Sync()
-	}
-	<-ctx.Done()
-	return gw.Close()
-}

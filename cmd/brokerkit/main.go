@@ -5,7 +5,7 @@
 // Usage:
 //
 //	brokerkit demo [--json] [--transport inprocess|stdiojson|goplugin] [--script FILE]
-//	brokerkit gateway [--listen 127.0.0.1:4002] [--script FILE]
+//	brokerkit gateway [--listen 127.0.0.1:4002] [--script FILE | --record FILE --upstream HOST:PORT [--redact] | --replay FILE]
 //	brokerkit accounts|positions|summary|ping [--host H] [--port P] [--client-id N] [--timeout D] [--call-timeout D] [--json]
 //	brokerkit run [--symbols AAPL,MSFT] [--transport ...] [--host H --port P --client-id N] [--interval 1s] [--duration D] [--max-failures N]
 //	brokerkit version [--json]

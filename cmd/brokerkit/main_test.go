@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -72,6 +75,27 @@ func TestDemoJSON(t *testing.T) {
 	}
 	if g := *got.Gateway; !g.Embedded || g.Port == 0 || g.Host == "" || g.ServerVersion != fakes.DefaultServerVersion || g.Transport != "inprocess" {
 		t.Errorf("gateway = %+v", g)
+	}
+}
+
+// TestDemoNegotiatedVersion: demo names the server version the session
+// negotiated, here the one a script caps its gateway at.
+func TestDemoNegotiatedVersion(t *testing.T) {
+	for _, v := range []int{fakes.TextServerVersion, fakes.VersionProtobufAccounts} {
+		s := fakes.DefaultScript()
+		s.ServerVersion = v
+		doc, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "script.json")
+		if err := os.WriteFile(path, doc, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := run(t, "demo", "--script", path)
+		if want := fmt.Sprintf("(server version %d)", v); code != 0 || !strings.Contains(out, want) {
+			t.Errorf("demo at %d: exit %d, stdout lacks %q: %s%s", v, code, want, out, errs)
+		}
 	}
 }
 

@@ -15,6 +15,10 @@
 //     while the first session stays usable;
 //   - IBApiNext (client id 2): connection state, getManagedAccounts,
 //     getCurrentTime, getPositions, getAccountSummary;
+//   - IBApi (client id 3): a real client's startup sequence (reqPositions,
+//     reqOpenOrders, reqCompletedOrders, reqAccountUpdates per account,
+//     reqExecutions), finished in under a second, then the account values,
+//     portfolio, executions with commissions, and open/completed orders read;
 //   - clean disconnects and a clean gateway shutdown on SIGTERM.
 // Any `error` event that the test did not ask for (stoqey reports decoding
 // underruns and leftover fields that way) is a failure.
@@ -205,6 +209,8 @@ const want = {
   nextValidId: script.next_valid_id || 1,
   positions: script.positions ?? [],
   summary: script.summary ?? [],
+  marks: script.marks ?? [],
+  executions: script.executions ?? [],
 };
 const allTags = [...new Set(want.summary.flatMap((a) => Object.keys(a.values ?? {})))].sort();
 
@@ -223,7 +229,16 @@ function expectedSummary(tags) {
 // Field counts of each message the fake sends at server version 193
 // (/work/shared/reference/tws-protocol.md section 3; stoqey N/core/io/decoder.js).
 // ERR_MSG has its advancedOrderRejectJson field from server version 166.
-const FIELD_COUNT = { 4: want.serverVersion >= 166 ? 6 : 5, 9: 3, 15: 3, 49: 3, 61: 16, 62: 2, 63: 7, 64: 3 };
+// EXECUTION_DATA: decodeMsg_EXECUTION_DATA reads a version field below 136,
+// then 29 fields, plus modelCode (103), lastLiquidity (136),
+// pendingPriceRevision (178) and submitter (198, scmhub only).
+const V = want.serverVersion;
+const FIELD_COUNT = {
+  4: V >= 166 ? 6 : 5, 9: 3, 15: 3, 49: 3, 61: 16, 62: 2, 63: 7, 64: 3,
+  6: 6, 7: 20, 8: 3, 53: 2, 54: 3, 55: 3, 59: 8, 102: 1, 71: 18, 72: 3, 73: 8, 74: 3,
+  94: 3 + (V >= 129) + (V >= 135), 95: 5 + (V >= 129) + (V >= 135),
+  11: 29 + (V < 136) + (V >= 103) + (V >= 136) + (V >= 178) + (V >= 198),
+};
 
 // ---------------------------------------------------------------- event recorder
 
@@ -238,6 +253,11 @@ class Recorder {
       EventName.connected, EventName.disconnected, EventName.server, EventName.managedAccounts,
       EventName.nextValidId, EventName.info, EventName.error, EventName.position, EventName.positionEnd,
       EventName.accountSummary, EventName.accountSummaryEnd, EventName.currentTime, EventName.received,
+      EventName.updatePortfolio, EventName.updateAccountValue, EventName.updateAccountTime,
+      EventName.accountDownloadEnd, EventName.execDetails, EventName.execDetailsEnd, EventName.commissionReport,
+      EventName.openOrder, EventName.openOrderEnd, EventName.completedOrder, EventName.completedOrdersEnd,
+      EventName.positionMulti, EventName.positionMultiEnd, EventName.accountUpdateMulti,
+      EventName.accountUpdateMultiEnd, EventName.pnl, EventName.pnlSingle,
     ];
     for (const ev of evs) {
       api.on(ev, (...args) => {
@@ -514,6 +534,157 @@ async function nextSession(host, port) {
   }
 }
 
+// ---- a real client's startup sequence (ib_async's connectAsync)
+
+// markOf returns what PORTFOLIO_VALUE must carry for a script position.
+function markOf(p) {
+  const mult = Number(p.contract.multiplier || 1);
+  const m = want.marks.find((x) => x.account === p.account && x.con_id === p.contract.con_id);
+  if (!m) {
+    return { price: Number(p.avg_cost) / mult, value: Number(p.quantity) * Number(p.avg_cost), unreal: 0, real: 0 };
+  }
+  const price = Number(m.market_price);
+  return {
+    price,
+    value: m.market_value !== undefined ? Number(m.market_value) : Number(p.quantity) * price * mult,
+    unreal: Number(m.unrealized_pnl ?? 0),
+    real: Number(m.realized_pnl ?? 0),
+  };
+}
+
+const near = (a, b) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+
+async function startupSession(host, port) {
+  console.log("-- IBApi, client id 3: a real client's startup sequence");
+  const api = new IBApi({ host, port, clientId: 3, maxReqPerSec: 40 });
+  const rec = new Recorder(api, "IBApi#3");
+  const start = performance.now();
+  api.connect();
+  const ready = await waitCheck(rec, () => rec.all(EventName.nextValidId).length, "startup: nextValidId arrives");
+  if (!ready) {
+    api.disconnect();
+    return;
+  }
+  const m = rec.mark;
+  const accounts = want.accounts;
+  api.reqPositions();
+  api.reqOpenOrders();
+  api.reqCompletedOrders(false);
+  for (const a of accounts) api.reqAccountUpdates(true, a);
+  api.reqExecutions(4001, {});
+  const ended = await waitCheck(rec, () => rec.all(EventName.positionEnd, m).length
+    && rec.all(EventName.openOrderEnd, m).length && rec.all(EventName.completedOrdersEnd, m).length
+    && accounts.every((a) => rec.all(EventName.accountDownloadEnd, m).some(([x]) => x === a))
+    && rec.all(EventName.execDetailsEnd, m).some(([id]) => id === 4001),
+  "startup: positionEnd, openOrderEnd, completedOrdersEnd, accountDownloadEnd per account, execDetailsEnd");
+  const took = performance.now() - start;
+  if (ended) check(took < 1000, `startup completes in under a second (${took.toFixed(1)} ms from connect)`);
+
+  // Account values: every summary value of every account, exact text.
+  const vals = rec.all(EventName.updateAccountValue, m);
+  const vp = [];
+  for (const a of want.summary) {
+    for (const [tag, v] of Object.entries(a.values ?? {})) {
+      const got = vals.filter(([k, , , acct]) => k === tag && acct === a.account);
+      if (got.length !== 1 || got[0][1] !== v.value || got[0][2] !== (v.currency ?? "")) {
+        vp.push(`${a.account}/${tag}: got ${show(got)}, want ${show([v.value, v.currency ?? ""])}`);
+      }
+    }
+  }
+  const nvals = want.summary.reduce((n, a) => n + Object.keys(a.values ?? {}).length, 0);
+  check(vp.length === 0 && vals.length === nvals, `updateAccountValue: ${nvals} values, exact text`,
+    `${vals.length} events; ${vp.join("; ")}`);
+  check(rec.all(EventName.updateAccountTime, m).every(([t]) => /^\d\d:\d\d$/.test(t))
+    && rec.all(EventName.updateAccountTime, m).length === accounts.length,
+  "updateAccountTime: one HH:mm per account");
+
+  // Portfolio: one row per position with market price/value and PnL.
+  const pf = rec.all(EventName.updatePortfolio, m);
+  const pp = [];
+  for (const p of want.positions) {
+    const g = pf.find(([c, , , , , , , acct]) => c.conId === p.contract.con_id && acct === p.account);
+    if (!g) {
+      pp.push(`missing ${p.account} ${p.contract.symbol}`);
+      continue;
+    }
+    const [c, pos, price, value, avg, unreal, real] = g;
+    const x = markOf(p);
+    if (c.symbol !== p.contract.symbol || c.secType !== p.contract.sec_type) pp.push(`${p.contract.symbol}: contract`);
+    if (!near(pos, Number(p.quantity))) pp.push(`${p.contract.symbol}: position ${pos}`);
+    if (!near(price, x.price)) pp.push(`${p.contract.symbol}: marketPrice ${price}, want ${x.price}`);
+    if (!near(value, x.value)) pp.push(`${p.contract.symbol}: marketValue ${value}, want ${x.value}`);
+    if (!near(avg, Number(p.avg_cost))) pp.push(`${p.contract.symbol}: averageCost ${avg}`);
+    if (!near(unreal, x.unreal) || !near(real, x.real)) pp.push(`${p.contract.symbol}: PnL ${unreal}/${real}`);
+  }
+  check(pp.length === 0 && pf.length === want.positions.length,
+    `updatePortfolio: ${want.positions.length} rows with market price, value and PnL`, `${pf.length} rows; ${pp.join("; ")}`);
+
+  // Executions and their commission reports.
+  const ex = rec.all(EventName.execDetails, m);
+  const cr = rec.all(EventName.commissionReport, m);
+  const ep = [];
+  for (const e of want.executions) {
+    const g = ex.find(([, , x]) => x.execId === e.exec_id);
+    if (!g) {
+      ep.push(`missing ${e.exec_id}`);
+      continue;
+    }
+    const [reqId, c, x] = g;
+    if (reqId !== 4001 || c.conId !== e.contract.con_id || x.orderId !== e.order_id || x.side !== e.side
+      || x.acctNumber !== e.account || x.time !== e.time || !near(x.shares, Number(e.shares))
+      || !near(x.price, Number(e.price))) {
+      ep.push(`${e.exec_id}: got ${show([reqId, c.conId, x])}`);
+    }
+    const r = cr.find(([k]) => k.execId === e.exec_id);
+    if (!r || !near(r[0].commission, Number(e.commission ?? 0)) || r[0].currency !== (e.commission_currency ?? "")) {
+      ep.push(`${e.exec_id}: commission report ${show(r)}`);
+    }
+  }
+  check(ep.length === 0 && ex.length === want.executions.length,
+    `execDetails + commissionReport: ${want.executions.length} executions`, `${ex.length} events; ${ep.join("; ")}`);
+  check(rec.all(EventName.openOrder, m).length === 0 && rec.all(EventName.completedOrder, m).length === 0,
+    "open and completed orders: none (the fake holds no orders), each end marker received");
+
+  // The multi-account and PnL requests.
+  const a1 = accounts[0];
+  const mm = rec.mark;
+  api.reqPositionsMulti(4002, a1, "");
+  api.reqAccountUpdatesMulti(4003, a1, "", true);
+  api.reqPnL(4004, a1, null);
+  const p0 = want.positions.find((p) => p.account === a1);
+  api.reqPnLSingle(4005, a1, null, p0.contract.con_id);
+  const multi = await waitCheck(rec, () => rec.all(EventName.positionMultiEnd, mm).length
+    && rec.all(EventName.accountUpdateMultiEnd, mm).length && rec.all(EventName.pnl, mm).length
+    && rec.all(EventName.pnlSingle, mm).length, "positionMultiEnd, accountUpdateMultiEnd, pnl and pnlSingle arrive");
+  if (multi) {
+    const pm = rec.all(EventName.positionMulti, mm);
+    const mine = want.positions.filter((p) => p.account === a1);
+    check(pm.length === mine.length && pm.every(([id, acct, , c, pos], i) => id === 4002 && acct === a1
+      && c.conId === mine[i].contract.con_id && near(pos, Number(mine[i].quantity))),
+    `reqPositionsMulti: ${mine.length} positions of ${a1}`, show(pm));
+    const am = rec.all(EventName.accountUpdateMulti, mm);
+    const vals = want.summary.find((a) => a.account === a1)?.values ?? {};
+    check(am.length === Object.keys(vals).length && am.every(([id, acct, , key, value, cur]) => id === 4003
+      && acct === a1 && vals[key]?.value === value && (vals[key]?.currency ?? "") === cur),
+    `reqAccountUpdatesMulti: ${Object.keys(vals).length} values of ${a1}, exact text`, show(am));
+    const sum = (f) => want.marks.filter((x) => x.account === a1).reduce((n, x) => n + Number(x[f] ?? 0), 0);
+    const [pid, daily, unreal, real] = rec.all(EventName.pnl, mm)[0];
+    check(pid === 4004 && near(daily, sum("daily_pnl")) && near(unreal, sum("unrealized_pnl"))
+      && near(real, sum("realized_pnl")), `reqPnL: daily ${daily}, unrealized ${unreal}, realized ${real}`);
+    const [sid, spos, sdaily, , , svalue] = rec.all(EventName.pnlSingle, mm)[0];
+    check(sid === 4005 && near(spos, Number(p0.quantity)) && near(svalue, markOf(p0).value)
+      && near(sdaily, Number(want.marks.find((x) => x.account === a1 && x.con_id === p0.contract.con_id)?.daily_pnl ?? 0)),
+    `reqPnLSingle ${p0.contract.symbol}: position ${spos}, daily ${sdaily}, value ${svalue}`);
+  }
+
+  const frames = rec.all(EventName.received).map(([t]) => t).slice(1);
+  const bad = frames.filter((t) => FIELD_COUNT[t[0]] === undefined || t.length !== FIELD_COUNT[t[0]]);
+  check(bad.length === 0, `startup: all ${frames.length} frames have the field count stoqey reads`, show(bad));
+  const errs = rec.all(EventName.error);
+  check(errs.length === 0, "startup: no error events", show(errs.map(([e, code, id]) => [e?.message, code, id])));
+  api.disconnect();
+}
+
 // fromPromise bounds a promise by TIMEOUT_MS (IBApiNext's getters wait forever).
 const fromPromise = (p) => from(p).pipe(timeout(TIMEOUT_MS));
 
@@ -533,6 +704,7 @@ async function main() {
   const first = await coreSession(addr.host, addr.port);
   await duplicateSession(addr.host, addr.port, first);
   await nextSession(addr.host, addr.port);
+  await startupSession(addr.host, addr.port);
 
   // Field counts of everything the first session received.
   const frames = first.rec.all(EventName.received).map(([t]) => t);

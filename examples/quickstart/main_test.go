@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -26,7 +27,7 @@ func TestQuickstartRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := fakes.DefaultScript()
-	for _, want := range append([]string{"server version 193"}, s.Accounts...) {
+	for _, want := range append([]string{"server version " + strconv.Itoa(fakes.DefaultServerVersion)}, s.Accounts...) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
