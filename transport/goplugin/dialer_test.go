@@ -75,3 +75,16 @@ func TestRunWorkerByHand(t *testing.T) {
 		t.Fatal("RunWorker built the Broker outside a host")
 	}
 }
+
+// TestGracePeriodOption: a value <= 0 keeps the default, as in stdiojson.
+func TestGracePeriodOption(t *testing.T) {
+	for d, want := range map[time.Duration]time.Duration{
+		0: DefaultGracePeriod, -time.Second: DefaultGracePeriod, 300 * time.Millisecond: 300 * time.Millisecond,
+	} {
+		o := options{grace: DefaultGracePeriod}
+		WithGracePeriod(d)(&o)
+		if o.grace != want {
+			t.Errorf("WithGracePeriod(%v): grace %v, want %v", d, o.grace, want)
+		}
+	}
+}

@@ -56,10 +56,19 @@ func WithLogger(l hclog.Logger) Option {
 	return func(c *clientConfig) { c.logger = l }
 }
 
+// DefaultGracePeriod is how long Close lets the worker disconnect and exit
+// before it kills it (see WithGracePeriod).
+const DefaultGracePeriod = 2 * time.Second
+
 // WithGracePeriod bounds how long Close waits for the worker to disconnect and
-// exit before it kills it (default 2s).
+// exit before it kills it (default DefaultGracePeriod). A value <= 0 keeps the
+// default, as in the goplugin transport.
 func WithGracePeriod(d time.Duration) Option {
-	return func(c *clientConfig) { c.grace = d }
+	return func(c *clientConfig) {
+		if d > 0 {
+			c.grace = d
+		}
+	}
 }
 
 // WithMaxResponseBytes bounds one line from the worker (default
@@ -144,7 +153,7 @@ var _ broker.Broker = (*Client)(nil)
 // be started or does not answer, Start fails with an error matching
 // broker.ErrUnavailable (or ctx's error) and leaves no process behind.
 func Start(ctx context.Context, opts ...Option) (*Client, error) {
-	cfg := clientConfig{grace: 2 * time.Second, maxLine: DefaultMaxLineBytes}
+	cfg := clientConfig{grace: DefaultGracePeriod, maxLine: DefaultMaxLineBytes}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -46,3 +46,16 @@ func TestDialerStartsAWorker(t *testing.T) {
 		t.Fatalf("two dials share worker %d", pids[0])
 	}
 }
+
+// TestGracePeriodOption: a value <= 0 keeps the default, as in goplugin.
+func TestGracePeriodOption(t *testing.T) {
+	for d, want := range map[time.Duration]time.Duration{
+		0: DefaultGracePeriod, -time.Second: DefaultGracePeriod, 300 * time.Millisecond: 300 * time.Millisecond,
+	} {
+		cfg := clientConfig{grace: DefaultGracePeriod}
+		WithGracePeriod(d)(&cfg)
+		if cfg.grace != want {
+			t.Errorf("WithGracePeriod(%v): grace %v, want %v", d, cfg.grace, want)
+		}
+	}
+}
