@@ -485,6 +485,7 @@ func (c *conn) record(fields []string, isProto bool) {
 	defer c.g.mu.Unlock()
 	r := &c.rec
 	r.Requests = append(r.Requests, req)
+	c.g.noteRequestLocked(req)
 	c.recBytes += size
 	drop := 0
 	for drop < len(r.Requests) && (len(r.Requests)-drop > lim.Requests || c.recBytes > lim.Bytes) {

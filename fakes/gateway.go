@@ -36,9 +36,10 @@ type Gateway struct {
 
 	mu       sync.Mutex
 	script   Script
-	conns    []*conn // accepted connections, in accept order: the live ones and the latest closed ones
-	started  int     // connections that completed START_API, ever
-	changed  chan struct{}
+	conns    []*conn       // accepted connections, in accept order: the live ones and the latest closed ones
+	started  int           // connections that completed START_API, ever
+	changed  chan struct{} // closed and replaced when a connection starts or a request arrives
+	reqs     requestLog
 	closed   bool
 	closeErr error
 	stalled  chan struct{} // non-nil between Stall and Resume; closed by Resume
