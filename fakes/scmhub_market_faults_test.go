@@ -205,3 +205,31 @@ func TestPacingOffByDefault(t *testing.T) {
 		t.Fatal("disconnected without Script.Pacing")
 	}
 }
+
+// TestScmhubStreamRate: a quote scripted at 5000 steps/s reaches scmhub at
+// thousands of callbacks per second, never faster than the script allows.
+func TestScmhubStreamRate(t *testing.T) {
+	s := fakes.DefaultScript()
+	const rate = 5000
+	for i := range s.Instruments {
+		if s.Instruments[i].Contract.Symbol == "SPY" {
+			s.Instruments[i].TicksPerSecond = rate
+		}
+	}
+	g := startGateway(t, s)
+	r := newMDRecorder()
+	c := connectMD(t, g, r)
+	start := time.Now()
+	c.ReqMktData(1, stkContract("SPY"), "", false, false, nil)
+	r.waitCount(t, "", 2000)
+	c.CancelMktData(1)
+	c.ReqCurrentTime()
+	r.waitEnd(t, "time")
+	el := time.Since(start)
+	n := r.count("")
+	t.Logf("%d callbacks in %v: %.0f/s", n, el, float64(n)/el.Seconds())
+	// A step yields at most 4 callbacks; one period may run up to pumpStep late.
+	if limit := 30 + int(4*rate*(el.Seconds()+0.01)); n > limit {
+		t.Fatalf("%d callbacks in %v, above the scripted rate's %d", n, el, limit)
+	}
+}
