@@ -191,11 +191,12 @@ func barDate(t time.Time, bar time.Duration, formatDate int64) string {
 
 // historicalFields is HISTORICAL_DATA (and HISTORICAL_DATA_END from 196) at
 // version v: "17,3,reqId,start,end,n,(date,o,h,l,c,vol,wap,hasGaps,count)*"
-// to 124, without the version and gaps fields after it, and from 196
+// below 124, without the version and gaps fields from it (the request keeps
+// its version field up to 124 inclusive), and from 196
 // "17,reqId,n,bars" then "108,reqId,start,end".
 func historicalFields(v int, reqID int64, start, end string, bars [][]string) [][]string {
 	f := []string{itoa(outHistoricalData)}
-	if v <= minVerSyntRealtimeBars {
+	if v < minVerSyntRealtimeBars {
 		f = append(f, "3")
 	}
 	f = append(f, i64(reqID))
@@ -204,7 +205,7 @@ func historicalFields(v int, reqID int64, start, end string, bars [][]string) []
 	}
 	f = append(f, itoa(len(bars)))
 	for _, b := range bars {
-		if v <= minVerSyntRealtimeBars {
+		if v < minVerSyntRealtimeBars {
 			f = append(f, b[:7]...)
 			f = append(f, "false", b[7])
 			continue

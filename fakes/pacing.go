@@ -104,6 +104,7 @@ func (c *conn) paced(sc Script, v int, fields []string) [][]string {
 			c.log.Debug("pacing: too many messages", "in_last_second", len(c.recent))
 			_ = c.sendError(-1, CodeMaxRate, "Max rate of messages per second has been exceeded:max="+
 				itoa(p.MessagesPerSecond)+" rec="+itoa(len(c.recent))+" (1)")
+			c.sleep(duplicateIDLinger) // as for 326: let the client read the error before EOF
 			c.close(false)
 			return nil
 		}

@@ -19,6 +19,10 @@
 //     reqOpenOrders, reqCompletedOrders, reqAccountUpdates per account,
 //     reqExecutions), finished in under a second, then the account values,
 //     portfolio, executions with commissions, and open/completed orders read;
+//   - IBApi (client id 4), when FILE has instruments: reqContractDetails of
+//     the first stock (exact fields), a snapshot (bid/ask/last, decimal sizes,
+//     tickSnapshotEnd), a short moving stream cancelled with nothing after the
+//     next answer, historical bars, and the field count of every frame;
 //   - clean disconnects and a clean gateway shutdown on SIGTERM.
 // Any `error` event that the test did not ask for (stoqey reports decoding
 // underruns and leftover fields that way) is a failure.
@@ -211,6 +215,7 @@ const want = {
   summary: script.summary ?? [],
   marks: script.marks ?? [],
   executions: script.executions ?? [],
+  instruments: script.instruments ?? [],
 };
 const allTags = [...new Set(want.summary.flatMap((a) => Object.keys(a.values ?? {})))].sort();
 
@@ -258,6 +263,9 @@ class Recorder {
       EventName.openOrder, EventName.openOrderEnd, EventName.completedOrder, EventName.completedOrdersEnd,
       EventName.positionMulti, EventName.positionMultiEnd, EventName.accountUpdateMulti,
       EventName.accountUpdateMultiEnd, EventName.pnl, EventName.pnlSingle,
+      EventName.contractDetails, EventName.contractDetailsEnd, EventName.tickPrice, EventName.tickSize,
+      EventName.tickString, EventName.tickGeneric, EventName.tickSnapshotEnd, EventName.marketDataType,
+      EventName.historicalData,
     ];
     for (const ev of evs) {
       api.on(ev, (...args) => {
@@ -688,6 +696,99 @@ async function startupSession(host, port) {
 // fromPromise bounds a promise by TIMEOUT_MS (IBApiNext's getters wait forever).
 const fromPromise = (p) => from(p).pipe(timeout(TIMEOUT_MS));
 
+// ---- contract details and market data (issue 13)
+
+// Field counts of the market data messages at V (stoqey's decoder.js, scmhub's
+// decoder.go): CONTRACT_DATA gains and loses fields with the version.
+const MD_FIELD_COUNT = {
+  1: 7, 2: 5, 45: 5, 46: 5, 57: 3, 58: 4, 81: 5, 52: 3, 4: V >= 166 ? 6 : 5, 9: 3, 15: 3, 49: 3,
+  10: 1 + (V < 164) + 1 + 2 + 1 + (V >= 182) + 9 + (V >= 110 && V < 164) + 3 + 2 + 2 + 7 + 2 + 1 + (V >= 121) +
+    2 * (V >= 122) + (V >= 126) + (V >= 134) + (V >= 152) + (V >= 163 && V < 164) + 3 * (V >= 164) + (V >= 186),
+};
+
+async function marketSession(host, port) {
+  const stocks = want.instruments.filter((i) => i.contract.sec_type === "STK" && !i.delayed_only && i.quote?.bid);
+  const moving = stocks.find((i) => i.ticks_per_second > 0);
+  if (stocks.length === 0 || !moving) {
+    note("the script has no live stock instruments (and none moving): market data checks skipped");
+    return;
+  }
+  console.log("-- IBApi, client id 4: contract details, a snapshot, a stream, bars");
+  const api = new IBApi({ host, port, clientId: 4, maxReqPerSec: 40 });
+  const rec = new Recorder(api, "IBApi#4");
+  api.connect();
+  if (!(await waitCheck(rec, () => rec.all(EventName.nextValidId).length, "market: nextValidId arrives"))) {
+    api.disconnect();
+    return;
+  }
+  const inst = stocks[0];
+  const k = inst.contract;
+  const contract = { symbol: k.symbol, secType: "STK", exchange: "SMART", currency: k.currency };
+  let m = rec.mark;
+  api.reqContractDetails(5001, contract);
+  if (await waitCheck(rec, () => rec.all(EventName.contractDetailsEnd, m).length, "reqContractDetails: end arrives")) {
+    const d = rec.all(EventName.contractDetails, m);
+    const cd = d[0]?.[1];
+    check(d.length === 1 && d[0][0] === 5001 && cd.contract.conId === k.con_id && cd.contract.symbol === k.symbol &&
+      cd.longName === inst.long_name && cd.minTick === Number(inst.min_tick) &&
+      cd.contract.primaryExch === inst.primary_exchange && cd.validExchanges === inst.valid_exchanges &&
+      cd.tradingHours === inst.trading_hours && cd.timeZoneId === inst.time_zone,
+    `reqContractDetails ${k.symbol}: one contract with the script's fields`, show(d));
+  }
+
+  m = rec.mark;
+  api.reqMktData(5002, contract, "", true, false);
+  if (await waitCheck(rec, () => rec.all(EventName.tickSnapshotEnd, m).length, "snapshot: tickSnapshotEnd arrives")) {
+    const prices = new Map(rec.all(EventName.tickPrice, m).filter((a) => a[0] === 5002).map((a) => [a[1], a[2]]));
+    const sizes = new Map(rec.all(EventName.tickSize, m).filter((a) => a[0] === 5002).map((a) => [a[1], a[2]]));
+    const q = inst.quote;
+    check(prices.get(1) === Number(q.bid) && prices.get(2) === Number(q.ask) && prices.get(4) === Number(q.last),
+      `snapshot ${k.symbol}: bid ${q.bid}, ask ${q.ask}, last ${q.last}`, show([...prices]));
+    check(sizes.get(0) === Number(q.bid_size) && sizes.get(3) === Number(q.ask_size) && sizes.get(8) === Number(q.volume),
+      `snapshot ${k.symbol}: bid size ${q.bid_size}, ask size ${q.ask_size}, volume ${q.volume}`, show([...sizes]));
+    const rawVol = rec.all(EventName.received, m).map(([t]) => t).find((t) => t[0] === "2" && t[2] === "5002" && t[3] === "8");
+    check(rawVol && rawVol[4] === q.volume, `snapshot: the volume's exact text ${q.volume} on the wire`, show(rawVol));
+    check(rec.all(EventName.marketDataType, m).some((a) => a[0] === 5002 && a[1] === 1), "snapshot: market data type 1 (live)");
+  }
+
+  const mk = moving.contract;
+  m = rec.mark;
+  api.reqMktData(5003, { symbol: mk.symbol, secType: "STK", exchange: "SMART", currency: mk.currency }, "", false, false);
+  const ticks = () => rec.all(EventName.tickPrice, m).filter((a) => a[0] === 5003 && (a[1] === 1 || a[1] === 2)).length;
+  if (await waitCheck(rec, () => ticks() >= 5, `stream ${mk.symbol}: the quote moves`)) {
+    api.cancelMktData(5003);
+    const m2 = rec.mark;
+    api.reqCurrentTime();
+    await waitCheck(rec, () => rec.all(EventName.currentTime, m2).length, "stream: currentTime after the cancel");
+    const m3 = rec.mark;
+    api.reqCurrentTime();
+    await waitCheck(rec, () => rec.all(EventName.currentTime, m3).length, "stream: a second currentTime");
+    const late = rec.events.slice(m3).filter((e) => e.ev === EventName.tickPrice || e.ev === EventName.tickSize);
+    check(late.length === 0, "cancelMktData: no tick after the next answer", show(late.length));
+  }
+
+  m = rec.mark;
+  api.reqHistoricalData(5004, contract, "20261201 21:00:00 UTC", "1 D", "1 hour", "TRADES", 1, 1, false);
+  const done = () => rec.all(EventName.historicalData, m).find((a) => a[0] === 5004 && String(a[1]).startsWith("finished"));
+  if (await waitCheck(rec, done, "reqHistoricalData: the end marker arrives")) {
+    const bars = rec.all(EventName.historicalData, m).filter((a) => a[0] === 5004 && !String(a[1]).startsWith("finished"));
+    check(bars.length === 6 && bars[0][1] === "20261201 15:00:00 UTC" &&
+      bars.every((b) => b[3] >= b[2] && b[3] >= b[5] && b[4] <= b[2] && b[4] <= b[5]),
+    "reqHistoricalData: 6 RTH hourly bars, high/low bounding open/close", show(bars.slice(0, 2)));
+  }
+
+  const frames = rec.all(EventName.received).map(([t]) => t).slice(1);
+  const bad = frames.filter((t) => MD_FIELD_COUNT[t[0]] !== undefined && t.length !== MD_FIELD_COUNT[t[0]]);
+  const bars = frames.filter((t) => t[0] === "17");
+  check(bad.length === 0 && bars.every((t) => t.length === 5 + 8 * Number(t[4])),
+    `market: every one of ${frames.length} frames has the field count stoqey reads`, show(bad.slice(0, 3)));
+  const errs = rec.all(EventName.error);
+  check(errs.length === 0, "market: no error events", show(errs.map(([e, code, id]) => [e?.message, code, id])));
+  const md = rec.mark;
+  api.disconnect();
+  await waitCheck(rec, () => rec.all(EventName.disconnected, md).length, "market: disconnect completes");
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -705,6 +806,7 @@ async function main() {
   await duplicateSession(addr.host, addr.port, first);
   await nextSession(addr.host, addr.port);
   await startupSession(addr.host, addr.port);
+  await marketSession(addr.host, addr.port);
 
   // Field counts of everything the first session received.
   const frames = first.rec.all(EventName.received).map(([t]) => t);
