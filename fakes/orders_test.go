@@ -183,3 +183,62 @@ func TestOrderScriptJSON(t *testing.T) {
 		}
 	}
 }
+
+// statusOf reads until ORDER_STATUS (text, from 131) for order id and returns
+// its status and filled quantity, failing on an ERR_MSG first.
+func statusOf(t *testing.T, c *rawClient, id int64) (status, filled string) {
+	t.Helper()
+	for {
+		f := c.read()
+		switch {
+		case f[0] == "4":
+			t.Fatalf("error %q while waiting for the status of order %d", f, id)
+		case f[0] == "3" && f[1] == strconv.FormatInt(id, 10):
+			return f[2], f[3]
+		}
+	}
+}
+
+// TestOrderTypes: untransmitted orders wait, stops trigger on the price,
+// IOC cancels its rest, and a modification cannot go below the filled part.
+func TestOrderTypes(t *testing.T) {
+	g := startGateway(t, orderScript(fakes.TextServerVersion))
+	c := connectRaw(t, g, 1)
+	check := func(id int64, wantStatus, wantFilled string) {
+		t.Helper()
+		if st, f := statusOf(t, c, id); st != wantStatus || f != wantFilled {
+			t.Fatalf("order %d: %s filled %s, want %s filled %s", id, st, f, wantStatus, wantFilled)
+		}
+	}
+	held := placeOrderText(1, "AAPL", "BUY", "5", "MKT", "", "held")
+	held[27] = "0" // transmit
+	c.send(held...)
+	check(1, fakes.StatusPreSubmitted, "0")
+
+	stop := placeOrderText(2, "AAPL", "BUY", "5", "STP", "", "stop")
+	stop[20] = "191" // aux price
+	c.send(stop...)
+	check(2, fakes.StatusSubmitted, "0")
+	if n := g.SetPrice("AAPL", broker.MustDecimal("190.9")); n != 0 {
+		t.Fatalf("SetPrice below the stop made %d executions", n)
+	}
+	g.SetPrice("AAPL", broker.MustDecimal("191.2"))
+	check(2, fakes.StatusFilled, "5") // the stop became a market order
+	if o := g.Orders()[0]; o.Status != fakes.StatusPreSubmitted || !o.Filled.IsZero() {
+		t.Fatalf("the untransmitted order moved: %+v", o)
+	}
+
+	ioc := placeOrderText(3, "AAPL", "SELL", "5", "LMT", "250", "ioc")
+	ioc[21] = "IOC"
+	c.send(ioc...)
+	check(3, fakes.StatusSubmitted, "0")
+	check(3, fakes.StatusCancelled, "0")
+
+	c.send(placeOrderText(4, "MSFT", "BUY", "100", "LMT", "400", "part")...)
+	check(4, fakes.StatusSubmitted, "0")
+	check(4, fakes.StatusSubmitted, "30") // MSFT fills 30 per crossing
+	c.send(placeOrderText(4, "MSFT", "BUY", "20", "LMT", "400", "part")...)
+	if f := c.read(); f[0] != "4" || f[3] != strconv.Itoa(fakes.CodeOrderRejected) {
+		t.Fatalf("modification below the filled quantity: %q, want error 201", f)
+	}
+}
