@@ -209,6 +209,19 @@ func orderContractFields(c broker.Contract) []string {
 		c.Currency, c.LocalSymbol, c.TradingClass}
 }
 
+// faAndModelFields are the FA group, method and percentage, the FA profile
+// (below 177) and the model code (from 103) of OPEN_ORDER and COMPLETED_ORDER.
+func faAndModelFields(v int) []string {
+	f := []string{"", "", ""}
+	if v < minVerFAProfileDesupp {
+		f = append(f, "")
+	}
+	if v >= minVerModelsSupport {
+		f = append(f, "")
+	}
+	return f
+}
+
 // openOrderFields is OPEN_ORDER in the layout scmhub's processOpenOrderMsg
 // reads at version v (version field 34 below 145), for an order without
 // combo legs, conditions, algo or delta-neutral parts.
@@ -221,14 +234,8 @@ func openOrderFields(v int, o Order) []string {
 	f = append(f, orderContractFields(o.Contract)...)
 	f = append(f, o.Action, o.Quantity.String(), o.OrderType, priceText(o.LmtPrice, o.HasLmt),
 		priceText(o.AuxPrice, o.HasAux), o.TIF, "", o.Account, "", "0", o.OrderRef, i64(o.ClientID),
-		i64(o.PermID), boolText(o.OutsideRTH), "0", "0", "", "", // hidden, discretionaryAmt, goodAfterTime, sharesAllocation
-		"", "", "") // FA group, method, percentage
-	if v < minVerFAProfileDesupp {
-		f = append(f, "")
-	}
-	if v >= minVerModelsSupport {
-		f = append(f, "")
-	}
+		i64(o.PermID), boolText(o.OutsideRTH), "0", "0", "", "") // hidden, discretionaryAmt, goodAfterTime, sharesAllocation
+	f = append(f, faAndModelFields(v)...)
 	f = append(f, "", "", "", "", // goodTillDate, rule80A, percentOffset, settlingFirm
 		"0", "", "-1", "0", // shortSaleSlot, designatedLocation, exemptCode, auctionStrategy
 		"", "", "", "", "", // startingPrice, stockRefPrice, delta, stockRangeLower, stockRangeUpper
@@ -289,14 +296,8 @@ func completedOrderFields(v int, o Order) []string {
 	f = append(f, orderContractFields(o.Contract)...)
 	f = append(f, o.Action, o.Quantity.String(), o.OrderType, priceText(o.LmtPrice, o.HasLmt),
 		priceText(o.AuxPrice, o.HasAux), o.TIF, "", o.Account, "", "0", o.OrderRef,
-		i64(o.PermID), boolText(o.OutsideRTH), "0", "0", "", // hidden, discretionaryAmt, goodAfterTime
-		"", "", "") // FA group, method, percentage
-	if v < minVerFAProfileDesupp {
-		f = append(f, "")
-	}
-	if v >= minVerModelsSupport {
-		f = append(f, "")
-	}
+		i64(o.PermID), boolText(o.OutsideRTH), "0", "0", "") // hidden, discretionaryAmt, goodAfterTime
+	f = append(f, faAndModelFields(v)...)
 	f = append(f, "", "", "", "", // goodTillDate, rule80A, percentOffset, settlingFirm
 		"0", "", "-1", // shortSaleSlot, designatedLocation, exemptCode
 		"", "", "", "", "", // startingPrice, stockRefPrice, delta, stockRangeLower, stockRangeUpper
