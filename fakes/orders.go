@@ -280,9 +280,9 @@ func (g *Gateway) placeOrder(c *conn, sc Script, v int, fields []string) [][]str
 	}
 	if n := c.faults.DropAfterOrder; n > 0 && c.ordersSeen == n {
 		// The order is accepted and works on; the client never hears of it
-		// on this connection. c.close takes g.mu only.
+		// on this connection. c.close takes g.mu, which comes after b.mu.
 		c.log.Debug("fault: dropping the connection before the order's ack", "order", o.ID)
-		go c.close(true)
+		c.close(true)
 		g.pushLocked(c, o, append([]orderEvent{snapshot(o, false)}, g.tryFillLocked(sc, o, true)...))
 		return nil
 	}
