@@ -272,7 +272,8 @@ func (c *conn) reply(textOnly bool, replies [][]string) bool {
 
 // flushHeld sends the held replies once the gateway resumes (waiting again if
 // it stalls again), until none is left or the connection or the Gateway
-// closes. A failed write closes the connection, as it ends serve.
+// closes. A reply that cannot be sent (a failed write, an encoding error)
+// closes the connection, as it ends serve; a half-open one sends nothing more.
 func (c *conn) flushHeld() {
 	defer c.g.wg.Done()
 	for {
@@ -290,8 +291,10 @@ func (c *conn) flushHeld() {
 		c.hmu.Unlock()
 		for _, h := range batch {
 			for _, r := range h.replies {
-				if c.sendMsg(h.textOnly, r) != nil {
-					c.close(false)
+				if err := c.sendMsg(h.textOnly, r); err != nil {
+					if !errors.Is(err, errConnClosed) { // closed or half-open: nothing more goes out
+						c.close(false)
+					}
 					return
 				}
 			}
