@@ -42,32 +42,20 @@ type transport struct {
 
 var transports = []transport{
 	{"stdiojson", func(ctx context.Context, kind string, n int) (broker.Broker, error) {
-		c, err := stdiojson.Start(ctx, stdiojson.WithCommand(self(), argWorker, "stdiojson", kind, strconv.Itoa(n)),
-			stdiojson.WithLogger(quietLogger()))
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
+		return stdiojson.Dialer(stdiojson.WithCommand(self(), argWorker, "stdiojson", kind, strconv.Itoa(n)),
+			stdiojson.WithLogger(quietLogger()))(ctx)
 	}},
 	{"goplugin", func(ctx context.Context, kind string, n int) (broker.Broker, error) {
-		c, err := goplugin.Start(ctx, goplugin.WithCommand(self(), argWorker, "goplugin", kind, strconv.Itoa(n)),
-			goplugin.WithLogger(quietLogger()))
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
+		return goplugin.Dialer(goplugin.WithCommand(self(), argWorker, "goplugin", kind, strconv.Itoa(n)),
+			goplugin.WithLogger(quietLogger()))(ctx)
 	}},
 }
 
 // goplugin without go-plugin's automatic mutual TLS, whose certificates are
 // generated at every start; measured for the cold start only.
 var gopluginNoMTLS = transport{"goplugin-nomtls", func(ctx context.Context, kind string, n int) (broker.Broker, error) {
-	c, err := goplugin.Start(ctx, goplugin.WithCommand(self(), argWorker, "goplugin", kind, strconv.Itoa(n)),
-		goplugin.WithLogger(quietLogger()), goplugin.WithoutAutoMTLS())
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return goplugin.Dialer(goplugin.WithCommand(self(), argWorker, "goplugin", kind, strconv.Itoa(n)),
+		goplugin.WithLogger(quietLogger()), goplugin.WithoutAutoMTLS())(ctx)
 }}
 
 func self() string {

@@ -80,7 +80,10 @@ func runWorker(args []string) int {
 			return 1
 		}
 	case "goplugin":
-		goplugin.Serve(newBroker())
+		if err := goplugin.RunWorker(context.Background(), newBroker); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-worker:", err)
+			return 1
+		}
 	default:
 		fmt.Fprintf(os.Stderr, "bench-worker: unknown transport %q\n", args[0])
 		return 2

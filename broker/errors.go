@@ -36,18 +36,18 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("ib error %d (req %d): %s", e.Code, e.ReqID, e.Message)
 }
 
-// Is reports whether the IB code means target: 326 is ErrClientIDInUse,
-// 502 ErrGatewayUnreachable, 504 and 1100 ErrNotConnected.
+// Is reports whether the IB code means target (see ibcodes.go): 326 is
+// ErrClientIDInUse, 502 ErrGatewayUnreachable, 504 and 1100 ErrNotConnected.
 func (e *APIError) Is(target error) bool {
 	s, ok := apiCodeSentinels[e.Code]
 	return ok && s == target
 }
 
 var apiCodeSentinels = map[int64]error{
-	326:  ErrClientIDInUse,
-	502:  ErrGatewayUnreachable,
-	504:  ErrNotConnected,
-	1100: ErrNotConnected,
+	IBCodeClientIDInUse:    ErrClientIDInUse,
+	IBCodeConnectFail:      ErrGatewayUnreachable,
+	IBCodeNotConnected:     ErrNotConnected,
+	IBCodeConnectivityLost: ErrNotConnected,
 }
 
 // wireCodes is the one table of stable error codes that transports put on the wire.
@@ -56,20 +56,37 @@ var wireCodes = []struct {
 	code string
 	err  error
 }{
-	{"not_connected", ErrNotConnected},
-	{"already_connected", ErrAlreadyConnected},
-	{"timeout", ErrTimeout},
-	{"client_id_in_use", ErrClientIDInUse},
-	{"gateway_unreachable", ErrGatewayUnreachable},
-	{"handshake_failed", ErrHandshakeFailed},
-	{"unavailable", ErrUnavailable},
-	{"protocol", ErrProtocol},
-	{"closed", ErrClosed},
-	{"invalid_argument", ErrInvalidArgument},
-	{"unsupported", ErrUnsupported},
-	{"canceled", context.Canceled},
-	{"deadline_exceeded", context.DeadlineExceeded},
+	{CodeNotConnected, ErrNotConnected},
+	{CodeAlreadyConnected, ErrAlreadyConnected},
+	{CodeTimeout, ErrTimeout},
+	{CodeClientIDInUse, ErrClientIDInUse},
+	{CodeGatewayUnreachable, ErrGatewayUnreachable},
+	{CodeHandshakeFailed, ErrHandshakeFailed},
+	{CodeUnavailable, ErrUnavailable},
+	{CodeProtocol, ErrProtocol},
+	{CodeClosed, ErrClosed},
+	{CodeInvalidArgument, ErrInvalidArgument},
+	{CodeUnsupported, ErrUnsupported},
+	{CodeCanceled, context.Canceled},
+	{CodeDeadlineExceeded, context.DeadlineExceeded},
 }
+
+// Wire codes of the sentinels (see ErrorCode): stable, never renamed or reused.
+const (
+	CodeNotConnected       = "not_connected"       // ErrNotConnected
+	CodeAlreadyConnected   = "already_connected"   // ErrAlreadyConnected
+	CodeTimeout            = "timeout"             // ErrTimeout
+	CodeClientIDInUse      = "client_id_in_use"    // ErrClientIDInUse
+	CodeGatewayUnreachable = "gateway_unreachable" // ErrGatewayUnreachable
+	CodeHandshakeFailed    = "handshake_failed"    // ErrHandshakeFailed
+	CodeUnavailable        = "unavailable"         // ErrUnavailable
+	CodeProtocol           = "protocol"            // ErrProtocol
+	CodeClosed             = "closed"              // ErrClosed
+	CodeInvalidArgument    = "invalid_argument"    // ErrInvalidArgument
+	CodeUnsupported        = "unsupported"         // ErrUnsupported
+	CodeCanceled           = "canceled"            // context.Canceled
+	CodeDeadlineExceeded   = "deadline_exceeded"   // context.DeadlineExceeded
+)
 
 // Error codes with no sentinel.
 const (

@@ -229,6 +229,9 @@ func (c *conn) serve() {
 		case len(replies) == 0:
 			c.log.Debug("request not answered", "fields", fields)
 		}
+		if len(replies) > 0 && !c.g.waitResumed(c.quit) {
+			return
+		}
 		for _, r := range replies {
 			if c.sendMsg(textOnly, r) != nil {
 				return
@@ -489,6 +492,7 @@ func (c *conn) record(fields []string, isProto bool) {
 	defer c.g.mu.Unlock()
 	r := &c.rec
 	r.Requests = append(r.Requests, req)
+	c.g.noteRequestLocked(req)
 	c.recBytes += size
 	drop := 0
 	for drop < len(r.Requests) && (len(r.Requests)-drop > lim.Requests || c.recBytes > lim.Bytes) {

@@ -54,7 +54,21 @@
 // Tests drive chaos while clients are connected: DropConnections resets every
 // socket, Notify sends a notice such as 1100/1101/1102 to every session,
 // SendRaw sends arbitrary fields, SetScript changes the answers, and
-// Connections/WaitConnections observe what clients did.
+// Connections/WaitConnections observe what clients did. WaitRequest (and
+// WaitRequests, RequestCount) waits until a request with a given message id
+// (MsgReqPositions, ...) has reached the gateway: the way a test knows a call
+// is in flight, without sleeping.
+//
+// # Frame codec
+//
+// The TWS framing the gateway speaks is a supported API of this package, for
+// tests that talk to the gateway or to a client by hand: AppendFrame,
+// EncodeFrame and ReadFrame (a 4-byte big-endian length, then NUL-terminated
+// fields; MaxFrameLen, ErrFrameTooLarge), and a client's opening with
+// Handshake, EncodeHandshake, ReadHandshake and ParseHandshake. Malformed input
+// is a typed error matching broker.ErrProtocol (or broker.ErrInvalidArgument
+// for a frame that cannot be encoded), never a panic, except in EncodeFrame,
+// which is for literal fields (see ExampleReadFrame).
 //
 // # Record and replay
 //

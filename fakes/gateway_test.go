@@ -559,7 +559,7 @@ func TestFaultHalfOpen(t *testing.T) {
 	}
 	c.send("49", "1")
 	c.send("17", "1")
-	if n := g.Notify(1100, ""); n != 0 {
+	if n := g.Notify(broker.IBCodeConnectivityLost, ""); n != 0 {
 		t.Fatalf("Notify reached %d connections, want 0 (half-open)", n)
 	}
 	if n := g.SendRaw("49", "1", "0"); n != 0 {
@@ -578,8 +578,8 @@ func TestFaultHalfOpen(t *testing.T) {
 func TestFaultTimedNotices(t *testing.T) {
 	s := fakes.DefaultScript()
 	s.Faults.Notices = []fakes.TimedNotice{
-		{After: 40 * time.Millisecond, Code: 1102},
-		{After: 10 * time.Millisecond, Code: 1100, Message: "lost!"},
+		{After: 40 * time.Millisecond, Code: broker.IBCodeRestoredDataMaintained},
+		{After: 10 * time.Millisecond, Code: broker.IBCodeConnectivityLost, Message: "lost!"},
 	}
 	g := startGateway(t, s)
 	c := connectRaw(t, g, 1)
@@ -607,7 +607,7 @@ func TestNotifyAndSendRaw(t *testing.T) {
 	pending.write([]byte("API\x00"))
 	waitFor(t, "three connections", func() bool { return len(g.Connections()) == 3 })
 
-	if n := g.Notify(1100, ""); n != 2 {
+	if n := g.Notify(broker.IBCodeConnectivityLost, ""); n != 2 {
 		t.Fatalf("Notify reached %d, want 2", n)
 	}
 	if n := g.SendRaw("49", "1", "x"); n != 2 {

@@ -259,7 +259,7 @@ func TestMemoryHook(t *testing.T) {
 		calls []call
 		fail  error
 	)
-	boom := &broker.APIError{ReqID: 9, Code: 200, Message: "No security definition"}
+	boom := &broker.APIError{ReqID: 9, Code: broker.IBCodeNoSecurityDefinition, Message: "No security definition"}
 	m := fakes.NewMemory(fakes.DefaultScript(), fakes.WithHook(func(ctx context.Context, op broker.Op, tags []string) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -359,8 +359,8 @@ func TestMemoryEvents(t *testing.T) {
 	}
 	at := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
 	want := []broker.Event{
-		{Kind: broker.EventConnectionLost, Time: at, Code: 1100, Message: "lost"},
-		{Kind: broker.EventNotice, Time: at.Add(time.Second), Code: 2104, Message: "farm OK"},
+		{Kind: broker.EventConnectionLost, Time: at, Code: broker.IBCodeConnectivityLost, Message: "lost"},
+		{Kind: broker.EventNotice, Time: at.Add(time.Second), Code: broker.IBCodeMarketDataFarmOK, Message: "farm OK"},
 	}
 	for _, e := range want {
 		m.Publish(e)

@@ -207,8 +207,8 @@ func testScmhubSession(t *testing.T, v int) {
 	for range 3 {
 		farms = append(farms, recv(t, r.errs, "farm notice"))
 	}
-	wantFarms := []ibError{{-1, 2104, fakes.NoticeText(2104), ""}, {-1, 2106, fakes.NoticeText(2106), ""},
-		{-1, 2158, fakes.NoticeText(2158), ""}}
+	wantFarms := []ibError{{-1, broker.IBCodeMarketDataFarmOK, fakes.NoticeText(2104), ""}, {-1, broker.IBCodeHistDataFarmOK, fakes.NoticeText(2106), ""},
+		{-1, broker.IBCodeSecDefDataFarmOK, fakes.NoticeText(2158), ""}}
 	if diff := cmp.Diff(wantFarms, farms); diff != "" {
 		t.Fatalf("farm notices (-want +got):\n%s", diff)
 	}
@@ -296,7 +296,7 @@ func TestScmhubDuplicateClientID(t *testing.T) {
 	connectScmhub(t, g, 5)
 	c2, r2 := dialScmhub(t, g, 5) // scmhub's Connect succeeds; the refusal comes after
 	e := nextError(t, r2)
-	want := ibError{-1, 326, "Unable to connect as the client id is already in use. Retry with a unique client id.", ""}
+	want := ibError{-1, broker.IBCodeClientIDInUse, "Unable to connect as the client id is already in use. Retry with a unique client id.", ""}
 	if diff := cmp.Diff(want, e); diff != "" {
 		t.Fatalf("error (-want +got):\n%s", diff)
 	}
@@ -309,7 +309,7 @@ func TestScmhubDuplicateClientID(t *testing.T) {
 
 func TestScmhubNotices(t *testing.T) {
 	s := fakes.DefaultScript()
-	s.Faults.Notices = []fakes.TimedNotice{{After: 10 * time.Millisecond, Code: 1100}, {After: 30 * time.Millisecond, Code: 1102}}
+	s.Faults.Notices = []fakes.TimedNotice{{After: 10 * time.Millisecond, Code: broker.IBCodeConnectivityLost}, {After: 30 * time.Millisecond, Code: broker.IBCodeRestoredDataMaintained}}
 	g := startGateway(t, s)
 	c, r := connectScmhub(t, g, 1)
 	for _, code := range []int64{1100, 1102} {
@@ -317,10 +317,10 @@ func TestScmhubNotices(t *testing.T) {
 			t.Fatalf("notice %+v, want %d", e, code)
 		}
 	}
-	if n := g.Notify(1101, ""); n != 1 {
+	if n := g.Notify(broker.IBCodeRestoredDataLost, ""); n != 1 {
 		t.Fatalf("Notify reached %d", n)
 	}
-	if e := nextError(t, r); e.Code != 1101 || e.Msg != fakes.NoticeText(1101) {
+	if e := nextError(t, r); e.Code != broker.IBCodeRestoredDataLost || e.Msg != fakes.NoticeText(1101) {
 		t.Fatalf("notice %+v, want 1101", e)
 	}
 	if !c.IsConnected() {

@@ -122,7 +122,7 @@ func TestParseScriptFaults(t *testing.T) {
 	want := fakes.Script{ServerVersion: 176, Accounts: []string{"DU1"}, Faults: fakes.Faults{
 		StallHandshake: true, CloseBeforeHandshake: true, CloseAfterMessages: 4, ReplyDelay: 150 * time.Millisecond,
 		MalformedAfterRequests: 2, MalformedFields: []string{"49", "1"}, HalfOpenAfterRequests: 3,
-		Notices:         []fakes.TimedNotice{{After: 1500 * time.Millisecond, Code: 1100}, {After: 2 * time.Second, Code: 1102, Message: "back"}},
+		Notices:         []fakes.TimedNotice{{After: 1500 * time.Millisecond, Code: broker.IBCodeConnectivityLost}, {After: 2 * time.Second, Code: broker.IBCodeRestoredDataMaintained, Message: "back"}},
 		RefuseClientIDs: []int64{7},
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -186,7 +186,7 @@ func TestScriptJSONRoundTripProperty(t *testing.T) {
 
 func TestCloneIsDeep(t *testing.T) {
 	s := fakes.DefaultScript()
-	s.Faults.Notices = []fakes.TimedNotice{{Code: 1100}}
+	s.Faults.Notices = []fakes.TimedNotice{{Code: broker.IBCodeConnectivityLost}}
 	s.Faults.MalformedFields = []string{"x"}
 	s.Faults.RefuseClientIDs = []int64{1}
 	c := s.Clone()
@@ -197,7 +197,7 @@ func TestCloneIsDeep(t *testing.T) {
 	c.Faults.MalformedFields[0] = "y"
 	c.Faults.RefuseClientIDs[0] = 2
 	want := fakes.DefaultScript()
-	want.Faults.Notices = []fakes.TimedNotice{{Code: 1100}}
+	want.Faults.Notices = []fakes.TimedNotice{{Code: broker.IBCodeConnectivityLost}}
 	want.Faults.MalformedFields = []string{"x"}
 	want.Faults.RefuseClientIDs = []int64{1}
 	if diff := cmp.Diff(want, s); diff != "" {

@@ -117,15 +117,16 @@ const (
 	outCompletedOrdersEnd    = 102
 )
 
-// IB message codes the gateway sends on its own, with real TWS's texts.
+// IB message codes the gateway sends on its own, with real TWS's texts. They
+// are broker's IB codes (broker/ibcodes.go) under the names fakes had first.
 const (
-	CodeClientIDInUse       = 326
-	CodeConnectivityLost    = 1100
-	CodeRestoredDataLost    = 1101
-	CodeRestoredMaintained  = 1102
-	CodeMarketDataFarmOK    = 2104
-	CodeHistDataFarmOK      = 2106
-	CodeSecDefDataFarmOK    = 2158
+	CodeClientIDInUse       = broker.IBCodeClientIDInUse
+	CodeConnectivityLost    = broker.IBCodeConnectivityLost
+	CodeRestoredDataLost    = broker.IBCodeRestoredDataLost
+	CodeRestoredMaintained  = broker.IBCodeRestoredDataMaintained
+	CodeMarketDataFarmOK    = broker.IBCodeMarketDataFarmOK
+	CodeHistDataFarmOK      = broker.IBCodeHistDataFarmOK
+	CodeSecDefDataFarmOK    = broker.IBCodeSecDefDataFarmOK
 	noticeTextUnknownPrefix = "fake gateway notice "
 )
 

@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/fakes"
+	"github.com/brokerkit/brokerkit/internal/leakcheck"
 	"github.com/brokerkit/brokerkit/robust"
 	"github.com/brokerkit/brokerkit/robust/internal/chaostest"
-	"github.com/brokerkit/brokerkit/robust/internal/leakcheck"
-	"github.com/google/go-cmp/cmp"
 )
 
 type chaosEnv = chaostest.Env
@@ -31,10 +32,7 @@ func TestChaosGatewayDrop(t *testing.T) {
 			t.Fatalf("dropped %d connections, want 1", n)
 		}
 		e.MustServe(t, "after drop")
-		deadline := time.Now().Add(10 * time.Second)
-		for e.B.Stats().Reconnects == before && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		chaostest.Eventually(t, "a reconnect", func() bool { return e.B.Stats().Reconnects != before })
 		if got := e.B.Stats().Reconnects; got != before+1 {
 			t.Fatalf("drop %d: reconnects %d, want %d", i, got, before+1)
 		}
@@ -49,23 +47,23 @@ func TestChaosIBConnectivity1100Then1102(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.GW.Notify(1100, "")
+	e.GW.Notify(broker.IBCodeConnectivityLost, "")
 	waitState(t, e.B, robust.StateReconnecting)
 	e.MustServe(t, "during 1100")
-	e.GW.Notify(1102, "")
+	e.GW.Notify(broker.IBCodeRestoredDataMaintained, "")
 	waitState(t, e.B, robust.StateConnected)
 	var codes []int64
 	for len(codes) < 2 {
 		select {
 		case ev := <-events:
-			if ev.Code == 1100 || ev.Code == 1102 {
+			if ev.Code == broker.IBCodeConnectivityLost || ev.Code == broker.IBCodeRestoredDataMaintained {
 				codes = append(codes, ev.Code)
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("events so far %v", codes)
 		}
 	}
-	if diff := cmp.Diff([]int64{1100, 1102}, codes); diff != "" {
+	if diff := cmp.Diff([]int64{broker.IBCodeConnectivityLost, broker.IBCodeRestoredDataMaintained}, codes); diff != "" {
 		t.Errorf("codes (-want +got):\n%s", diff)
 	}
 	e.MustServe(t, "after 1102")
@@ -86,13 +84,7 @@ func TestChaosHalfOpenSocket(t *testing.T) {
 	before := e.B.Stats().Restarts
 	// pings stop being answered: the health monitor must replace the session
 	e.GW.SetScript(e.Script)
-	deadline := time.Now().Add(10 * time.Second)
-	for e.B.Stats().Restarts == before && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if e.B.Stats().Restarts == before {
-		t.Fatalf("half-open session never replaced: %+v", e.B.Stats())
-	}
+	chaostest.Eventually(t, "the half-open session replaced", func() bool { return e.B.Stats().Restarts != before })
 	e.MustServe(t, "after half-open")
 	leakcheck.AssertSockets(t, e.Port, 1)
 	e.CloseAndCheck(t)
@@ -169,10 +161,8 @@ func TestChaosGatewayRestartSamePort(t *testing.T) {
 	if err := e.GW.Close(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // the gateway is away; reconnects are refused
-	if st := e.B.Stats(); st.State != robust.StateReconnecting {
-		t.Errorf("state during outage %v", st.State)
-	}
+	// The gateway is away; reconnects are refused: the Broker notices and says so.
+	waitState(t, e.B, robust.StateReconnecting)
 	gw, err := fakes.NewGateway(e.Script, fakes.WithAddr(addr))
 	if err != nil {
 		t.Fatalf("restart gateway on %s: %v", addr, err)

@@ -127,7 +127,7 @@ func TestGivesUpAfterMaxAttemptsWrappingLastCause(t *testing.T) {
 	b, clk, _ := newTest(t, f, WithMaxAttempts(3), WithBreaker(0, 0))
 	connect(t, b)
 	s := f.get(t, 0)
-	s.fail(broker.OpAccounts, broker.ErrTimeout, broker.ErrTimeout, &broker.APIError{ReqID: 3, Code: 502, Message: "cannot connect"})
+	s.fail(broker.OpAccounts, broker.ErrTimeout, broker.ErrTimeout, &broker.APIError{ReqID: 3, Code: broker.IBCodeConnectFail, Message: "cannot connect"})
 	ch := async(func() ([]string, error) { return b.Accounts(context.Background()) })
 	for range 2 {
 		clk.Advance(clk.waitPending(t, -1))
@@ -181,7 +181,7 @@ func TestPermanentErrorsAreNotRetriedNorCounted(t *testing.T) {
 	for _, cause := range []error{
 		broker.ErrInvalidArgument,
 		broker.ErrUnsupported,
-		&broker.APIError{ReqID: 4, Code: 200, Message: "No security definition has been found"},
+		&broker.APIError{ReqID: 4, Code: broker.IBCodeNoSecurityDefinition, Message: "No security definition has been found"},
 	} {
 		t.Run(cause.Error(), func(t *testing.T) {
 			f := &farm{}
@@ -303,7 +303,7 @@ func TestBreakerOpensRejectsFastAndProbes(t *testing.T) {
 
 func TestConnect326BacksOffAndMovesClientID(t *testing.T) {
 	f := &farm{prep: func(s *stub) {
-		s.fail(broker.OpConnect, &broker.APIError{ReqID: -1, Code: 326, Message: "client id is already in use"}, broker.ErrClientIDInUse)
+		s.fail(broker.OpConnect, &broker.APIError{ReqID: -1, Code: broker.IBCodeClientIDInUse, Message: "client id is already in use"}, broker.ErrClientIDInUse)
 	}}
 	b, clk, _ := newTest(t, f, WithClientIDPolicy(NextClientID(3)))
 	ch := async(func() (broker.ConnectInfo, error) { return b.Connect(context.Background(), testParams) })
@@ -492,12 +492,12 @@ func TestGatewayLostIBThenRestored(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := f.get(t, 0)
-	s.hub.Publish(broker.Event{Kind: broker.EventConnectionLost, Code: 1100, Message: "Connectivity between IB and Trader Workstation has been lost."})
+	s.hub.Publish(broker.Event{Kind: broker.EventConnectionLost, Code: broker.IBCodeConnectivityLost, Message: "Connectivity between IB and Trader Workstation has been lost."})
 	eventually(t, "reconnecting", func() bool { return b.State() == StateReconnecting })
 	if _, err := b.Positions(context.Background()); err != nil { // the socket is fine: calls go through
 		t.Errorf("Positions during 1100: %v", err)
 	}
-	s.hub.Publish(broker.Event{Kind: broker.EventConnectionRestored, Code: 1102, Message: "Connectivity between IB and Trader Workstation has been restored - data maintained."})
+	s.hub.Publish(broker.Event{Kind: broker.EventConnectionRestored, Code: broker.IBCodeRestoredDataMaintained, Message: "Connectivity between IB and Trader Workstation has been restored - data maintained."})
 	eventually(t, "connected", func() bool { return b.State() == StateConnected })
 	var codes []int64
 	for len(codes) < 2 {
@@ -508,7 +508,7 @@ func TestGatewayLostIBThenRestored(t *testing.T) {
 			t.Fatalf("events so far %v", codes)
 		}
 	}
-	if diff := cmp.Diff([]int64{1100, 1102}, codes); diff != "" {
+	if diff := cmp.Diff([]int64{broker.IBCodeConnectivityLost, broker.IBCodeRestoredDataMaintained}, codes); diff != "" {
 		t.Errorf("forwarded events (-want +got):\n%s", diff)
 	}
 	if st := b.Stats(); st.Restarts != 0 || st.Reconnects != 0 {

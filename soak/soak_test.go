@@ -28,6 +28,7 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/conformance"
 	"github.com/brokerkit/brokerkit/fakes"
+	"github.com/brokerkit/brokerkit/internal/leakcheck"
 	"github.com/brokerkit/brokerkit/robust"
 	"github.com/brokerkit/brokerkit/transport/goplugin"
 	"github.com/brokerkit/brokerkit/transport/stdiojson"
@@ -54,7 +55,7 @@ func TestMain(m *testing.M) {
 	}
 	newAdapter := func() broker.Broker { return ibkr.New() }
 	stdiojson.MaybeRunWorker(newAdapter)
-	goplugin.MaybeServe(newAdapter)
+	goplugin.MaybeRunWorker(newAdapter)
 	// Workers built with -race would sleep 1s at exit (atexit_sleep_ms).
 	_ = os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	goleak.VerifyTestMain(m)
@@ -178,20 +179,8 @@ var transports = []struct {
 	name string
 	dial robust.Dialer
 }{
-	{"stdiojson", func(ctx context.Context) (broker.Broker, error) {
-		c, err := stdiojson.Start(ctx, stdiojson.WithSelf(), stdiojson.WithLogger(logger))
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
-	}},
-	{"goplugin", func(ctx context.Context) (broker.Broker, error) {
-		c, err := goplugin.Start(ctx, goplugin.WithSelf(), goplugin.WithLogger(logger))
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
-	}},
+	{"stdiojson", stdiojson.Dialer(stdiojson.WithSelf(), stdiojson.WithLogger(logger))},
+	{"goplugin", goplugin.Dialer(goplugin.WithSelf(), goplugin.WithLogger(logger))},
 }
 
 // tailBuffer is an io.Writer that keeps the last max bytes written to it.
@@ -367,7 +356,7 @@ func TestSoak(t *testing.T) {
 	// Every worker is gone once the robust Brokers are closed; only the gateway remains.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		kids := children()
+		kids := leakcheck.Children(0)
 		if len(kids) <= 1 {
 			break
 		}
@@ -405,7 +394,7 @@ func checkedCall(b *robust.Broker, kind int, s fakes.Script) error {
 		if err != nil {
 			return fmt.Errorf("AccountSummary: %w", err)
 		}
-		if diff := cmp.Diff(s.Summary, got); diff != "" {
+		if diff := cmp.Diff(conformance.ExpectedSummary(s), got); diff != "" {
 			return fmt.Errorf("AccountSummary: wrong answer (-script +got):\n%s", diff)
 		}
 	default:
@@ -459,14 +448,14 @@ func sampleUntil(ctx context.Context, every time.Duration) []sample {
 
 func takeSample(at time.Duration) sample {
 	debug.FreeOSMemory() // RSS after a GC and a scavenge: live memory, not garbage
-	kids := children()
+	kids := leakcheck.Children(0)
 	return sample{
 		at:         at,
 		goroutines: runtime.NumGoroutine(),
-		fds:        len(fdList("self")),
+		fds:        len(leakcheck.FDs(0)),
 		rssKiB:     rss(),
 		children:   len(kids),
-		closeWait:  closeWait(append([]string{"self"}, kids...)),
+		closeWait:  leakcheck.CloseWait(kids...),
 	}
 }
 
@@ -508,22 +497,6 @@ func pick(ss []sample, get func(sample) int) []int {
 	return out
 }
 
-// fdList returns the targets of /proc/PID/fd/* ("socket:[123]", paths, ...).
-func fdList(pid string) []string {
-	dir := "/proc/" + pid + "/fd"
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	out := make([]string, 0, len(ents))
-	for _, e := range ents {
-		if l, err := os.Readlink(dir + "/" + e.Name()); err == nil {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // rss returns VmRSS of this process in KiB.
 func rss() int {
 	b, err := os.ReadFile("/proc/self/status")
@@ -537,60 +510,4 @@ func rss() int {
 		}
 	}
 	return 0
-}
-
-// children returns the pids of this process's children, zombies included.
-func children() []string {
-	me := strconv.Itoa(os.Getpid())
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range ents {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		if f := strings.Fields(s[i+1:]); len(f) >= 2 && f[1] == me {
-			out = append(out, e.Name())
-		}
-	}
-	return out
-}
-
-// closeWait counts the TCP sockets in CLOSE_WAIT held by the given processes.
-func closeWait(pids []string) int {
-	inodes := map[string]bool{}
-	for _, pid := range pids {
-		for _, l := range fdList(pid) {
-			if in, ok := strings.CutPrefix(l, "socket:["); ok {
-				inodes[strings.TrimSuffix(in, "]")] = true
-			}
-		}
-	}
-	n := 0
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(table)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			f := strings.Fields(line)
-			// sl local rem st tx:rx tr:when retrnsmt uid timeout inode
-			if len(f) >= 10 && f[3] == "08" && inodes[f[9]] {
-				n++
-			}
-		}
-	}
-	return n
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/brokerkit/brokerkit/adapters/ibkr"
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/fakes"
+	"github.com/brokerkit/brokerkit/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -55,49 +54,11 @@ func waitIdle(t *testing.T, g *fakes.Gateway) {
 	}
 }
 
-// ---- sockets of this process, from /proc ----
-
-// socketsTo returns the TCP state of every socket this process holds open
-// whose remote port is port ("01" ESTABLISHED, "08" CLOSE_WAIT, ...).
-func socketsTo(t *testing.T, port int) []string {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("list fds: %v", err)
-	}
-	inodes := map[string]bool{}
-	for _, fd := range fds {
-		link, err := os.Readlink("/proc/self/fd/" + fd.Name())
-		if err == nil && strings.HasPrefix(link, "socket:[") {
-			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
-		}
-	}
-	var states []string
-	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(data), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) < 10 {
-				continue
-			}
-			_, remPort, _ := strings.Cut(f[2], ":")
-			p, err := strconv.ParseInt(remPort, 16, 32)
-			if err == nil && int(p) == port && inodes[f[9]] {
-				states = append(states, f[3])
-			}
-		}
-	}
-	return states
-}
-
 // TestGatewayDropLeavesNoSocket: after the gateway drops the session and the
 // adapter has noticed, this process holds no socket to the gateway, in
 // CLOSE_WAIT or any other state.
 func TestGatewayDropLeavesNoSocket(t *testing.T) {
-	if _, err := os.Stat("/proc/self/fd"); err != nil {
+	if !leakcheck.Available() {
 		t.Skip("needs /proc (Linux)")
 	}
 	g := newGateway(t, fakes.DefaultScript())
@@ -110,7 +71,7 @@ func TestGatewayDropLeavesNoSocket(t *testing.T) {
 	if _, err := a.Connect(ctx, params(g)); err != nil {
 		t.Fatal(err)
 	}
-	if got := socketsTo(t, g.Port()); len(got) != 1 || got[0] != "01" {
+	if got := leakcheck.OwnSocketStates(g.Port()); len(got) != 1 || got[0] != "01" {
 		t.Fatalf("while connected: sockets to the gateway %v, want one ESTABLISHED (01)", got)
 	}
 	g.DropConnections()
@@ -125,7 +86,7 @@ func TestGatewayDropLeavesNoSocket(t *testing.T) {
 	if err := a.Disconnect(ctx); err != nil { // waits for scmhub's teardown
 		t.Fatal(err)
 	}
-	if got := socketsTo(t, g.Port()); len(got) != 0 {
+	if got := leakcheck.OwnSocketStates(g.Port()); len(got) != 0 {
 		t.Errorf("after the drop: sockets to the gateway %v, want none (08 is CLOSE_WAIT)", got)
 	}
 }
@@ -158,8 +119,8 @@ func TestFailedHandshakesLeaveNothing(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Connect: %v, want %v", err, tc.want)
 			}
-			if _, err := os.Stat("/proc/self/fd"); err == nil {
-				if got := socketsTo(t, g.Port()); len(got) != 0 {
+			if leakcheck.Available() {
+				if got := leakcheck.OwnSocketStates(g.Port()); len(got) != 0 {
 					t.Errorf("after the failed Connect: sockets to the gateway %v, want none", got)
 				}
 			}
@@ -327,7 +288,10 @@ func TestConnectWhileClosing(t *testing.T) {
 	p.Timeout = time.Hour
 	done := make(chan error, 1)
 	go func() { _, err := a.Connect(ctxFor(t), p); done <- err }()
-	for len(g.Connections()) < 2 { // the probe, then scmhub's connection
+	for deadline := time.Now().Add(10 * time.Second); len(g.Connections()) < 2; { // the probe, then scmhub's connection
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway accepted %d connections, want 2", len(g.Connections()))
+		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	if err := a.Close(); err != nil {

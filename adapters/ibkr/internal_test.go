@@ -239,15 +239,15 @@ func TestEventFor(t *testing.T) {
 		reqID, code int64
 		kind        broker.EventKind // 0: no event
 	}{
-		{-1, 1100, broker.EventConnectionLost},
-		{-1, 1101, broker.EventConnectionRestored},
-		{-1, 1102, broker.EventConnectionRestored},
-		{-1, 2104, broker.EventNotice},
-		{-1, 504, 0}, // scmhub's own "Not connected"
-		{-1, 502, 0},
+		{-1, broker.IBCodeConnectivityLost, broker.EventConnectionLost},
+		{-1, broker.IBCodeRestoredDataLost, broker.EventConnectionRestored},
+		{-1, broker.IBCodeRestoredDataMaintained, broker.EventConnectionRestored},
+		{-1, broker.IBCodeMarketDataFarmOK, broker.EventNotice},
+		{-1, broker.IBCodeNotConnected, 0}, // scmhub's own "Not connected"
+		{-1, broker.IBCodeConnectFail, 0},
 		{-1, 520, 0},
-		{12, 504, broker.EventNotice}, // about a request nobody waits for
-		{12, 200, broker.EventNotice},
+		{12, broker.IBCodeNotConnected, broker.EventNotice}, // about a request nobody waits for
+		{12, broker.IBCodeNoSecurityDefinition, broker.EventNotice},
 	} {
 		e, ok := eventFor(tc.reqID, tc.code, "text")
 		if tc.kind == 0 {
@@ -360,21 +360,21 @@ func TestErrorRouting(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &summaryReq{done: make(chan struct{})}
-	s.summaries[42] = r
+	s.byID[42] = r
 	s.Error(42, 0, 321, "Error validating request", "")
 	var api *broker.APIError
 	if !isClosed(r.done) || !errors.As(r.err, &api) || api.Code != 321 || api.ReqID != 42 {
 		t.Errorf("summary error: done %v, err %v", isClosed(r.done), r.err)
 	}
-	s.Error(-1, 0, 326, "in use", "")
-	if err := s.refusal(); broker.IBCode(err) != 326 || !errors.Is(err, broker.ErrClientIDInUse) {
+	s.Error(-1, 0, broker.IBCodeClientIDInUse, "in use", "")
+	if err := s.refusal(); broker.IBCode(err) != broker.IBCodeClientIDInUse || !errors.Is(err, broker.ErrClientIDInUse) {
 		t.Errorf("326 during connect: refusal = %v", err)
 	}
-	s.Error(-1, 0, 504, "Not connected", "")
-	s.Error(-1, 0, 1100, "lost", "")
+	s.Error(-1, 0, broker.IBCodeNotConnected, "Not connected", "")
+	s.Error(-1, 0, broker.IBCodeConnectivityLost, "lost", "")
 	select {
 	case e := <-events:
-		if e.Kind != broker.EventConnectionLost || e.Code != 1100 {
+		if e.Kind != broker.EventConnectionLost || e.Code != broker.IBCodeConnectivityLost {
 			t.Errorf("event = %+v, want connection lost 1100 (504 must not be published)", e)
 		}
 	case <-time.After(5 * time.Second):

@@ -54,16 +54,16 @@ func count(g *fakes.Gateway, msgID int) int {
 // waitCount waits until the gateway has read n messages with this id.
 func waitCount(t *testing.T, g *fakes.Gateway, msgID, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); count(g, msgID) < n; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway read %d messages %d, want %d", count(g, msgID), msgID, n)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := g.WaitRequests(ctx, msgID, n); err != nil {
+		t.Fatal(err)
 	}
 }
 
 const (
-	msgReqPositions    = 61
-	msgCancelPositions = 64
+	msgReqPositions    = fakes.MsgReqPositions
+	msgCancelPositions = fakes.MsgCancelPositions
 )
 
 // TestLostPositionEnd: one POSITION_END that never comes costs the call that

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,21 +42,13 @@ func openBroker(ctx context.Context, transport string, log hclog.Logger) (broker
 		if err != nil {
 			return nil, err
 		}
-		c, err := stdiojson.Start(ctx, stdiojson.WithCommand(exe, "worker"), stdiojson.WithLogger(log.Named("stdiojson")))
-		if err != nil {
-			return nil, err // a plain nil, never a nil *Client inside the interface
-		}
-		return c, nil
+		return stdiojson.Dialer(stdiojson.WithCommand(exe, "worker"), stdiojson.WithLogger(log.Named("stdiojson")))(ctx)
 	case "goplugin":
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, err
 		}
-		c, err := goplugin.Start(ctx, goplugin.WithCommand(exe, "plugin"), goplugin.WithLogger(log.Named("goplugin")))
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
+		return goplugin.Dialer(goplugin.WithCommand(exe, "plugin"), goplugin.WithLogger(log.Named("goplugin")))(ctx)
 	default:
 		return nil, fmt.Errorf("%w: transport %q is not built in", errUsage, transport)
 	}
@@ -103,7 +96,13 @@ func runPlugin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	log := workerLogger(stderr, *verbose)
-	goplugin.Serve(ibkr.New(ibkr.WithLogger(log.Named("ibkr"))), goplugin.WithServeLogger(log.Named("goplugin")),
+	// Not ctx: a child ignores Ctrl-C (go-plugin's choice) and leaves its
+	// shutdown to the host.
+	err := goplugin.RunWorker(context.Background(), func() broker.Broker { return ibkr.New(ibkr.WithLogger(log.Named("ibkr"))) },
+		goplugin.WithServeLogger(log.Named("goplugin")),
 		goplugin.WithUsage("brokerkit starts it itself: brokerkit run --transport goplugin (or demo --transport goplugin)."))
-	return nil
+	if errors.Is(err, goplugin.ErrNotWorker) {
+		os.Exit(1) // as before: the usage is printed, the exit status is 1
+	}
+	return err
 }

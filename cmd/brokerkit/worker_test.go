@@ -110,12 +110,12 @@ func TestWorkerRobustReconnectsAfterGatewayDrop(t *testing.T) {
 				t.Fatalf("positions after the drop: %d, %v", len(positions), err)
 			}
 			// IB's own connectivity codes reach the host unchanged.
-			gw.Notify(1100, "Connectivity between IB and Trader Workstation has been lost.")
-			if e := nextEvent(t, events, 5*time.Second, func(e broker.Event) bool { return e.Code == 1100 }); e.Kind != broker.EventConnectionLost {
+			gw.Notify(broker.IBCodeConnectivityLost, "Connectivity between IB and Trader Workstation has been lost.")
+			if e := nextEvent(t, events, 5*time.Second, func(e broker.Event) bool { return e.Code == broker.IBCodeConnectivityLost }); e.Kind != broker.EventConnectionLost {
 				t.Errorf("1100 arrived as %v", e.Kind)
 			}
-			gw.Notify(1102, "Connectivity between IB and Trader Workstation has been restored - data maintained.")
-			if e := nextEvent(t, events, 5*time.Second, func(e broker.Event) bool { return e.Code == 1102 }); e.Kind != broker.EventConnectionRestored {
+			gw.Notify(broker.IBCodeRestoredDataMaintained, "Connectivity between IB and Trader Workstation has been restored - data maintained.")
+			if e := nextEvent(t, events, 5*time.Second, func(e broker.Event) bool { return e.Code == broker.IBCodeRestoredDataMaintained }); e.Kind != broker.EventConnectionRestored {
 				t.Errorf("1102 arrived as %v", e.Kind)
 			}
 		})

@@ -66,13 +66,7 @@ func run(ctx context.Context, out io.Writer, gateway string, clientID int64) err
 	}
 
 	// robust restarts the worker and reconnects when either dies.
-	b := robust.New(func(ctx context.Context) (broker.Broker, error) {
-		c, err := stdiojson.Start(ctx, stdiojson.WithSelf()) // a fresh child process per dial
-		if err != nil {
-			return nil, err // a plain nil, never a nil *Client in the interface
-		}
-		return c, nil
-	})
+	b := robust.New(stdiojson.Dialer(stdiojson.WithSelf())) // a fresh child process per dial
 	defer b.Close()
 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second) // every call has a deadline

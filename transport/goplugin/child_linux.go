@@ -5,25 +5,14 @@ package goplugin
 import (
 	"context"
 	"os"
-	"os/exec"
 	"os/signal"
-	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/childproc"
 )
-
-// setParentDeathSignal asks the kernel to send the child SIGKILL when the host
-// dies: SIGKILL because it is the one signal a stopped (SIGSTOP) child cannot
-// leave pending; the child has nothing to clean up that the kernel does not (its
-// socket file is gone once the host has connected, see Start). It fires when
-// the host thread that forked the child exits, so it is a first line only; the
-// child's own watch (watchHost) is the backstop.
-func setParentDeathSignal(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
 
 // guardStdout points fd 1 at a pipe read by filterStdout, so that only
 // go-plugin's handshake line reaches the host's stdout reader. On failure it
@@ -66,7 +55,7 @@ func watchHost(log hclog.Logger, b broker.Broker) {
 			exitChild(log, b, 2)
 		}
 	}
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+	if err := childproc.SetParentDeathSignal(unix.SIGKILL); err != nil {
 		log.Warn("prctl(PR_SET_PDEATHSIG)", "error", err)
 	}
 	if os.Getppid() != ppid { // the parent died between Getppid and prctl

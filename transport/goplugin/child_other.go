@@ -5,15 +5,11 @@ package goplugin
 import (
 	"context"
 	"os"
-	"os/exec"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/brokerkit/brokerkit/broker"
 )
-
-// setParentDeathSignal is Linux only; elsewhere the child's poll is the only watch.
-func setParentDeathSignal(*exec.Cmd) {}
 
 // guardStdout is Linux only: elsewhere, stray stdout writes before the handshake
 // break it, as in plain go-plugin (issue #199).

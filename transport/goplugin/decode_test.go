@@ -128,7 +128,7 @@ func FuzzPositionsFromPB(f *testing.F) {
 // FuzzEventFromPB: an event either decodes to a known kind or fails with ErrProtocol.
 func FuzzEventFromPB(f *testing.F) {
 	for _, k := range []string{"notice", "connection_lost", "connection_restored", "bogus", ""} {
-		b, _ := proto.Marshal(&pb.Event{Kind: k, Code: 2104, Message: "m"})
+		b, _ := proto.Marshal(&pb.Event{Kind: k, Code: broker.IBCodeMarketDataFarmOK, Message: "m"})
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -1,12 +1,17 @@
 // Package goplugin runs a broker.Broker in a child process and talks to it over
 // gRPC, using HashiCorp go-plugin to start, handshake with and end the child.
 // The host holds a *Client, which is itself a broker.Broker; the child is a
-// program whose main is one call to Serve (or MaybeServe, to ship one binary).
+// program whose main is one call to RunWorker (or MaybeRunWorker, to ship one
+// binary).
 //
 // # Host and child
 //
 //	// child (for example `brokerkit plugin`):
-//	func main() { goplugin.Serve(ibkr.New()) }
+//	func main() {
+//		if err := goplugin.RunWorker(context.Background(), func() broker.Broker { return ibkr.New() }); err != nil {
+//			os.Exit(1)
+//		}
+//	}
 //
 //	// host:
 //	c, err := goplugin.Start(ctx, goplugin.WithCommand("/usr/local/bin/brokerkit", "plugin"))
@@ -17,6 +22,17 @@
 // set holds one GRPCPlugin, Plugin, under PluginName. go-plugin's automatic
 // mutual TLS is on unless WithoutAutoMTLS is given. The child's log lines
 // (JSON on its stderr) and anything it prints arrive in the host's logger.
+//
+// # The shape both transports share
+//
+// This package and transport/stdiojson have the same public shape: Start(ctx,
+// opts...) returns a *Client that is a broker.Broker; WithCommand, WithSelf,
+// WithEnv, WithLogger (default: hclog to os.Stderr at info) and WithGracePeriod
+// mean the same in both; Dialer(opts...) is a robust.Dialer that starts a fresh
+// child per dial; the child side is RunWorker(ctx, newBroker, opts...) or, in a
+// one-binary program, MaybeRunWorker(newBroker, opts...) first thing in main,
+// with WithServeLogger for the child's logger. Serve and MaybeServe are the old
+// names of RunWorker and MaybeRunWorker, deprecated and kept for one release.
 //
 // # Wire
 //

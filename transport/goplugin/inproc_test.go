@@ -66,7 +66,7 @@ func TestRoundTripProperty(t *testing.T) {
 				AvgCost:  dec.Draw(rt, "avg"),
 			}
 		}
-		mem.setPositions(ps)
+		mem.SetPositions(ps)
 		want, err := mem.Positions(ctx)
 		if err != nil {
 			rt.Fatal(err)
@@ -142,22 +142,20 @@ func TestErrorsCrossProperty(t *testing.T) {
 		case 0:
 			orig = fmt.Errorf("%s: %w", msg, rapid.SampledFrom(sentinels).Draw(rt, "sentinel"))
 		case 1:
-			ib := rapid.SampledFrom([]int64{200, 326, 354, 502, 504, 1100, 2104}).Draw(rt, "ib")
+			ib := rapid.SampledFrom([]int64{broker.IBCodeNoSecurityDefinition, broker.IBCodeClientIDInUse,
+				broker.IBCodeMarketDataNotSubscribed, broker.IBCodeConnectFail, broker.IBCodeNotConnected,
+				broker.IBCodeConnectivityLost, broker.IBCodeMarketDataFarmOK}).Draw(rt, "ib")
 			orig = fmt.Errorf("op: %w", &broker.APIError{ReqID: -1, Code: ib, Message: msg})
 		case 2:
 			orig = broker.ErrorFromCode(rapid.SampledFrom(codes).Draw(rt, "code"), msg, 0)
 		}
-		mem.mu.Lock()
-		mem.err = orig
-		mem.mu.Unlock()
+		mem.SetErr(orig)
 		_, got := c.Accounts(ctx)
 		checkSameError(rt, orig, got)
 		got = c.Ping(ctx)
 		checkSameError(rt, orig, got)
 	})
-	mem.mu.Lock()
-	mem.err = nil
-	mem.mu.Unlock()
+	mem.SetErr(nil)
 }
 
 func checkSameError(t interface{ Fatalf(string, ...any) }, want, got error) {
@@ -178,10 +176,10 @@ func checkSameError(t interface{ Fatalf(string, ...any) }, want, got error) {
 func TestAPIErrorCrosses(t *testing.T) {
 	mem := newMemBroker()
 	c, _ := inProcessPair(t, mem)
-	mem.err = fmt.Errorf("reqPositions: %w", &broker.APIError{ReqID: 9, Code: 200, Message: "No security definition"})
+	mem.SetErr(fmt.Errorf("reqPositions: %w", &broker.APIError{ReqID: 9, Code: broker.IBCodeNoSecurityDefinition, Message: "No security definition"}))
 	_, err := c.Positions(context.Background())
 	var api *broker.APIError
-	if !errors.As(err, &api) || api.Code != 200 {
+	if !errors.As(err, &api) || api.Code != broker.IBCodeNoSecurityDefinition {
 		t.Fatalf("Positions = %v; want an *APIError with code 200", err)
 	}
 	if got := broker.ErrorCode(err); got != broker.CodeAPIError {
@@ -200,9 +198,9 @@ func TestEventsCross(t *testing.T) {
 	// Subscribe has returned: the child's subscription exists, nothing may be missed.
 	at := time.Date(2026, 1, 2, 15, 4, 5, 6, time.UTC)
 	want := []broker.Event{
-		{Kind: broker.EventConnectionLost, Time: at, Code: 1100, Message: "Connectivity between IB and TWS has been lost."},
-		{Kind: broker.EventConnectionRestored, Time: at.Add(time.Second), Code: 1102, Message: "restored, data maintained"},
-		{Kind: broker.EventNotice, Time: at.Add(2 * time.Second), Code: 2104, Message: "farm OK"},
+		{Kind: broker.EventConnectionLost, Time: at, Code: broker.IBCodeConnectivityLost, Message: "Connectivity between IB and TWS has been lost."},
+		{Kind: broker.EventConnectionRestored, Time: at.Add(time.Second), Code: broker.IBCodeRestoredDataMaintained, Message: "restored, data maintained"},
+		{Kind: broker.EventNotice, Time: at.Add(2 * time.Second), Code: broker.IBCodeMarketDataFarmOK, Message: "farm OK"},
 	}
 	for _, e := range want {
 		mem.Publish(e)
@@ -228,7 +226,7 @@ func TestContextExpiryKeepsClientUsable(t *testing.T) {
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := c.AccountSummary(ctx, "!block")
+	_, err := c.AccountSummary(ctx, "block")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("blocked call = %v, want DeadlineExceeded", err)
 	}
@@ -243,14 +241,15 @@ func TestContextExpiryKeepsClientUsable(t *testing.T) {
 }
 
 func TestChildExitFailsCallsAtOnce(t *testing.T) {
-	c, exit := inProcessPair(t, newMemBroker())
+	mem := newMemBroker()
+	c, exit := inProcessPair(t, mem)
 	connect(t, c)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.AccountSummary(context.Background(), "!block")
+		_, err := c.AccountSummary(context.Background(), "block")
 		errc <- err
 	}()
-	time.Sleep(20 * time.Millisecond) // let the call get in flight; the test holds either way
+	waitBlocked(t, mem, 1) // the call is in flight
 	exit()
 	within(t, 10*time.Second, "in-flight call after exit", func() {
 		if err := <-errc; !errors.Is(err, broker.ErrUnavailable) {
@@ -275,10 +274,10 @@ func TestCloseFailsEverythingWithErrClosed(t *testing.T) {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.AccountSummary(context.Background(), "!block")
+		_, err := c.AccountSummary(context.Background(), "block")
 		errc <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitBlocked(t, mem, 1) // the call is in flight
 	var wg sync.WaitGroup
 	for range 3 { // concurrent and repeated Close
 		wg.Add(1)
@@ -317,7 +316,7 @@ func second[T any](_ T, err error) error { return err }
 func TestPanicInServedBrokerIsAnError(t *testing.T) {
 	c, _ := inProcessPair(t, newMemBroker())
 	connect(t, c)
-	_, err := c.AccountSummary(context.Background(), "!panic")
+	_, err := c.AccountSummary(context.Background(), "panic")
 	if err == nil || broker.ErrorCode(err) != broker.CodeInternal || !strings.Contains(err.Error(), "scripted panic") {
 		t.Fatalf("panicking call = %v (code %q), want an internal error naming the panic", err, broker.ErrorCode(err))
 	}
@@ -385,5 +384,15 @@ func TestSubscribeErrorCrosses(t *testing.T) {
 	}
 	if err := c.Ping(context.Background()); !errors.Is(err, broker.ErrClosed) {
 		t.Fatalf("Ping on a closed served Broker = %v, want ErrClosed", err)
+	}
+}
+
+// waitBlocked waits until n calls to mem have started blocking.
+func waitBlocked(t *testing.T, mem *memBroker, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := mem.WaitBlocked(ctx, n); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -24,18 +24,36 @@ import (
 //	<test binary> goplugin-test-child MODE   serve a Broker as a go-plugin child
 //	<test binary> goplugin-test-host         start a mem child, print its pid and socket, wait to be killed
 //
-// and, through MaybeServe, WithSelf children serve a memBroker.
+// and, through MaybeRunWorker, WithSelf children serve a memBroker.
 const (
 	argChild = "goplugin-test-child"
 	argHost  = "goplugin-test-host"
 )
 
+// envProbe is the variable the "env" child mode requires.
+const envProbe = "BROKERKIT_GOPLUGIN_TEST_PROBE"
+
 // childModes are the Brokers a re-executed child can serve.
 var childModes = map[string]func() broker.Broker{
-	"mem": func() broker.Broker { return newMemBroker() },
+	// mem announces each call that starts blocking on its stderr, which the
+	// host logs (testbroker.BlockedNote).
+	"mem": func() broker.Broker {
+		m := newMemBroker()
+		m.SetBlockNote(os.Stderr)
+		return m
+	},
 	// ibkr is the real adapter, for the conformance kit.
 	"ibkr": func() broker.Broker { return ibkr.New(ibkr.WithLogger(childLogger.Named("ibkr"))) },
 	// noisy writes to stdout before go-plugin's handshake, as a careless init would.
+	// env serves a memBroker only if the host passed envProbe=yes (WithEnv);
+	// otherwise the child exits before the handshake.
+	"env": func() broker.Broker {
+		if os.Getenv(envProbe) != "yes" {
+			fmt.Fprintf(os.Stderr, "%s is %q, want yes\n", envProbe, os.Getenv(envProbe))
+			os.Exit(3)
+		}
+		return newMemBroker()
+	},
 	"noisy": func() broker.Broker {
 		fmt.Println("stray fmt.Println before the handshake")
 		_, _ = os.Stdout.WriteString("stray half line before the handshake, then ")
@@ -44,14 +62,16 @@ var childModes = map[string]func() broker.Broker{
 }
 
 func TestMain(m *testing.M) {
-	MaybeServe(func() broker.Broker { return newMemBroker() })
+	MaybeRunWorker(func() broker.Broker { return newMemBroker() })
 	if len(os.Args) >= 3 && os.Args[1] == argChild {
 		newBroker, ok := childModes[os.Args[2]]
 		if !ok {
 			fmt.Fprintf(os.Stderr, "unknown child mode %q\n", os.Args[2])
 			os.Exit(2)
 		}
-		Serve(newBroker())
+		if err := RunWorker(context.Background(), newBroker); err != nil {
+			os.Exit(1)
+		}
 		os.Exit(0)
 	}
 	if len(os.Args) >= 2 && os.Args[1] == argHost {
@@ -78,7 +98,12 @@ func runTestHost() int {
 }
 
 // testLogger returns a logger into a buffer that is dumped if the test fails.
-func testLogger(t testing.TB) (hclog.Logger, *syncBuffer) {
+func testLogger(t interface {
+	Helper()
+	Cleanup(func())
+	Failed() bool
+	Logf(string, ...any)
+}) (hclog.Logger, *syncBuffer) {
 	t.Helper()
 	buf := &syncBuffer{}
 	t.Cleanup(func() {

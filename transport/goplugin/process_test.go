@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/leakcheck"
+	"github.com/brokerkit/brokerkit/internal/testbroker"
 )
 
 // These tests run the real thing: go-plugin, a child process (the re-executed
@@ -37,7 +39,7 @@ func TestChildServesTheBroker(t *testing.T) {
 	if diff := cmp.Diff(genPositions(3), got); diff != "" {
 		t.Errorf("Positions (-want +got):\n%s", diff)
 	}
-	if _, err := c.AccountSummary(ctx, "!err=client_id_in_use:326"); !errors.Is(err, broker.ErrClientIDInUse) || broker.IBCode(err) != 326 {
+	if _, err := c.AccountSummary(ctx, "err:client_id_in_use:326"); !errors.Is(err, broker.ErrClientIDInUse) || broker.IBCode(err) != broker.IBCodeClientIDInUse {
 		t.Errorf("scripted error = %v (ib %d), want ErrClientIDInUse with IB code 326", err, broker.IBCode(err))
 	}
 
@@ -45,12 +47,12 @@ func TestChildServesTheBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AccountSummary(ctx, "!event"); err != nil {
+	if _, err := c.AccountSummary(ctx, "event"); err != nil {
 		t.Fatal(err)
 	}
 	within(t, 10*time.Second, "event from the child", func() {
 		e := <-events
-		if e.Kind != broker.EventNotice || e.Code != 2104 || e.Time.IsZero() {
+		if e.Kind != broker.EventNotice || e.Code != broker.IBCodeMarketDataFarmOK || e.Time.IsZero() {
 			t.Errorf("event = %+v, want a timed notice 2104", e)
 		}
 	})
@@ -97,13 +99,13 @@ func TestWithSelf(t *testing.T) {
 }
 
 func TestStrayStdoutDoesNotBreakTheProtocol(t *testing.T) {
-	// "noisy" writes to stdout before the handshake; "!print" writes mid-call
+	// "noisy" writes to stdout before the handshake; "print" writes mid-call
 	// through fmt.Println, os.Stdout and the raw file descriptor 1.
 	c, logs := startChild(t, "noisy")
 	connect(t, c)
 	ctx := context.Background()
 	for range 3 {
-		if _, err := c.AccountSummary(ctx, "!print", "NetLiquidation"); err != nil {
+		if _, err := c.AccountSummary(ctx, "print", "NetLiquidation"); err != nil {
 			t.Fatalf("call that prints to stdout: %v", err)
 		}
 		if err := c.Ping(ctx); err != nil {
@@ -118,27 +120,27 @@ func TestStrayStdoutDoesNotBreakTheProtocol(t *testing.T) {
 		"stray os.Stdout write without newline",
 		"stray raw fd 1 write",
 	} {
-		ok := false
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if ok = strings.Contains(logs.String(), s); ok {
-				break
-			}
+		waitCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := logs.WaitContains(waitCtx, s); err != nil {
+			t.Errorf("host log lacks %q: %v", s, err)
 		}
-		if !ok {
-			t.Errorf("host log lacks %q", s)
-		}
+		cancel()
 	}
 }
 
 func TestKill9MidCall(t *testing.T) {
-	c, _ := startChild(t, "mem")
+	c, logs := startChild(t, "mem")
 	connect(t, c)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.AccountSummary(context.Background(), "!block")
+		_, err := c.AccountSummary(context.Background(), "block")
 		errc <- err
 	}()
-	time.Sleep(50 * time.Millisecond) // let the call get in flight; the test holds either way
+	waitCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := logs.WaitContains(waitCtx, testbroker.BlockedNote); err != nil { // the call is in flight
+		t.Fatal(err)
+	}
 	if err := syscall.Kill(c.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +166,7 @@ func TestContextExpiryOverChild(t *testing.T) {
 	connect(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if _, err := c.AccountSummary(ctx, "!block"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := c.AccountSummary(ctx, "block"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("blocked call = %v, want DeadlineExceeded", err)
 	}
 	if err := c.Ping(context.Background()); err != nil {
@@ -181,7 +183,7 @@ func TestConcurrentCallersOverChild(t *testing.T) {
 func TestPanicInChildIsAnError(t *testing.T) {
 	c, _ := startChild(t, "mem")
 	connect(t, c)
-	if _, err := c.AccountSummary(context.Background(), "!panic"); broker.ErrorCode(err) != broker.CodeInternal {
+	if _, err := c.AccountSummary(context.Background(), "panic"); broker.ErrorCode(err) != broker.CodeInternal {
 		t.Fatalf("panicking call = %v, want an internal error", err)
 	}
 	if err := c.Ping(context.Background()); err != nil {
@@ -267,7 +269,7 @@ func testChildExitsWhenHostDies(t *testing.T, stop bool) {
 		t.Fatalf("no child pid or socket")
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // a failed test leaves no child
-	if !processAlive(pid) {
+	if !leakcheck.Alive(pid) {
 		t.Fatalf("child %d not running while its host lives", pid)
 	}
 	if stop {
@@ -280,7 +282,7 @@ func testChildExitsWhenHostDies(t *testing.T, stop bool) {
 	}
 	_ = host.Wait()
 	deadline := time.Now().Add(15 * time.Second)
-	for processAlive(pid) {
+	for leakcheck.Alive(pid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("child %d still running 15s after its host died", pid)
 		}
@@ -289,18 +291,6 @@ func testChildExitsWhenHostDies(t *testing.T, stop bool) {
 	if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket file %s left behind: %v", socket, err)
 	}
-}
-
-// processAlive reports whether pid runs and is not a zombie.
-func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
 }
 
 // TestCloseOfFrozenChildIsBounded stops the child with SIGSTOP: Close must return
@@ -332,7 +322,7 @@ func TestCloseOfFrozenChildIsBounded(t *testing.T) {
 	default:
 		t.Error("child not reaped after Close returned")
 	}
-	if processAlive(pid) {
+	if leakcheck.Alive(pid) {
 		t.Errorf("child %d still exists after Close", pid)
 	}
 	if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {

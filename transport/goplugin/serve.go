@@ -3,11 +3,11 @@ package goplugin
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/childproc"
 )
 
 // childLogger is the child's default logger: JSON lines on the real standard
@@ -64,35 +65,56 @@ func WithServeLogger(l hclog.Logger) ServeOption {
 	return func(o *serveOptions) { o.log = l }
 }
 
-// Serve serves b to the host that started this process and returns when the host
-// ends the session; b is closed by then. It is the whole main of a child program:
+// ErrNotWorker is returned by RunWorker in a process that no host started.
+var ErrNotWorker = errors.New("goplugin: not started by a host")
+
+// RunWorker makes the current process a goplugin worker: it serves newBroker()
+// to the host that started it and returns nil when the host ends the session,
+// the Broker closed by then. It is the whole main of a worker program:
 //
-//	func main() { goplugin.Serve(ibkr.New()) }
+//	func main() {
+//		if err := goplugin.RunWorker(context.Background(), func() broker.Broker { return ibkr.New() }); err != nil {
+//			os.Exit(1)
+//		}
+//	}
 //
 // In a process a host started, this package guards go-plugin's handshake on
 // stdout from the moment it is initialised (before main): anything else written
 // to file descriptor 1, before or after the handshake, reaches the host's logger
 // as a "stray write to stdout" instead of corrupting the protocol (Linux only).
-// Serve also arranges for the process to exit when the host dies, and sets
-// GOMAXPROCS to 1 (or to $BROKERKIT_WORKER_GOMAXPROCS). Run by hand, outside a
-// host, Serve prints what the program is and how to use it (see WithUsage) to
-// stderr and exits with status 1.
-func Serve(b broker.Broker, opts ...ServeOption) {
+// RunWorker also arranges for the process to exit when the host dies, and sets
+// GOMAXPROCS to 1 (or to $BROKERKIT_WORKER_GOMAXPROCS, EnvWorkerProcs). When ctx
+// is done, the worker closes its Broker and exits the process with status 2, as
+// on SIGTERM: go-plugin's server cannot be stopped from the child's side. The
+// child ignores SIGINT (go-plugin's choice: a Ctrl-C reaches host and child, and
+// the host ends the session), so pass a ctx that a Ctrl-C does not cancel.
+//
+// Run by hand, outside a host, RunWorker prints what the program is and how to
+// use it (see WithUsage) to stderr and returns ErrNotWorker, without calling
+// newBroker. Unless WithServeLogger says otherwise, the worker logs JSON lines to
+// stderr, which the host parses into its own logger.
+func RunWorker(ctx context.Context, newBroker func() broker.Broker, opts ...ServeOption) error {
 	var o serveOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if !startedByHost() {
 		_, _ = io.WriteString(os.Stderr, handUsage(filepath.Base(os.Args[0]), o.usage))
-		os.Exit(1)
+		return ErrNotWorker
 	}
 	log := o.log
 	if log == nil {
 		log = childLogger
 	}
-	if startedByHost() {
-		setChildProcs()
-		watchHost(log, b)
+	b := newBroker()
+	childproc.SetProcs()
+	watchHost(log, b)
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() {
+			log.Warn("context done; exiting", "cause", context.Cause(ctx))
+			exitChild(log, b, 2)
+		})
+		defer stop()
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
@@ -101,6 +123,20 @@ func Serve(b broker.Broker, opts ...ServeOption) {
 		Logger:          log,
 	})
 	closeBroker(log, b)
+	return nil
+}
+
+// Serve serves b to the host that started this process and returns when the host
+// ends the session; b is closed by then. Run by hand, outside a host, it prints
+// what the program is and how to use it (see WithUsage) to stderr and exits with
+// status 1. See RunWorker.
+//
+// Deprecated: use RunWorker, the name both transports share; Serve goes in the
+// next release.
+func Serve(b broker.Broker, opts ...ServeOption) {
+	if err := RunWorker(context.Background(), func() broker.Broker { return b }, opts...); err != nil {
+		os.Exit(1)
+	}
 }
 
 // handUsage is what a child run by hand prints instead of go-plugin's generic
@@ -116,32 +152,38 @@ func handUsage(prog, usage string) string {
 	return msg
 }
 
-// EnvChildProcs sets GOMAXPROCS for a child a host started (default 1; see
-// Serve). It is the same variable as the stdiojson transport's.
-const EnvChildProcs = "BROKERKIT_WORKER_GOMAXPROCS"
+// EnvWorkerProcs sets GOMAXPROCS for a child a host started (default 1; see
+// Serve). It is the same variable as the stdiojson transport's EnvWorkerProcs.
+const EnvWorkerProcs = childproc.EnvProcs
 
-// setChildProcs gives the child one P unless EnvChildProcs asks for more. The
-// child mostly waits on its socket to the host and the gateway; with a single P
-// the hand-offs between gRPC's reader, writer and handler goroutines never wake
-// a second OS thread, which on a small machine costs more than the call itself.
-func setChildProcs() {
-	n, err := strconv.Atoi(os.Getenv(EnvChildProcs))
-	if err != nil || n < 1 {
-		n = 1
-	}
-	runtime.GOMAXPROCS(n)
-}
+// EnvChildProcs is the old name of EnvWorkerProcs.
+//
+// Deprecated: use EnvWorkerProcs; EnvChildProcs goes in the next release.
+const EnvChildProcs = EnvWorkerProcs
 
-// MaybeServe serves newBroker() and exits the process if this process was started
-// by a host with WithSelf; otherwise it returns at once. Programs that ship one
-// binary for both halves call it first thing in main.
-func MaybeServe(newBroker func() broker.Broker, opts ...ServeOption) {
-	if os.Getenv(EnvSelf) != "1" || os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
+// MaybeRunWorker turns the process into a worker if a host started it with
+// WithSelf, and returns otherwise. Call it first thing in main, before anything
+// writes to stdout. In a worker it never returns: it runs RunWorker and exits,
+// with status 0 after a normal shutdown and 1 if the worker failed. Programs that
+// ship one binary for both halves call it first thing in main.
+func MaybeRunWorker(newBroker func() broker.Broker, opts ...ServeOption) {
+	if os.Getenv(EnvSelf) != "1" || !startedByHost() {
 		return
 	}
 	_ = os.Unsetenv(EnvSelf) // not inherited by processes the child may start
-	Serve(newBroker(), opts...)
+	if err := RunWorker(context.Background(), newBroker, opts...); err != nil {
+		os.Exit(1)
+	}
 	os.Exit(0)
+}
+
+// MaybeServe serves newBroker() and exits the process if this process was started
+// by a host with WithSelf; otherwise it returns at once.
+//
+// Deprecated: use MaybeRunWorker, the name both transports share; MaybeServe
+// goes in the next release.
+func MaybeServe(newBroker func() broker.Broker, opts ...ServeOption) {
+	MaybeRunWorker(newBroker, opts...)
 }
 
 // closeBroker closes b, bounded so that a stuck Broker cannot keep a dying child alive.

@@ -20,50 +20,6 @@ type server struct {
 	log hclog.Logger
 }
 
-func (s *server) Connect(ctx context.Context, r *pb.ConnectRequest) (*pb.ConnectResponse, error) {
-	p, err := connectParamsFromPB(r)
-	if err != nil {
-		return nil, errorToStatus(err)
-	}
-	ci, err := s.b.Connect(ctx, p)
-	if err != nil {
-		return nil, errorToStatus(err)
-	}
-	return connectInfoToPB(ci), nil
-}
-
-func (s *server) Disconnect(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
-	return &pb.Empty{}, errorToStatus(s.b.Disconnect(ctx))
-}
-
-func (s *server) Accounts(ctx context.Context, _ *pb.Empty) (*pb.AccountsResponse, error) {
-	accts, err := s.b.Accounts(ctx)
-	if err != nil {
-		return nil, errorToStatus(err)
-	}
-	return &pb.AccountsResponse{Accounts: accts}, nil
-}
-
-func (s *server) Positions(ctx context.Context, _ *pb.Empty) (*pb.PositionsResponse, error) {
-	ps, err := s.b.Positions(ctx)
-	if err != nil {
-		return nil, errorToStatus(err)
-	}
-	return positionsToPB(ps), nil
-}
-
-func (s *server) AccountSummary(ctx context.Context, r *pb.AccountSummaryRequest) (*pb.AccountSummaryResponse, error) {
-	ss, err := s.b.AccountSummary(ctx, r.GetTags()...)
-	if err != nil {
-		return nil, errorToStatus(err)
-	}
-	return summariesToPB(ss), nil
-}
-
-func (s *server) Ping(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
-	return &pb.Empty{}, errorToStatus(s.b.Ping(ctx))
-}
-
 func (s *server) Close(context.Context, *pb.Empty) (*pb.Empty, error) {
 	return &pb.Empty{}, errorToStatus(s.b.Close())
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -15,11 +16,12 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/childproc"
 )
 
 // Environment variables the host sets for the child.
 const (
-	// EnvSelf marks a child started with WithSelf; MaybeServe serves when it is "1".
+	// EnvSelf marks a child started with WithSelf; MaybeRunWorker serves when it is "1".
 	EnvSelf = "BROKERKIT_GOPLUGIN_SELF"
 	// envHostPID carries the host's pid so that the child can tell when it is orphaned.
 	envHostPID = "BROKERKIT_GOPLUGIN_HOST_PID"
@@ -38,6 +40,7 @@ type options struct {
 	log      hclog.Logger
 	autoMTLS bool
 	grace    time.Duration
+	env      []string
 }
 
 // DefaultGracePeriod is how long Close lets the child close its Broker and exit
@@ -63,13 +66,20 @@ func WithCommand(path string, args ...string) Option {
 }
 
 // WithSelf runs the child as this very executable (os.Executable) with EnvSelf=1
-// in its environment; the program must call MaybeServe early in main.
+// in its environment; the program must call MaybeRunWorker early in main.
 func WithSelf() Option {
 	return func(o *options) { o.path, o.args, o.self = "", nil, true }
 }
 
+// WithEnv adds variables ("KEY=value") to the child's environment, which
+// otherwise is the host's.
+func WithEnv(kv ...string) Option {
+	return func(o *options) { o.env = append(o.env, kv...) }
+}
+
 // WithLogger sets the host's logger. The child's log lines and anything it writes
-// to stdout or stderr land here, under the name "goplugin". The default discards.
+// to stdout or stderr land here, under the name "goplugin" (default: hclog to
+// os.Stderr at info level, as the stdiojson transport's).
 func WithLogger(l hclog.Logger) Option {
 	return func(o *options) { o.log = l }
 }
@@ -93,7 +103,11 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	log := loggerOr(o.log).Named("goplugin")
+	log := o.log
+	if log == nil {
+		log = hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Info})
+	}
+	log = log.Named("goplugin")
 
 	var cmd *exec.Cmd
 	switch {
@@ -111,8 +125,14 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 	}
 	// Our variables come after the inherited ones so that they win (go-plugin
 	// would append the host's environment after cmd.Env; SkipHostEnv below).
-	cmd.Env = append(append(os.Environ(), cmd.Env...), envHostPID+"="+strconv.Itoa(os.Getpid()))
-	setParentDeathSignal(cmd)
+	cmd.Env = append(append(append(os.Environ(), cmd.Env...), o.env...), envHostPID+"="+strconv.Itoa(os.Getpid()))
+	// The kernel sends the child SIGKILL when the host dies: SIGKILL because it
+	// is the one signal a stopped (SIGSTOP) child cannot leave pending; the child
+	// has nothing to clean up that the kernel does not (its socket file is gone
+	// once the host has connected). It fires when the host thread that forked the
+	// child exits, so it is a first line only; the child's own watch (watchHost)
+	// is the backstop. Linux only.
+	cmd.SysProcAttr = childproc.SysProcAttr(syscall.SIGKILL, false)
 
 	timeout := DefaultStartTimeout
 	if dl, ok := ctx.Deadline(); ok {

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/leakcheck"
 )
 
 // startMem starts the test binary as a worker serving a memBroker with n
@@ -99,7 +100,7 @@ func TestClientRoundTrip(t *testing.T) {
 	}
 	_, err = c.AccountSummary(ctx, "ibcode:200")
 	var api *broker.APIError
-	if !errors.As(err, &api) || api.Code != 200 || broker.ErrorCode(err) != broker.CodeAPIError {
+	if !errors.As(err, &api) || api.Code != broker.IBCodeNoSecurityDefinition || broker.ErrorCode(err) != broker.CodeAPIError {
 		t.Errorf("gateway error crossed as %v (%T)", err, err)
 	}
 	if _, err := c.AccountSummary(ctx, "panic"); broker.ErrorCode(err) != broker.CodeInternal {
@@ -112,7 +113,7 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Errorf("second Disconnect: %v", err)
 	}
 	_, err = c.Connect(ctx, broker.ConnectParams{ClientID: 326})
-	if !errors.Is(err, broker.ErrClientIDInUse) || !errors.As(err, &api) || api.Code != 326 {
+	if !errors.Is(err, broker.ErrClientIDInUse) || !errors.As(err, &api) || api.Code != broker.IBCodeClientIDInUse {
 		t.Errorf("Connect with a client id in use: %v", err)
 	}
 	if _, err := c.Connect(ctx, broker.ConnectParams{Port: -1}); !errors.Is(err, broker.ErrInvalidArgument) {
@@ -320,7 +321,7 @@ func TestClientEvents(t *testing.T) {
 	}
 	select {
 	case e := <-events:
-		if e.Kind != broker.EventNotice || e.Code != 2104 || e.Message == "" || e.Time.IsZero() {
+		if e.Kind != broker.EventNotice || e.Code != broker.IBCodeMarketDataFarmOK || e.Message == "" || e.Time.IsZero() {
 			t.Errorf("event %+v", e)
 		}
 	case <-ctx.Done():
@@ -519,15 +520,12 @@ func TestStoppedWorkerExitsWhenHostDies(t *testing.T) {
 	_ = host.Wait()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return // gone (reaped by init)
-		}
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X') {
-			return // dead, awaiting its reaper
+		if !leakcheck.Alive(pid) {
+			return // gone (reaped by init), or dead and awaiting its reaper
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("worker %d still running 15s after its host died: %s", pid, b)
+			_, stat, _ := leakcheck.ProcState(pid)
+			t.Fatalf("worker %d still running 15s after its host died: %s", pid, stat)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/robust"
 	"github.com/brokerkit/brokerkit/transport/stdiojson"
 )
 
@@ -128,4 +129,16 @@ func ExampleStart() {
 		log.Fatal(err)
 	}
 	fmt.Println(info.Accounts, len(positions))
+}
+
+// A robust.Broker restarts the worker through Dialer whenever it dies; Dialer
+// is the robust.Dialer for this transport (no hand-written closure, no nil
+// *Client inside an interface). Not run: it needs a worker binary.
+func ExampleDialer() {
+	b := robust.New(stdiojson.Dialer(stdiojson.WithCommand("brokerkit", "worker")))
+	defer b.Close()
+	ctx := context.Background()
+	if _, err := b.Connect(ctx, broker.ConnectParams{Host: "127.0.0.1", Port: 4002, ClientID: 1}); err != nil {
+		log.Fatal(err)
+	}
 }

@@ -109,13 +109,13 @@ func FuzzLineReader(f *testing.F) {
 		if limit <= 0 {
 			limit += 100000
 		}
-		lr := newLineReader(bytes.NewReader(data), limit)
+		lr := newFrameReader(bytes.NewReader(data), limit)
 		want := strings.Split(string(data), "\n")
 		if len(want) > 0 && want[len(want)-1] == "" {
 			want = want[:len(want)-1]
 		}
 		for i := 0; ; i++ {
-			line, err := lr.next()
+			line, err := lr.readLine()
 			if errors.Is(err, io.EOF) {
 				if i != len(want) {
 					t.Fatalf("EOF after %d lines, want %d", i, len(want))
@@ -185,29 +185,29 @@ func FuzzUnmarshalExact(f *testing.F) {
 	})
 }
 
-// TestLineReaderLongLines reads lines that span many pieces (past lineBlockMax)
-// and checks them byte for byte, and that release drops the assembled buffer.
+// TestLineReaderLongLines reads lines far longer than the initial buffer
+// and checks them byte for byte, and that release drops the grown buffer.
 func TestLineReaderLongLines(t *testing.T) {
-	long := make([]byte, 3*lineBlockMax+12345)
+	long := make([]byte, 3*(8<<20)+12345)
 	for i := range long {
 		long[i] = byte('a' + i*7%26)
 	}
 	mid := long[:200<<10]
 	data := bytes.Join([][]byte{long, []byte("short"), mid, long[:10]}, []byte("\n"))
-	lr := newLineReader(bytes.NewReader(data), len(long))
+	lr := newFrameReader(bytes.NewReader(data), len(long))
 	for i, want := range [][]byte{long, []byte("short"), mid, long[:10]} {
-		line, err := lr.next()
+		line, err := lr.readLine()
 		if err != nil || !bytes.Equal(line, want) {
 			t.Fatalf("line %d: %d bytes, err %v; want %d bytes", i, len(line), err, len(want))
 		}
 		if large := lr.release(); large != (len(want) >= largeLine) {
 			t.Errorf("line %d of %d bytes: release said large=%v", i, len(want), large)
 		}
-		if lr.buf != nil {
-			t.Errorf("line %d: buffer kept after release", i)
+		if len(lr.buf) >= largeLine {
+			t.Errorf("line %d: buffer of %d bytes kept after release", i, len(lr.buf))
 		}
 	}
-	if _, err := lr.next(); !errors.Is(err, io.EOF) {
+	if _, err := lr.readLine(); !errors.Is(err, io.EOF) {
 		t.Fatalf("after the last line: %v, want EOF", err)
 	}
 }

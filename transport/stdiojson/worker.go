@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
 	"strconv"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/childproc"
 )
 
 // Environment variables of the worker process.
@@ -28,21 +28,8 @@ const (
 	EnvLogLevel = "BROKERKIT_LOG_LEVEL"
 	// EnvWorkerProcs sets GOMAXPROCS for the worker process (default 1; see
 	// RunWorker). The same variable governs the goplugin transport's child.
-	EnvWorkerProcs = "BROKERKIT_WORKER_GOMAXPROCS"
+	EnvWorkerProcs = childproc.EnvProcs
 )
-
-// setWorkerProcs gives the worker one P unless EnvWorkerProcs asks for more.
-// A worker does little CPU work per request and mostly waits on two pipes and a
-// socket; with a single P, handing a request from the reader to its handler
-// goroutine never wakes a second OS thread, which on a small machine is most
-// of a round trip's cost (and of the host's CPU, which the worker shares).
-func setWorkerProcs() {
-	n, err := strconv.Atoi(os.Getenv(EnvWorkerProcs))
-	if err != nil || n < 1 {
-		n = 1
-	}
-	runtime.GOMAXPROCS(n)
-}
 
 // RunWorker makes the current process a stdiojson worker: it protects the
 // protocol stream from stray writes to stdout (the stream moves to a private
@@ -61,7 +48,7 @@ func setWorkerProcs() {
 // which Client forwards into its own logger. RunWorker changes process-wide state
 // (file descriptors, os.Stdout, signal handling): call it from main only.
 func RunWorker(ctx context.Context, newBroker func() broker.Broker, opts ...ServeOption) error {
-	setWorkerProcs()
+	childproc.SetProcs()
 	proto, err := takeStdout()
 	if err != nil {
 		return fmt.Errorf("stdiojson: protect stdout: %w", err)
@@ -81,7 +68,7 @@ func RunWorker(ctx context.Context, newBroker func() broker.Broker, opts ...Serv
 	defer stop()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if err := watchParent(); err != nil {
+	if err := childproc.SetParentDeathSignal(syscall.SIGTERM); err != nil {
 		logger.Warn("cannot watch for parent death", "error", err)
 	}
 	if want, err := strconv.Atoi(os.Getenv(EnvParentPID)); err == nil && want != os.Getppid() {

@@ -4,9 +4,6 @@ package stdiojson
 
 import (
 	"os"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/brokerkit/brokerkit/internal/stdoutguard"
 )
@@ -33,9 +30,4 @@ func takeStdin() *os.File {
 	f := stdoutguard.Pollable(0, "/dev/stdin")
 	os.Stdin = f
 	return f
-}
-
-// watchParent asks Linux to send SIGTERM to this process when its parent dies.
-func watchParent() error {
-	return unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0)
 }

@@ -12,8 +12,5 @@ func takeStdout() (*os.File, error) {
 	return proto, nil
 }
 
-// watchParent does nothing here; the worker still exits when its stdin closes.
-func watchParent() error { return nil }
-
 // takeStdin returns os.Stdin.
 func takeStdin() *os.File { return os.Stdin }

@@ -4,10 +4,7 @@
 package chaostest
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"slices"
 	"syscall"
 	"testing"
@@ -18,8 +15,8 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/conformance"
 	"github.com/brokerkit/brokerkit/fakes"
+	"github.com/brokerkit/brokerkit/internal/leakcheck"
 	"github.com/brokerkit/brokerkit/robust"
-	"github.com/brokerkit/brokerkit/robust/internal/leakcheck"
 )
 
 // StateMachineOptions: a few attempts per call with quick backoff, so that the
@@ -157,6 +154,20 @@ func WaitState(t *testing.T, b *robust.Broker, want robust.State) {
 	}
 }
 
+// Eventually waits until cond holds, polling a state the code under test
+// changes (generous bound, against hangs only), and fails the test naming what
+// it waited for otherwise.
+func Eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // KillLoop kills the worker with SIGKILL twenty times between calls and logs the
 // time from each kill to the next successful call (median, min, max). Each round
 // checks that the old worker is gone (reaped, no zombie) and that exactly one socket
@@ -245,12 +256,11 @@ func waitStopped(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			t.Fatalf("process %d: %v", pid, err)
+		state, stat, ok := leakcheck.ProcState(pid)
+		if !ok {
+			t.Fatalf("process %d is gone", pid)
 		}
-		// The state follows the parenthesised command name.
-		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'T' {
+		if state == 'T' {
 			return
 		}
 		if time.Now().After(deadline) {

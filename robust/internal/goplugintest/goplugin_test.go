@@ -22,7 +22,7 @@ import (
 // TestMain doubles as the worker: a child started WithSelf serves the in-process
 // adapter (go-plugin's helperProcess pattern).
 func TestMain(m *testing.M) {
-	goplugin.MaybeServe(func() broker.Broker { return ibkr.New() })
+	goplugin.MaybeRunWorker(func() broker.Broker { return ibkr.New() })
 	goleak.VerifyTestMain(m)
 }
 
@@ -30,15 +30,11 @@ func dial(ctx context.Context) (broker.Broker, error) { return dialWith(ctx) }
 
 // dialWith starts a worker with opts after the defaults.
 func dialWith(ctx context.Context, opts ...goplugin.Option) (broker.Broker, error) {
-	c, err := goplugin.Start(ctx, append([]goplugin.Option{goplugin.WithSelf(), goplugin.WithoutAutoMTLS(), goplugin.WithLogger(hclog.NewNullLogger())}, opts...)...)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return goplugin.Dialer(append([]goplugin.Option{goplugin.WithSelf(), goplugin.WithoutAutoMTLS(), goplugin.WithLogger(hclog.NewNullLogger())}, opts...)...)(ctx)
 }
 
 func TestConformance(t *testing.T) {
-	conformance.Run(t, func(t *testing.T, env conformance.Env) broker.Broker {
+	conformance.Run(t, func(t conformance.TB, env conformance.Env) broker.Broker {
 		b := robust.New(dial, chaostest.ConformanceOptions()...)
 		t.Cleanup(func() { _ = b.Close() })
 		return b

@@ -29,15 +29,11 @@ func dial(ctx context.Context) (broker.Broker, error) { return dialWith(ctx) }
 
 // dialWith starts a worker with opts after the defaults.
 func dialWith(ctx context.Context, opts ...stdiojson.Option) (broker.Broker, error) {
-	c, err := stdiojson.Start(ctx, append([]stdiojson.Option{stdiojson.WithSelf(), stdiojson.WithLogger(hclog.NewNullLogger())}, opts...)...)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return stdiojson.Dialer(append([]stdiojson.Option{stdiojson.WithSelf(), stdiojson.WithLogger(hclog.NewNullLogger())}, opts...)...)(ctx)
 }
 
 func TestConformance(t *testing.T) {
-	conformance.Run(t, func(t *testing.T, env conformance.Env) broker.Broker {
+	conformance.Run(t, func(t conformance.TB, env conformance.Env) broker.Broker {
 		b := robust.New(dial, chaostest.ConformanceOptions()...)
 		t.Cleanup(func() { _ = b.Close() })
 		return b

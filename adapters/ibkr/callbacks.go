@@ -1,0 +1,193 @@
+package ibkr
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/scmhub/ibapi"
+
+	"github.com/brokerkit/brokerkit/broker"
+)
+
+// The EWrapper callbacks scmhub calls on its reader goroutine: handshake,
+// answers routed to the requests waiting for them, and gateway messages.
+
+// ConnectAck runs on the goroutine calling Connect, after START_API and before
+// scmhub starts its watcher, so reading the client here races with nothing.
+func (s *session) ConnectAck() {
+	ctx := s.ec.Ctx()
+	v := int(s.ec.ServerVersion())
+	s.mu.Lock()
+	s.acked = true
+	s.ctx = ctx
+	s.serverVersion = v
+	s.mu.Unlock()
+	context.AfterFunc(ctx, s.onContextDone)
+}
+
+// ConnectionClosed runs at the end of scmhub's Disconnect, once its goroutines
+// have ended.
+func (s *session) ConnectionClosed() {
+	s.mu.Lock()
+	first := s.markDeadLocked(s.lostError())
+	established := s.established
+	if !s.doneClosed {
+		s.doneClosed = true
+		close(s.done)
+	}
+	s.mu.Unlock()
+	if first && established {
+		s.a.hub.Publish(broker.Event{Kind: broker.EventConnectionLost, Message: "connection to the gateway lost"})
+	}
+}
+
+// ManagedAccounts records the accounts of MANAGED_ACCTS.
+func (s *session) ManagedAccounts(accounts []string) {
+	list := make([]string, 0, len(accounts))
+	for _, a := range accounts {
+		if a != "" {
+			list = append(list, a)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accounts = list
+	s.haveAccounts = true
+	s.checkReadyLocked()
+}
+
+// NextValidID records that NEXT_VALID_ID has arrived.
+func (s *session) NextValidID(int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.haveNextID = true
+	s.checkReadyLocked()
+}
+
+func (s *session) checkReadyLocked() {
+	if s.haveAccounts && s.haveNextID {
+		select {
+		case <-s.ready:
+		default:
+			close(s.ready)
+		}
+	}
+}
+
+// CurrentTime releases the oldest waiter still queued (callers that gave up
+// have left the queue; see Adapter.Ping); a fence opens its positions request.
+func (s *session) CurrentTime(int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pings) == 0 {
+		return
+	}
+	w := s.pings[0]
+	s.pings = s.pings[1:]
+	if w.fence != nil && s.pos == w.fence {
+		w.fence.open = true
+	}
+	close(w.done)
+}
+
+// Position adds a row to the open positions request, if any. Rows arriving
+// outside one (of a request abandoned or being cancelled, or before the
+// current request's fence) are dropped unconverted. A request whose answer
+// passes the adapter's bound fails with broker.ErrProtocol and is cancelled.
+func (s *session) Position(account string, c *ibapi.Contract, pos ibapi.Decimal, avgCost float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	raw := s.takeRawLocked(account, c) // taken whether or not the row is kept
+	pc := s.pos
+	if pc == nil || !pc.open {
+		return
+	}
+	p, err := positionFromIB(account, c, pos, avgCost, raw)
+	if err != nil {
+		if pc.err == nil {
+			pc.err = fmt.Errorf("ibkr: positions: %w", err)
+		}
+		return
+	}
+	pc.rows = append(pc.rows, p)
+	pc.size += positionSize(p)
+	lim := s.a.opts.maxAnswer
+	if len(pc.rows) > lim.Rows || pc.size > lim.Bytes {
+		pc.rows = nil
+		s.posFence = true // the rest of its rows are still coming
+		pc.err = fmt.Errorf("ibkr: positions: answer exceeds %d rows or %d bytes: %w", lim.Rows, lim.Bytes, broker.ErrProtocol)
+		s.finishPositionsLocked(pc)
+	}
+}
+
+// PositionEnd completes the open positions request, if any.
+func (s *session) PositionEnd() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pc := s.pos; pc != nil && pc.open {
+		s.finishPositionsLocked(pc)
+	}
+}
+
+// AccountSummary adds a row to the summary request with that id, if any; an
+// answer past the bound of WithMaxAnswer fails the request with
+// broker.ErrProtocol (the caller then cancels it).
+func (s *session) AccountSummary(reqID int64, account, tag, value, currency string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.byID[reqID].(*summaryReq)
+	if !ok {
+		return
+	}
+	r.coll.add(account, tag, value, currency)
+	if lim := s.a.opts.maxAnswer; r.coll.rows > lim.Rows || r.coll.size > lim.Bytes {
+		s.finishByIDLocked(reqID, fmt.Errorf("answer exceeds %d rows or %d bytes: %w", lim.Rows, lim.Bytes, broker.ErrProtocol))
+	}
+}
+
+// AccountSummaryEnd completes the summary request with that id.
+func (s *session) AccountSummaryEnd(reqID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.byID[reqID].(*summaryReq); ok {
+		s.finishByIDLocked(reqID, nil)
+	}
+}
+
+// Error routes an ERR_MSG: to the request it names (byID), to the Connect in
+// progress (326), or to subscribers as an event.
+func (s *session) Error(reqID int64, _ int64, code int64, msg string, _ string) {
+	apiErr := &broker.APIError{ReqID: reqID, Code: code, Message: msg}
+	s.mu.Lock()
+	if reqID >= 0 && s.finishByIDLocked(reqID, apiErr) {
+		s.mu.Unlock()
+		return
+	}
+	if code == broker.IBCodeClientIDInUse && !s.established {
+		if s.refused == nil {
+			s.refused = apiErr
+			close(s.refusedCh)
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.log.Debug("gateway message", "req_id", reqID, "code", code, "message", msg)
+	if e, ok := eventFor(reqID, code, msg); ok {
+		s.a.hub.Publish(e)
+	}
+}
+
+// eventFor maps an ERR_MSG to the event subscribers see, if any.
+func eventFor(reqID, code int64, msg string) (broker.Event, bool) {
+	switch {
+	case reqID == ibapi.NO_VALID_ID && broker.IsClientIBCode(code):
+		return broker.Event{}, false // raised by scmhub itself, not by the gateway
+	case code == broker.IBCodeConnectivityLost:
+		return broker.Event{Kind: broker.EventConnectionLost, Code: code, Message: msg}, true
+	case code == broker.IBCodeRestoredDataLost || code == broker.IBCodeRestoredDataMaintained:
+		return broker.Event{Kind: broker.EventConnectionRestored, Code: code, Message: msg}, true
+	default:
+		return broker.Event{Kind: broker.EventNotice, Code: code, Message: msg}, true
+	}
+}

@@ -1,0 +1,138 @@
+package goplugin
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc"
+
+	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/transport/goplugin/internal/pb"
+)
+
+// This file holds the operations of the port: for each, the host's Client
+// method next to the child's gRPC server method. gRPC generates one method per
+// RPC on both sides, so the table is this file: adding an operation adds an
+// rpc to internal/pb/broker.proto (then `make proto`), its two methods here and
+// its converters in convert.go. Context rules, child death and the mapping of
+// status codes back to the port's sentinels are shared (invoke, call, wrap,
+// errorToStatus).
+
+// invoke makes the unary RPC of op: req goes out through rpc under call's
+// context rules, and the answer comes back through conv. A conversion failure
+// (a decimal that does not parse) is named after op.
+func invoke[Req, Resp, T any](c *Client, ctx context.Context, op broker.Op,
+	rpc func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req, conv func(Resp) (T, error)) (T, error) {
+	var resp Resp
+	var zero T
+	err := c.call(ctx, op, func(ctx context.Context) error {
+		var err error
+		resp, err = rpc(ctx, req)
+		return err
+	})
+	if err != nil {
+		return zero, err
+	}
+	out, err := conv(resp)
+	if err != nil {
+		return zero, fmt.Errorf("goplugin: %s: %w", op, err)
+	}
+	return out, nil
+}
+
+// infallible adapts a conversion that cannot fail for invoke.
+func infallible[Resp, T any](f func(Resp) T) func(Resp) (T, error) {
+	return func(r Resp) (T, error) { return f(r), nil }
+}
+
+// none is the conversion of an answer that carries nothing.
+func none(*pb.Empty) (struct{}, error) { return struct{}{}, nil }
+
+// ---- connect ----
+
+// Connect implements broker.Broker.
+func (c *Client) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
+	return invoke(c, ctx, broker.OpConnect, c.rpc.Connect, connectParamsToPB(p), infallible(connectInfoFromPB))
+}
+
+func (s *server) Connect(ctx context.Context, r *pb.ConnectRequest) (*pb.ConnectResponse, error) {
+	p, err := connectParamsFromPB(r)
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	ci, err := s.b.Connect(ctx, p)
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	return connectInfoToPB(ci), nil
+}
+
+// ---- disconnect ----
+
+// Disconnect implements broker.Broker.
+func (c *Client) Disconnect(ctx context.Context) error {
+	_, err := invoke(c, ctx, broker.OpDisconnect, c.rpc.Disconnect, &pb.Empty{}, none)
+	return err
+}
+
+func (s *server) Disconnect(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
+	return &pb.Empty{}, errorToStatus(s.b.Disconnect(ctx))
+}
+
+// ---- accounts ----
+
+// Accounts implements broker.Broker.
+func (c *Client) Accounts(ctx context.Context) ([]string, error) {
+	return invoke(c, ctx, broker.OpAccounts, c.rpc.Accounts, &pb.Empty{}, infallible((*pb.AccountsResponse).GetAccounts))
+}
+
+func (s *server) Accounts(ctx context.Context, _ *pb.Empty) (*pb.AccountsResponse, error) {
+	accts, err := s.b.Accounts(ctx)
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	return &pb.AccountsResponse{Accounts: accts}, nil
+}
+
+// ---- positions ----
+
+// Positions implements broker.Broker. A position whose decimals do not parse
+// fails the call with broker.ErrProtocol.
+func (c *Client) Positions(ctx context.Context) ([]broker.Position, error) {
+	return invoke(c, ctx, broker.OpPositions, c.rpc.Positions, &pb.Empty{}, positionsFromPB)
+}
+
+func (s *server) Positions(ctx context.Context, _ *pb.Empty) (*pb.PositionsResponse, error) {
+	ps, err := s.b.Positions(ctx)
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	return positionsToPB(ps), nil
+}
+
+// ---- account summary ----
+
+// AccountSummary implements broker.Broker.
+func (c *Client) AccountSummary(ctx context.Context, tags ...string) ([]broker.AccountSummary, error) {
+	return invoke(c, ctx, broker.OpAccountSummary, c.rpc.AccountSummary, &pb.AccountSummaryRequest{Tags: tags}, infallible(summariesFromPB))
+}
+
+func (s *server) AccountSummary(ctx context.Context, r *pb.AccountSummaryRequest) (*pb.AccountSummaryResponse, error) {
+	ss, err := s.b.AccountSummary(ctx, r.GetTags()...)
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	return summariesToPB(ss), nil
+}
+
+// ---- ping ----
+
+// Ping implements broker.Broker.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := invoke(c, ctx, broker.OpPing, c.rpc.Ping, &pb.Empty{}, none)
+	return err
+}
+
+func (s *server) Ping(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
+	return &pb.Empty{}, errorToStatus(s.b.Ping(ctx))
+}
