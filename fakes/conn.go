@@ -80,13 +80,15 @@ func (c *conn) close(abrupt bool) {
 			_ = tc.SetLinger(0)
 		}
 		close(c.quit)
-		_ = c.nc.Close()
+		// The client id is free before the client can see the close, so that
+		// it may reconnect with it at once, as with a real Gateway.
 		c.g.mu.Lock()
 		c.rec.Closed = true
 		c.apiLive = false
 		c.g.pruneLocked()
 		c.g.broadcastLocked()
 		c.g.mu.Unlock()
+		_ = c.nc.Close()
 	})
 }
 

@@ -59,6 +59,17 @@
 // (MsgReqPositions, ...) has reached the gateway: the way a test knows a call
 // is in flight, without sleeping.
 //
+// # Orders
+//
+// Each Gateway holds one order book, shared by its connections as IB's orders
+// belong to the account (docs/adr/0013): PLACE_ORDER is acknowledged with
+// OPEN_ORDER and ORDER_STATUS, fills at Script.Quotes (or an instrument's last
+// price) as EXECUTION_DATA and COMMISSION_REPORT, and moves the script's
+// positions and executions; CANCEL_ORDER cancels; bad orders get IB's codes
+// (201, 110, 103, 10147, and 321 with Script.ReadOnlyAPI). SetPrice moves a
+// price and fills what it crosses, Orders returns every order for assertions,
+// and Faults.DropAfterOrder and Faults.AckDelay break the exchange on purpose.
+//
 // # Frame codec
 //
 // The TWS framing the gateway speaks is a supported API of this package, for

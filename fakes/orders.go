@@ -36,8 +36,9 @@ const (
 
 // Quote is the scripted market of one symbol for the order simulator: market
 // orders fill at Price, limit and stop orders when Price crosses theirs
-// (Gateway.SetPrice moves it). An order for a symbol without a Quote is
-// rejected with error 201.
+// (Gateway.SetPrice moves it). A symbol without a Quote trades at its
+// Instrument's last price, if the script has one; an order for any other
+// symbol is rejected with error 201.
 type Quote struct {
 	Symbol string
 	ConID  int64          // the contract id fills and positions carry; 0 keeps the order's
@@ -173,11 +174,30 @@ func (g *Gateway) nextOrderID(sc Script) int64 {
 	return max(sc.nextValidID(), b.maxID+1)
 }
 
-func (sc Script) quote(symbol string) (Quote, bool) {
+// quote returns the market of c: its Quote, else that of the script's
+// Instrument of the same symbol (and security type, if c names one), priced
+// at its last (else its close, else its bid/ask midpoint).
+func (sc Script) quote(c broker.Contract) (Quote, bool) {
 	for _, q := range sc.Quotes {
-		if q.Symbol == symbol {
+		if q.Symbol == c.Symbol {
 			return q, true
 		}
+	}
+	for _, in := range sc.Instruments {
+		ic := in.Contract
+		if ic.Symbol != c.Symbol || (c.SecType != "" && !strings.EqualFold(c.SecType, ic.SecType)) ||
+			(c.ConID != 0 && c.ConID != ic.ConID) {
+			continue
+		}
+		q := Quote{Symbol: ic.Symbol, ConID: ic.ConID, Price: in.Quote.Last, MinTick: in.MinTick}
+		if q.Price.IsZero() {
+			q.Price = in.Quote.Close
+		}
+		if q.Price.IsZero() && !in.Quote.Bid.IsZero() && !in.Quote.Ask.IsZero() {
+			mid := new(big.Rat).Add(in.Quote.Bid.Rat(), in.Quote.Ask.Rat())
+			q.Price = ratDecimal(mid.Quo(mid, big.NewRat(2, 1)))
+		}
+		return q, true
 	}
 	return Quote{}, false
 }
@@ -251,7 +271,7 @@ func (g *Gateway) placeOrder(c *conn, sc Script, v int, fields []string) [][]str
 		o.Status, o.RejectCode = StatusRejected, code
 		return [][]string{errorFields(v, o.ID, code, msg)}
 	}
-	if q, ok := sc.quote(o.Contract.Symbol); ok && q.ConID != 0 && o.Contract.ConID == 0 {
+	if q, ok := sc.quote(o.Contract); ok && q.ConID != 0 && o.Contract.ConID == 0 {
 		o.Contract.ConID = q.ConID
 	}
 	o.Status = StatusSubmitted
@@ -280,7 +300,7 @@ func validateOrder(sc Script, o *Order) (int64, string) {
 	reject := func(reason string) (int64, string) {
 		return CodeOrderRejected, "Order rejected - reason:" + reason
 	}
-	q, ok := sc.quote(o.Contract.Symbol)
+	q, ok := sc.quote(o.Contract)
 	switch {
 	case !ok:
 		return reject("No security definition has been found for the request")
@@ -433,7 +453,7 @@ func (g *Gateway) tryFillLocked(sc Script, o *Order, placed bool) []orderEvent {
 	if o.Status != StatusSubmitted {
 		return nil
 	}
-	q, _ := sc.quote(o.Contract.Symbol)
+	q, _ := sc.quote(o.Contract)
 	price := q.Price
 	if p, ok := g.orders.prices[o.Contract.Symbol]; ok {
 		price = p
@@ -575,4 +595,53 @@ func (s Script) validateQuotes(bad func(string, ...any) error) error {
 		}
 	}
 	return nil
+}
+
+// jsonOrderQuote is a Quote in the script's JSON form (decimals as strings).
+type jsonOrderQuote struct {
+	Symbol     string `json:"symbol"`
+	ConID      int64  `json:"con_id,omitempty"`
+	Price      string `json:"price"`
+	MinTick    string `json:"min_tick,omitempty"`
+	FillSize   string `json:"fill_size,omitempty"`
+	Commission string `json:"commission,omitempty"`
+}
+
+func marshalQuotes(qs []Quote) []jsonOrderQuote {
+	var out []jsonOrderQuote
+	opt := func(d broker.Decimal) string {
+		if d.IsZero() {
+			return ""
+		}
+		return d.String()
+	}
+	for _, q := range qs {
+		out = append(out, jsonOrderQuote{Symbol: q.Symbol, ConID: q.ConID, Price: q.Price.String(),
+			MinTick: opt(q.MinTick), FillSize: opt(q.FillSize), Commission: opt(q.Commission)})
+	}
+	return out
+}
+
+func unmarshalQuotes(js []jsonOrderQuote, bad func(string, ...any) error) ([]Quote, error) {
+	var out []Quote
+	for i, j := range js {
+		q := Quote{Symbol: j.Symbol, ConID: j.ConID}
+		for _, f := range []struct {
+			dst  *broker.Decimal
+			text string
+			name string
+		}{{&q.Price, j.Price, "price"}, {&q.MinTick, j.MinTick, "min_tick"}, {&q.FillSize, j.FillSize, "fill_size"},
+			{&q.Commission, j.Commission, "commission"}} {
+			if f.text == "" && f.name != "price" {
+				continue
+			}
+			d, err := broker.ParseDecimal(f.text)
+			if err != nil {
+				return nil, bad("quotes[%d].%s: %v", i, f.name, err)
+			}
+			*f.dst = d
+		}
+		out = append(out, q)
+	}
+	return out, nil
 }

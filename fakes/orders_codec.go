@@ -338,3 +338,122 @@ func completedOrderFields(v int, o Order) []string {
 	}
 	return f
 }
+
+// ---- protobuf forms: OPEN_ORDER and ORDER_STATUS from 203, COMPLETED_ORDER from 204 ----
+
+func init() {
+	protoOutgoing[outOpenOrder] = protoOut{VersionProtobufOrders, openOrderProto}
+	protoOutgoing[outOrderStatus] = protoOut{VersionProtobufOrders, orderStatusProto}
+	protoOutgoing[outCompletedOrder] = protoOut{versionProtobufCompletedOrders, completedOrderProto}
+}
+
+// markerAt returns where a marker put in a field of o lands in layout at
+// version DefaultServerVersion: the text layouts of the order messages have
+// fixed positions from VersionProtobufOrders on, for the orders the
+// simulator holds (no combo legs, conditions, algo or delta-neutral parts).
+func markerAt(layout func(int, Order) []string, set func(*Order, string)) int {
+	const marker = "\x00marker"
+	var o Order
+	set(&o, marker)
+	for i, f := range layout(DefaultServerVersion, o) {
+		if f == marker {
+			return i
+		}
+	}
+	panic("fakes: marker not in layout") // unreachable: the layouts carry every marked field
+}
+
+var (
+	openOrderStatusAt  = markerAt(openOrderFields, func(o *Order, m string) { o.Status = m })
+	completedStatusAt  = markerAt(completedOrderFields, func(o *Order, m string) { o.Status = m })
+	completedTimeAt    = markerAt(completedOrderFields, func(o *Order, m string) { o.CompletedTime = m })
+	completedFilledAt  = completedTimeAt - 7 // filledQuantity, then six fields, then completedTime
+	openOrderFirstAttr = 13                  // action, after the id and the 11 contract fields
+)
+
+// orderProtoAt builds the order part of OPEN_ORDER (at=13, with client id)
+// or COMPLETED_ORDER (at=12, no client id) from the text layout.
+func orderProtoAt(f []string, at int, withClient bool) (*twspb.Order, error) {
+	d, err := floats(f, at+3, at+4)
+	if err != nil {
+		return nil, err
+	}
+	o := &twspb.Order{Action: optString(field(f, at)), TotalQuantity: optString(field(f, at+1)),
+		OrderType: optString(field(f, at+2)), LmtPrice: d[0], AuxPrice: d[1], Tif: optString(field(f, at+5)),
+		Account: optString(field(f, at+7)), OrderRef: optString(field(f, at+10))}
+	i := at + 11
+	if withClient {
+		if o.ClientId, err = parseInt32("client id", field(f, i)); err != nil {
+			return nil, err
+		}
+		i++
+	}
+	perm, err := strconv.ParseInt(field(f, i), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("perm id %q: %w", field(f, i), err)
+	}
+	o.PermId, o.OutsideRth = proto.Int64(perm), proto.Bool(field(f, i+1) == "1")
+	return o, nil
+}
+
+// openOrderProto: OPEN_ORDER from the layout of openOrderFields at v ≥ 203.
+func openOrderProto(f []string) (proto.Message, error) {
+	id, err := parseInt32("order id", field(f, 1))
+	if err != nil {
+		return nil, err
+	}
+	c, err := contractAt(f, 2)
+	if err != nil {
+		return nil, err
+	}
+	o, err := orderProtoAt(f, openOrderFirstAttr, true)
+	if err != nil {
+		return nil, err
+	}
+	o.OrderId = id
+	return &twspb.OpenOrder{OrderId: id, Contract: c, Order: o,
+		OrderState: &twspb.OrderState{Status: optString(field(f, openOrderStatusAt))}}, nil
+}
+
+// orderStatusProto: ORDER_STATUS from the layout of orderStatusFields at v ≥ 131.
+func orderStatusProto(f []string) (proto.Message, error) {
+	id, err := parseInt32("order id", field(f, 1))
+	if err != nil {
+		return nil, err
+	}
+	d, err := floats(f, 5, 8, 11)
+	if err != nil {
+		return nil, err
+	}
+	perm, err := strconv.ParseInt(field(f, 6), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("perm id %q: %w", field(f, 6), err)
+	}
+	parent, err := parseInt32("parent id", field(f, 7))
+	if err != nil {
+		return nil, err
+	}
+	client, err := parseInt32("client id", field(f, 9))
+	if err != nil {
+		return nil, err
+	}
+	return &twspb.OrderStatus{OrderId: id, Status: optString(field(f, 2)), Filled: optString(field(f, 3)),
+		Remaining: optString(field(f, 4)), AvgFillPrice: d[0], PermId: proto.Int64(perm), ParentId: parent,
+		LastFillPrice: d[1], ClientId: client, WhyHeld: optString(field(f, 10)), MktCapPrice: d[2]}, nil
+}
+
+// completedOrderProto: COMPLETED_ORDER from the layout of completedOrderFields at v ≥ 204.
+func completedOrderProto(f []string) (proto.Message, error) {
+	c, err := contractAt(f, 1)
+	if err != nil {
+		return nil, err
+	}
+	o, err := orderProtoAt(f, openOrderFirstAttr-1, false)
+	if err != nil {
+		return nil, err
+	}
+	o.FilledQuantity = optString(field(f, completedFilledAt))
+	return &twspb.CompletedOrder{Contract: c, Order: o, OrderState: &twspb.OrderState{
+		Status: optString(field(f, completedStatusAt)), CompletedTime: optString(field(f, completedTimeAt)),
+		CompletedStatus: optString(field(f, completedStatusAt))}}, nil
+}

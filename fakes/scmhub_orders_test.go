@@ -9,10 +9,12 @@ package fakes_test
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/scmhub/ibapi"
+	"github.com/scmhub/ibapi/protobuf"
 
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/fakes"
@@ -22,13 +24,15 @@ import (
 // can wait for them in order.
 type orderRecorder struct {
 	ibapi.Wrapper
-	ev   chan string
-	errs chan ibError
-	next chan int64
+	mu     sync.Mutex
+	protos map[string]bool // scmhub's *ProtoBuf callbacks that ran
+	ev     chan string
+	errs   chan ibError
+	next   chan int64
 }
 
 func newOrderRecorder() *orderRecorder {
-	return &orderRecorder{ev: make(chan string, 256), errs: make(chan ibError, 64), next: make(chan int64, 16)}
+	return &orderRecorder{protos: map[string]bool{}, ev: make(chan string, 256), errs: make(chan ibError, 64), next: make(chan int64, 16)}
 }
 
 func (r *orderRecorder) NextValidID(id int64) { put(r.next, id) }
@@ -61,10 +65,35 @@ func (r *orderRecorder) CompletedOrder(c *ibapi.Contract, o *ibapi.Order, s *iba
 func (r *orderRecorder) Position(account string, c *ibapi.Contract, pos ibapi.Decimal, avg float64) {
 	put(r.ev, fmt.Sprintf("position %s %s %s avg=%s", account, c.Symbol, pos.String(), fl(avg)))
 }
+func (r *orderRecorder) ConnectionClosed()          { put(r.ev, "closed") }
 func (r *orderRecorder) PositionEnd()               { put(r.ev, "positions end") }
 func (r *orderRecorder) OpenOrderEnd()              { put(r.ev, "open end") }
 func (r *orderRecorder) CompletedOrdersEnd()        { put(r.ev, "completed end") }
 func (r *orderRecorder) ExecDetailsEnd(reqID int64) { put(r.ev, fmt.Sprint("executions end ", reqID)) }
+
+func (r *orderRecorder) sawProto(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.protos[name] = true
+}
+func (r *orderRecorder) OpenOrderProtoBuf(*protobuf.OpenOrder)     { r.sawProto("OPEN_ORDER") }
+func (r *orderRecorder) OrderStatusProtoBuf(*protobuf.OrderStatus) { r.sawProto("ORDER_STATUS") }
+func (r *orderRecorder) CompletedOrderProtoBuf(*protobuf.CompletedOrder) {
+	r.sawProto("COMPLETED_ORDER")
+}
+
+// checkOrderProtos: OPEN_ORDER and ORDER_STATUS come as protobuf from 203,
+// COMPLETED_ORDER from 204, as text below.
+func (r *orderRecorder) checkOrderProtos(t *testing.T, v int) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, since := range map[string]int{"OPEN_ORDER": 203, "ORDER_STATUS": 203, "COMPLETED_ORDER": 204} {
+		if r.protos[name] != (v >= since) {
+			t.Errorf("v%d: %s came as protobuf: %v, want %v", v, name, r.protos[name], v >= since)
+		}
+	}
+}
 
 func unset(f float64) string {
 	if f == ibapi.UNSET_FLOAT {
@@ -102,18 +131,6 @@ func (r *orderRecorder) expectError(t *testing.T, id, code int64) {
 	case <-time.After(hangLimit):
 		t.Fatalf("timed out waiting for error %d", code)
 	}
-}
-
-func orderScript(v int) fakes.Script {
-	s := fakes.DefaultScript()
-	s.ServerVersion = v
-	s.Executions = nil
-	s.Quotes = []fakes.Quote{
-		{Symbol: "AAPL", ConID: 265598, Price: broker.MustDecimal("190.5")},
-		{Symbol: "MSFT", ConID: 272093, Price: broker.MustDecimal("400"), FillSize: broker.MustDecimal("30"),
-			Commission: broker.MustDecimal("0.5")},
-	}
-	return s
 }
 
 func stock(symbol string) *ibapi.Contract {
@@ -249,6 +266,12 @@ func testOrders(t *testing.T, v int) {
 	}
 	if !c.IsConnected() {
 		t.Fatal("session ended")
+	}
+	r.checkOrderProtos(t, v)
+	for _, q := range g.Connections()[0].Requests {
+		if (q.ID == 3 || q.ID == 4) && q.Protobuf != (v >= fakes.VersionProtobufOrders) {
+			t.Fatalf("v%d: request %q came as protobuf: %v", v, q.Fields, q.Protobuf)
+		}
 	}
 	orders := g.Orders()
 	if len(orders) != 6 {

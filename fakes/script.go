@@ -363,6 +363,8 @@ type (
 		Marks         []jsonMark       `json:"marks,omitempty"`
 		Executions    []jsonExecution  `json:"executions,omitempty"`
 		Instruments   []jsonInstrument `json:"instruments,omitempty"`
+		Quotes        []jsonOrderQuote `json:"quotes,omitempty"`
+		ReadOnlyAPI   bool             `json:"read_only_api,omitempty"`
 		Pacing        *jsonPacing      `json:"pacing,omitempty"`
 		Faults        *jsonFaults      `json:"faults,omitempty"`
 	}
@@ -410,6 +412,8 @@ type (
 		Notices                []jsonNotice      `json:"notices,omitempty"`
 		RefuseClientIDs        []int64           `json:"refuse_client_ids,omitempty"`
 		Market                 *jsonMarketFaults `json:"market,omitempty"`
+		DropAfterOrder         int               `json:"drop_after_order,omitempty"`
+		AckDelay               string            `json:"ack_delay,omitempty"`
 	}
 	jsonNotice struct {
 		After   string `json:"after"`
@@ -431,6 +435,7 @@ func (s Script) MarshalJSON() ([]byte, error) {
 	}
 	j.Marks, j.Executions = marshalMarks(s.Marks), marshalExecutions(s.Executions)
 	j.Instruments, j.Pacing = marshalInstruments(s.Instruments), marshalPacing(s.Pacing)
+	j.Quotes, j.ReadOnlyAPI = marshalQuotes(s.Quotes), s.ReadOnlyAPI
 	for _, a := range s.Summary {
 		js := jsonSummary{Account: a.Account, Values: map[string]jsonSummaryVal{}}
 		for tag, v := range a.Values {
@@ -444,9 +449,12 @@ func (s Script) MarshalJSON() ([]byte, error) {
 		CloseAfterMessages: f.CloseAfterMessages, MalformedAfterRequests: f.MalformedAfterRequests,
 		MalformedFields: f.MalformedFields, HalfOpenAfterRequests: f.HalfOpenAfterRequests,
 		UnansweredRequest: f.UnansweredRequest, NoEndMarkerRequest: f.NoEndMarkerRequest, EmptyFrameRequest: f.EmptyFrameRequest,
-		EndlessPositions: f.EndlessPositions, RefuseClientIDs: f.RefuseClientIDs}
+		EndlessPositions: f.EndlessPositions, RefuseClientIDs: f.RefuseClientIDs, DropAfterOrder: f.DropAfterOrder}
 	if f.ReplyDelay != 0 {
 		jf.ReplyDelay = f.ReplyDelay.String()
+	}
+	if f.AckDelay != 0 {
+		jf.AckDelay = f.AckDelay.String()
 	}
 	for _, n := range f.Notices {
 		jf.Notices = append(jf.Notices, jsonNotice{After: n.After.String(), Code: n.Code, Message: n.Message})
@@ -473,7 +481,7 @@ func jsonFaultsZero(f jsonFaults) bool {
 		f.CloseAfterMessages == 0 && f.ReplyDelay == "" &&
 		f.MalformedAfterRequests == 0 && f.MalformedFields == nil && f.HalfOpenAfterRequests == 0 &&
 		f.UnansweredRequest == 0 && f.NoEndMarkerRequest == 0 && f.EmptyFrameRequest == 0 && !f.EndlessPositions &&
-		f.Notices == nil && f.RefuseClientIDs == nil
+		f.Notices == nil && f.RefuseClientIDs == nil && f.DropAfterOrder == 0 && f.AckDelay == ""
 }
 
 // UnmarshalJSON decodes the JSON form strictly (unknown fields are errors); it
@@ -539,13 +547,24 @@ func (s *Script) UnmarshalJSON(b []byte) error {
 	if out.Pacing, err = unmarshalPacing(j.Pacing, bad); err != nil {
 		return err
 	}
+	if out.Quotes, err = unmarshalQuotes(j.Quotes, bad); err != nil {
+		return err
+	}
+	out.ReadOnlyAPI = j.ReadOnlyAPI
 	if jf := j.Faults; jf != nil {
 		f := Faults{StallHandshake: jf.StallHandshake, CloseBeforeHandshake: jf.CloseBeforeHandshake,
 			ShortHandshake: jf.ShortHandshake, EmptyHandshake: jf.EmptyHandshake,
 			CloseAfterMessages: jf.CloseAfterMessages, MalformedAfterRequests: jf.MalformedAfterRequests,
 			MalformedFields: jf.MalformedFields, HalfOpenAfterRequests: jf.HalfOpenAfterRequests,
 			UnansweredRequest: jf.UnansweredRequest, NoEndMarkerRequest: jf.NoEndMarkerRequest, EmptyFrameRequest: jf.EmptyFrameRequest,
-			EndlessPositions: jf.EndlessPositions, RefuseClientIDs: jf.RefuseClientIDs}
+			EndlessPositions: jf.EndlessPositions, RefuseClientIDs: jf.RefuseClientIDs, DropAfterOrder: jf.DropAfterOrder}
+		if jf.AckDelay != "" {
+			d, err := time.ParseDuration(jf.AckDelay)
+			if err != nil {
+				return bad("faults.ack_delay: %v", err)
+			}
+			f.AckDelay = d
+		}
 		if jf.ReplyDelay != "" {
 			d, err := time.ParseDuration(jf.ReplyDelay)
 			if err != nil {
