@@ -115,6 +115,7 @@ type mdSub struct {
 	lastRun   time.Time
 	steps     int
 	silent    bool
+	halted    bool // Instrument.Halted, then Gateway.SetHalted: the quote does not move
 }
 
 func (c *conn) market() *marketState {
@@ -239,6 +240,7 @@ func newSub(reqID int64, in Instrument, delayed, snapshot bool) *mdSub {
 	s := &mdSub{reqID: reqID, in: in, delayed: delayed, snapshot: snapshot, tick: tick,
 		rng: rand.New(rand.NewPCG(in.seed(), uint64(reqID))), volume: new(big.Rat).Set(in.Quote.Volume.Rat())}
 	s.bid, s.ask, s.last = toTicks(in.Quote.Bid.Rat()), toTicks(in.Quote.Ask.Rat()), toTicks(in.Quote.Last.Rat())
+	s.halted = in.Halted
 	return s
 }
 
@@ -401,6 +403,10 @@ func (c *conn) pumpOnceLocked(m *marketState, mf MarketFaults, now time.Time) (b
 			continue
 		}
 		busy = true
+		if s.halted {
+			s.due, s.lastRun = 0, now
+			continue
+		}
 		s.due += s.in.TicksPerSecond * now.Sub(s.lastRun).Seconds()
 		s.lastRun = now
 		n := min(int(s.due), maxStepsPerBatch)
@@ -487,4 +493,40 @@ func tickReqParamsProto(f []string) (proto.Message, error) {
 	perm, err := parseInt32("snapshot permissions", field(f, 4))
 	return &twspb.TickReqParams{ReqId: id, MinTick: optString(field(f, 2)), BboExchange: optString(field(f, 3)),
 		SnapshotPermissions: perm}, err
+}
+
+// SetHalted halts (or resumes) trading in the instrument with conID, as an
+// exchange halt does: every live subscription to it gets TICK_GENERIC halted
+// (tick type 49, or 90 when delayed) with 1 or 0 and stops (or resumes)
+// moving, and later subscriptions start so. It returns how many
+// subscriptions it told.
+func (g *Gateway) SetHalted(conID int64, halted bool) int {
+	g.mu.Lock()
+	g.script = g.script.Clone()
+	for i := range g.script.Instruments {
+		if g.script.Instruments[i].Contract.ConID == conID {
+			g.script.Instruments[i].Halted = halted
+		}
+	}
+	g.mu.Unlock()
+	value := "0"
+	if halted {
+		value = "1"
+	}
+	n := 0
+	for _, c := range g.live(true) {
+		m := &c.md
+		m.mu.Lock()
+		for _, s := range m.subs {
+			if s.in.Contract.ConID != conID || s.snapshot || s.halted == halted {
+				continue
+			}
+			s.halted = halted
+			if c.send(itoa(outTickGeneric), "6", i64(s.reqID), s.tt(tickHalted), value) == nil {
+				n++
+			}
+		}
+		m.mu.Unlock()
+	}
+	return n
 }

@@ -171,10 +171,11 @@ func TestScmhubPacing(t *testing.T) {
 	r.waitErr(t, 5, fakes.CodeHistoricalPacing)
 
 	// 11 messages within a second on a new connection (the window is per
-	// connection): error 100 and the connection closes.
+	// connection; another client id, as the first may not be released yet):
+	// error 100 and the connection closes.
 	_ = c.Disconnect()
 	r = newMDRecorder()
-	c = connectMD(t, g, r)
+	c = connectMDAs(t, g, r, 2)
 	for range 11 {
 		c.ReqCurrentTime()
 	}

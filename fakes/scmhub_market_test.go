@@ -185,8 +185,13 @@ func stkContract(sym string) *ibapi.Contract {
 
 func connectMD(t *testing.T, g *fakes.Gateway, r *mdRecorder) *ibapi.EClient {
 	t.Helper()
+	return connectMDAs(t, g, r, 1)
+}
+
+func connectMDAs(t *testing.T, g *fakes.Gateway, r *mdRecorder, clientID int64) *ibapi.EClient {
+	t.Helper()
 	c := ibapi.NewEClient(r)
-	if err := c.Connect(g.Host(), g.Port(), 1); err != nil {
+	if err := c.Connect(g.Host(), g.Port(), clientID); err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
 	t.Cleanup(func() { _ = c.Disconnect() })
