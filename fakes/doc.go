@@ -68,7 +68,8 @@
 // positions and executions; CANCEL_ORDER cancels; bad orders get IB's codes
 // (201, 110, 103, 10147, and 321 with Script.ReadOnlyAPI). SetPrice moves a
 // price and fills what it crosses, Orders returns every order for assertions,
-// and Faults.DropAfterOrder and Faults.AckDelay break the exchange on purpose.
+// and Faults.DropAfterOrder, Gateway.DropNextOrder and Faults.AckDelay break
+// the exchange on purpose (a drop after the ack is DropConnections).
 //
 // # Frame codec
 //

@@ -116,6 +116,8 @@ type orderBook struct {
 	perm   int64
 	execs  int64
 	prices map[string]broker.Decimal // SetPrice overrides of Quote.Price
+	// dropNext: the next accepted new order resets its connection (DropNextOrder).
+	dropNext bool
 }
 
 func newOrderBook() *orderBook {
@@ -164,6 +166,18 @@ func countExecs(evs []orderEvent) int {
 		}
 	}
 	return n
+}
+
+// DropNextOrder arms a one-shot fault: the next new order the gateway accepts,
+// on any connection, is kept and works on (it may fill at once), but its
+// connection is reset before any acknowledgement — the client cannot know
+// whether the order exists. Faults.DropAfterOrder does the same per
+// connection from the script.
+func (g *Gateway) DropNextOrder() {
+	b := g.orders
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dropNext = true
 }
 
 // nextOrderID is what NEXT_VALID_ID says: past every id used, by any client.
@@ -278,7 +292,8 @@ func (g *Gateway) placeOrder(c *conn, sc Script, v int, fields []string) [][]str
 	if !o.Transmit {
 		o.Status = StatusPreSubmitted
 	}
-	if n := c.faults.DropAfterOrder; n > 0 && c.ordersSeen == n {
+	if n := c.faults.DropAfterOrder; (n > 0 && c.ordersSeen == n) || b.dropNext {
+		b.dropNext = false
 		// The order is accepted and works on; the client never hears of it
 		// on this connection. c.close takes g.mu, which comes after b.mu.
 		c.log.Debug("fault: dropping the connection before the order's ack", "order", o.ID)

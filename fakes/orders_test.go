@@ -242,3 +242,29 @@ func TestOrderTypes(t *testing.T) {
 		t.Fatalf("modification below the filled quantity: %q, want error 201", f)
 	}
 }
+
+// TestDropNextOrder: the armed drop resets the connection that places the next
+// new order, before any ack; the order is kept and filled, the drop is
+// one-shot, and client 0 still hears of the order.
+func TestDropNextOrder(t *testing.T) {
+	g := startGateway(t, orderScript(fakes.TextServerVersion))
+	master := connectRaw(t, g, 0)
+	c := connectRaw(t, g, 1)
+	g.DropNextOrder()
+	c.send(placeOrderText(7, "AAPL", "BUY", "1", "MKT", "", "k")...)
+	c.expectClosed()
+	if st, f := statusOf(t, master, 7); st != fakes.StatusSubmitted || f != "0" {
+		t.Fatalf("client 0 saw order 7 %s filled %s, want Submitted first", st, f)
+	}
+	if st, _ := statusOf(t, master, 7); st != fakes.StatusFilled {
+		t.Fatalf("client 0 saw order 7 %s, want Filled", st)
+	}
+	if o := g.Orders(); len(o) != 1 || o[0].Status != fakes.StatusFilled || o[0].OrderRef != "k" {
+		t.Fatalf("g.Orders() = %+v", o)
+	}
+	c2 := connectRaw(t, g, 1)
+	c2.send(placeOrderText(8, "AAPL", "BUY", "1", "MKT", "", "k2")...)
+	if st, _ := statusOf(t, c2, 8); st != fakes.StatusSubmitted {
+		t.Fatalf("the next order: %s, want Submitted (the drop is one-shot)", st)
+	}
+}

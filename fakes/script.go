@@ -117,8 +117,9 @@ type Faults struct {
 	// Notices are sent on each connection, with id -1, each After its delay from
 	// the gateway's reading START_API.
 	Notices []TimedNotice
-	// DropAfterOrder > 0: on the Nth PLACE_ORDER of the connection, accept the
-	// order (it works and fills on) but reset the connection before any ack.
+	// DropAfterOrder > 0: if the Nth PLACE_ORDER of the connection is a new
+	// order the gateway accepts, keep it (it works and fills on) but reset the
+	// connection before any ack (Gateway.DropNextOrder arms the same live).
 	DropAfterOrder int
 	// AckDelay is waited before acknowledging each new order (OPEN_ORDER and
 	// ORDER_STATUS); the order works, and may fill, only after it.
