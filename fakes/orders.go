@@ -55,27 +55,32 @@ type Quote struct {
 	Commission broker.Decimal
 }
 
-// Order is one order the simulator holds (Gateway.Orders).
+// Order is one order the simulator holds (Gateway.Orders): what the client
+// asked for, then what became of it.
 type Order struct {
-	ID, PermID, ClientID int64
-	Account              string
-	Contract             broker.Contract
-	Action               string // BUY or SELL
-	OrderType            string // MKT, LMT, STP, STP LMT
-	Quantity             broker.Decimal
-	LmtPrice, AuxPrice   broker.Decimal
-	HasLmt, HasAux       bool
-	TIF                  string
-	OrderRef             string
-	Transmit, OutsideRTH bool
-	Status               string
-	Filled               broker.Decimal
-	AvgFillPrice         broker.Decimal
-	LastFillPrice        broker.Decimal
-	Modifications        int    // accepted PLACE_ORDERs with this id after the first
-	RejectCode           int64  // the error that rejected it, if Status is Rejected
-	CompletedTime        string // when it was filled or cancelled
-	Executions           []string
+	ID       int64 // the client's order id
+	PermID   int64 // the gateway's permanent id, unique across clients
+	ClientID int64 // the API client id that placed it
+	Account  string
+	Contract broker.Contract // as placed, with the quote's con id if it had none
+	Action   string          // BUY or SELL
+	// OrderType is MKT, LMT, STP or STP LMT.
+	OrderType          string
+	Quantity           broker.Decimal
+	LmtPrice, AuxPrice broker.Decimal // the limit and stop prices
+	HasLmt, HasAux     bool           // whether the prices were given
+	TIF                string         // DAY (default), GTC or IOC
+	OrderRef           string         // the client's reference, carried to every report
+	Transmit           bool           // false: held as PreSubmitted, never filled
+	OutsideRTH         bool
+	Status             string         // one of the Status* constants
+	Filled             broker.Decimal // quantity filled so far
+	AvgFillPrice       broker.Decimal
+	LastFillPrice      broker.Decimal
+	Modifications      int    // accepted PLACE_ORDERs with this id after the first
+	RejectCode         int64  // the error that rejected it, if Status is Rejected
+	CompletedTime      string // when it was filled or cancelled
+	ExecIDs            []string
 }
 
 // Remaining is the quantity not yet filled.
@@ -103,7 +108,7 @@ type orderEvent struct {
 
 func snapshot(o *Order, statusOnly bool) orderEvent {
 	c := *o
-	c.Executions = nil
+	c.ExecIDs = nil
 	return orderEvent{order: c, statusOnly: statusOnly}
 }
 
@@ -133,7 +138,7 @@ func (g *Gateway) Orders() []Order {
 	out := make([]Order, len(b.orders))
 	for i, o := range b.orders {
 		out[i] = *o
-		out[i].Executions = slices.Clone(o.Executions)
+		out[i].ExecIDs = slices.Clone(o.ExecIDs)
 	}
 	return out
 }
@@ -517,7 +522,7 @@ func (g *Gateway) fillLocked(o *Order, q Quote, size, px broker.Decimal) []order
 		ClientID: o.ClientID, Account: o.Account, Contract: o.Contract, Time: execTimeNow(), Exchange: "SMART",
 		Side: side, Shares: size, Price: px, CumQty: o.Filled, AvgPrice: o.AvgFillPrice, OrderRef: o.OrderRef,
 		Commission: commission, CommissionCurrency: "USD"}
-	o.Executions = append(o.Executions, e.ExecID)
+	o.ExecIDs = append(o.ExecIDs, e.ExecID)
 	g.recordFill(e)
 	return []orderEvent{{exec: &e}, snapshot(o, false)}
 }

@@ -131,7 +131,7 @@ func TestOrdersConcurrently(t *testing.T) {
 		t.Fatalf("%d orders, want %d", len(orders), clients*each)
 	}
 	for _, o := range orders {
-		if o.Status != fakes.StatusFilled || len(o.Executions) != 1 || o.Filled.String() != "2" {
+		if o.Status != fakes.StatusFilled || len(o.ExecIDs) != 1 || o.Filled.String() != "2" {
 			t.Fatalf("order %+v, want filled once", o)
 		}
 	}

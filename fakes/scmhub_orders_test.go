@@ -277,7 +277,7 @@ func testOrders(t *testing.T, v int) {
 	if len(orders) != 6 {
 		t.Fatalf("g.Orders(): %d orders, want 6 (3 done, 3 rejected)", len(orders))
 	}
-	if o := orders[1]; o.Status != fakes.StatusFilled || o.Modifications != 1 || len(o.Executions) != 2 ||
+	if o := orders[1]; o.Status != fakes.StatusFilled || o.Modifications != 1 || len(o.ExecIDs) != 2 ||
 		o.OrderRef != "k2" {
 		t.Fatalf("g.Orders()[1] = %+v", o)
 	}
