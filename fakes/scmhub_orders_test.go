@@ -150,8 +150,7 @@ func order(action, qty, typ string, lmt float64, ref string) *ibapi.Order {
 
 // orderVersions: a version field on OPEN_ORDER and ORDER_STATUS (130), ib_async's
 // newest (178), the newest text version (193), raw ids with text orders (201),
-// protobuf orders (203), protobuf
-// order lists (204) and the newest.
+// protobuf orders (203), protobuf order lists (204) and the newest.
 var orderVersions = []int{130, 178, fakes.TextServerVersion, fakes.VersionRawIDs, fakes.VersionProtobufOrders, 204,
 	fakes.DefaultServerVersion}
 
