@@ -10,7 +10,7 @@ STATICCHECK_VERSION ?= v0.8.2
 # The Python that has pytest and pytest-asyncio (Debian's /usr/bin/python3 after .ci/run installs them).
 PYTHON    ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import pytest, pytest_asyncio' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: help build demo test test-go test-python test-node test-tws-python vet lint bench bench-python bench-all fuzz proto soak gateway clean
+.PHONY: help build demo test test-go mutants test-python test-node test-tws-python vet lint bench bench-python bench-all fuzz proto soak gateway clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ test-node: build ## the independent @stoqey/ib (Node.js) TWS client against the 
 
 test-tws-python: build ## a standard-library Python TWS client does a real client's startup against the fake gateway
 	python3 examples/twscheck/startup.py --brokerkit $(BIN)
+
+mutants: ## the kit's mutation suite: every broken Broker of conformance/CONTRACT.md must fail (also part of test-go)
+	$(GO) test -race -count=1 -run '^(TestMutants|TestMutantTable)$$' -v ./conformance/
 
 vet: ## go vet
 	$(GO) vet $(PKGS)

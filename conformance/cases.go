@@ -105,7 +105,7 @@ func checkData(t TB, b broker.Broker, s fakes.Script) {
 	sum, err := b.AccountSummary(ctx)
 	if err != nil {
 		t.Errorf("AccountSummary: %v", err)
-	} else if diff := cmp.Diff(s.Summary, sum); diff != "" {
+	} else if diff := cmp.Diff(ExpectedSummary(s), sum); diff != "" {
 		t.Errorf("AccountSummary (-script +got):\n%s", diff)
 	}
 	if err := b.Ping(ctx); err != nil {
@@ -152,7 +152,6 @@ func subscribe(t TB, b broker.Broker) <-chan broker.Event {
 // the gateway (Features.ServerVersion, by default fakes.DefaultServerVersion),
 // Accounts agrees, and Disconnect of a connected Broker succeeds.
 func TestConnect(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	s := StandardScript()
 	env := newEnv(t, f, s)
 	b := newBroker(t, env)
@@ -176,7 +175,6 @@ func TestConnect(t TB, newBroker Factory, f Features) {
 // TestInvalidParams: Connect with impossible parameters fails with
 // ErrInvalidArgument without touching the network.
 func TestInvalidParams(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
 	ctx, cancel := callCtx(t)
@@ -194,15 +192,24 @@ func TestInvalidParams(t TB, newBroker Factory, f Features) {
 	}
 }
 
-// TestPositions: Positions returns the scripted positions exactly, in order,
-// with exact decimals (fractional, negative, tiny and near-maximum quantities).
+// TestPositions: Positions returns the scripted positions exactly, in the
+// gateway's order, with exact decimals (fractional, negative, tiny and
+// near-maximum quantities); a second call does not see leftovers of the first,
+// and a third, after the gateway's positions changed, sees the new list, not a
+// cached one.
 func TestPositions(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	s := StandardScript()
 	env := newEnv(t, f, s)
 	b := newBroker(t, env)
 	connect(t, b, env.Params)
-	for i := range 2 { // a second call must not see leftovers of the first
+	for i := range 3 {
+		if i == 2 {
+			s = s.Clone()
+			s.Positions = slices.Clone(s.Positions[1:])
+			slices.Reverse(s.Positions)
+			s.Positions[0].Quantity = broker.MustDecimal("-42.5")
+			env.Gateway.SetScript(s)
+		}
 		ctx, cancel := callCtx(t)
 		pos, err := b.Positions(ctx)
 		cancel()
@@ -216,10 +223,11 @@ func TestPositions(t TB, newBroker Factory, f Features) {
 }
 
 // TestAccountSummary: AccountSummary returns the scripted values exactly, one
-// entry per account in the gateway's order, for the default tags and for an
-// explicit subset.
+// entry per account in the order the gateway first named each account (which
+// is neither sorted nor the managed accounts' order, and includes an account
+// the gateway does not manage), for the default tags (not every tag the
+// gateway holds) and for an explicit list including a tag beyond the defaults.
 func TestAccountSummary(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	s := StandardScript()
 	env := newEnv(t, f, s)
 	b := newBroker(t, env)
@@ -230,17 +238,11 @@ func TestAccountSummary(t TB, newBroker Factory, f Features) {
 	if err != nil {
 		t.Fatalf("AccountSummary(): %v", err)
 	}
-	if diff := cmp.Diff(s.Summary, sum); diff != "" {
+	if diff := cmp.Diff(ExpectedSummary(s), sum); diff != "" {
 		t.Errorf("AccountSummary() (-script +got):\n%s", diff)
 	}
-	tags := []string{"NetLiquidation", "AccountType"}
-	want := make([]broker.AccountSummary, len(s.Summary))
-	for i, a := range s.Summary {
-		want[i] = broker.AccountSummary{Account: a.Account, Values: map[string]broker.SummaryValue{}}
-		for _, tag := range tags {
-			want[i].Values[tag] = a.Values[tag]
-		}
-	}
+	tags := []string{"NetLiquidation", "DayTradesRemaining", "AccountType"}
+	want := ExpectedSummary(s, tags...)
 	sum, err = b.AccountSummary(ctx, tags...)
 	if err != nil {
 		t.Fatalf("AccountSummary(%v): %v", tags, err)
@@ -250,25 +252,29 @@ func TestAccountSummary(t TB, newBroker Factory, f Features) {
 	}
 }
 
-// TestPing: Ping succeeds on a live session, repeatedly.
+// TestPing: Ping succeeds on a live session, repeatedly, and each Ping makes
+// a round trip: the gateway reads a REQ_CURRENT_TIME for each.
 func TestPing(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
 	connect(t, b, env.Params)
 	ctx, cancel := callCtx(t)
 	defer cancel()
 	for i := range 3 {
+		before := requests(env, reqCurrentTime)
 		if err := b.Ping(ctx); err != nil {
 			t.Fatalf("Ping #%d: %v", i+1, err)
+		}
+		if after := requests(env, reqCurrentTime); after <= before {
+			t.Errorf("Ping #%d succeeded without a REQ_CURRENT_TIME reaching the gateway", i+1)
 		}
 	}
 }
 
 // TestNotConnected: before Connect and after Disconnect every call fails with
-// ErrNotConnected, and Disconnect of a disconnected Broker returns nil.
+// ErrNotConnected, Disconnect closes every socket to the gateway, and
+// Disconnect of a disconnected Broker returns nil.
 func TestNotConnected(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
 	ctx, cancel := callCtx(t)
@@ -286,13 +292,12 @@ func TestNotConnected(t TB, newBroker Factory, f Features) {
 	check("before Connect")
 	connect(t, b, env.Params)
 	disconnect(t, b)
-	waitGatewayIdle(t, env, "after Disconnect")
+	waitSockets(t, env, 0, "after Disconnect")
 	check("after Disconnect")
 }
 
 // TestReconnect: a Broker connects again after Disconnect and serves the data.
 func TestReconnect(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	s := StandardScript()
 	env := newEnv(t, f, s)
 	b := newBroker(t, env)
@@ -307,7 +312,6 @@ func TestReconnect(t TB, newBroker Factory, f Features) {
 // TestAlreadyConnected: Connect on a connected Broker fails with
 // ErrAlreadyConnected and leaves the session working.
 func TestAlreadyConnected(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
 	connect(t, b, env.Params)
@@ -324,7 +328,6 @@ func TestAlreadyConnected(t TB, newBroker Factory, f Features) {
 // session fails with ErrClientIDInUse carrying IB code 326; the first session
 // is unaffected.
 func TestClientIDInUse(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	env := newEnv(t, f, StandardScript())
 	b1 := newBroker(t, env)
 	connect(t, b1, env.Params)
@@ -338,6 +341,7 @@ func TestClientIDInUse(t TB, newBroker Factory, f Features) {
 		}
 	}
 	wantIs(t, "Ping on the refused Broker", b2.Ping(ctx), broker.ErrNotConnected)
+	waitSockets(t, env, 1, "after the refused Connect (the first session's only)")
 	if err := b1.Ping(ctx); err != nil {
 		t.Errorf("Ping on the first Broker: %v", err)
 	}
@@ -348,7 +352,6 @@ func TestClientIDInUse(t TB, newBroker Factory, f Features) {
 // deadline wins with context.DeadlineExceeded, and the Broker connects once the
 // gateway behaves.
 func TestStalledHandshake(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	s := StandardScript()
 	s.Faults.StallHandshake = true
 	env := newEnv(t, f, s)
@@ -371,6 +374,7 @@ func TestStalledHandshake(t TB, newBroker Factory, f Features) {
 	defer cancelShort()
 	_, err = b.Connect(short, p)
 	wantIs(t, "Connect to a stalled gateway with a short ctx", err, context.DeadlineExceeded)
+	waitSockets(t, env, 0, "after the failed Connects")
 
 	s.Faults = fakes.Faults{}
 	env.Gateway.SetScript(s)
@@ -381,7 +385,6 @@ func TestStalledHandshake(t TB, newBroker Factory, f Features) {
 // TestCloseBeforeHandshake: a gateway that closes instead of answering the
 // handshake makes Connect fail with ErrHandshakeFailed, not hang.
 func TestCloseBeforeHandshake(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	s := StandardScript()
 	s.Faults.CloseBeforeHandshake = true
 	env := newEnv(t, f, s)
@@ -391,12 +394,12 @@ func TestCloseBeforeHandshake(t TB, newBroker Factory, f Features) {
 	_, err := b.Connect(ctx, env.Params)
 	wantIs(t, "Connect to a gateway closing during the handshake", err, broker.ErrHandshakeFailed)
 	wantIs(t, "Ping after a failed Connect", b.Ping(ctx), broker.ErrNotConnected)
+	waitSockets(t, env, 0, "after the failed Connect")
 }
 
 // TestUnreachable: Connect to a port nobody listens on fails with
 // ErrGatewayUnreachable.
 func TestUnreachable(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -413,42 +416,52 @@ func TestUnreachable(t TB, newBroker Factory, f Features) {
 	wantIs(t, "Connect to a closed port", err, broker.ErrGatewayUnreachable)
 }
 
-// cancelDelay is the gateway's reply delay in TestCancellation: a call whose
-// context is cancelled must return well before the reply would have come.
-const cancelDelay = time.Second
-
-// TestCancellation: a call whose context is cancelled while the gateway is slow
-// returns promptly with an error matching context.Canceled, a call with a
-// context already done fails with its error, and the Broker keeps working.
+// TestCancellation: a Positions call whose context is cancelled while the
+// gateway holds its reply returns within PromptBound with an error matching
+// context.Canceled; calls with a context already done fail with its error;
+// and the Broker keeps working: the next calls get complete, correct answers.
 func TestCancellation(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	s := StandardScript()
-	s.Faults.ReplyDelay = cancelDelay
 	env := newEnv(t, f, s)
 	b := newBroker(t, env)
 	connect(t, b, env.Params)
 
+	env.Gateway.Stall()
 	ctx, cancel := context.WithCancel(t.Context())
 	type result struct {
 		err error
 		at  time.Time
 	}
 	done := make(chan result, 1)
+	mark := requests(env, reqPositions)
 	go func() {
 		_, err := b.Positions(ctx)
 		done <- result{err, time.Now()}
 	}()
-	time.Sleep(50 * time.Millisecond)
+	for deadline := time.Now().Add(CallTimeout); requests(env, reqPositions) == mark; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cancel()
+			env.Gateway.Resume()
+			t.Fatalf("REQ_POSITIONS did not reach the gateway within %v", CallTimeout)
+		}
+	}
 	cancelled := time.Now()
 	cancel()
 	select {
 	case r := <-done:
 		wantIs(t, "Positions cancelled mid-call", r.err, context.Canceled)
-		if waited := r.at.Sub(cancelled); waited > cancelDelay*2/3 {
-			t.Errorf("Positions returned %v after its context was cancelled: it waited for the gateway", waited)
+		if waited := r.at.Sub(cancelled); waited > PromptBound {
+			t.Errorf("Positions returned %v after its context was cancelled, want within %v", waited, PromptBound)
 		}
-	case <-time.After(CallTimeout):
-		t.Fatalf("Positions did not return within %v of its context being cancelled", CallTimeout)
+		env.Gateway.Resume()
+	case <-time.After(2 * PromptBound):
+		env.Gateway.Resume()
+		t.Errorf("Positions did not return within %v of its context being cancelled: it waits for the gateway", 2*PromptBound)
+		select {
+		case <-done:
+		case <-time.After(CallTimeout):
+			t.Fatalf("Positions did not return within %v of the gateway answering", CallTimeout)
+		}
 	}
 
 	dead, cancelDead := context.WithCancel(t.Context())
@@ -475,10 +488,9 @@ func TestCancellation(t TB, newBroker Factory, f Features) {
 	}
 }
 
-// TestConcurrent: 16 goroutines calling every method at once all get complete,
-// correct answers.
+// TestConcurrent: 16 goroutines calling every method at once, AccountSummary
+// with different tags, all get complete, correct answers: their own.
 func TestConcurrent(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	s := StandardScript()
 	env := newEnv(t, f, s)
 	b := newBroker(t, env)
@@ -488,10 +500,15 @@ func TestConcurrent(t TB, newBroker Factory, f Features) {
 	const n = 16
 	errs := make(chan error, n*4)
 	var wg sync.WaitGroup
+	start := make(chan struct{})
+	allTags := append(slices.Clone(broker.DefaultSummaryTags), ExtraSummaryTags...)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-start
+			tags := []string{allTags[i%len(allTags)]}
+			want := ExpectedSummary(s, tags...)
 			for j := range 4 {
 				switch (i + j) % 4 {
 				case 0:
@@ -501,9 +518,9 @@ func TestConcurrent(t TB, newBroker Factory, f Features) {
 					}
 					errs <- wrap("Positions", err)
 				case 1:
-					sum, err := b.AccountSummary(ctx)
-					if err == nil && !cmp.Equal(s.Summary, sum) {
-						err = fmt.Errorf("wrong summary:\n%s", cmp.Diff(s.Summary, sum))
+					sum, err := b.AccountSummary(ctx, tags...)
+					if err == nil && !cmp.Equal(want, sum) {
+						err = fmt.Errorf("wrong summary for %q (-want +got):\n%s", tags, cmp.Diff(want, sum))
 					}
 					errs <- wrap("AccountSummary", err)
 				case 2:
@@ -518,6 +535,7 @@ func TestConcurrent(t TB, newBroker Factory, f Features) {
 			}
 		}()
 	}
+	close(start)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -538,7 +556,6 @@ func wrap(what string, err error) error {
 // EventConnectionLost and later calls fail with ErrNotConnected instead of
 // hanging (or, with Features.Reconnects, succeed again); Connect then works.
 func TestGatewayDrop(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	s := StandardScript()
 	env := newEnv(t, f, s)
 	b := newBroker(t, env)
@@ -566,7 +583,6 @@ func TestGatewayDrop(t TB, newBroker Factory, f Features) {
 // connecting as EventNotice, 1100 as EventConnectionLost and 1102 as
 // EventConnectionRestored, each with its code; the session stays usable.
 func TestNotices(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
 	events := subscribe(t, b)
@@ -602,7 +618,6 @@ func TestNotices(t TB, newBroker Factory, f Features) {
 // method fails with ErrClosed, Close again returns nil, and no goroutine the
 // Broker started is left.
 func TestClose(t TB, newBroker Factory, f Features) {
-	defer begin(t)()
 	before := goleak.IgnoreCurrent()
 	env := newEnv(t, f, StandardScript())
 	b := newBroker(t, env)
@@ -636,6 +651,7 @@ func TestClose(t TB, newBroker Factory, f Features) {
 		}
 	}
 	waitGatewayIdle(t, env, "after Close")
+	waitSockets(t, env, 0, "after Close")
 	_ = env.Gateway.Close()
 	if err := goleak.Find(before); err != nil {
 		t.Errorf("goroutines left after Close: %v", err)
@@ -645,12 +661,11 @@ func TestClose(t TB, newBroker Factory, f Features) {
 // TestChildCrash: when the process behind the Broker dies (Features.Crash), a
 // Broker without Reconnects fails every call at once with broker.ErrUnavailable,
 // not after a timeout, and Close still succeeds; a Broker with Reconnects serves
-// the scripted data again. It does nothing when Features.Crash is nil.
+// the scripted data again. It skips, saying why, when Features.Crash is nil.
 func TestChildCrash(t TB, newBroker Factory, f Features) {
 	if f.Crash == nil {
-		return
+		t.Skipf("Features.Crash is nil: this Broker declares no child process to crash")
 	}
-	defer begin(t)()
 	s := StandardScript()
 	env := newEnv(t, f, s)
 	b := newBroker(t, env)

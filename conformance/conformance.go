@@ -2,9 +2,7 @@ package conformance
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
@@ -12,14 +10,16 @@ import (
 	"github.com/brokerkit/brokerkit/fakes"
 )
 
-// TB is the part of testing.TB the cases use. *testing.T implements it; so can
-// a recorder that runs a case and inspects its failures. Fatalf must not return
-// (testing.T calls runtime.Goexit; a recorder must do the same).
+// TB is the part of testing.TB the cases and factories use. *testing.T
+// implements it, and so does the recorder of Record and Run. Fatalf and Skipf
+// must not return (testing.T calls runtime.Goexit; a recorder must do the same).
 type TB interface {
 	Helper()
 	Errorf(format string, args ...any)
 	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
 	Logf(format string, args ...any)
+	Failed() bool
 	Cleanup(func())
 	Context() context.Context
 	Name() string
@@ -40,7 +40,9 @@ type Env struct {
 }
 
 // Factory returns a new, disconnected Broker for env. It should register the
-// Broker's Close with t.Cleanup.
+// Broker's Close with t.Cleanup. Run, Record and RunStateMachine all take a
+// Factory; t is the case's TB (a recorder under Run and Record, the check's
+// *rapid.T under RunStateMachine), so a factory must not assume a *testing.T.
 type Factory func(t TB, env Env) broker.Broker
 
 // Features declares the optional capabilities of the Broker under test. The
@@ -63,7 +65,7 @@ type Features struct {
 	// (SIGKILL; see KillPID) and return once the kill was sent. TestChildCrash
 	// then expects, with Reconnects, calls to succeed again with the right data,
 	// and without it, every call to fail at once with broker.ErrUnavailable.
-	// Run skips TestChildCrash, naming this field, when Crash is nil.
+	// TestChildCrash skips itself, naming this field, when Crash is nil.
 	Crash func(t TB, b broker.Broker)
 
 	// ServerVersion, if not 0, caps the server version of every case's fake
@@ -71,6 +73,11 @@ type Features struct {
 	// matrix; 0 means fakes.DefaultServerVersion, the newest. The Broker's
 	// client must accept it: Connect is expected to report exactly this version.
 	ServerVersion int
+
+	// CaseTimeout is the watchdog of Run and Record on one case; 0 means
+	// CaseTimeout. A slow transport may need more; a harness testing the
+	// kit itself, less.
+	CaseTimeout time.Duration
 }
 
 func (f Features) serverVersion() int {
@@ -102,9 +109,16 @@ const (
 	DefaultConnectTimeout = 2 * time.Second         // Env.Params.Timeout
 	DefaultTimeoutSlack   = 1500 * time.Millisecond // see Features.TimeoutSlack
 	CallTimeout           = 5 * time.Second         // bound on any single call of a case
-	CaseTimeout           = 30 * time.Second        // watchdog on a whole case
+	CaseTimeout           = 30 * time.Second        // watchdog on a whole case (Run, Record)
 	EnvClientID           = 7                       // Env.ClientID
 )
+
+func (f Features) caseTimeout() time.Duration {
+	if f.CaseTimeout > 0 {
+		return f.CaseTimeout
+	}
+	return CaseTimeout
+}
 
 func (f Features) slack() time.Duration {
 	if f.TimeoutSlack > 0 {
@@ -139,21 +153,13 @@ func Cases() []Case {
 		{"GatewayDrop", TestGatewayDrop},
 		{"Notices", TestNotices},
 		{"Close", TestClose},
+		{"CancelledContext", TestCancelledContext},
+		{"CancelMidCall", TestCancelMidCall},
+		{"ExpiredDeadline", TestExpiredDeadline},
+		{"SubscribeCancel", TestSubscribeCancel},
+		{"CloseInFlight", TestCloseInFlight},
+		{"SlowSubscriber", TestSlowSubscriber},
 		{"ChildCrash", TestChildCrash},
-	}
-}
-
-// Run runs every case of Cases as a subtest of t, each against a fresh gateway
-// and a fresh Broker from newBroker.
-func Run(t *testing.T, newBroker func(t *testing.T, env Env) broker.Broker, f Features) {
-	t.Helper()
-	for _, c := range Cases() {
-		t.Run(c.Name, func(t *testing.T) {
-			if c.Name == "ChildCrash" && f.Crash == nil {
-				t.Skip("Features.Crash is nil: this Broker has no child process to crash")
-			}
-			c.Test(t, func(_ TB, env Env) broker.Broker { return newBroker(t, env) }, f)
-		})
 	}
 }
 
@@ -165,9 +171,14 @@ func NewEnv(t TB, s fakes.Script) Env {
 }
 
 // newEnv is NewEnv with the gateway's version capped by f.ServerVersion.
+// caseRecordLimits keep every request and connection of one case.
+var caseRecordLimits = fakes.RecordLimits{Requests: 1 << 20, Bytes: 1 << 30, Closed: 1 << 16}
+
 func newEnv(t TB, f Features, s fakes.Script) Env {
 	t.Helper()
-	g, err := fakes.NewGateway(s, fakes.WithMaxServerVersion(f.ServerVersion))
+	// A case reads the gateway's records to see requests arrive: keep them all
+	// (a case lives seconds), not the latest DefaultRecordLimits.
+	g, err := fakes.NewGateway(s, fakes.WithMaxServerVersion(f.ServerVersion), fakes.WithRecordLimits(caseRecordLimits))
 	if err != nil {
 		t.Fatalf("conformance: start fake gateway: %v", err)
 	}
@@ -180,17 +191,6 @@ func newEnv(t TB, f Features, s fakes.Script) Env {
 		ClientID: EnvClientID,
 		Params:   broker.ConnectParams{Host: g.Host(), Port: g.Port(), ClientID: EnvClientID, Timeout: DefaultConnectTimeout},
 	}
-}
-
-// begin arms the case watchdog; the returned function disarms it.
-func begin(t TB) func() {
-	name := t.Name()
-	timer := time.AfterFunc(CaseTimeout, func() {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		panic(fmt.Sprintf("conformance: case %s hung for %v; goroutines:\n%s", name, CaseTimeout, buf))
-	})
-	return func() { timer.Stop() }
 }
 
 // callCtx is the context of one call: the case's context bounded by CallTimeout.

@@ -10,8 +10,13 @@ import (
 	"github.com/brokerkit/brokerkit/fakes"
 )
 
-// StandardAccounts are the accounts of StandardScript.
-var StandardAccounts = []string{"DU1000001", "DU2000002", "U3000003"}
+// StandardAccounts are the managed accounts of StandardScript, in the
+// gateway's order, which is not sorted.
+var StandardAccounts = []string{"U3000003", "DU1000001", "DU2000002"}
+
+// SummaryOnlyAccount is an account StandardScript's summary names although the
+// gateway does not manage it (IB reports such accounts of advisors' groups).
+const SummaryOnlyAccount = "F4000004"
 
 // StandardScript returns the script the cases serve: three accounts, about
 // forty positions and a full account summary (the DefaultSummaryTags for every
@@ -19,26 +24,34 @@ var StandardAccounts = []string{"DU1000001", "DU2000002", "U3000003"}
 // fractional, negative, tiny and near-maximum quantities (-0.3333333,
 // 0.0000001, 99999999999.9999999), 15-significant-digit costs, options with
 // fractional strikes, and symbols in Japanese, German, with an emoji and with a
-// comma. Every call returns an equal, independent Script.
+// comma. Its order exposes Brokers that reorder: the accounts are not sorted,
+// positions of different accounts interleave and repeat symbols (and contracts)
+// across accounts, and the summary names the accounts in yet another order,
+// names SummaryOnlyAccount, names one account twice (its tags split in two
+// groups, first and last) and holds a tag beyond the defaults
+// ("DayTradesRemaining"). Compare summaries with ExpectedSummary, not with
+// Summary itself. Every call returns an equal, independent Script.
 func StandardScript() fakes.Script {
 	d := broker.MustDecimal
-	a1, a2, a3 := StandardAccounts[0], StandardAccounts[1], StandardAccounts[2]
+	a1, a2, a3 := "DU1000001", "DU2000002", "U3000003"
 	stk := func(acct string, conID int64, sym, exch, cur, qty, cost string) broker.Position {
 		return broker.Position{Account: acct, Contract: broker.Contract{ConID: conID, Symbol: sym, SecType: "STK",
 			Exchange: exch, Currency: cur, LocalSymbol: sym, TradingClass: sym}, Quantity: d(qty), AvgCost: d(cost)}
 	}
 	pos := []broker.Position{
-		stk(a1, 265598, "AAPL", "NASDAQ", "USD", "100", "150.25"),
-		stk(a1, 14094, "7203", "TSEJ", "JPY", "-300", "2875.5"),
-		stk(a1, 14095, "トヨタ自動車", "TSEJ", "JPY", "0.3333333", "0.000123456789012"),
-		stk(a1, 14096, "Müller Ölwerke", "IBIS", "EUR", "-0.3333333", "1234567.89012345"),
 		stk(a2, 14097, "🚀 ROCKET", "SMART", "USD", "0.0000001", "999999999.999999"),
-		stk(a2, 14098, "BRK B", "NYSE", "USD", "99999999999.9999999", "412345.678901234"),
-		stk(a2, 14099, "A,B", "SMART", "USD", "-12345678901.2345678", "0.01"),
-		stk(a3, 14100, "ZERO", "SMART", "USD", "0", "0"),
+		stk(a1, 265598, "AAPL", "NASDAQ", "USD", "100", "150.25"),
+		stk(a3, 265598, "AAPL", "NASDAQ", "USD", "-7", "161.5"),
+		stk(a1, 14094, "7203", "TSEJ", "JPY", "-300", "2875.5"),
+		stk(a2, 14094, "7203", "TSEJ", "JPY", "1200", "2890.25"),
 		{Account: a3, Contract: broker.Contract{ConID: 730264138, Symbol: "AAPL", SecType: "OPT", Expiry: "20261218",
 			Strike: d("187.5"), Right: "C", Multiplier: "100", Exchange: "SMART", Currency: "USD",
 			LocalSymbol: "AAPL  261218C00187500", TradingClass: "AAPL"}, Quantity: d("-2"), AvgCost: d("1523.5")},
+		stk(a1, 14095, "トヨタ自動車", "TSEJ", "JPY", "0.3333333", "0.000123456789012"),
+		stk(a2, 14098, "BRK B", "NYSE", "USD", "99999999999.9999999", "412345.678901234"),
+		stk(a1, 14096, "Müller Ölwerke", "IBIS", "EUR", "-0.3333333", "1234567.89012345"),
+		stk(a3, 14100, "ZERO", "SMART", "USD", "0", "0"),
+		stk(a2, 14099, "A,B", "SMART", "USD", "-12345678901.2345678", "0.01"),
 		{Account: a3, Contract: broker.Contract{ConID: 495512563, Symbol: "ES", SecType: "FUT", Expiry: "202612",
 			Multiplier: "50", Exchange: "CME", Currency: "USD", LocalSymbol: "ESZ6", TradingClass: "ES"},
 			Quantity: d("3"), AvgCost: d("290012.5")},
@@ -67,14 +80,27 @@ func StandardScript() fakes.Script {
 		}
 		return m
 	}
-	sum := []broker.AccountSummary{
-		{Account: a1, Values: tagValues(1, "USD")},
-		{Account: a2, Values: tagValues(2, "EUR")},
-		{Account: a3, Values: tagValues(3, "JPY")},
+	v1, v2, v3, v4 := tagValues(1, "USD"), tagValues(2, "EUR"), tagValues(3, "JPY"), tagValues(4, "CHF")
+	v2["SettledCash"] = broker.SummaryValue{Value: "-1200.75", Currency: "EUR"}
+	v3["NetLiquidation"] = broker.SummaryValue{Value: "123456789012345678.12", Currency: "JPY"}
+	v3["AccountType"] = broker.SummaryValue{Value: "Société Anonyme — 法人"}
+	// a2 is named first and last: its tags are split between its two entries.
+	v2first, v2last := map[string]broker.SummaryValue{}, map[string]broker.SummaryValue{}
+	for i, tag := range broker.DefaultSummaryTags {
+		if i%2 == 0 {
+			v2first[tag] = v2[tag]
+		} else {
+			v2last[tag] = v2[tag]
+		}
 	}
-	sum[1].Values["SettledCash"] = broker.SummaryValue{Value: "-1200.75", Currency: "EUR"}
-	sum[2].Values["NetLiquidation"] = broker.SummaryValue{Value: "123456789012345678.12", Currency: "JPY"}
-	sum[2].Values["AccountType"] = broker.SummaryValue{Value: "Société Anonyme — 法人"}
+	v2last["DayTradesRemaining"] = broker.SummaryValue{Value: "3"}
+	sum := []broker.AccountSummary{
+		{Account: a2, Values: v2first},
+		{Account: SummaryOnlyAccount, Values: v4},
+		{Account: a3, Values: v3},
+		{Account: a1, Values: v1},
+		{Account: a2, Values: v2last},
+	}
 
 	return fakes.Script{
 		ServerVersion: fakes.DefaultServerVersion,

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 
@@ -49,15 +50,44 @@ func TestStandardScript(t *testing.T) {
 	if !neg || !frac || !big || !uni {
 		t.Errorf("StandardScript lacks awkward rows: negative %v fractional %v large %v unicode %v", neg, frac, big, uni)
 	}
-	for _, a := range s.Summary {
+	want := ExpectedSummary(s)
+	for _, a := range want {
 		for _, tag := range broker.DefaultSummaryTags {
 			if _, ok := a.Values[tag]; !ok {
 				t.Errorf("summary of %s lacks default tag %s", a.Account, tag)
 			}
 		}
-		if len(a.Values) != len(broker.DefaultSummaryTags) {
-			t.Errorf("summary of %s has tags beyond the defaults", a.Account)
+	}
+	// The order-exposing properties the doc promises.
+	if slices.IsSorted(s.Accounts) {
+		t.Errorf("accounts %v are sorted", s.Accounts)
+	}
+	var sumAccts []string
+	for _, a := range want {
+		sumAccts = append(sumAccts, a.Account)
+	}
+	if slices.IsSorted(sumAccts) || slices.Equal(sumAccts[:len(s.Accounts)], s.Accounts) || !slices.Contains(sumAccts, SummaryOnlyAccount) {
+		t.Errorf("summary accounts %v: sorted, in the managed order %v, or without %s", sumAccts, s.Accounts, SummaryOnlyAccount)
+	}
+	if len(s.Summary) == len(want) {
+		t.Errorf("no account is named twice in the summary")
+	}
+	if cmp.Equal(ExpectedSummary(s, append(slices.Clone(broker.DefaultSummaryTags), ExtraSummaryTags...)...), want) {
+		t.Errorf("the summary holds no tag beyond the defaults")
+	}
+	if slices.IsSortedFunc(s.Positions, func(a, b broker.Position) int { return strings.Compare(a.Account, b.Account) }) {
+		t.Errorf("positions are grouped by account")
+	}
+	seen := map[int64]string{}
+	dup := false
+	for _, p := range s.Positions {
+		if a, ok := seen[p.Contract.ConID]; ok && a != p.Account {
+			dup = true
 		}
+		seen[p.Contract.ConID] = p.Account
+	}
+	if !dup {
+		t.Errorf("no contract is held by two accounts")
 	}
 }
 

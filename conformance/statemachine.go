@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -23,7 +24,12 @@ import (
 
 // Defaults of RunStateMachine.
 const (
-	DefaultStateMachineChecks = 5  // rapid checks (fresh gateway and Broker each)
+	// DefaultStateMachineChecks is the number of rapid checks (fresh gateway
+	// and Broker each). With 20, 20 runs out of 20 killed each of the order
+	// and staleness mutants of conformance/internal/mutants (the old default,
+	// 5 checks over GenScript only, killed them in 1 to 11 runs out of 20);
+	// see conformance/CONTRACT.md and TestStateMachineCatchesBugs.
+	DefaultStateMachineChecks = 20
 	DefaultStateMachineSteps  = 15 // average actions per check
 	// SlowReplyDelay is the gateway's reply delay while the model's "slow"
 	// fault is on; a call with a deadline of a fifth of it must time out.
@@ -56,19 +62,28 @@ type StateMachineFeatures struct {
 
 // RunStateMachine runs a model-based property test of the broker.Broker
 // contract: a model of the session (connected or not, the session's accounts,
-// the gateway's script) runs beside the real Broker, and rapid draws actions:
+// the gateway's script) runs beside the real Broker, and rapid draws actions
+// (each check serves a permuted StandardScript or a GenScript, and seven
+// times in eight starts with a session and one read of everything):
 //
 //   - Connect, Disconnect, Accounts, Positions, AccountSummary (default or
 //     drawn tags, some absent from the script) and Ping;
 //   - Burst: 2 to 12 goroutines each making a drawn call at once; every answer
 //     must be the one its own call asked for (no response reaches the wrong
 //     caller);
-//   - SetScript: the gateway starts serving a newly generated script
-//     (GenScript); later positions and summaries must equal it exactly;
+//   - SetScript: the gateway starts serving a newly generated script (half
+//     GenScript's, half StandardScript permuted, so that data often exposes
+//     a Broker that reorders); Positions made just before and just after
+//     the change (with a session) and every later read must equal the
+//     script then served exactly;
 //   - Slow: toggles a reply delay of SlowReplyDelay for the next connections;
 //     CancelSlow then makes a call with a deadline the gateway cannot meet,
 //     which must fail with context.DeadlineExceeded, and the session must
 //     answer the next Ping;
+//   - CancelMid: the gateway stops answering (fakes.Gateway.Stall), a drawn
+//     call is cancelled once its request reached the gateway and must fail
+//     with context.Canceled within PromptBound; the gateway then answers the
+//     abandoned request and the session must answer the next Ping;
 //   - Stall and Refuse (while disconnected): Connect to a gateway that stalls
 //     the handshake must fail with broker.ErrTimeout, one that refuses the
 //     client id with IB 326 with broker.ErrClientIDInUse;
@@ -84,7 +99,8 @@ type StateMachineFeatures struct {
 // After every action the answers must equal the model's (go-cmp, decimals
 // exact) or be the typed error the model predicts; the invariant is that the
 // gateway holds exactly one live session while the model is connected and
-// none otherwise. At the end of each check the Broker is closed, every method
+// none otherwise. At the end of each check the gateway's script changes once
+// more (SetScript, with a session), then the Broker is closed, every method
 // must fail with broker.ErrClosed, a worker process (a Broker with an
 // Exited() <-chan struct{} method) must have exited, the gateway must see
 // every connection closed and no goroutine may be left.
@@ -175,7 +191,7 @@ func runMachine(t *rapid.T, newBroker Factory, f StateMachineFeatures) {
 	})
 	defer watchdog.Stop()
 
-	s := GenScript().Draw(t, "script")
+	s := machineScript().Draw(t, "script")
 	if rapid.IntRange(0, 3).Draw(t, "startSlow") == 0 {
 		s.Faults.ReplyDelay = SlowReplyDelay
 	}
@@ -183,6 +199,12 @@ func runMachine(t *rapid.T, newBroker Factory, f StateMachineFeatures) {
 	m := &machine{f: f, env: env, script: s}
 	m.b = newBroker(t, env)
 	m.ev = startEventLog(t, m.b)
+	if !rapid.SampledFrom([]bool{false, false, false, false, false, false, false, true}).Draw(t, "startDisconnected") {
+		// Most checks start with a session and read everything once, so
+		// that every check compares data with the model at least once.
+		m.connect(t)
+		m.readAll(t)
+	}
 
 	actions := map[string]func(*rapid.T){
 		"Connect":    m.connect,
@@ -195,6 +217,7 @@ func runMachine(t *rapid.T, newBroker Factory, f StateMachineFeatures) {
 		"SetScript":  m.setScript,
 		"Slow":       m.toggleSlow,
 		"CancelSlow": m.cancelSlow,
+		"CancelMid":  m.cancelMidCall,
 		"Stall":      m.stall,
 		"Refuse":     m.refuse,
 		"Drop":       m.drop,
@@ -233,6 +256,21 @@ func (m *machine) wantErr() error {
 		return nil
 	}
 	return broker.ErrNotConnected
+}
+
+// machineScript generates the scripts the machine serves: two times in three
+// StandardScript with its positions and summary entries permuted, else
+// GenScript's. The permuted standard data exposes a Broker that reorders
+// accounts, positions or summaries in every check that reads them;
+// GenScript's small scripts are often sorted by chance.
+func machineScript() *rapid.Generator[fakes.Script] {
+	standard := rapid.Custom(func(t *rapid.T) fakes.Script {
+		s := StandardScript()
+		s.Positions = rapid.Permutation(s.Positions).Draw(t, "positionsOrder")
+		s.Summary = rapid.Permutation(s.Summary).Draw(t, "summaryOrder")
+		return s
+	})
+	return rapid.OneOf(standard, standard, GenScript())
 }
 
 // ---- actions ----
@@ -360,6 +398,19 @@ func (m *machine) summaryCall(t *rapid.T) {
 	}
 }
 
+// readAll makes every read once (AccountSummary with the default tags) and
+// compares each answer with the model.
+func (m *machine) readAll(t *rapid.T) {
+	m.accountsCall(t)
+	m.positionsCall(t)
+	ctx, cancel := m.ctx(t)
+	defer cancel()
+	got, err := m.b.AccountSummary(ctx)
+	if e := compare(err, m.wantErr(), ExpectedSummary(m.script), got); e != nil {
+		t.Fatalf("AccountSummary(): %v", e)
+	}
+}
+
 func (m *machine) pingCall(t *rapid.T) {
 	ctx, cancel := m.ctx(t)
 	defer cancel()
@@ -398,10 +449,21 @@ func (m *machine) burst(t *rapid.T) {
 }
 
 func (m *machine) setScript(t *rapid.T) {
-	s := GenScript().Draw(t, "newScript")
+	s := machineScript().Draw(t, "newScript")
 	s.Faults = m.script.Faults
+	if cmp.Equal(s.Positions, m.script.Positions, cmpOpts...) {
+		// A change nobody can see proves nothing: make one.
+		s.Positions = append(slices.Clone(s.Positions), GenPosition(s.Accounts).Draw(t, "extraPosition"))
+	}
+	live := m.connected && !m.dead
+	if live {
+		m.positionsCall(t) // the list before the change ...
+	}
 	m.env.Gateway.SetScript(s)
 	m.script = s
+	if live {
+		m.positionsCall(t) // ... and after: the change, not a cache
+	}
 }
 
 func (m *machine) toggleSlow(t *rapid.T) {
@@ -415,12 +477,9 @@ func (m *machine) toggleSlow(t *rapid.T) {
 	m.script = s
 }
 
-func (m *machine) cancelSlow(t *rapid.T) {
-	if !m.connected || !m.slow {
-		t.Skip("needs a session with slow replies")
-	}
-	kind := rapid.SampledFrom([]string{"Positions", "AccountSummary", "Ping"}).Draw(t, "slowCall")
-	ctx, cancel := context.WithTimeout(t.Context(), SlowReplyDelay/5)
+// read makes one Positions, AccountSummary (default tags) or Ping call and
+// returns its error only.
+func (m *machine) read(ctx context.Context, kind string) error {
 	var err error
 	switch kind {
 	case "Positions":
@@ -430,6 +489,16 @@ func (m *machine) cancelSlow(t *rapid.T) {
 	default:
 		err = m.b.Ping(ctx)
 	}
+	return err
+}
+
+func (m *machine) cancelSlow(t *rapid.T) {
+	if !m.connected || !m.slow {
+		t.Skip("needs a session with slow replies")
+	}
+	kind := rapid.SampledFrom([]string{"Positions", "AccountSummary", "Ping"}).Draw(t, "slowCall")
+	ctx, cancel := context.WithTimeout(t.Context(), SlowReplyDelay/5)
+	err := m.read(ctx, kind)
 	cancel()
 	expect(t, kind+" with a deadline the slow gateway cannot meet", err, context.DeadlineExceeded)
 	// The session goes on; the Ping also lets the gateway finish the abandoned
@@ -437,6 +506,49 @@ func (m *machine) cancelSlow(t *rapid.T) {
 	ctx2, cancel2 := m.ctx(t)
 	defer cancel2()
 	expect(t, "Ping after a call timed out", m.b.Ping(ctx2), nil)
+}
+
+// cancelMidCall stalls the gateway, makes a drawn call, cancels its context
+// once its request reached the gateway, and expects context.Canceled within
+// PromptBound; the gateway then answers the abandoned request and the session
+// must serve the next call correctly (no late answer taken for it).
+func (m *machine) cancelMidCall(t *rapid.T) {
+	if !m.connected {
+		t.Skip("needs a session")
+	}
+	kind := rapid.SampledFrom([]string{"Positions", "AccountSummary", "Ping"}).Draw(t, "midCall")
+	id := map[string]int{"Positions": reqPositions, "AccountSummary": reqAccountSummary, "Ping": reqCurrentTime}[kind]
+	m.env.Gateway.Stall()
+	defer m.env.Gateway.Resume()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	mark := requests(m.env, id)
+	done := make(chan error, 1)
+	go func() { done <- m.read(ctx, kind) }()
+	deadline := time.Now().Add(CallTimeout)
+	for requests(m.env, id) == mark {
+		select {
+		case err := <-done:
+			t.Fatalf("%s returned %v before its request reached the stalled gateway", kind, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no request reached the gateway within %v", kind, CallTimeout)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		expect(t, kind+" cancelled mid-call", err, context.Canceled)
+	case <-time.After(2 * PromptBound):
+		m.env.Gateway.Resume()
+		t.Fatalf("%s did not return within %v of its context being cancelled", kind, 2*PromptBound)
+	}
+	m.env.Gateway.Resume()
+	ctx2, cancel2 := m.ctx(t)
+	defer cancel2()
+	expect(t, "Ping after a call cancelled mid-call", m.b.Ping(ctx2), nil)
 }
 
 // withFault serves the script plus fault f for the duration of fn.
@@ -602,6 +714,9 @@ func (m *machine) invariants(t *rapid.T) {
 
 // finish closes the Broker and checks that it let go of everything.
 func (m *machine) finish(t *rapid.T, before goleak.Option) {
+	if m.connected && !m.dead {
+		m.setScript(t) // the data changes one last time, and reads see it
+	}
 	if err := m.b.Close(); err != nil && !(m.dead && errors.Is(err, broker.ErrUnavailable)) {
 		t.Fatalf("Close: %v", err)
 	}

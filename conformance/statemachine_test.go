@@ -11,32 +11,12 @@ import (
 
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/conformance"
+	"github.com/brokerkit/brokerkit/conformance/internal/mutants"
 )
 
 // TestStateMachineAdapter runs the state machine over the in-process adapter.
 func TestStateMachineAdapter(t *testing.T) {
 	conformance.RunStateMachine(t, newAdapter, conformance.StateMachineFeatures{Checks: 12, Steps: 20})
-}
-
-// staleCache answers every Positions call after the first with the first
-// call's rows: a cache that never notices that the gateway's data changed.
-type staleCache struct {
-	broker.Broker
-	mu    sync.Mutex
-	first []broker.Position
-}
-
-func (b *staleCache) Positions(ctx context.Context) ([]broker.Position, error) {
-	ps, err := b.Broker.Positions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.first == nil {
-		b.first = ps
-	}
-	return b.first, nil
 }
 
 // crossedWires delivers AccountSummary answers to the wrong callers: each
@@ -63,26 +43,47 @@ func (b *crossedWires) AccountSummary(ctx context.Context, tags ...string) ([]br
 }
 
 // envBroken names the broken Broker a re-executed test binary runs the state
-// machine over (helper-process pattern): "stale" or "crossed".
+// machine over (helper-process pattern): "crossed" or a mutant's name.
 const envBroken = "CONFORMANCE_TEST_BROKEN"
 
-var broken = map[string]func(broker.Broker) broker.Broker{
-	"stale":   func(b broker.Broker) broker.Broker { return &staleCache{Broker: b} },
-	"crossed": func(b broker.Broker) broker.Broker { return &crossedWires{Broker: b} },
+// stateMachineKills are the mutants the state machine must kill with its
+// default number of checks and steps: the order and staleness bugs.
+var stateMachineKills = []string{
+	"Accounts sorted", "positions sorted by account", "summary sorted by account",
+	"summary in managed accounts' order", "positions answered from the first list",
+}
+
+// brokenFactory returns the factory of the broken Broker named name.
+func brokenFactory(t *testing.T, name string) (conformance.Factory, conformance.StateMachineFeatures) {
+	if name == "crossed" {
+		return func(t conformance.TB, env conformance.Env) broker.Broker {
+			return &crossedWires{Broker: newAdapter(t, env)}
+		}, conformance.StateMachineFeatures{Checks: 60, Steps: 30}
+	}
+	for _, m := range mutants.All() {
+		if m.Name == name {
+			return func(t conformance.TB, env conformance.Env) broker.Broker {
+				return m.Wrap(newAdapter(t, env), mutants.Env{Addr: env.Addr, Done: t.Context().Done()})
+			}, conformance.StateMachineFeatures{}
+		}
+	}
+	t.Fatalf("no broken Broker named %q", name)
+	return nil, conformance.StateMachineFeatures{}
 }
 
 // TestStateMachineCatchesBugs re-executes this test binary to run the state
 // machine over deliberately broken Brokers, and requires each run to fail:
-// the machine notices stale data and answers delivered to the wrong caller.
+// the machine notices answers delivered to the wrong caller, and, with its
+// default number of checks, reordered and stale data.
 func TestStateMachineCatchesBugs(t *testing.T) {
 	if name := os.Getenv(envBroken); name != "" {
-		conformance.RunStateMachine(t, func(t conformance.TB, env conformance.Env) broker.Broker {
-			return broken[name](newAdapter(t, env))
-		}, conformance.StateMachineFeatures{Checks: 60, Steps: 30})
+		newBroker, f := brokenFactory(t, name)
+		conformance.RunStateMachine(t, newBroker, f)
 		return
 	}
-	for _, name := range []string{"stale", "crossed"} {
+	for _, name := range append([]string{"crossed"}, stateMachineKills...) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // each in its own process
 			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestStateMachineCatchesBugs$", "-test.count=1",

@@ -222,6 +222,9 @@ func (c *conn) serve() {
 		case len(replies) == 0:
 			c.log.Debug("request not answered", "fields", fields)
 		}
+		if len(replies) > 0 && !c.g.waitResumed(c.quit) {
+			return
+		}
 		for _, r := range replies {
 			if c.sendMsg(textOnly, r) != nil {
 				return

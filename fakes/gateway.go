@@ -42,6 +42,7 @@ type Gateway struct {
 	reqs     requestLog
 	closed   bool
 	closeErr error
+	stalled  chan struct{} // non-nil between Stall and Resume; closed by Resume
 }
 
 // Option configures NewGateway.
@@ -430,5 +431,51 @@ func (g *Gateway) WaitConnections(ctx context.Context, n int) error {
 		case <-ctx.Done():
 			return fmt.Errorf("fakes: wait for %d connections (have %d): %w", n, started, ctx.Err())
 		}
+	}
+}
+
+// Stall makes the gateway hold its replies to requests read from now on, on
+// every connection, until Resume (or until the connection or the Gateway
+// closes): a gateway that stops answering mid-session. The replies are taken
+// from the script current when the request is read; a request without reply
+// (a cancel) is not held. Requests are still read
+// and recorded (Connections), so a test can wait for a request to arrive
+// before, say, cancelling its caller. Handshakes, notices, Notify and SendRaw
+// are not held. A connection holding a reply reads no further, so it notices
+// its client closing only after Resume (Gateway.Close ends it at once).
+func (g *Gateway) Stall() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stalled == nil {
+		g.stalled = make(chan struct{})
+	}
+}
+
+// Resume ends a Stall: held replies go out, in order.
+func (g *Gateway) Resume() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stalled != nil {
+		close(g.stalled)
+		g.stalled = nil
+	}
+}
+
+// waitResumed waits while the gateway is stalled; it reports false if quit
+// closed first.
+func (g *Gateway) waitResumed(quit <-chan struct{}) bool {
+	g.mu.Lock()
+	ch := g.stalled
+	g.mu.Unlock()
+	if ch == nil {
+		return true
+	}
+	select {
+	case <-ch:
+		return true
+	case <-quit:
+		return false
+	case <-g.done:
+		return false
 	}
 }

@@ -15,7 +15,7 @@ func dialInProcess(context.Context) (broker.Broker, error) { return ibkr.New(), 
 
 // TestConformanceInProcess runs the kit over robust around the in-process adapter.
 func TestConformanceInProcess(t *testing.T) {
-	conformance.Run(t, func(t *testing.T, env conformance.Env) broker.Broker {
+	conformance.Run(t, func(t conformance.TB, env conformance.Env) broker.Broker {
 		b := robust.New(dialInProcess, chaostest.ConformanceOptions()...)
 		t.Cleanup(func() { _ = b.Close() })
 		return b

@@ -36,7 +36,7 @@ func (s *session) send(r request) error {
 		return err
 	}
 	if ctx == nil || ctx.Err() != nil {
-		return s.lostError()
+		return s.endedError()
 	}
 	if r.viaClient {
 		if err := guard(func() { r.call(s.ec) }); err != nil {
@@ -51,12 +51,22 @@ func (s *session) send(r request) error {
 	}
 	tc := tcpConnOf(s.conn)
 	if tc == nil {
-		return s.lostError()
+		return s.endedError()
 	}
 	if _, err := tc.Write(frame); err != nil {
-		return s.lostError()
+		return s.endedError()
 	}
 	return nil
+}
+
+// endedError is the error of a request that found the session over: the
+// reason it was marked dead with (errClosed when Close ended it, even if the
+// write lost the race with the socket's teardown), else lostError.
+func (s *session) endedError() error {
+	if err := s.deadError(); err != nil {
+		return err
+	}
+	return s.lostError()
 }
 
 // request is one request of the adapter in all its forms: its message id and

@@ -12,7 +12,7 @@ import (
 	"github.com/brokerkit/brokerkit/fakes"
 )
 
-func newConformanceAdapter(t *testing.T, _ conformance.Env) broker.Broker {
+func newConformanceAdapter(t conformance.TB, _ conformance.Env) broker.Broker {
 	a := ibkr.New(ibkr.WithLogger(testLogger(t)))
 	t.Cleanup(func() { _ = a.Close() })
 	return a
@@ -51,17 +51,17 @@ func TestStateMachineVersions(t *testing.T) {
 }
 
 // testLogger writes through t.Log at Debug when -v is given, else discards.
-func testLogger(t *testing.T) hclog.Logger {
+func testLogger(t conformance.TB) hclog.Logger {
 	if !testing.Verbose() {
 		return hclog.NewNullLogger()
 	}
 	return hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Debug, Output: tWriter{t}})
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t conformance.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
-	w.t.Log(string(p))
+	w.t.Logf("%s", p)
 	return len(p), nil
 }

@@ -13,7 +13,7 @@ import (
 // TestConformance runs the conformance kit against the IBKR adapter served by a
 // go-plugin child (the re-executed test binary), one child per case.
 func TestConformance(t *testing.T) {
-	conformance.Run(t, func(t *testing.T, env conformance.Env) broker.Broker {
+	conformance.Run(t, func(t conformance.TB, env conformance.Env) broker.Broker {
 		log, _ := testLogger(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -98,7 +98,12 @@ func runTestHost() int {
 }
 
 // testLogger returns a logger into a buffer that is dumped if the test fails.
-func testLogger(t testing.TB) (hclog.Logger, *syncBuffer) {
+func testLogger(t interface {
+	Helper()
+	Cleanup(func())
+	Failed() bool
+	Logf(string, ...any)
+}) (hclog.Logger, *syncBuffer) {
 	t.Helper()
 	buf := &syncBuffer{}
 	t.Cleanup(func() {

@@ -1,6 +1,7 @@
 package stdiojson
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -14,10 +15,12 @@ func init() {
 }
 
 // startIBKR starts the test binary as a worker serving the IBKR adapter.
-func startIBKR(t testing.TB) *Client {
+func startIBKR(t conformance.TB) *Client {
 	t.Helper()
 	log, _ := testLogger(t)
-	c, err := Start(ctxBound(t), WithSelf(), WithLogger(log), WithEnv(envTestMode+"=ibkr", noRaceExitSleep))
+	ctx, cancel := context.WithTimeout(t.Context(), hangBound)
+	defer cancel()
+	c, err := Start(ctx, WithSelf(), WithLogger(log), WithEnv(envTestMode+"=ibkr", noRaceExitSleep))
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -28,7 +31,7 @@ func startIBKR(t testing.TB) *Client {
 // TestConformance runs the conformance kit over stdiojson: each case gets a
 // fresh worker process serving the IBKR adapter, against the case's fake gateway.
 func TestConformance(t *testing.T) {
-	conformance.Run(t, func(t *testing.T, env conformance.Env) broker.Broker {
+	conformance.Run(t, func(t conformance.TB, env conformance.Env) broker.Broker {
 		return startIBKR(t)
 	}, conformance.Features{TimeoutSlack: 2 * time.Second, Crash: crashChild})
 }

@@ -34,7 +34,7 @@ func dialWith(ctx context.Context, opts ...goplugin.Option) (broker.Broker, erro
 }
 
 func TestConformance(t *testing.T) {
-	conformance.Run(t, func(t *testing.T, env conformance.Env) broker.Broker {
+	conformance.Run(t, func(t conformance.TB, env conformance.Env) broker.Broker {
 		b := robust.New(dial, chaostest.ConformanceOptions()...)
 		t.Cleanup(func() { _ = b.Close() })
 		return b

@@ -1,0 +1,174 @@
+// Package mutants holds deliberately broken Brokers for the conformance kit's
+// mutation tests: each wraps a correct Broker (the in-process ibkr adapter in
+// the kit's tests) and breaks exactly one sentence of the broker.Broker
+// contract, the way a plausible bug would. conformance's mutants_test.go runs
+// the cases each mutant names through conformance.Record and fails unless
+// every one of them fails; conformance/CONTRACT.md is the table of sentences,
+// cases and mutants. It is a test helper only.
+package mutants
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/brokerkit/brokerkit/broker"
+)
+
+// Sentence is one sentence of the broker.Broker contract.
+type Sentence struct {
+	ID   string // short id used by CONTRACT.md and Mutant.Sentence
+	Text string // the sentence, abridged
+}
+
+// Sentences lists every sentence of the contract in broker/broker.go, in order.
+var Sentences = []Sentence{
+	{"concurrent", "A Broker is safe for concurrent use by multiple goroutines."},
+	{"ctx-prompt", "When the context is done before the call completes, the call returns promptly ..."},
+	{"ctx-error", "... with an error for which errors.Is reports ctx.Err() ..."},
+	{"ctx-usable", "... and the Broker stays usable for other and later calls."},
+	{"new-disconnected", "A new Broker is disconnected."},
+	{"connect-establishes", "Connect establishes the session; Disconnect ends it and may be followed by another Connect."},
+	{"close-releases", "Close releases everything the Broker holds (sockets, goroutines, child processes)."},
+	{"closed-errors", "After Close every method returns an error for which errors.Is reports ErrClosed."},
+	{"api-error", "Errors reported by the gateway carry an *APIError with IB's numeric code."},
+	{"connect-info", "Connect returns the managed accounts and the negotiated server version."},
+	{"connect-invalid", "Connect fails with ErrInvalidArgument if p is invalid."},
+	{"connect-already", "Connect fails with ErrAlreadyConnected if a session is open."},
+	{"connect-unreachable", "Connect fails with ErrGatewayUnreachable if nothing accepts the TCP connection."},
+	{"connect-timeout", "Connect fails with ErrTimeout if the handshake does not complete within p.Timeout."},
+	{"connect-handshake", "Connect fails with ErrHandshakeFailed if the gateway closes or answers nonsense during the handshake."},
+	{"connect-clientid", "Connect fails with ErrClientIDInUse if the gateway refuses p.ClientID (IB code 326)."},
+	{"connect-failed-clean", "A failed Connect leaves the Broker disconnected, holding no socket."},
+	{"disconnect-socket", "Disconnect ends the session and closes the socket to the gateway."},
+	{"disconnect-idempotent", "Disconnect is idempotent: disconnecting a disconnected Broker returns nil."},
+	{"accounts-order", "Accounts returns the accounts managed by this session, in the gateway's order."},
+	{"accounts-notconnected", "Accounts fails with ErrNotConnected if there is no session."},
+	{"positions-every", "Positions returns every position of every managed account ..."},
+	{"positions-order", "... in the order the gateway reported them ..."},
+	{"positions-end", "... once the gateway has signalled the end of the list."},
+	{"positions-notconnected", "Positions fails with ErrNotConnected if there is no session."},
+	{"summary-tags", "AccountSummary returns the summary values of every managed account for the given tags ..."},
+	{"summary-default", "... (DefaultSummaryTags when none are given) ..."},
+	{"summary-per-account", "... one AccountSummary per account ..."},
+	{"summary-order", "... in the order the gateway first named each account."},
+	{"summary-notconnected", "AccountSummary fails with ErrNotConnected if there is no session."},
+	{"ping-roundtrip", "Ping makes one round trip to the gateway (REQ_CURRENT_TIME) and returns nil if it answered."},
+	{"ping-notconnected", "Ping fails with ErrNotConnected if there is no session."},
+	{"subscribe-events", "Subscribe returns a channel of events (connection lost and restored, gateway notices)."},
+	{"subscribe-ctx", "The channel is closed when ctx is done ..."},
+	{"subscribe-close", "... or the Broker is closed."},
+	{"subscribe-besteffort", "Delivery is best effort: a subscriber that does not keep up loses events rather than slowing the Broker."},
+	{"subscribe-closed", "Subscribe on a closed Broker fails with ErrClosed."},
+	{"close-disconnects", "Close disconnects if needed and releases every resource."},
+	{"close-idempotent", "Close is idempotent."},
+	{"close-concurrent", "Close is safe to call concurrently with other methods, which then fail with ErrClosed."},
+}
+
+// Env is what a mutant may use besides the Broker it wraps.
+type Env struct {
+	Addr string          // the case's fake gateway, "127.0.0.1:PORT"
+	Done <-chan struct{} // closed once the case has ended: release what the mutant leaked
+	Hold func(io.Closer) // keeps c open until the case has ended, without a goroutine
+}
+
+// Mutant is one broken Broker.
+type Mutant struct {
+	Name     string   // what the bug is
+	Sentence string   // the Sentence.ID it breaks
+	Kills    []string // the cases (conformance.Case.Name) that must each fail
+	Wrap     func(b broker.Broker, env Env) broker.Broker
+}
+
+// All returns every mutant.
+func All() []Mutant {
+	w := func(f func(broker.Broker) broker.Broker) func(broker.Broker, Env) broker.Broker {
+		return func(b broker.Broker, _ Env) broker.Broker { return f(b) }
+	}
+	return []Mutant{
+		{"crossed summary answers", "concurrent", []string{"Concurrent"}, w(func(b broker.Broker) broker.Broker { return &crossedSummary{Broker: b} })},
+
+		{"Positions ignores ctx", "ctx-prompt", []string{"Cancellation", "CancelMidCall", "ExpiredDeadline"}, w(func(b broker.Broker) broker.Broker { return ignoresCtx{b, "Positions"} })},
+		{"AccountSummary ignores ctx", "ctx-prompt", []string{"CancelMidCall", "ExpiredDeadline"}, w(func(b broker.Broker) broker.Broker { return ignoresCtx{b, "AccountSummary"} })},
+		{"Ping ignores ctx", "ctx-prompt", []string{"CancelMidCall", "ExpiredDeadline"}, w(func(b broker.Broker) broker.Broker { return ignoresCtx{b, "Ping"} })},
+		{"Connect ignores ctx", "ctx-prompt", []string{"CancelMidCall", "ExpiredDeadline"}, w(func(b broker.Broker) broker.Broker { return ignoresCtx{b, "Connect"} })},
+		{"goroutine leaked per cancelled call", "ctx-prompt", []string{"CancelledContext", "CancelMidCall", "ExpiredDeadline"}, func(b broker.Broker, env Env) broker.Broker { return leaksOnCancel{b, env.Done, nil, false} }},
+		{"file leaked per cancelled call", "ctx-prompt", []string{"CancelledContext", "CancelMidCall", "ExpiredDeadline"}, func(b broker.Broker, env Env) broker.Broker { return leaksOnCancel{b, env.Done, env.Hold, true} }},
+		{"ctx error reported as ErrTimeout", "ctx-error", []string{"Cancellation", "CancelledContext", "CancelMidCall", "ExpiredDeadline"}, w(func(b broker.Broker) broker.Broker { return ctxAsTimeout{b} })},
+		{"Ping succeeds with a done ctx", "ctx-error", []string{"Cancellation", "CancelledContext"}, w(func(b broker.Broker) broker.Broker { return pingIgnoresDone{b} })},
+		{"session dropped after a cancelled call", "ctx-usable", []string{"Cancellation"}, w(func(b broker.Broker) broker.Broker { return breaksOnCancel{b} })},
+
+		{"new Broker pretends a session", "new-disconnected", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &pretendsConnected{Broker: b} })},
+		{"Connect after Disconnect refused", "connect-establishes", []string{"Reconnect"}, w(func(b broker.Broker) broker.Broker { return &noReconnect{Broker: b} })},
+		{"Disconnect does nothing", "connect-establishes", []string{"NotConnected", "Reconnect"}, w(func(b broker.Broker) broker.Broker { return disconnectNoop{b} })},
+		{"goroutine left by Close", "close-releases", []string{"Close"}, func(b broker.Broker, env Env) broker.Broker { return leaksOnClose{b, env.Done} }},
+		{"socket left by Close", "close-releases", []string{"Close"}, func(b broker.Broker, env Env) broker.Broker {
+			return &sideSocket{Broker: b, env: env, keepOnClose: true}
+		}},
+		{"ErrNotConnected after Close", "closed-errors", []string{"Close"}, w(func(b broker.Broker) broker.Broker { return forgetsClosed{b} })},
+		{"326 without its APIError", "api-error", []string{"ClientIDInUse"}, w(func(b broker.Broker) broker.Broker { return stripsAPIError{b} })},
+
+		{"wrong server version", "connect-info", []string{"Connect"}, w(func(b broker.Broker) broker.Broker { return connectInfo{b, false} })},
+		{"ConnectInfo accounts sorted", "connect-info", []string{"Connect"}, w(func(b broker.Broker) broker.Broker { return connectInfo{b, true} })},
+		{"invalid params reported as unreachable", "connect-invalid", []string{"InvalidParams"}, w(func(b broker.Broker) broker.Broker {
+			return connectErr{b, func(err error, p broker.ConnectParams) error {
+				if p.Validate() != nil {
+					return fmt.Errorf("mutant: %w", broker.ErrGatewayUnreachable)
+				}
+				return err
+			}}
+		})},
+		{"second Connect succeeds", "connect-already", []string{"AlreadyConnected"}, w(func(b broker.Broker) broker.Broker { return connectErr{b, remap(broker.ErrAlreadyConnected, nil)} })},
+		{"unreachable reported as timeout", "connect-unreachable", []string{"Unreachable"}, w(func(b broker.Broker) broker.Broker {
+			return connectErr{b, remap(broker.ErrGatewayUnreachable, broker.ErrTimeout)}
+		})},
+		{"timeout reported as handshake failure", "connect-timeout", []string{"StalledHandshake"}, w(func(b broker.Broker) broker.Broker {
+			return connectErr{b, remap(broker.ErrTimeout, broker.ErrHandshakeFailed)}
+		})},
+		{"p.Timeout ignored", "connect-timeout", []string{"StalledHandshake"}, w(func(b broker.Broker) broker.Broker { return ignoresTimeout{b} })},
+		{"handshake failure reported as unreachable", "connect-handshake", []string{"CloseBeforeHandshake"}, w(func(b broker.Broker) broker.Broker {
+			return connectErr{b, remap(broker.ErrHandshakeFailed, broker.ErrGatewayUnreachable)}
+		})},
+		{"326 reported as handshake failure", "connect-clientid", []string{"ClientIDInUse"}, w(func(b broker.Broker) broker.Broker {
+			return connectErr{b, remap(broker.ErrClientIDInUse, broker.ErrHandshakeFailed)}
+		})},
+		{"failed Connect leaves a session behind", "connect-failed-clean", []string{"StalledHandshake"}, w(func(b broker.Broker) broker.Broker { return &failedConnectSticks{Broker: b} })},
+		{"failed Connect leaves a socket", "connect-failed-clean", []string{"CloseBeforeHandshake", "CancelledContext", "CancelMidCall", "ExpiredDeadline"}, func(b broker.Broker, env Env) broker.Broker {
+			return &sideSocket{Broker: b, env: env, onFailure: true}
+		}},
+
+		{"Disconnect leaves a socket", "disconnect-socket", []string{"NotConnected"}, func(b broker.Broker, env Env) broker.Broker { return &sideSocket{Broker: b, env: env} }},
+		{"Disconnect of a disconnected Broker fails", "disconnect-idempotent", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &disconnectOnce{Broker: b} })},
+
+		{"Accounts sorted", "accounts-order", []string{"Connect", "Concurrent"}, w(func(b broker.Broker) broker.Broker { return sortsAccounts{b} })},
+		{"Accounts answered without a session", "accounts-notconnected", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &cachedWhenDown{Broker: b, op: "Accounts"} })},
+
+		{"last position dropped", "positions-every", []string{"Positions"}, w(func(b broker.Broker) broker.Broker { return positionsEdit{b, dropLast} })},
+		{"decimals rounded through float64", "positions-every", []string{"Positions"}, w(func(b broker.Broker) broker.Broker { return positionsEdit{b, roundDecimals} })},
+		{"positions deduplicated by contract", "positions-every", []string{"Positions"}, w(func(b broker.Broker) broker.Broker { return positionsEdit{b, dedupeConID} })},
+		{"positions sorted by account", "positions-order", []string{"Positions"}, w(func(b broker.Broker) broker.Broker { return positionsEdit{b, sortByAccount} })},
+		{"positions answered from the first list", "positions-end", []string{"Positions"}, w(func(b broker.Broker) broker.Broker { return &stalePositions{Broker: b} })},
+		{"positions returned before the end", "positions-end", []string{"Positions"}, w(func(b broker.Broker) broker.Broker { return positionsEdit{b, firstHalf} })},
+		{"Positions answered without a session", "positions-notconnected", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &cachedWhenDown{Broker: b, op: "Positions"} })},
+
+		{"summary tags ignored", "summary-tags", []string{"AccountSummary", "Concurrent"}, w(func(b broker.Broker) broker.Broker { return summaryTags{b, false} })},
+		{"every tag when none are given", "summary-default", []string{"AccountSummary"}, w(func(b broker.Broker) broker.Broker { return summaryTags{b, true} })},
+		{"one entry per group of tags", "summary-per-account", []string{"AccountSummary"}, w(func(b broker.Broker) broker.Broker { return summaryEdit{b, splitEntries} })},
+		{"summary sorted by account", "summary-order", []string{"AccountSummary"}, w(func(b broker.Broker) broker.Broker { return summaryEdit{b, sortSummary} })},
+		{"summary in managed accounts' order", "summary-order", []string{"AccountSummary"}, w(func(b broker.Broker) broker.Broker { return &summaryManagedFirst{Broker: b} })},
+		{"AccountSummary answered without a session", "summary-notconnected", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &cachedWhenDown{Broker: b, op: "AccountSummary"} })},
+
+		{"Ping answered from memory", "ping-roundtrip", []string{"Ping"}, w(func(b broker.Broker) broker.Broker { return &pingFromMemory{Broker: b} })},
+		{"Ping answered without a session", "ping-notconnected", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &cachedWhenDown{Broker: b, op: "Ping"} })},
+
+		{"connection loss hidden", "subscribe-events", []string{"GatewayDrop"}, w(func(b broker.Broker) broker.Broker { return filterEvents{b, broker.EventConnectionLost} })},
+		{"notices hidden", "subscribe-events", []string{"Notices"}, w(func(b broker.Broker) broker.Broker { return filterEvents{b, broker.EventNotice} })},
+		{"subscription outlives its ctx", "subscribe-ctx", []string{"SubscribeCancel"}, w(func(b broker.Broker) broker.Broker { return subscribeIgnoresCtx{b} })},
+		{"subscription outlives Close", "subscribe-close", []string{"Close"}, w(func(b broker.Broker) broker.Broker { return subscriptionOutlivesClose{b} })},
+		{"blocking delivery", "subscribe-besteffort", []string{"SlowSubscriber"}, w(func(b broker.Broker) broker.Broker { return &blockingDelivery{Broker: b, sem: make(chan struct{}, 1)} })},
+		{"Subscribe after Close succeeds", "subscribe-closed", []string{"Close"}, w(func(b broker.Broker) broker.Broker { return subscribeAfterClose{b} })},
+
+		{"Close without disconnecting", "close-disconnects", []string{"Close"}, w(func(b broker.Broker) broker.Broker { return &closeKeepsSession{Broker: b} })},
+		{"second Close fails", "close-idempotent", []string{"Close"}, w(func(b broker.Broker) broker.Broker { return &closeOnce{Broker: b} })},
+		{"calls in flight during Close fail with ErrNotConnected", "close-concurrent", []string{"CloseInFlight"}, w(func(b broker.Broker) broker.Broker { return &inFlightForgetsClose{Broker: b} })},
+	}
+}
