@@ -585,7 +585,7 @@ func TestNotices(t TB, newBroker Factory, f Features) {
 	b := newBroker(t, env)
 	events := subscribe(t, b)
 	connect(t, b, env.Params)
-	e := waitEvent(t, events, "notice 2104", func(e broker.Event) bool { return e.Code == fakes.CodeMarketDataFarmOK })
+	e := waitEvent(t, events, "notice 2104", func(e broker.Event) bool { return e.Code == broker.IBCodeMarketDataFarmOK })
 	if e.Kind != broker.EventNotice || e.Message == "" {
 		t.Errorf("farm notice: got %+v, want an EventNotice with a message", e)
 	}
@@ -593,9 +593,9 @@ func TestNotices(t TB, newBroker Factory, f Features) {
 		code int64
 		kind broker.EventKind
 	}{
-		{fakes.CodeConnectivityLost, broker.EventConnectionLost},
-		{fakes.CodeRestoredMaintained, broker.EventConnectionRestored},
-		{fakes.CodeRestoredDataLost, broker.EventConnectionRestored},
+		{broker.IBCodeConnectivityLost, broker.EventConnectionLost},
+		{broker.IBCodeRestoredDataMaintained, broker.EventConnectionRestored},
+		{broker.IBCodeRestoredDataLost, broker.EventConnectionRestored},
 	} {
 		if n := env.Gateway.Notify(c.code, ""); n != 1 {
 			t.Fatalf("gateway sent notice %d to %d sessions, want 1", c.code, n)

@@ -391,11 +391,11 @@ func TestSubscribeCancel(t TB, newBroker Factory, f Features) {
 		wantIs(t, "Subscribe with a cancelled context", err, context.Canceled)
 	}
 
-	if n := env.Gateway.Notify(fakes.CodeConnectivityLost, ""); n != 1 {
+	if n := env.Gateway.Notify(broker.IBCodeConnectivityLost, ""); n != 1 {
 		t.Fatalf("gateway sent notice 1100 to %d sessions, want 1", n)
 	}
 	waitEvent(t, other, "IB 1100 on the subscription that was not cancelled", func(e broker.Event) bool {
-		return e.Code == fakes.CodeConnectivityLost
+		return e.Code == broker.IBCodeConnectivityLost
 	})
 	c, cancelCall := callCtx(t)
 	defer cancelCall()
@@ -495,7 +495,7 @@ func TestSlowSubscriber(t TB, newBroker Factory, f Features) {
 	_ = subscribe(t, b) // never read
 	connect(t, b, env.Params)
 	for range 200 {
-		if n := env.Gateway.Notify(fakes.CodeMarketDataFarmOK, ""); n != 1 {
+		if n := env.Gateway.Notify(broker.IBCodeMarketDataFarmOK, ""); n != 1 {
 			t.Fatalf("gateway sent a notice to %d sessions, want 1", n)
 		}
 	}
@@ -510,10 +510,10 @@ func TestSlowSubscriber(t TB, newBroker Factory, f Features) {
 	reader := subscribe(t, b)
 	deadline := time.Now().Add(CallTimeout)
 	for {
-		if n := env.Gateway.Notify(fakes.CodeConnectivityLost, ""); n != 1 {
+		if n := env.Gateway.Notify(broker.IBCodeConnectivityLost, ""); n != 1 {
 			t.Fatalf("gateway sent notice 1100 to %d sessions, want 1", n)
 		}
-		if sawWithin(reader, PromptBound, func(e broker.Event) bool { return e.Code == fakes.CodeConnectivityLost }) {
+		if sawWithin(reader, PromptBound, func(e broker.Event) bool { return e.Code == broker.IBCodeConnectivityLost }) {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -630,11 +630,11 @@ func (m *machine) awaitRecovery(t *rapid.T, when string) {
 }
 
 func (m *machine) notices(t *rapid.T) {
-	restored := rapid.SampledFrom([]int64{fakes.CodeRestoredMaintained, fakes.CodeRestoredDataLost}).Draw(t, "restoredCode")
+	restored := rapid.SampledFrom([]int64{broker.IBCodeRestoredDataMaintained, broker.IBCodeRestoredDataLost}).Draw(t, "restoredCode")
 	for _, c := range []struct {
 		code int64
 		kind broker.EventKind
-	}{{fakes.CodeConnectivityLost, broker.EventConnectionLost}, {restored, broker.EventConnectionRestored}} {
+	}{{broker.IBCodeConnectivityLost, broker.EventConnectionLost}, {restored, broker.EventConnectionRestored}} {
 		mark := m.ev.mark()
 		n := m.env.Gateway.Notify(c.code, "")
 		want := 0
