@@ -1,7 +1,7 @@
 package fakes
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -157,11 +157,11 @@ func contractFieldsAt(f []string, i int) reqContract {
 func contractText(c *twspb.Contract) []string {
 	strike := ""
 	if c.Strike != nil && c.GetStrike() != 0 {
-		strike = fmt.Sprint(c.GetStrike())
+		strike = strconv.FormatFloat(c.GetStrike(), 'f', -1, 64)
 	}
 	mult := ""
 	if c.Multiplier != nil && c.GetMultiplier() != 0 {
-		mult = fmt.Sprint(c.GetMultiplier())
+		mult = strconv.FormatFloat(c.GetMultiplier(), 'f', -1, 64)
 	}
 	return []string{optInt32(c.ConId), c.GetSymbol(), c.GetSecType(), c.GetLastTradeDateOrContractMonth(), strike,
 		c.GetRight(), mult, c.GetExchange(), c.GetPrimaryExch(), c.GetCurrency(), c.GetLocalSymbol(),

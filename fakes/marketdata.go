@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/fakes/internal/twspb"
 )
 
@@ -15,18 +16,19 @@ import (
 // (snapshots and streams) and CANCEL_MKT_DATA, with one pump goroutine per
 // connection at most (see docs/adr/0012-fake-market-data.md).
 
-// Market data errors and warnings real TWS sends, with its texts.
+// Market data errors and warnings real TWS sends, with its texts (named in
+// broker where broker names them; 101, 322, 10089 and 10167 are not yet).
 const (
 	// CodeMaxRate: more than 50 messages per second; TWS then disconnects.
-	CodeMaxRate = 100
+	CodeMaxRate = broker.IBCodeMaxRateExceeded
 	// CodeMaxTickers: too many simultaneous market data lines.
 	CodeMaxTickers = 101
 	// CodeHistoricalPacing: historical data pacing violation or query error.
-	CodeHistoricalPacing = 162
+	CodeHistoricalPacing = broker.IBCodeHistoricalDataError
 	// CodeDuplicateTicker: a request id already streaming.
 	CodeDuplicateTicker = 322
 	// CodeNotSubscribed: no market data subscription for the instrument.
-	CodeNotSubscribed = 354
+	CodeNotSubscribed = broker.IBCodeMarketDataNotSubscribed
 	// CodeDelayedAvailable: live data needs a subscription; delayed data is available.
 	CodeDelayedAvailable = 10089
 	// CodeDisplayingDelayed: warning that delayed data follows.
