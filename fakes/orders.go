@@ -30,6 +30,7 @@ const (
 	CodeDuplicateOrderID = 103
 	CodePriceIncrement   = 110
 	CodeOrderRejected    = 201
+	CodeOrderCancelled   = 202 // follows the Cancelled status, to the client that cancelled
 	CodeCannotCancel     = 10148
 )
 
@@ -325,7 +326,7 @@ func (g *Gateway) cancelOrder(c *conn, _ Script, v int, fields []string) [][]str
 	o.Status, o.CompletedTime = StatusCancelled, execTimeNow()
 	evs := []orderEvent{snapshot(o, true)}
 	g.pushLocked(c, o, evs)
-	return render(v, evs)
+	return append(render(v, evs), errorFields(v, id, CodeOrderCancelled, "Order Canceled - reason:"))
 }
 
 // openOrders answers REQ_OPEN_ORDERS (the client's working orders; client

@@ -220,6 +220,7 @@ func testOrders(t *testing.T, v int) {
 		"open end")
 	c.CancelOrder(cx, ibapi.NewOrderCancel())
 	r.expectEvents(t, fmt.Sprintf("status %d Cancelled filled=0 remaining=0 avg=0 last=0 client=1", cx))
+	r.expectError(t, cx, fakes.CodeOrderCancelled)
 
 	// Rejects, with IB's codes.
 	c.PlaceOrder(id+3, stock("NOPE"), order("BUY", "1", "MKT", 0, "bad"))
