@@ -59,6 +59,40 @@ type Broker interface {
 	// if it answered. It fails with ErrNotConnected if there is no session.
 	Ping(ctx context.Context) error
 
+	// ContractDetails returns the details of every instrument that c matches, in
+	// the gateway's order: an exact lookup when c has a ConID, else a search by
+	// every field c sets (Symbol alone finds every security type and exchange).
+	// It fails with ErrNotFound when nothing matches (IB code 200),
+	// ErrInvalidArgument when c names no instrument at all (no ConID, Symbol nor
+	// LocalSymbol), and ErrNotConnected if there is no session.
+	ContractDetails(ctx context.Context, c Contract) ([]ContractDetails, error)
+
+	// Snapshot returns one snapshot of c's top of book, of the market data type
+	// last set by SetMarketDataType (live by default). c must name exactly one
+	// instrument. It fails with ErrNotFound when c matches none or several (200),
+	// ErrInvalidArgument when c names none, ErrNotSubscribed when the session has
+	// no market data subscription for it (IB codes 354 and 10089; 10089 means
+	// delayed data is available: SetMarketDataType(MarketDataDelayed)),
+	// ErrPacing when the gateway refuses more tickers (101), and ErrNotConnected
+	// if there is no session. Warning 10167 (delayed data shown) is no error:
+	// the Quote's DataType says delayed.
+	Snapshot(ctx context.Context, c Contract) (Quote, error)
+
+	// HistoricalBars returns the bars of c over r's window, oldest first. It
+	// fails with ErrInvalidArgument when r is malformed (empty Duration or
+	// BarSize) or the gateway refuses it (321), ErrNotFound when c matches no
+	// instrument or several (200), ErrPacing when the gateway's historical
+	// pacing refuses it (162), and ErrNotConnected if there is no session.
+	// Implementations that talk to IB keep their requests within IB's pacing
+	// by waiting, with the wait counted in ctx.
+	HistoricalBars(ctx context.Context, c Contract, r BarsRequest) ([]Bar, error)
+
+	// SetMarketDataType sets the market data type later snapshots of this
+	// session ask for. It fails with ErrInvalidArgument for a type other than
+	// IB's four and ErrNotConnected if there is no session. A new session starts
+	// with MarketDataLive.
+	SetMarketDataType(ctx context.Context, t MarketDataType) error
+
 	// Subscribe returns a channel of events (connection lost and restored, gateway
 	// notices). The channel is closed when ctx is done or the Broker is closed.
 	// Delivery is best effort: a subscriber that does not keep up loses events
