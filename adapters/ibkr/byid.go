@@ -3,6 +3,8 @@ package ibkr
 import (
 	"context"
 	"fmt"
+
+	"github.com/brokerkit/brokerkit/broker"
 )
 
 // Requests answered under their request id. Most requests of the TWS API carry
@@ -110,5 +112,51 @@ func (r *summaryReq) finish(err error) {
 		r.coll = summaryCollector{}
 	}
 	r.err = err
+	close(r.done)
+}
+
+// contractReq is one REQ_CONTRACT_DATA in byID.
+type contractReq struct {
+	version int // the session's server version: scmhub garbles long names at some (longNameFromIB)
+	rows    []broker.ContractDetails
+	size    int
+	err     error
+	done    chan struct{}
+}
+
+func (r *contractReq) finish(err error) {
+	if err != nil {
+		r.rows = nil
+		r.err = err
+	}
+	close(r.done)
+}
+
+// snapReq is one snapshot REQ_MKT_DATA in byID: ticks fill q until TICK_SNAPSHOT_END.
+type snapReq struct {
+	q    broker.Quote
+	err  error // the first tick that could not be converted
+	done chan struct{}
+}
+
+func (r *snapReq) finish(err error) {
+	if err != nil {
+		r.err = err
+	}
+	close(r.done)
+}
+
+// barsReq is one REQ_HISTORICAL_DATA in byID.
+type barsReq struct {
+	bars []broker.Bar
+	err  error // the first bar that could not be converted
+	done chan struct{}
+}
+
+func (r *barsReq) finish(err error) {
+	if err != nil {
+		r.bars = nil
+		r.err = err
+	}
 	close(r.done)
 }
