@@ -49,6 +49,10 @@ type wireRequest struct {
 	Protocol int             `json:"protocol,omitempty"`
 	Events   bool            `json:"events,omitempty"`
 	Target   json.RawMessage `json:"target,omitempty"`
+	// market data (ops.go)
+	Contract       *wireContract    `json:"contract,omitempty"`
+	Bars           *wireBarsRequest `json:"bars,omitempty"`
+	MarketDataType string           `json:"market_data_type,omitempty"` // live, frozen, delayed, delayed-frozen
 }
 
 // wireResponse is the answer to one request.
