@@ -800,6 +800,587 @@ func (x *Event) GetMessage() string {
 	return ""
 }
 
+type ContractDetails struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Contract        *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	PrimaryExchange string                 `protobuf:"bytes,2,opt,name=primary_exchange,json=primaryExchange,proto3" json:"primary_exchange,omitempty"`
+	LongName        string                 `protobuf:"bytes,3,opt,name=long_name,json=longName,proto3" json:"long_name,omitempty"`
+	MinTick         string                 `protobuf:"bytes,4,opt,name=min_tick,json=minTick,proto3" json:"min_tick,omitempty"` // decimal
+	TimeZone        string                 `protobuf:"bytes,5,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	TradingHours    string                 `protobuf:"bytes,6,opt,name=trading_hours,json=tradingHours,proto3" json:"trading_hours,omitempty"`
+	LiquidHours     string                 `protobuf:"bytes,7,opt,name=liquid_hours,json=liquidHours,proto3" json:"liquid_hours,omitempty"`
+	ValidExchanges  string                 `protobuf:"bytes,8,opt,name=valid_exchanges,json=validExchanges,proto3" json:"valid_exchanges,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ContractDetails) Reset() {
+	*x = ContractDetails{}
+	mi := &file_broker_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContractDetails) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContractDetails) ProtoMessage() {}
+
+func (x *ContractDetails) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContractDetails.ProtoReflect.Descriptor instead.
+func (*ContractDetails) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ContractDetails) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+func (x *ContractDetails) GetPrimaryExchange() string {
+	if x != nil {
+		return x.PrimaryExchange
+	}
+	return ""
+}
+
+func (x *ContractDetails) GetLongName() string {
+	if x != nil {
+		return x.LongName
+	}
+	return ""
+}
+
+func (x *ContractDetails) GetMinTick() string {
+	if x != nil {
+		return x.MinTick
+	}
+	return ""
+}
+
+func (x *ContractDetails) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *ContractDetails) GetTradingHours() string {
+	if x != nil {
+		return x.TradingHours
+	}
+	return ""
+}
+
+func (x *ContractDetails) GetLiquidHours() string {
+	if x != nil {
+		return x.LiquidHours
+	}
+	return ""
+}
+
+func (x *ContractDetails) GetValidExchanges() string {
+	if x != nil {
+		return x.ValidExchanges
+	}
+	return ""
+}
+
+type ContractDetailsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contracts     []*ContractDetails     `protobuf:"bytes,1,rep,name=contracts,proto3" json:"contracts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContractDetailsResponse) Reset() {
+	*x = ContractDetailsResponse{}
+	mi := &file_broker_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContractDetailsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContractDetailsResponse) ProtoMessage() {}
+
+func (x *ContractDetailsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContractDetailsResponse.ProtoReflect.Descriptor instead.
+func (*ContractDetailsResponse) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ContractDetailsResponse) GetContracts() []*ContractDetails {
+	if x != nil {
+		return x.Contracts
+	}
+	return nil
+}
+
+// Quote: prices and sizes are decimals, "" or "0" when the gateway sent none.
+type Quote struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Contract       *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	Bid            string                 `protobuf:"bytes,2,opt,name=bid,proto3" json:"bid,omitempty"`
+	Ask            string                 `protobuf:"bytes,3,opt,name=ask,proto3" json:"ask,omitempty"`
+	Last           string                 `protobuf:"bytes,4,opt,name=last,proto3" json:"last,omitempty"`
+	BidSize        string                 `protobuf:"bytes,5,opt,name=bid_size,json=bidSize,proto3" json:"bid_size,omitempty"`
+	AskSize        string                 `protobuf:"bytes,6,opt,name=ask_size,json=askSize,proto3" json:"ask_size,omitempty"`
+	LastSize       string                 `protobuf:"bytes,7,opt,name=last_size,json=lastSize,proto3" json:"last_size,omitempty"`
+	Open           string                 `protobuf:"bytes,8,opt,name=open,proto3" json:"open,omitempty"`
+	High           string                 `protobuf:"bytes,9,opt,name=high,proto3" json:"high,omitempty"`
+	Low            string                 `protobuf:"bytes,10,opt,name=low,proto3" json:"low,omitempty"`
+	Close          string                 `protobuf:"bytes,11,opt,name=close,proto3" json:"close,omitempty"`
+	Volume         string                 `protobuf:"bytes,12,opt,name=volume,proto3" json:"volume,omitempty"`
+	Halted         bool                   `protobuf:"varint,13,opt,name=halted,proto3" json:"halted,omitempty"`
+	MarketDataType int32                  `protobuf:"varint,14,opt,name=market_data_type,json=marketDataType,proto3" json:"market_data_type,omitempty"` // IB's number: 1 live, 2 frozen, 3 delayed, 4 delayed-frozen
+	LastTime       *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=last_time,json=lastTime,proto3" json:"last_time,omitempty"`                      // absent when the gateway sent none
+	Time           *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Quote) Reset() {
+	*x = Quote{}
+	mi := &file_broker_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Quote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Quote) ProtoMessage() {}
+
+func (x *Quote) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Quote.ProtoReflect.Descriptor instead.
+func (*Quote) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Quote) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+func (x *Quote) GetBid() string {
+	if x != nil {
+		return x.Bid
+	}
+	return ""
+}
+
+func (x *Quote) GetAsk() string {
+	if x != nil {
+		return x.Ask
+	}
+	return ""
+}
+
+func (x *Quote) GetLast() string {
+	if x != nil {
+		return x.Last
+	}
+	return ""
+}
+
+func (x *Quote) GetBidSize() string {
+	if x != nil {
+		return x.BidSize
+	}
+	return ""
+}
+
+func (x *Quote) GetAskSize() string {
+	if x != nil {
+		return x.AskSize
+	}
+	return ""
+}
+
+func (x *Quote) GetLastSize() string {
+	if x != nil {
+		return x.LastSize
+	}
+	return ""
+}
+
+func (x *Quote) GetOpen() string {
+	if x != nil {
+		return x.Open
+	}
+	return ""
+}
+
+func (x *Quote) GetHigh() string {
+	if x != nil {
+		return x.High
+	}
+	return ""
+}
+
+func (x *Quote) GetLow() string {
+	if x != nil {
+		return x.Low
+	}
+	return ""
+}
+
+func (x *Quote) GetClose() string {
+	if x != nil {
+		return x.Close
+	}
+	return ""
+}
+
+func (x *Quote) GetVolume() string {
+	if x != nil {
+		return x.Volume
+	}
+	return ""
+}
+
+func (x *Quote) GetHalted() bool {
+	if x != nil {
+		return x.Halted
+	}
+	return false
+}
+
+func (x *Quote) GetMarketDataType() int32 {
+	if x != nil {
+		return x.MarketDataType
+	}
+	return 0
+}
+
+func (x *Quote) GetLastTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastTime
+	}
+	return nil
+}
+
+func (x *Quote) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+type HistoricalBarsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contract      *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	End           *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"` // absent means now
+	Duration      string                 `protobuf:"bytes,3,opt,name=duration,proto3" json:"duration,omitempty"`
+	BarSize       string                 `protobuf:"bytes,4,opt,name=bar_size,json=barSize,proto3" json:"bar_size,omitempty"`
+	WhatToShow    string                 `protobuf:"bytes,5,opt,name=what_to_show,json=whatToShow,proto3" json:"what_to_show,omitempty"`
+	UseRth        bool                   `protobuf:"varint,6,opt,name=use_rth,json=useRth,proto3" json:"use_rth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoricalBarsRequest) Reset() {
+	*x = HistoricalBarsRequest{}
+	mi := &file_broker_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoricalBarsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoricalBarsRequest) ProtoMessage() {}
+
+func (x *HistoricalBarsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoricalBarsRequest.ProtoReflect.Descriptor instead.
+func (*HistoricalBarsRequest) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *HistoricalBarsRequest) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+func (x *HistoricalBarsRequest) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *HistoricalBarsRequest) GetDuration() string {
+	if x != nil {
+		return x.Duration
+	}
+	return ""
+}
+
+func (x *HistoricalBarsRequest) GetBarSize() string {
+	if x != nil {
+		return x.BarSize
+	}
+	return ""
+}
+
+func (x *HistoricalBarsRequest) GetWhatToShow() string {
+	if x != nil {
+		return x.WhatToShow
+	}
+	return ""
+}
+
+func (x *HistoricalBarsRequest) GetUseRth() bool {
+	if x != nil {
+		return x.UseRth
+	}
+	return false
+}
+
+type Bar struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Open          string                 `protobuf:"bytes,2,opt,name=open,proto3" json:"open,omitempty"`
+	High          string                 `protobuf:"bytes,3,opt,name=high,proto3" json:"high,omitempty"`
+	Low           string                 `protobuf:"bytes,4,opt,name=low,proto3" json:"low,omitempty"`
+	Close         string                 `protobuf:"bytes,5,opt,name=close,proto3" json:"close,omitempty"`
+	Volume        string                 `protobuf:"bytes,6,opt,name=volume,proto3" json:"volume,omitempty"`
+	Wap           string                 `protobuf:"bytes,7,opt,name=wap,proto3" json:"wap,omitempty"`
+	Count         int64                  `protobuf:"varint,8,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Bar) Reset() {
+	*x = Bar{}
+	mi := &file_broker_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Bar) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Bar) ProtoMessage() {}
+
+func (x *Bar) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Bar.ProtoReflect.Descriptor instead.
+func (*Bar) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Bar) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Bar) GetOpen() string {
+	if x != nil {
+		return x.Open
+	}
+	return ""
+}
+
+func (x *Bar) GetHigh() string {
+	if x != nil {
+		return x.High
+	}
+	return ""
+}
+
+func (x *Bar) GetLow() string {
+	if x != nil {
+		return x.Low
+	}
+	return ""
+}
+
+func (x *Bar) GetClose() string {
+	if x != nil {
+		return x.Close
+	}
+	return ""
+}
+
+func (x *Bar) GetVolume() string {
+	if x != nil {
+		return x.Volume
+	}
+	return ""
+}
+
+func (x *Bar) GetWap() string {
+	if x != nil {
+		return x.Wap
+	}
+	return ""
+}
+
+func (x *Bar) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type HistoricalBarsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bars          []*Bar                 `protobuf:"bytes,1,rep,name=bars,proto3" json:"bars,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoricalBarsResponse) Reset() {
+	*x = HistoricalBarsResponse{}
+	mi := &file_broker_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoricalBarsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoricalBarsResponse) ProtoMessage() {}
+
+func (x *HistoricalBarsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoricalBarsResponse.ProtoReflect.Descriptor instead.
+func (*HistoricalBarsResponse) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *HistoricalBarsResponse) GetBars() []*Bar {
+	if x != nil {
+		return x.Bars
+	}
+	return nil
+}
+
+type MarketDataTypeRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	MarketDataType int32                  `protobuf:"varint,1,opt,name=market_data_type,json=marketDataType,proto3" json:"market_data_type,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *MarketDataTypeRequest) Reset() {
+	*x = MarketDataTypeRequest{}
+	mi := &file_broker_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarketDataTypeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarketDataTypeRequest) ProtoMessage() {}
+
+func (x *MarketDataTypeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarketDataTypeRequest.ProtoReflect.Descriptor instead.
+func (*MarketDataTypeRequest) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *MarketDataTypeRequest) GetMarketDataType() int32 {
+	if x != nil {
+		return x.MarketDataType
+	}
+	return 0
+}
+
 var File_broker_proto protoreflect.FileDescriptor
 
 const file_broker_proto_rawDesc = "" +
@@ -861,7 +1442,57 @@ const file_broker_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\x03R\x04code\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage2\x97\x05\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xbf\x02\n" +
+	"\x0fContractDetails\x12;\n" +
+	"\bcontract\x18\x01 \x01(\v2\x1f.brokerkit.goplugin.v1.ContractR\bcontract\x12)\n" +
+	"\x10primary_exchange\x18\x02 \x01(\tR\x0fprimaryExchange\x12\x1b\n" +
+	"\tlong_name\x18\x03 \x01(\tR\blongName\x12\x19\n" +
+	"\bmin_tick\x18\x04 \x01(\tR\aminTick\x12\x1b\n" +
+	"\ttime_zone\x18\x05 \x01(\tR\btimeZone\x12#\n" +
+	"\rtrading_hours\x18\x06 \x01(\tR\ftradingHours\x12!\n" +
+	"\fliquid_hours\x18\a \x01(\tR\vliquidHours\x12'\n" +
+	"\x0fvalid_exchanges\x18\b \x01(\tR\x0evalidExchanges\"_\n" +
+	"\x17ContractDetailsResponse\x12D\n" +
+	"\tcontracts\x18\x01 \x03(\v2&.brokerkit.goplugin.v1.ContractDetailsR\tcontracts\"\xe2\x03\n" +
+	"\x05Quote\x12;\n" +
+	"\bcontract\x18\x01 \x01(\v2\x1f.brokerkit.goplugin.v1.ContractR\bcontract\x12\x10\n" +
+	"\x03bid\x18\x02 \x01(\tR\x03bid\x12\x10\n" +
+	"\x03ask\x18\x03 \x01(\tR\x03ask\x12\x12\n" +
+	"\x04last\x18\x04 \x01(\tR\x04last\x12\x19\n" +
+	"\bbid_size\x18\x05 \x01(\tR\abidSize\x12\x19\n" +
+	"\bask_size\x18\x06 \x01(\tR\aaskSize\x12\x1b\n" +
+	"\tlast_size\x18\a \x01(\tR\blastSize\x12\x12\n" +
+	"\x04open\x18\b \x01(\tR\x04open\x12\x12\n" +
+	"\x04high\x18\t \x01(\tR\x04high\x12\x10\n" +
+	"\x03low\x18\n" +
+	" \x01(\tR\x03low\x12\x14\n" +
+	"\x05close\x18\v \x01(\tR\x05close\x12\x16\n" +
+	"\x06volume\x18\f \x01(\tR\x06volume\x12\x16\n" +
+	"\x06halted\x18\r \x01(\bR\x06halted\x12(\n" +
+	"\x10market_data_type\x18\x0e \x01(\x05R\x0emarketDataType\x127\n" +
+	"\tlast_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\blastTime\x12.\n" +
+	"\x04time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xf4\x01\n" +
+	"\x15HistoricalBarsRequest\x12;\n" +
+	"\bcontract\x18\x01 \x01(\v2\x1f.brokerkit.goplugin.v1.ContractR\bcontract\x12,\n" +
+	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x1a\n" +
+	"\bduration\x18\x03 \x01(\tR\bduration\x12\x19\n" +
+	"\bbar_size\x18\x04 \x01(\tR\abarSize\x12 \n" +
+	"\fwhat_to_show\x18\x05 \x01(\tR\n" +
+	"whatToShow\x12\x17\n" +
+	"\ause_rth\x18\x06 \x01(\bR\x06useRth\"\xc5\x01\n" +
+	"\x03Bar\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04open\x18\x02 \x01(\tR\x04open\x12\x12\n" +
+	"\x04high\x18\x03 \x01(\tR\x04high\x12\x10\n" +
+	"\x03low\x18\x04 \x01(\tR\x03low\x12\x14\n" +
+	"\x05close\x18\x05 \x01(\tR\x05close\x12\x16\n" +
+	"\x06volume\x18\x06 \x01(\tR\x06volume\x12\x10\n" +
+	"\x03wap\x18\a \x01(\tR\x03wap\x12\x14\n" +
+	"\x05count\x18\b \x01(\x03R\x05count\"H\n" +
+	"\x16HistoricalBarsResponse\x12.\n" +
+	"\x04bars\x18\x01 \x03(\v2\x1a.brokerkit.goplugin.v1.BarR\x04bars\"A\n" +
+	"\x15MarketDataTypeRequest\x12(\n" +
+	"\x10market_data_type\x18\x01 \x01(\x05R\x0emarketDataType2\x96\b\n" +
 	"\x06Broker\x12X\n" +
 	"\aConnect\x12%.brokerkit.goplugin.v1.ConnectRequest\x1a&.brokerkit.goplugin.v1.ConnectResponse\x12H\n" +
 	"\n" +
@@ -869,7 +1500,11 @@ const file_broker_proto_rawDesc = "" +
 	"\bAccounts\x12\x1c.brokerkit.goplugin.v1.Empty\x1a'.brokerkit.goplugin.v1.AccountsResponse\x12S\n" +
 	"\tPositions\x12\x1c.brokerkit.goplugin.v1.Empty\x1a(.brokerkit.goplugin.v1.PositionsResponse\x12m\n" +
 	"\x0eAccountSummary\x12,.brokerkit.goplugin.v1.AccountSummaryRequest\x1a-.brokerkit.goplugin.v1.AccountSummaryResponse\x12B\n" +
-	"\x04Ping\x12\x1c.brokerkit.goplugin.v1.Empty\x1a\x1c.brokerkit.goplugin.v1.Empty\x12I\n" +
+	"\x04Ping\x12\x1c.brokerkit.goplugin.v1.Empty\x1a\x1c.brokerkit.goplugin.v1.Empty\x12b\n" +
+	"\x0fContractDetails\x12\x1f.brokerkit.goplugin.v1.Contract\x1a..brokerkit.goplugin.v1.ContractDetailsResponse\x12I\n" +
+	"\bSnapshot\x12\x1f.brokerkit.goplugin.v1.Contract\x1a\x1c.brokerkit.goplugin.v1.Quote\x12m\n" +
+	"\x0eHistoricalBars\x12,.brokerkit.goplugin.v1.HistoricalBarsRequest\x1a-.brokerkit.goplugin.v1.HistoricalBarsResponse\x12_\n" +
+	"\x11SetMarketDataType\x12,.brokerkit.goplugin.v1.MarketDataTypeRequest\x1a\x1c.brokerkit.goplugin.v1.Empty\x12I\n" +
 	"\tSubscribe\x12\x1c.brokerkit.goplugin.v1.Empty\x1a\x1c.brokerkit.goplugin.v1.Event0\x01\x12C\n" +
 	"\x05Close\x12\x1c.brokerkit.goplugin.v1.Empty\x1a\x1c.brokerkit.goplugin.v1.EmptyB?Z=github.com/brokerkit/brokerkit/transport/goplugin/internal/pbb\x06proto3"
 
@@ -885,52 +1520,76 @@ func file_broker_proto_rawDescGZIP() []byte {
 	return file_broker_proto_rawDescData
 }
 
-var file_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_broker_proto_goTypes = []any{
-	(*Empty)(nil),                  // 0: brokerkit.goplugin.v1.Empty
-	(*Error)(nil),                  // 1: brokerkit.goplugin.v1.Error
-	(*ConnectRequest)(nil),         // 2: brokerkit.goplugin.v1.ConnectRequest
-	(*ConnectResponse)(nil),        // 3: brokerkit.goplugin.v1.ConnectResponse
-	(*AccountsResponse)(nil),       // 4: brokerkit.goplugin.v1.AccountsResponse
-	(*Contract)(nil),               // 5: brokerkit.goplugin.v1.Contract
-	(*Position)(nil),               // 6: brokerkit.goplugin.v1.Position
-	(*PositionsResponse)(nil),      // 7: brokerkit.goplugin.v1.PositionsResponse
-	(*AccountSummaryRequest)(nil),  // 8: brokerkit.goplugin.v1.AccountSummaryRequest
-	(*SummaryValue)(nil),           // 9: brokerkit.goplugin.v1.SummaryValue
-	(*AccountSummary)(nil),         // 10: brokerkit.goplugin.v1.AccountSummary
-	(*AccountSummaryResponse)(nil), // 11: brokerkit.goplugin.v1.AccountSummaryResponse
-	(*Event)(nil),                  // 12: brokerkit.goplugin.v1.Event
-	nil,                            // 13: brokerkit.goplugin.v1.AccountSummary.ValuesEntry
-	(*timestamppb.Timestamp)(nil),  // 14: google.protobuf.Timestamp
+	(*Empty)(nil),                   // 0: brokerkit.goplugin.v1.Empty
+	(*Error)(nil),                   // 1: brokerkit.goplugin.v1.Error
+	(*ConnectRequest)(nil),          // 2: brokerkit.goplugin.v1.ConnectRequest
+	(*ConnectResponse)(nil),         // 3: brokerkit.goplugin.v1.ConnectResponse
+	(*AccountsResponse)(nil),        // 4: brokerkit.goplugin.v1.AccountsResponse
+	(*Contract)(nil),                // 5: brokerkit.goplugin.v1.Contract
+	(*Position)(nil),                // 6: brokerkit.goplugin.v1.Position
+	(*PositionsResponse)(nil),       // 7: brokerkit.goplugin.v1.PositionsResponse
+	(*AccountSummaryRequest)(nil),   // 8: brokerkit.goplugin.v1.AccountSummaryRequest
+	(*SummaryValue)(nil),            // 9: brokerkit.goplugin.v1.SummaryValue
+	(*AccountSummary)(nil),          // 10: brokerkit.goplugin.v1.AccountSummary
+	(*AccountSummaryResponse)(nil),  // 11: brokerkit.goplugin.v1.AccountSummaryResponse
+	(*Event)(nil),                   // 12: brokerkit.goplugin.v1.Event
+	(*ContractDetails)(nil),         // 13: brokerkit.goplugin.v1.ContractDetails
+	(*ContractDetailsResponse)(nil), // 14: brokerkit.goplugin.v1.ContractDetailsResponse
+	(*Quote)(nil),                   // 15: brokerkit.goplugin.v1.Quote
+	(*HistoricalBarsRequest)(nil),   // 16: brokerkit.goplugin.v1.HistoricalBarsRequest
+	(*Bar)(nil),                     // 17: brokerkit.goplugin.v1.Bar
+	(*HistoricalBarsResponse)(nil),  // 18: brokerkit.goplugin.v1.HistoricalBarsResponse
+	(*MarketDataTypeRequest)(nil),   // 19: brokerkit.goplugin.v1.MarketDataTypeRequest
+	nil,                             // 20: brokerkit.goplugin.v1.AccountSummary.ValuesEntry
+	(*timestamppb.Timestamp)(nil),   // 21: google.protobuf.Timestamp
 }
 var file_broker_proto_depIdxs = []int32{
 	5,  // 0: brokerkit.goplugin.v1.Position.contract:type_name -> brokerkit.goplugin.v1.Contract
 	6,  // 1: brokerkit.goplugin.v1.PositionsResponse.positions:type_name -> brokerkit.goplugin.v1.Position
-	13, // 2: brokerkit.goplugin.v1.AccountSummary.values:type_name -> brokerkit.goplugin.v1.AccountSummary.ValuesEntry
+	20, // 2: brokerkit.goplugin.v1.AccountSummary.values:type_name -> brokerkit.goplugin.v1.AccountSummary.ValuesEntry
 	10, // 3: brokerkit.goplugin.v1.AccountSummaryResponse.summaries:type_name -> brokerkit.goplugin.v1.AccountSummary
-	14, // 4: brokerkit.goplugin.v1.Event.time:type_name -> google.protobuf.Timestamp
-	9,  // 5: brokerkit.goplugin.v1.AccountSummary.ValuesEntry.value:type_name -> brokerkit.goplugin.v1.SummaryValue
-	2,  // 6: brokerkit.goplugin.v1.Broker.Connect:input_type -> brokerkit.goplugin.v1.ConnectRequest
-	0,  // 7: brokerkit.goplugin.v1.Broker.Disconnect:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 8: brokerkit.goplugin.v1.Broker.Accounts:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 9: brokerkit.goplugin.v1.Broker.Positions:input_type -> brokerkit.goplugin.v1.Empty
-	8,  // 10: brokerkit.goplugin.v1.Broker.AccountSummary:input_type -> brokerkit.goplugin.v1.AccountSummaryRequest
-	0,  // 11: brokerkit.goplugin.v1.Broker.Ping:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 12: brokerkit.goplugin.v1.Broker.Subscribe:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 13: brokerkit.goplugin.v1.Broker.Close:input_type -> brokerkit.goplugin.v1.Empty
-	3,  // 14: brokerkit.goplugin.v1.Broker.Connect:output_type -> brokerkit.goplugin.v1.ConnectResponse
-	0,  // 15: brokerkit.goplugin.v1.Broker.Disconnect:output_type -> brokerkit.goplugin.v1.Empty
-	4,  // 16: brokerkit.goplugin.v1.Broker.Accounts:output_type -> brokerkit.goplugin.v1.AccountsResponse
-	7,  // 17: brokerkit.goplugin.v1.Broker.Positions:output_type -> brokerkit.goplugin.v1.PositionsResponse
-	11, // 18: brokerkit.goplugin.v1.Broker.AccountSummary:output_type -> brokerkit.goplugin.v1.AccountSummaryResponse
-	0,  // 19: brokerkit.goplugin.v1.Broker.Ping:output_type -> brokerkit.goplugin.v1.Empty
-	12, // 20: brokerkit.goplugin.v1.Broker.Subscribe:output_type -> brokerkit.goplugin.v1.Event
-	0,  // 21: brokerkit.goplugin.v1.Broker.Close:output_type -> brokerkit.goplugin.v1.Empty
-	14, // [14:22] is the sub-list for method output_type
-	6,  // [6:14] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	21, // 4: brokerkit.goplugin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	5,  // 5: brokerkit.goplugin.v1.ContractDetails.contract:type_name -> brokerkit.goplugin.v1.Contract
+	13, // 6: brokerkit.goplugin.v1.ContractDetailsResponse.contracts:type_name -> brokerkit.goplugin.v1.ContractDetails
+	5,  // 7: brokerkit.goplugin.v1.Quote.contract:type_name -> brokerkit.goplugin.v1.Contract
+	21, // 8: brokerkit.goplugin.v1.Quote.last_time:type_name -> google.protobuf.Timestamp
+	21, // 9: brokerkit.goplugin.v1.Quote.time:type_name -> google.protobuf.Timestamp
+	5,  // 10: brokerkit.goplugin.v1.HistoricalBarsRequest.contract:type_name -> brokerkit.goplugin.v1.Contract
+	21, // 11: brokerkit.goplugin.v1.HistoricalBarsRequest.end:type_name -> google.protobuf.Timestamp
+	21, // 12: brokerkit.goplugin.v1.Bar.time:type_name -> google.protobuf.Timestamp
+	17, // 13: brokerkit.goplugin.v1.HistoricalBarsResponse.bars:type_name -> brokerkit.goplugin.v1.Bar
+	9,  // 14: brokerkit.goplugin.v1.AccountSummary.ValuesEntry.value:type_name -> brokerkit.goplugin.v1.SummaryValue
+	2,  // 15: brokerkit.goplugin.v1.Broker.Connect:input_type -> brokerkit.goplugin.v1.ConnectRequest
+	0,  // 16: brokerkit.goplugin.v1.Broker.Disconnect:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 17: brokerkit.goplugin.v1.Broker.Accounts:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 18: brokerkit.goplugin.v1.Broker.Positions:input_type -> brokerkit.goplugin.v1.Empty
+	8,  // 19: brokerkit.goplugin.v1.Broker.AccountSummary:input_type -> brokerkit.goplugin.v1.AccountSummaryRequest
+	0,  // 20: brokerkit.goplugin.v1.Broker.Ping:input_type -> brokerkit.goplugin.v1.Empty
+	5,  // 21: brokerkit.goplugin.v1.Broker.ContractDetails:input_type -> brokerkit.goplugin.v1.Contract
+	5,  // 22: brokerkit.goplugin.v1.Broker.Snapshot:input_type -> brokerkit.goplugin.v1.Contract
+	16, // 23: brokerkit.goplugin.v1.Broker.HistoricalBars:input_type -> brokerkit.goplugin.v1.HistoricalBarsRequest
+	19, // 24: brokerkit.goplugin.v1.Broker.SetMarketDataType:input_type -> brokerkit.goplugin.v1.MarketDataTypeRequest
+	0,  // 25: brokerkit.goplugin.v1.Broker.Subscribe:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 26: brokerkit.goplugin.v1.Broker.Close:input_type -> brokerkit.goplugin.v1.Empty
+	3,  // 27: brokerkit.goplugin.v1.Broker.Connect:output_type -> brokerkit.goplugin.v1.ConnectResponse
+	0,  // 28: brokerkit.goplugin.v1.Broker.Disconnect:output_type -> brokerkit.goplugin.v1.Empty
+	4,  // 29: brokerkit.goplugin.v1.Broker.Accounts:output_type -> brokerkit.goplugin.v1.AccountsResponse
+	7,  // 30: brokerkit.goplugin.v1.Broker.Positions:output_type -> brokerkit.goplugin.v1.PositionsResponse
+	11, // 31: brokerkit.goplugin.v1.Broker.AccountSummary:output_type -> brokerkit.goplugin.v1.AccountSummaryResponse
+	0,  // 32: brokerkit.goplugin.v1.Broker.Ping:output_type -> brokerkit.goplugin.v1.Empty
+	14, // 33: brokerkit.goplugin.v1.Broker.ContractDetails:output_type -> brokerkit.goplugin.v1.ContractDetailsResponse
+	15, // 34: brokerkit.goplugin.v1.Broker.Snapshot:output_type -> brokerkit.goplugin.v1.Quote
+	18, // 35: brokerkit.goplugin.v1.Broker.HistoricalBars:output_type -> brokerkit.goplugin.v1.HistoricalBarsResponse
+	0,  // 36: brokerkit.goplugin.v1.Broker.SetMarketDataType:output_type -> brokerkit.goplugin.v1.Empty
+	12, // 37: brokerkit.goplugin.v1.Broker.Subscribe:output_type -> brokerkit.goplugin.v1.Event
+	0,  // 38: brokerkit.goplugin.v1.Broker.Close:output_type -> brokerkit.goplugin.v1.Empty
+	27, // [27:39] is the sub-list for method output_type
+	15, // [15:27] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_broker_proto_init() }
@@ -944,7 +1603,7 @@ func file_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_broker_proto_rawDesc), len(file_broker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
