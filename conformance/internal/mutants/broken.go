@@ -173,25 +173,45 @@ func (b breaksOnCancel) Positions(ctx context.Context) ([]broker.Position, error
 
 // ---- lifecycle ----
 
-// pretendsConnected answers Ping with nil before the first Connect.
-type pretendsConnected struct {
+// tracked remembers whether a Connect of the Broker it wraps succeeded, for
+// the mutants that misbehave by that memory. Only Connect sets it; a mutant
+// that forgets on Disconnect calls forget.
+type tracked struct {
 	broker.Broker
 	mu        sync.Mutex
 	connected bool
 }
 
-func (b *pretendsConnected) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
+func (b *tracked) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
 	info, err := b.Broker.Connect(ctx, p)
-	b.mu.Lock()
-	b.connected = b.connected || err == nil
-	b.mu.Unlock()
+	if err == nil {
+		b.mu.Lock()
+		b.connected = true
+		b.mu.Unlock()
+	}
 	return info, err
 }
 
-func (b *pretendsConnected) Ping(ctx context.Context) error {
+// isConnected reports whether a Connect succeeded since the last forget.
+func (b *tracked) isConnected() bool {
 	b.mu.Lock()
-	ever := b.connected
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	return b.connected
+}
+
+// forget clears the memory and reports what it held.
+func (b *tracked) forget() (was bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	was, b.connected = b.connected, false
+	return was
+}
+
+// pretendsConnected answers Ping with nil before the first Connect.
+type pretendsConnected struct{ tracked }
+
+func (b *pretendsConnected) Ping(ctx context.Context) error {
+	ever := b.isConnected()
 	if err := b.Broker.Ping(ctx); !ever && errors.Is(err, broker.ErrNotConnected) {
 		return nil
 	} else {
@@ -408,28 +428,10 @@ func (b *failedConnectSticks) Connect(ctx context.Context, p broker.ConnectParam
 // ---- Disconnect ----
 
 // disconnectOnce fails Disconnect of a Broker it did not see connected.
-type disconnectOnce struct {
-	broker.Broker
-	mu        sync.Mutex
-	connected bool
-}
-
-func (b *disconnectOnce) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
-	info, err := b.Broker.Connect(ctx, p)
-	if err == nil {
-		b.mu.Lock()
-		b.connected = true
-		b.mu.Unlock()
-	}
-	return info, err
-}
+type disconnectOnce struct{ tracked }
 
 func (b *disconnectOnce) Disconnect(ctx context.Context) error {
-	b.mu.Lock()
-	was := b.connected
-	b.connected = false
-	b.mu.Unlock()
-	if !was {
+	if !b.forget() {
 		return fmt.Errorf("mutant: %w", broker.ErrNotConnected)
 	}
 	return b.Broker.Disconnect(ctx)
