@@ -37,6 +37,17 @@ func disconnect(t TB, b broker.Broker) {
 	}
 }
 
+// connectedStandard starts a gateway serving StandardScript and a Broker
+// connected to it, the start of most cases.
+func connectedStandard(t TB, newBroker Factory, f Features) (fakes.Script, Env, broker.Broker) {
+	t.Helper()
+	s := StandardScript()
+	env := newEnv(t, f, s)
+	b := newBroker(t, env)
+	connect(t, b, env.Params)
+	return s, env, b
+}
+
 // waitGatewayIdle waits until the gateway has seen every session end: it
 // notices a client's close asynchronously, and until then it would refuse the
 // same client id with 326, as real TWS does.

@@ -99,9 +99,7 @@ func TestReconnect(t TB, newBroker Factory, f Features) {
 // TestAlreadyConnected: Connect on a connected Broker fails with
 // ErrAlreadyConnected and leaves the session working.
 func TestAlreadyConnected(t TB, newBroker Factory, f Features) {
-	env := newEnv(t, f, StandardScript())
-	b := newBroker(t, env)
-	connect(t, b, env.Params)
+	_, env, b := connectedStandard(t, newBroker, f)
 	ctx, cancel := callCtx(t)
 	defer cancel()
 	_, err := b.Connect(ctx, env.Params)

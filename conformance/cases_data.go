@@ -20,10 +20,7 @@ import (
 // and a third, after the gateway's positions changed, sees the new list, not a
 // cached one.
 func TestPositions(t TB, newBroker Factory, f Features) {
-	s := StandardScript()
-	env := newEnv(t, f, s)
-	b := newBroker(t, env)
-	connect(t, b, env.Params)
+	s, env, b := connectedStandard(t, newBroker, f)
 	for i := range 3 {
 		if i == 2 {
 			s = s.Clone()
@@ -50,10 +47,7 @@ func TestPositions(t TB, newBroker Factory, f Features) {
 // the gateway does not manage), for the default tags (not every tag the
 // gateway holds) and for an explicit list including a tag beyond the defaults.
 func TestAccountSummary(t TB, newBroker Factory, f Features) {
-	s := StandardScript()
-	env := newEnv(t, f, s)
-	b := newBroker(t, env)
-	connect(t, b, env.Params)
+	s, _, b := connectedStandard(t, newBroker, f)
 	ctx, cancel := callCtx(t)
 	defer cancel()
 	sum, err := b.AccountSummary(ctx)
@@ -77,9 +71,7 @@ func TestAccountSummary(t TB, newBroker Factory, f Features) {
 // TestPing: Ping succeeds on a live session, repeatedly, and each Ping makes
 // a round trip: the gateway reads a REQ_CURRENT_TIME for each.
 func TestPing(t TB, newBroker Factory, f Features) {
-	env := newEnv(t, f, StandardScript())
-	b := newBroker(t, env)
-	connect(t, b, env.Params)
+	_, env, b := connectedStandard(t, newBroker, f)
 	ctx, cancel := callCtx(t)
 	defer cancel()
 	for i := range 3 {
@@ -98,10 +90,7 @@ func TestPing(t TB, newBroker Factory, f Features) {
 // context.Canceled; calls with a context already done fail with its error;
 // and the Broker keeps working: the next calls get complete, correct answers.
 func TestCancellation(t TB, newBroker Factory, f Features) {
-	s := StandardScript()
-	env := newEnv(t, f, s)
-	b := newBroker(t, env)
-	connect(t, b, env.Params)
+	s, env, b := connectedStandard(t, newBroker, f)
 
 	env.Gateway.Stall()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -166,10 +155,7 @@ func TestCancellation(t TB, newBroker Factory, f Features) {
 // TestConcurrent: 16 goroutines calling every method at once, AccountSummary
 // with different tags, all get complete, correct answers: their own.
 func TestConcurrent(t TB, newBroker Factory, f Features) {
-	s := StandardScript()
-	env := newEnv(t, f, s)
-	b := newBroker(t, env)
-	connect(t, b, env.Params)
+	s, _, b := connectedStandard(t, newBroker, f)
 	ctx, cancel := callCtx(t)
 	defer cancel()
 	const n = 16

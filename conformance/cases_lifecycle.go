@@ -128,10 +128,7 @@ func TestChildCrash(t TB, newBroker Factory, f Features) {
 	if f.Crash == nil {
 		t.Skipf("Features.Crash is nil: this Broker declares no child process to crash")
 	}
-	s := StandardScript()
-	env := newEnv(t, f, s)
-	b := newBroker(t, env)
-	connect(t, b, env.Params)
+	s, _, b := connectedStandard(t, newBroker, f)
 	f.Crash(t, b)
 
 	if !afterFault(t, b, f, s, "the child crashed", broker.ErrUnavailable) {

@@ -71,9 +71,7 @@ func waitClosed(t TB, ch <-chan broker.Event, what string) {
 // PromptBound with an error matching broker.ErrClosed, and Close itself
 // returns within CallTimeout.
 func TestCloseInFlight(t TB, newBroker Factory, f Features) {
-	env := newEnv(t, f, StandardScript())
-	b := newBroker(t, env)
-	connect(t, b, env.Params)
+	_, env, b := connectedStandard(t, newBroker, f)
 	env.Gateway.Stall()
 	defer env.Gateway.Resume()
 	ctx, cancel := callCtx(t)
