@@ -173,45 +173,51 @@ func (b breaksOnCancel) Positions(ctx context.Context) ([]broker.Position, error
 
 // ---- lifecycle ----
 
-// tracked remembers whether a Connect of the Broker it wraps succeeded, for
-// the mutants that misbehave by that memory. Only Connect sets it; a mutant
-// that forgets on Disconnect calls forget.
-type tracked struct {
-	broker.Broker
+// connMemory remembers whether a Connect succeeded, for the mutants that
+// misbehave by that memory: their Connect passes its result through
+// note; those that forget on Disconnect call forget.
+type connMemory struct {
 	mu        sync.Mutex
 	connected bool
 }
 
-func (b *tracked) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
-	info, err := b.Broker.Connect(ctx, p)
+// note records whether Connect succeeded and passes its result on.
+func (m *connMemory) note(info broker.ConnectInfo, err error) (broker.ConnectInfo, error) {
 	if err == nil {
-		b.mu.Lock()
-		b.connected = true
-		b.mu.Unlock()
+		m.mu.Lock()
+		m.connected = true
+		m.mu.Unlock()
 	}
 	return info, err
 }
 
 // isConnected reports whether a Connect succeeded since the last forget.
-func (b *tracked) isConnected() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.connected
+func (m *connMemory) isConnected() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.connected
 }
 
 // forget clears the memory and reports what it held.
-func (b *tracked) forget() (was bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	was, b.connected = b.connected, false
+func (m *connMemory) forget() (was bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	was, m.connected = m.connected, false
 	return was
 }
 
 // pretendsConnected answers Ping with nil before the first Connect.
-type pretendsConnected struct{ tracked }
+type pretendsConnected struct {
+	broker.Broker
+	mem connMemory
+}
+
+func (b *pretendsConnected) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
+	return b.mem.note(b.Broker.Connect(ctx, p))
+}
 
 func (b *pretendsConnected) Ping(ctx context.Context) error {
-	ever := b.isConnected()
+	ever := b.mem.isConnected()
 	if err := b.Broker.Ping(ctx); !ever && errors.Is(err, broker.ErrNotConnected) {
 		return nil
 	} else {
@@ -428,10 +434,17 @@ func (b *failedConnectSticks) Connect(ctx context.Context, p broker.ConnectParam
 // ---- Disconnect ----
 
 // disconnectOnce fails Disconnect of a Broker it did not see connected.
-type disconnectOnce struct{ tracked }
+type disconnectOnce struct {
+	broker.Broker
+	mem connMemory
+}
+
+func (b *disconnectOnce) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
+	return b.mem.note(b.Broker.Connect(ctx, p))
+}
 
 func (b *disconnectOnce) Disconnect(ctx context.Context) error {
-	if !b.forget() {
+	if !b.mem.forget() {
 		return fmt.Errorf("mutant: %w", broker.ErrNotConnected)
 	}
 	return b.Broker.Disconnect(ctx)

@@ -239,15 +239,22 @@ func (b *summaryManagedFirst) AccountSummary(ctx context.Context, tags ...string
 }
 
 // pingFromMemory answers Ping from whether Connect succeeded, without a round trip.
-type pingFromMemory struct{ tracked }
+type pingFromMemory struct {
+	broker.Broker
+	mem connMemory
+}
+
+func (b *pingFromMemory) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
+	return b.mem.note(b.Broker.Connect(ctx, p))
+}
 
 func (b *pingFromMemory) Disconnect(ctx context.Context) error {
-	b.forget()
+	b.mem.forget()
 	return b.Broker.Disconnect(ctx)
 }
 
 func (b *pingFromMemory) Ping(ctx context.Context) error {
-	if b.isConnected() && ctx.Err() == nil {
+	if b.mem.isConnected() && ctx.Err() == nil {
 		return nil
 	}
 	return b.Broker.Ping(ctx)

@@ -97,7 +97,7 @@ func All() []Mutant {
 		{"Ping succeeds with a done ctx", "ctx-error", []string{"Cancellation", "CancelledContext"}, w(func(b broker.Broker) broker.Broker { return pingIgnoresDone{b} })},
 		{"session dropped after a cancelled call", "ctx-usable", []string{"Cancellation"}, w(func(b broker.Broker) broker.Broker { return breaksOnCancel{b} })},
 
-		{"new Broker pretends a session", "new-disconnected", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &pretendsConnected{tracked{Broker: b}} })},
+		{"new Broker pretends a session", "new-disconnected", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &pretendsConnected{Broker: b} })},
 		{"Connect after Disconnect refused", "connect-establishes", []string{"Reconnect"}, w(func(b broker.Broker) broker.Broker { return &noReconnect{Broker: b} })},
 		{"Disconnect does nothing", "connect-establishes", []string{"NotConnected", "Reconnect"}, w(func(b broker.Broker) broker.Broker { return disconnectNoop{b} })},
 		{"goroutine left by Close", "close-releases", []string{"Close"}, func(b broker.Broker, env Env) broker.Broker { return leaksOnClose{b, env.Done} }},
@@ -137,7 +137,7 @@ func All() []Mutant {
 		}},
 
 		{"Disconnect leaves a socket", "disconnect-socket", []string{"NotConnected"}, func(b broker.Broker, env Env) broker.Broker { return &sideSocket{Broker: b, env: env} }},
-		{"Disconnect of a disconnected Broker fails", "disconnect-idempotent", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &disconnectOnce{tracked{Broker: b}} })},
+		{"Disconnect of a disconnected Broker fails", "disconnect-idempotent", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &disconnectOnce{Broker: b} })},
 
 		{"Accounts sorted", "accounts-order", []string{"Connect", "Concurrent"}, w(func(b broker.Broker) broker.Broker { return sortsAccounts{b} })},
 		{"Accounts answered without a session", "accounts-notconnected", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &cachedWhenDown{Broker: b, op: "Accounts"} })},
@@ -157,7 +157,7 @@ func All() []Mutant {
 		{"summary in managed accounts' order", "summary-order", []string{"AccountSummary"}, w(func(b broker.Broker) broker.Broker { return &summaryManagedFirst{Broker: b} })},
 		{"AccountSummary answered without a session", "summary-notconnected", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &cachedWhenDown{Broker: b, op: "AccountSummary"} })},
 
-		{"Ping answered from memory", "ping-roundtrip", []string{"Ping"}, w(func(b broker.Broker) broker.Broker { return &pingFromMemory{tracked{Broker: b}} })},
+		{"Ping answered from memory", "ping-roundtrip", []string{"Ping"}, w(func(b broker.Broker) broker.Broker { return &pingFromMemory{Broker: b} })},
 		{"Ping answered without a session", "ping-notconnected", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return &cachedWhenDown{Broker: b, op: "Ping"} })},
 
 		{"connection loss hidden", "subscribe-events", []string{"GatewayDrop"}, w(func(b broker.Broker) broker.Broker { return filterEvents{b, broker.EventConnectionLost} })},
