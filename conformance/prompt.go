@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/brokerkit/brokerkit/broker"
@@ -27,6 +28,29 @@ const (
 	reqPositions      = fakes.MsgReqPositions      // REQ_POSITIONS
 	reqAccountSummary = fakes.MsgReqAccountSummary // REQ_ACCOUNT_SUMMARY
 )
+
+// awaitRequest waits until the gateway has read n requests with message id id
+// since it started (fakes.Gateway.WaitRequests): the call that sent the n-th is
+// in flight. It fails if done yields first (the call returned before its request
+// reached the gateway) or after CallTimeout.
+func awaitRequest[R any](env Env, id, n int, done <-chan R) error {
+	ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
+	defer cancel()
+	arrived := make(chan error, 1)
+	go func() {
+		_, err := env.Gateway.WaitRequests(ctx, id, n)
+		arrived <- err
+	}()
+	select {
+	case err := <-arrived:
+		if err != nil {
+			return fmt.Errorf("no request %d reached the gateway within %v: %w", id, CallTimeout, err)
+		}
+		return nil
+	case r := <-done:
+		return fmt.Errorf("the call returned %v before its request reached the stalled gateway", r)
+	}
+}
 
 // op is one method of the Broker made with a context, for the promptness
 // cases; ok checks a successful answer.

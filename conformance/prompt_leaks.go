@@ -3,8 +3,6 @@
 package conformance
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"runtime"
 	"time"
@@ -43,29 +41,6 @@ func waitSockets(t TB, env Env, want int, when string) {
 			t.Fatalf("%s: the gateway holds %d open connections after %v, want %d", when, n, SocketBound, want)
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// awaitRequest waits until the gateway has read n requests with message id id
-// since it started (fakes.Gateway.WaitRequests): the call that sent the n-th is
-// in flight. It fails if done yields first (the call returned before its request
-// reached the gateway) or after CallTimeout.
-func awaitRequest[R any](env Env, id, n int, done <-chan R) error {
-	ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
-	defer cancel()
-	arrived := make(chan error, 1)
-	go func() {
-		_, err := env.Gateway.WaitRequests(ctx, id, n)
-		arrived <- err
-	}()
-	select {
-	case err := <-arrived:
-		if err != nil {
-			return fmt.Errorf("no request %d reached the gateway within %v: %w", id, CallTimeout, err)
-		}
-		return nil
-	case r := <-done:
-		return fmt.Errorf("the call returned %v before its request reached the stalled gateway", r)
 	}
 }
 

@@ -272,10 +272,44 @@ func machineScript() *rapid.Generator[fakes.Script] {
 	return rapid.OneOf(standard, standard, GenScript())
 }
 
-// ---- invariants ----
+// ---- actions and invariants ----
 //
-// The actions live in statemachine_calls.go and statemachine_faults.go, the
+// Most actions live in statemachine_calls.go and statemachine_faults.go, the
 // event log in statemachine_events.go.
+
+// cancelMidCall stalls the gateway, makes a drawn call, cancels its context
+// once its request reached the gateway, and expects context.Canceled within
+// PromptBound; the gateway then answers the abandoned request and the session
+// must serve the next call correctly (no late answer taken for it).
+func (m *machine) cancelMidCall(t *rapid.T) {
+	if !m.connected {
+		t.Skip("needs a session")
+	}
+	kind := rapid.SampledFrom([]string{"Positions", "AccountSummary", "Ping"}).Draw(t, "midCall")
+	id := map[string]int{"Positions": reqPositions, "AccountSummary": reqAccountSummary, "Ping": reqCurrentTime}[kind]
+	m.env.Gateway.Stall()
+	defer m.env.Gateway.Resume()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	mark := m.env.Gateway.RequestCount(id)
+	done := make(chan error, 1)
+	go func() { done <- m.read(ctx, kind) }()
+	if err := awaitRequest(m.env, id, mark+1, done); err != nil {
+		t.Fatalf("%s: %v", kind, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		expect(t, kind+" cancelled mid-call", err, context.Canceled)
+	case <-time.After(2 * PromptBound):
+		m.env.Gateway.Resume()
+		t.Fatalf("%s did not return within %v of its context being cancelled", kind, 2*PromptBound)
+	}
+	m.env.Gateway.Resume()
+	ctx2, cancel2 := m.ctx(t)
+	defer cancel2()
+	expect(t, "Ping after a call cancelled mid-call", m.b.Ping(ctx2), nil)
+}
 
 // invariants: the gateway holds exactly the model's sessions.
 func (m *machine) invariants(t *rapid.T) {

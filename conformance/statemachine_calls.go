@@ -1,4 +1,4 @@
-// The state machine's session and data-call actions (connect, reads, bursts, slow replies, cancellation).
+// The state machine's session and data-call actions (connect, reads, bursts, script changes, slow replies).
 
 package conformance
 
@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
@@ -247,38 +246,4 @@ func (m *machine) cancelSlow(t *rapid.T) {
 	ctx2, cancel2 := m.ctx(t)
 	defer cancel2()
 	expect(t, "Ping after a call timed out", m.b.Ping(ctx2), nil)
-}
-
-// cancelMidCall stalls the gateway, makes a drawn call, cancels its context
-// once its request reached the gateway, and expects context.Canceled within
-// PromptBound; the gateway then answers the abandoned request and the session
-// must serve the next call correctly (no late answer taken for it).
-func (m *machine) cancelMidCall(t *rapid.T) {
-	if !m.connected {
-		t.Skip("needs a session")
-	}
-	kind := rapid.SampledFrom([]string{"Positions", "AccountSummary", "Ping"}).Draw(t, "midCall")
-	id := map[string]int{"Positions": reqPositions, "AccountSummary": reqAccountSummary, "Ping": reqCurrentTime}[kind]
-	m.env.Gateway.Stall()
-	defer m.env.Gateway.Resume()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	mark := m.env.Gateway.RequestCount(id)
-	done := make(chan error, 1)
-	go func() { done <- m.read(ctx, kind) }()
-	if err := awaitRequest(m.env, id, mark+1, done); err != nil {
-		t.Fatalf("%s: %v", kind, err)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		expect(t, kind+" cancelled mid-call", err, context.Canceled)
-	case <-time.After(2 * PromptBound):
-		m.env.Gateway.Resume()
-		t.Fatalf("%s did not return within %v of its context being cancelled", kind, 2*PromptBound)
-	}
-	m.env.Gateway.Resume()
-	ctx2, cancel2 := m.ctx(t)
-	defer cancel2()
-	expect(t, "Ping after a call cancelled mid-call", m.b.Ping(ctx2), nil)
 }
