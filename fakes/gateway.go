@@ -116,10 +116,9 @@ func WithAddr(addr string) Option { return func(o *options) { o.addr = addr } }
 // WithLogger sends the gateway's logs to l (default: hclog.NewNullLogger()).
 func WithLogger(l hclog.Logger) Option { return func(o *options) { o.log = l } }
 
-// NewGateway validates s, listens (on 127.0.0.1:0 unless WithAddr) and starts
-// serving at once. Errors wrap broker.ErrInvalidArgument for an invalid script,
-// or the listener's error.
-func NewGateway(s Script, opts ...Option) (*Gateway, error) {
+// newOptions applies opts over the defaults, for NewGateway, NewRecorder and
+// NewReplayer (the last two use only the address and the logger).
+func newOptions(opts []Option) options {
 	o := options{addr: "127.0.0.1:0", log: hclog.NewNullLogger(), records: DefaultRecordLimits,
 		handshakeTimeout: DefaultHandshakeTimeout}
 	for _, opt := range opts {
@@ -128,6 +127,14 @@ func NewGateway(s Script, opts ...Option) (*Gateway, error) {
 	if o.log == nil {
 		o.log = hclog.NewNullLogger()
 	}
+	return o
+}
+
+// NewGateway validates s, listens (on 127.0.0.1:0 unless WithAddr) and starts
+// serving at once. Errors wrap broker.ErrInvalidArgument for an invalid script,
+// or the listener's error.
+func NewGateway(s Script, opts ...Option) (*Gateway, error) {
+	o := newOptions(opts)
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
