@@ -103,8 +103,9 @@ func ParseMarketDataType(s string) (MarketDataType, error) {
 // Valid reports whether t is one of IB's four types.
 func (t MarketDataType) Valid() bool { return t >= MarketDataLive && t <= MarketDataDelayedFrozen }
 
-// Quote is one snapshot of an instrument's top of book. A price or size the
-// gateway did not send is zero (IsZero); exact decimals as the gateway sent them.
+// Quote is one snapshot of an instrument's top of book. Contract is the
+// contract as the caller named it. A price or size the gateway did not send is
+// zero (IsZero); exact decimals as the gateway sent them.
 type Quote struct {
 	Contract                   Contract
 	Bid, Ask, Last             Decimal

@@ -79,9 +79,10 @@ func TestContractDetails(t TB, newBroker Factory, f Features) {
 	wantIs(t, "ContractDetails(no symbol)", err, broker.ErrInvalidArgument)
 }
 
-// sameQuote compares a snapshot with the script's, times aside: LastTime
-// must be recent (the gateway stamps the last trade now) and Time set.
-func sameQuote(t TB, what string, want, got broker.Quote) {
+// sameQuote compares a snapshot with the script's, times aside (LastTime
+// must be recent: the gateway stamps the last trade now; Time must be set),
+// and its Contract with the one asked for.
+func sameQuote(t TB, what string, asked broker.Contract, want, got broker.Quote) {
 	t.Helper()
 	if !want.LastTime.IsZero() && (got.LastTime.IsZero() || time.Since(got.LastTime) > time.Minute) {
 		t.Errorf("%s: last trade time %v, want about now", what, got.LastTime)
@@ -89,7 +90,7 @@ func sameQuote(t TB, what string, want, got broker.Quote) {
 	if got.Time.IsZero() {
 		t.Errorf("%s: no time", what)
 	}
-	want.Time, want.LastTime, want.Contract = got.Time, got.LastTime, got.Contract
+	want.Time, want.LastTime, want.Contract = got.Time, got.LastTime, asked
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("%s (-script +got):\n%s", what, diff)
 	}
@@ -115,7 +116,7 @@ func TestSnapshot(t TB, newBroker Factory, f Features) {
 		if err != nil {
 			t.Fatalf("Snapshot(%+v): %v", c.c, err)
 		}
-		sameQuote(t, "Snapshot of "+want.Contract.Symbol, want, got)
+		sameQuote(t, "Snapshot of "+want.Contract.Symbol, c.c, want, got)
 	}
 	ibm := broker.Contract{Symbol: "IBM", SecType: "STK", Currency: "USD"}
 	_, err := b.Snapshot(ctx, ibm)
@@ -134,7 +135,7 @@ func TestSnapshot(t TB, newBroker Factory, f Features) {
 		if err != nil {
 			t.Fatalf("Snapshot(IBM) under %v data: %v", mdt, err)
 		}
-		sameQuote(t, "Snapshot(IBM) under "+mdt.String()+" data", want, got)
+		sameQuote(t, "Snapshot(IBM) under "+mdt.String()+" data", ibm, want, got)
 	}
 	if err := b.SetMarketDataType(ctx, broker.MarketDataLive); err != nil {
 		t.Fatalf("SetMarketDataType(live): %v", err)

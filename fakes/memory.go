@@ -333,12 +333,15 @@ func (m *Memory) Snapshot(ctx context.Context, c broker.Contract) (broker.Quote,
 	m.mu.Lock()
 	t := m.dataType
 	m.mu.Unlock()
-	return in.SnapshotAs(t, time.Now())
+	q, err := in.SnapshotAs(t, time.Now())
+	q.Contract = c // as the caller named it, like the adapter
+	return q, err
 }
 
 // SnapshotAs is the snapshot of in that a session with market data type t
 // receives at now: what Gateway sends, and the error it answers for a
 // delayed-only instrument under a live or frozen type (10089). t zero is live.
+// Its Contract is the instrument's; a Broker answers with the caller's.
 func (in Instrument) SnapshotAs(t broker.MarketDataType, now time.Time) (broker.Quote, error) {
 	if t == 0 {
 		t = broker.MarketDataLive
