@@ -67,6 +67,7 @@ type jsonReport struct {
 	Accounts  *[]string       `json:"accounts,omitempty"` // pointers: an empty list the command asked for is printed
 	Positions *[]jsonPosition `json:"positions,omitempty"`
 	Summaries *[]jsonSummary  `json:"summaries,omitempty"`
+	Quotes    *[]jsonQuote    `json:"quotes,omitempty"`
 }
 
 func toJSONPosition(p broker.Position) jsonPosition {
@@ -97,6 +98,7 @@ type report struct {
 	Accounts  []string
 	Positions []broker.Position
 	Summary   []broker.AccountSummary
+	Quotes    []broker.Quote
 }
 
 func (r report) write(w io.Writer, asJSON bool) error {
@@ -138,6 +140,9 @@ func (r report) write(w io.Writer, asJSON bool) error {
 		}
 		sections = append(sections, "Account summary\n"+t.String())
 	}
+	if r.Quotes != nil {
+		sections = append(sections, "Quote\n"+quotesText(r.Quotes))
+	}
 	_, err := io.WriteString(w, strings.Join(sections, "\n\n")+"\n")
 	return err
 }
@@ -160,6 +165,13 @@ func (r report) writeJSON(w io.Writer) error {
 			ss = append(ss, toJSONSummary(s))
 		}
 		out.Summaries = &ss
+	}
+	if r.Quotes != nil {
+		qs := make([]jsonQuote, 0, len(r.Quotes))
+		for _, q := range r.Quotes {
+			qs = append(qs, toJSONQuote(q))
+		}
+		out.Quotes = &qs
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
