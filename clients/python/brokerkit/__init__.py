@@ -15,8 +15,9 @@ from .client import IDEMPOTENT_COMMANDS, Client, State, find_binary
 from .compat import SubprocessIBKRClient, connect_ibkr_robust
 from .errors import (APIError, AlreadyConnected, BrokerError, Canceled, CircuitOpen, ClientIDInUse, Closed,
                      DeadlineExceeded, GatewayUnreachable, HandshakeFailed, InvalidArgument, NotConnected,
-                     ProtocolError, Timeout, Unsupported, WorkerExited, WorkerNotFound, WorkerUnavailable)
-from .types import AccountSummary, ConnectInfo, Contract, Event, Position, SummaryValue
+                     NotFound, NotSubscribed, Pacing, ProtocolError, Timeout, Unsupported, WorkerExited,
+                     WorkerNotFound, WorkerUnavailable)
+from .types import AccountSummary, Bar, ConnectInfo, Contract, ContractDetails, Event, Position, Quote, SummaryValue
 
 __version__ = "0.1.0"
 
@@ -26,4 +27,5 @@ __all__ = [
     "SummaryValue", "BrokerError", "APIError", "AlreadyConnected", "Canceled", "CircuitOpen", "ClientIDInUse",
     "Closed", "DeadlineExceeded", "GatewayUnreachable", "HandshakeFailed", "InvalidArgument", "NotConnected",
     "ProtocolError", "Timeout", "Unsupported", "WorkerExited", "WorkerNotFound", "WorkerUnavailable",
+    "Bar", "ContractDetails", "Quote", "NotFound", "NotSubscribed", "Pacing",
 ]
