@@ -30,7 +30,7 @@ import (
 //	PingGateway/{inprocess,stdiojson,goplugin}
 //	Throughput/{stdiojson,goplugin}/callers={1,8,64}    (metric ops/s)
 //	Positions/n={100,10000,100000}/{inprocess,stdiojson,goplugin}
-//	ColdStart/{inprocess,stdiojson,goplugin,goplugin-nomtls}
+//	ColdStart/{inprocess,stdiojson,goplugin,goplugin-nomtls,goplugin-automtls}
 //	KillRecover/{stdiojson,goplugin}                     (metrics ms-median, ms-p95, kills)
 
 // transport starts a worker child serving kind ("mem" with n positions, or
@@ -51,12 +51,20 @@ var transports = []transport{
 	}},
 }
 
-// goplugin without go-plugin's automatic mutual TLS, whose certificates are
-// generated at every start; measured for the cold start only.
-var gopluginNoMTLS = transport{"goplugin-nomtls", func(ctx context.Context, kind string, n int) (broker.Broker, error) {
-	return goplugin.Dialer(goplugin.WithCommand(self(), argWorker, "goplugin", kind, strconv.Itoa(n)),
-		goplugin.WithLogger(quietLogger()), goplugin.WithoutAutoMTLS())(ctx)
-}}
+// goplugin without mutual TLS, and with go-plugin's AutoMTLS (P-521
+// certificates made on both sides at every start) instead of brokerkit's
+// default P-256 pair; measured for the cold start only.
+var (
+	gopluginNoMTLS   = gopluginWith("goplugin-nomtls", goplugin.WithoutAutoMTLS())
+	gopluginAutoMTLS = gopluginWith("goplugin-automtls", goplugin.WithGoPluginAutoMTLS())
+)
+
+func gopluginWith(name string, opt goplugin.Option) transport {
+	return transport{name, func(ctx context.Context, kind string, n int) (broker.Broker, error) {
+		return goplugin.Dialer(goplugin.WithCommand(self(), argWorker, "goplugin", kind, strconv.Itoa(n)),
+			goplugin.WithLogger(quietLogger()), opt)(ctx)
+	}}
+}
 
 func self() string {
 	exe, err := os.Executable()
@@ -308,7 +316,7 @@ func BenchmarkColdStart(b *testing.B) {
 			return ibkr.New(ibkr.WithLogger(quietLogger())), nil
 		})
 	})
-	for _, tr := range append(slices.Clone(transports), gopluginNoMTLS) {
+	for _, tr := range append(slices.Clone(transports), gopluginNoMTLS, gopluginAutoMTLS) {
 		b.Run(tr.name, func(b *testing.B) {
 			coldStart(b, func(ctx context.Context) (broker.Broker, error) { return tr.start(ctx, "ibkr", 0) })
 		})

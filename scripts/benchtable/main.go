@@ -238,9 +238,9 @@ func render(w io.Writer, r *results) {
 	p("| path | time | × in-process | target | |\n|---|---:|---:|---:|---|\n")
 	inCold := r.fig("ColdStart/inprocess", "ns/op")
 	p("| in-process | %s | 1.00× | | |\n", fmtDur(inCold))
-	for _, tr := range append(slices.Clone(transports), "goplugin-nomtls") {
+	for _, tr := range append(slices.Clone(transports), "goplugin-nomtls", "goplugin-automtls") {
 		t := r.fig("ColdStart/"+tr, "ns/op")
-		if tr == "goplugin-nomtls" && !t.ok {
+		if strings.HasPrefix(tr, "goplugin-") && !t.ok {
 			continue
 		}
 		p("| %s | %s | %s | ≤ 20 ms | %s |\n", tr, fmtDur(t), fmtRatio(ratio(t, inCold)), verdict(fig{t.v / 1e6, t.ok}, 20, true))
