@@ -18,6 +18,7 @@ import (
 
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/internal/childproc"
+	"github.com/brokerkit/brokerkit/internal/grpclink"
 )
 
 // Environment variables the host sets for the child.
@@ -157,7 +158,7 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 
 	var hostTLS *tls.Config
 	if o.tls == tlsOwn {
-		cfg, childEnv, err := newMutualTLS()
+		cfg, childEnv, err := grpclink.MutualTLS()
 		if err != nil {
 			return nil, fmt.Errorf("goplugin: start: %w: %w", broker.ErrUnavailable, err)
 		}
@@ -184,7 +185,7 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 		StartTimeout:     timeout,
 		SyncStdout:       lineLogger(log.Named("stdout")),
 		SyncStderr:       lineLogger(log.Named("stderr")),
-		GRPCDialOptions:  dialOptions(),
+		GRPCDialOptions:  grpclink.DialOptions(),
 	})
 
 	type result struct {
@@ -298,15 +299,4 @@ func trimNewline(p []byte) []byte {
 		p = p[:len(p)-1]
 	}
 	return p
-}
-
-// dialOptions tune the host's side of the connection for large answers (a
-// Positions of 10 000 rows is about 1.5 MB): a fixed 4 MB stream window lets it
-// flow without waiting for window updates, and larger buffers make fewer writes.
-// Messages are never compressed.
-func dialOptions() []grpc.DialOption {
-	return []grpc.DialOption{
-		grpc.WithInitialWindowSize(4 << 20), grpc.WithInitialConnWindowSize(8 << 20),
-		grpc.WithWriteBufferSize(256 << 10), grpc.WithReadBufferSize(256 << 10),
-	}
 }
