@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"os/exec"
@@ -26,7 +25,9 @@ import (
 
 // Benchmark names are read by scripts/benchtable; keep them in step:
 //
-//	Ping/{stdiojson,goplugin,rawpipe-stdiojson,rawpipe-goplugin}
+//	Ping/{stdiojson,goplugin,goplugin-nomtls,rawpipe-stdiojson,rawpipe-goplugin}
+//	PingFloor/{cat,grpc,grpc-tls,netrpc}
+//	ThroughputFloor/{rawpipe,cat}/depth=64               (metric ops/s)
 //	PingGateway/{inprocess,stdiojson,goplugin}
 //	Throughput/{stdiojson,goplugin}/callers={1,8,64}    (metric ops/s)
 //	Positions/n={100,10000,100000}/{inprocess,stdiojson,goplugin}
@@ -130,17 +131,14 @@ func pingLoop(b *testing.B, br broker.Broker) {
 // BenchmarkPing is one round trip through each transport to a Broker answering
 // from memory, beside a raw pipe echo of the same request bytes.
 func BenchmarkPing(b *testing.B) {
-	for _, tr := range transports {
+	for _, tr := range append(slices.Clone(transports), gopluginNoMTLS) {
 		b.Run(tr.name, func(b *testing.B) {
 			br := startWorker(b, tr, "mem", 0)
 			mustConnect(b, br, memParams)
 			pingLoop(b, br)
 		})
 	}
-	// The stdiojson request line for ping, exactly as the Client writes it.
-	b.Run("rawpipe-stdiojson", func(b *testing.B) {
-		rawEcho(b, []byte(`{"id":1234,"command":"ping"}`+"\n"))
-	})
+	b.Run("rawpipe-stdiojson", func(b *testing.B) { rawEcho(b, exec.Command(self(), argEcho), pingLine) })
 	// A repeated gRPC unary call with an empty message is about this many bytes
 	// of HTTP/2 frames (HEADERS with HPACK-indexed fields, DATA, flow control).
 	b.Run("rawpipe-goplugin", func(b *testing.B) {
@@ -149,26 +147,13 @@ func BenchmarkPing(b *testing.B) {
 			line[i] = 'x'
 		}
 		line[len(line)-1] = '\n'
-		rawEcho(b, line)
+		rawEcho(b, exec.Command(self(), argEcho), line)
 	})
 }
 
-// rawEcho times writing line to a child that echoes it and reading it back.
-func rawEcho(b *testing.B, line []byte) {
-	cmd := exec.Command(self(), argEcho)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = in.Close(); _ = cmd.Wait() })
-	r := bufio.NewReaderSize(out, 64<<10)
+// rawEcho times writing line to a child (cmd) that echoes it and reading it back.
+func rawEcho(b *testing.B, cmd *exec.Cmd, line []byte) {
+	in, r := echoChild(b, cmd)
 	for b.Loop() {
 		if _, err := in.Write(line); err != nil {
 			b.Fatal(err)
