@@ -29,8 +29,9 @@ import (
 //	PingFloor/{cat,grpc,grpc-tls,netrpc}
 //	ThroughputFloor/{rawpipe,cat}/depth=64               (metric ops/s)
 //	PingGateway/{inprocess,stdiojson,goplugin}
-//	Throughput/{stdiojson,goplugin}/callers={1,8,64}    (metric ops/s)
-//	Positions/n={100,10000,100000}/{inprocess,stdiojson,goplugin}
+//	Throughput/{stdiojson,goplugin}/callers={1,4,8,16,64,256}    (metric ops/s)
+//	Positions/n={10,100,1000,10000,100000}/{inprocess,stdiojson,goplugin}
+//	Latency/{stdiojson,goplugin,goplugin-nomtls,rawpipe,cat,grpc,grpc-tls}  (metrics ns-p50, ns-p90, ns-p99, ns-p999)
 //	ColdStart/{inprocess,stdiojson,goplugin,goplugin-nomtls,goplugin-automtls}
 //	KillRecover/{stdiojson,goplugin}                     (metrics ms-median, ms-p95, kills)
 
@@ -184,14 +185,17 @@ func BenchmarkPingGateway(b *testing.B) {
 	}
 }
 
-// BenchmarkThroughput is Ping from 1, 8 and 64 concurrent callers through each
+// throughputCallers are BenchmarkThroughput's numbers of concurrent callers.
+var throughputCallers = []int{1, 4, 8, 16, 64, 256}
+
+// BenchmarkThroughput is Ping from 1 to 256 concurrent callers through each
 // transport to the in-memory Broker; it reports calls per second.
 func BenchmarkThroughput(b *testing.B) {
 	for _, tr := range transports {
 		b.Run(tr.name, func(b *testing.B) {
 			br := startWorker(b, tr, "mem", 0)
 			mustConnect(b, br, memParams)
-			for _, callers := range []int{1, 8, 64} {
+			for _, callers := range throughputCallers {
 				b.Run("callers="+strconv.Itoa(callers), func(b *testing.B) {
 					concurrentPings(b, br, callers)
 				})
@@ -226,11 +230,14 @@ func concurrentPings(b *testing.B, br broker.Broker, callers int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
 }
 
-// BenchmarkPositions fetches 100, 10 000 and 100 000 positions from the fake
+// positionCounts are BenchmarkPositions' payload sizes.
+var positionCounts = []int{10, 100, 1000, 10000, 100000}
+
+// BenchmarkPositions fetches 10 to 100 000 positions from the fake
 // gateway through the IBKR adapter, in this process and behind each transport.
 // B/op counts this process's allocations only, not the worker's.
 func BenchmarkPositions(b *testing.B) {
-	for _, n := range []int{100, 10000, 100000} {
+	for _, n := range positionCounts {
 		b.Run("n="+strconv.Itoa(n), func(b *testing.B) {
 			b.Run("inprocess", func(b *testing.B) {
 				g, s := gateway(b, n)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -356,5 +357,69 @@ func spin() {
 			default:
 			}
 		}
+	}
+}
+
+// BenchmarkLatency is the distribution of one caller's round trips through each
+// transport and over each floor, for the report's latency plot: ns/op is the
+// mean (timing each call costs tens of ns more than BenchmarkPing's loop) and
+// ns-p50 … ns-p999 the percentiles.
+func BenchmarkLatency(b *testing.B) {
+	timed := func(b *testing.B, call func() error) {
+		d := make([]time.Duration, 0, 1<<16)
+		for b.Loop() {
+			start := time.Now()
+			if err := call(); err != nil {
+				b.Fatal(err)
+			}
+			d = append(d, time.Since(start))
+		}
+		b.StopTimer()
+		reportPercentiles(b, d)
+	}
+	ctx := context.Background()
+	for _, tr := range append(slices.Clone(transports), gopluginNoMTLS) {
+		b.Run(tr.name, func(b *testing.B) {
+			br := startWorker(b, tr, "mem", 0)
+			mustConnect(b, br, memParams)
+			timed(b, func() error { return br.Ping(ctx) })
+		})
+	}
+	lineEcho := func(cmd *exec.Cmd) func(b *testing.B) {
+		return func(b *testing.B) {
+			in, r := echoChild(b, cmd)
+			timed(b, func() error {
+				if _, err := in.Write(pingLine); err != nil {
+					return err
+				}
+				_, err := r.ReadSlice('\n')
+				return err
+			})
+		}
+	}
+	b.Run("rawpipe", func(b *testing.B) { lineEcho(exec.Command(self(), argEcho))(b) })
+	b.Run("cat", func(b *testing.B) { lineEcho(catCommand(b))(b) })
+	for _, withTLS := range []bool{false, true} {
+		name := map[bool]string{false: "grpc", true: "grpc-tls"}[withTLS]
+		b.Run(name, func(b *testing.B) {
+			conn := grpcEcho(b, withTLS)
+			in, out := []byte{}, []byte{}
+			timed(b, func() error { return conn.Invoke(ctx, echoMethod, &in, &out) })
+		})
+	}
+}
+
+// reportPercentiles reports d's percentiles 50, 90, 99 and 99.9 in ns.
+func reportPercentiles(b *testing.B, d []time.Duration) {
+	if len(d) == 0 {
+		return
+	}
+	slices.Sort(d)
+	for _, p := range []struct {
+		unit string
+		q    float64
+	}{{"ns-p50", 0.50}, {"ns-p90", 0.90}, {"ns-p99", 0.99}, {"ns-p999", 0.999}} {
+		i := min(len(d)-1, int(p.q*float64(len(d))))
+		b.ReportMetric(float64(d[i]), p.unit)
 	}
 }
