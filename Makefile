@@ -63,6 +63,8 @@ bench: ## cross-transport benchmarks, their target table and plots (BUSY=1: besi
 	BROKERKIT_BENCH_BUSY=$(if $(filter 1,$(BUSY)),1,) $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) -timeout 60m ./bench/ > bin/bench-$(BENCHMODE).txt || { cat bin/bench-$(BENCHMODE).txt; exit 1; }
 	cat bin/bench-$(BENCHMODE).txt
 	$(GO) run ./scripts/benchtable -json bin/bench.json $(wildcard bin/bench-idle.txt bin/bench-busy.txt) bin/bench-$(BENCHMODE).txt | tee bin/bench.md
+	cd scripts/benchplot && $(GO) run . -in ../../bin/bench.json -table ../../bin/bench.md -out ../../bin/bench.html
+	@echo "==> report: bin/bench.html (plots and tables)" >&2
 
 bench-python: build ## the Python client's call latency and 64-task throughput next to a plan-style locked client
 	python3 clients/python/bench.py --brokerkit $(BIN)
