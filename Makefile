@@ -58,11 +58,12 @@ lint: vet ## go vet and staticcheck (what CI runs)
 	@echo "==> staticcheck $(STATICCHECK_VERSION) (the first run downloads and builds it: about 2 minutes)" >&2
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
-bench: ## cross-transport benchmarks, their target table and plots (BUSY=1: beside one spinning process; about 8 minutes)
+bench: ## cross-transport benchmarks, their target table and plots (BUSY=1: beside one spinning process; 5–10 minutes)
 	@mkdir -p bin
 	BROKERKIT_BENCH_BUSY=$(if $(filter 1,$(BUSY)),1,) $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) -timeout 60m ./bench/ > bin/bench-$(BENCHMODE).txt || { cat bin/bench-$(BENCHMODE).txt; exit 1; }
 	cat bin/bench-$(BENCHMODE).txt
-	$(GO) run ./scripts/benchtable -json bin/bench.json $(wildcard bin/bench-idle.txt bin/bench-busy.txt) bin/bench-$(BENCHMODE).txt | tee bin/bench.md
+	$(GO) run ./scripts/benchtable -json bin/bench.json $(wildcard bin/bench-idle.txt bin/bench-busy.txt) bin/bench-$(BENCHMODE).txt > bin/bench.md
+	cat bin/bench.md
 	cd scripts/benchplot && $(GO) run . -in ../../bin/bench.json -table ../../bin/bench.md -out ../../bin/bench.html
 	@echo "==> report: bin/bench.html (plots and tables)" >&2
 
