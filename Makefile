@@ -3,7 +3,10 @@ GO        ?= go
 PKGS      ?= ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
-BENCHCOUNT ?= 3
+BENCHCOUNT ?= 5
+# BUSY=1 runs `make bench` beside one unrelated process spinning a core (issue 18: the targets apply to that run).
+BUSY      ?=
+BENCHMODE := $(if $(filter 1,$(BUSY)),busy,idle)
 SOAK      ?= 30s
 BIN       := bin/brokerkit
 STATICCHECK_VERSION ?= v0.8.2
@@ -55,11 +58,14 @@ lint: vet ## go vet and staticcheck (what CI runs)
 	@echo "==> staticcheck $(STATICCHECK_VERSION) (the first run downloads and builds it: about 2 minutes)" >&2
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
-bench: ## cross-transport benchmarks and their ratio table (about 3 minutes on 2 cores)
+bench: ## cross-transport benchmarks, their target table and plots (BUSY=1: beside one spinning process; 5–10 minutes)
 	@mkdir -p bin
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) -timeout 30m ./bench/ > bin/bench.txt || { cat bin/bench.txt; exit 1; }
-	cat bin/bench.txt
-	$(GO) run ./scripts/benchtable < bin/bench.txt
+	BROKERKIT_BENCH_BUSY=$(if $(filter 1,$(BUSY)),1,) $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) -timeout 60m ./bench/ > bin/bench-$(BENCHMODE).txt || { cat bin/bench-$(BENCHMODE).txt; exit 1; }
+	cat bin/bench-$(BENCHMODE).txt
+	$(GO) run ./scripts/benchtable -json bin/bench.json $(wildcard bin/bench-idle.txt bin/bench-busy.txt) bin/bench-$(BENCHMODE).txt > bin/bench.md
+	cat bin/bench.md
+	cd scripts/benchplot && $(GO) run . -in ../../bin/bench.json -table ../../bin/bench.md -out ../../bin/bench.html
+	@echo "==> report: bin/bench.html (plots and tables)" >&2
 
 bench-python: build ## the Python client's call latency and 64-task throughput next to a plan-style locked client
 	python3 clients/python/bench.py --brokerkit $(BIN)

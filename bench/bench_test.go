@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"os/exec"
@@ -26,11 +25,14 @@ import (
 
 // Benchmark names are read by scripts/benchtable; keep them in step:
 //
-//	Ping/{stdiojson,goplugin,rawpipe-stdiojson,rawpipe-goplugin}
+//	Ping/{stdiojson,goplugin,goplugin-nomtls,rawpipe-stdiojson,rawpipe-goplugin}
+//	PingFloor/{cat,grpc,grpc-tls,netrpc}
+//	ThroughputFloor/{rawpipe,cat}/depth=64               (metric ops/s)
 //	PingGateway/{inprocess,stdiojson,goplugin}
-//	Throughput/{stdiojson,goplugin}/callers={1,8,64}    (metric ops/s)
-//	Positions/n={100,10000,100000}/{inprocess,stdiojson,goplugin}
-//	ColdStart/{inprocess,stdiojson,goplugin,goplugin-nomtls}
+//	Throughput/{stdiojson,goplugin}/callers={1,4,8,16,64,256}    (metric ops/s)
+//	Positions/n={10,100,1000,10000,100000}/{inprocess,stdiojson,goplugin}
+//	Latency/{stdiojson,goplugin,goplugin-nomtls,rawpipe,cat,grpc,grpc-tls}  (metrics ns-p50, ns-p90, ns-p99, ns-p999)
+//	ColdStart/{inprocess,stdiojson,goplugin,goplugin-nomtls,goplugin-automtls}
 //	KillRecover/{stdiojson,goplugin}                     (metrics ms-median, ms-p95, kills)
 
 // transport starts a worker child serving kind ("mem" with n positions, or
@@ -51,12 +53,20 @@ var transports = []transport{
 	}},
 }
 
-// goplugin without go-plugin's automatic mutual TLS, whose certificates are
-// generated at every start; measured for the cold start only.
-var gopluginNoMTLS = transport{"goplugin-nomtls", func(ctx context.Context, kind string, n int) (broker.Broker, error) {
-	return goplugin.Dialer(goplugin.WithCommand(self(), argWorker, "goplugin", kind, strconv.Itoa(n)),
-		goplugin.WithLogger(quietLogger()), goplugin.WithoutAutoMTLS())(ctx)
-}}
+// goplugin without mutual TLS, and with go-plugin's AutoMTLS (P-521
+// certificates made on both sides at every start) instead of brokerkit's
+// default P-256 pair; measured for the cold start only.
+var (
+	gopluginNoMTLS   = gopluginWith("goplugin-nomtls", goplugin.WithoutAutoMTLS())
+	gopluginAutoMTLS = gopluginWith("goplugin-automtls", goplugin.WithGoPluginAutoMTLS())
+)
+
+func gopluginWith(name string, opt goplugin.Option) transport {
+	return transport{name, func(ctx context.Context, kind string, n int) (broker.Broker, error) {
+		return goplugin.Dialer(goplugin.WithCommand(self(), argWorker, "goplugin", kind, strconv.Itoa(n)),
+			goplugin.WithLogger(quietLogger()), opt)(ctx)
+	}}
+}
 
 func self() string {
 	exe, err := os.Executable()
@@ -122,17 +132,14 @@ func pingLoop(b *testing.B, br broker.Broker) {
 // BenchmarkPing is one round trip through each transport to a Broker answering
 // from memory, beside a raw pipe echo of the same request bytes.
 func BenchmarkPing(b *testing.B) {
-	for _, tr := range transports {
+	for _, tr := range append(slices.Clone(transports), gopluginNoMTLS) {
 		b.Run(tr.name, func(b *testing.B) {
 			br := startWorker(b, tr, "mem", 0)
 			mustConnect(b, br, memParams)
 			pingLoop(b, br)
 		})
 	}
-	// The stdiojson request line for ping, exactly as the Client writes it.
-	b.Run("rawpipe-stdiojson", func(b *testing.B) {
-		rawEcho(b, []byte(`{"id":1234,"command":"ping"}`+"\n"))
-	})
+	b.Run("rawpipe-stdiojson", func(b *testing.B) { rawEcho(b, exec.Command(self(), argEcho), pingLine) })
 	// A repeated gRPC unary call with an empty message is about this many bytes
 	// of HTTP/2 frames (HEADERS with HPACK-indexed fields, DATA, flow control).
 	b.Run("rawpipe-goplugin", func(b *testing.B) {
@@ -141,26 +148,13 @@ func BenchmarkPing(b *testing.B) {
 			line[i] = 'x'
 		}
 		line[len(line)-1] = '\n'
-		rawEcho(b, line)
+		rawEcho(b, exec.Command(self(), argEcho), line)
 	})
 }
 
-// rawEcho times writing line to a child that echoes it and reading it back.
-func rawEcho(b *testing.B, line []byte) {
-	cmd := exec.Command(self(), argEcho)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = in.Close(); _ = cmd.Wait() })
-	r := bufio.NewReaderSize(out, 64<<10)
+// rawEcho times writing line to a child (cmd) that echoes it and reading it back.
+func rawEcho(b *testing.B, cmd *exec.Cmd, line []byte) {
+	in, r := echoChild(b, cmd)
 	for b.Loop() {
 		if _, err := in.Write(line); err != nil {
 			b.Fatal(err)
@@ -191,14 +185,17 @@ func BenchmarkPingGateway(b *testing.B) {
 	}
 }
 
-// BenchmarkThroughput is Ping from 1, 8 and 64 concurrent callers through each
+// throughputCallers are BenchmarkThroughput's numbers of concurrent callers.
+var throughputCallers = []int{1, 4, 8, 16, 64, 256}
+
+// BenchmarkThroughput is Ping from 1 to 256 concurrent callers through each
 // transport to the in-memory Broker; it reports calls per second.
 func BenchmarkThroughput(b *testing.B) {
 	for _, tr := range transports {
 		b.Run(tr.name, func(b *testing.B) {
 			br := startWorker(b, tr, "mem", 0)
 			mustConnect(b, br, memParams)
-			for _, callers := range []int{1, 8, 64} {
+			for _, callers := range throughputCallers {
 				b.Run("callers="+strconv.Itoa(callers), func(b *testing.B) {
 					concurrentPings(b, br, callers)
 				})
@@ -233,11 +230,14 @@ func concurrentPings(b *testing.B, br broker.Broker, callers int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
 }
 
-// BenchmarkPositions fetches 100, 10 000 and 100 000 positions from the fake
+// positionCounts are BenchmarkPositions' payload sizes.
+var positionCounts = []int{10, 100, 1000, 10000, 100000}
+
+// BenchmarkPositions fetches 10 to 100 000 positions from the fake
 // gateway through the IBKR adapter, in this process and behind each transport.
 // B/op counts this process's allocations only, not the worker's.
 func BenchmarkPositions(b *testing.B) {
-	for _, n := range []int{100, 10000, 100000} {
+	for _, n := range positionCounts {
 		b.Run("n="+strconv.Itoa(n), func(b *testing.B) {
 			b.Run("inprocess", func(b *testing.B) {
 				g, s := gateway(b, n)
@@ -308,7 +308,7 @@ func BenchmarkColdStart(b *testing.B) {
 			return ibkr.New(ibkr.WithLogger(quietLogger())), nil
 		})
 	})
-	for _, tr := range append(slices.Clone(transports), gopluginNoMTLS) {
+	for _, tr := range append(slices.Clone(transports), gopluginNoMTLS, gopluginAutoMTLS) {
 		b.Run(tr.name, func(b *testing.B) {
 			coldStart(b, func(ctx context.Context) (broker.Broker, error) { return tr.start(ctx, "ibkr", 0) })
 		})

@@ -11,16 +11,28 @@
 //
 //   - Ping: one round trip through each transport to a Broker that answers from
 //     memory, against a raw pipe echo of the same request bytes by a child process.
+//   - PingFloor: the physical floors in the same run: a cat(1) echo of the
+//     stdiojson ping line (a child with no runtime to wake); a bare gRPC unary
+//     echo to a child over a Unix socket with the transport's options, with and
+//     without its mutual TLS; go-plugin's net/rpc protocol.
 //   - PingGateway: Ping through the IBKR adapter to the fake gateway, in process
 //     and through each transport.
-//   - Throughput: Ping from 1, 8 and 64 concurrent callers through each transport
-//     to the in-memory Broker (ops/s).
-//   - Positions: 100, 10 000 and 100 000 positions from the fake gateway through
-//     the IBKR adapter, in process and through each transport (time and bytes
-//     allocated by the calling process).
-//   - ColdStart: spawn the worker, handshake, Connect and the first Accounts.
+//   - Throughput: Ping from 1 to 256 concurrent callers through each transport
+//     to the in-memory Broker (ops/s); ThroughputFloor: a raw pipe (Go echo
+//     child, and cat) with 64 requests in flight.
+//   - Latency: the percentiles of one caller's round trips, per transport and floor.
+//   - Positions: 10 to 100 000 positions from the fake gateway through the IBKR
+//     adapter, in process and through each transport (time and bytes allocated
+//     by the calling process).
+//   - ColdStart: spawn the worker, handshake, Connect and the first Accounts
+//     (goplugin with its default P-256 mutual TLS, without TLS, and with
+//     go-plugin's P-521 AutoMTLS).
 //   - KillRecover: through package robust, the time from SIGKILL of the worker to
 //     the next successful call (median and p95 over batches of 20 kills).
+//
+// With BROKERKIT_BENCH_BUSY=1 (make bench BUSY=1) every benchmark runs beside
+// one unrelated process spinning a core for the whole run; on an idle VM the
+// floors are bimodal (CPU idle exits), so the targets apply to the busy run.
 //
 // Workers are this test binary run again with a first argument naming the
 // transport (go-plugin's helper-process pattern), so nothing needs building first.

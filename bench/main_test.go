@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -29,11 +30,24 @@ import (
 // the IBKR adapter. With $BROKERKIT_BENCH_WORKER_PROFILE set to a directory, a
 // worker writes its CPU profile there (worker-PID.prof), for `make bench`'s
 // figures to be explained from the worker's side too.
+//
+//	<test binary> bench-grpc-echo SOCKET                        a bare gRPC unary echo on a Unix socket
+//	<test binary> bench-netrpc-echo                             an echo over go-plugin's net/rpc protocol
+//	<test binary> bench-spin                                    spin one core until stdin closes
+//
+// With $BROKERKIT_BENCH_BUSY=1 (make bench BUSY=1) the benchmarks run beside one
+// unrelated process spinning for the whole run, started and ended here; the
+// output says which mode ran ("brokerkit-bench-mode: busy" or "idle"), for
+// scripts/benchtable.
 const (
-	argWorker = "bench-worker"
-	argEcho   = "bench-echo"
+	argWorker     = "bench-worker"
+	argEcho       = "bench-echo"
+	argGRPCEcho   = "bench-grpc-echo"
+	argNetRPCEcho = "bench-netrpc-echo"
+	argSpin       = "bench-spin"
 
 	envWorkerProfile = "BROKERKIT_BENCH_WORKER_PROFILE"
+	envBusy          = "BROKERKIT_BENCH_BUSY"
 )
 
 func TestMain(m *testing.M) {
@@ -44,11 +58,54 @@ func TestMain(m *testing.M) {
 		case argEcho:
 			echo(os.Stdin, os.Stdout)
 			os.Exit(0)
+		case argGRPCEcho:
+			if len(os.Args) != 3 {
+				fmt.Fprintln(os.Stderr, "usage: bench-grpc-echo SOCKET")
+				os.Exit(2)
+			}
+			if err := serveGRPCEcho(os.Args[2]); err != nil {
+				fmt.Fprintln(os.Stderr, "bench-grpc-echo:", err)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		case argNetRPCEcho:
+			serveNetRPCEcho()
+			os.Exit(0)
+		case argSpin:
+			spin()
+			os.Exit(0)
 		}
 	}
 	// Workers built with -race would sleep 1s at exit (atexit_sleep_ms).
 	_ = os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	goleak.VerifyTestMain(m)
+	os.Exit(runBenchmarks(m))
+}
+
+// runBenchmarks runs m, beside a spinning process in busy mode, and checks for
+// leaked goroutines as goleak.VerifyTestMain does.
+func runBenchmarks(m *testing.M) int {
+	flag.Parse()
+	mode, stop := "idle", func() {}
+	if os.Getenv(envBusy) == "1" {
+		s, err := startSpinner()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: busy mode:", err)
+			return 1
+		}
+		mode, stop = "busy", s.stop
+	}
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		fmt.Println("brokerkit-bench-mode:", mode)
+	}
+	code := m.Run()
+	stop()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	return code
 }
 
 // runWorker serves a Broker over a transport until the host ends it.

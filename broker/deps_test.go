@@ -28,11 +28,12 @@ func TestDependencyDirection(t *testing.T) {
 		"adapters/ibkr":        {"broker"},
 		"conformance":          {"broker", "fakes"},
 		"transport/stdiojson":  {"broker", "internal/stdoutguard", "internal/childproc"},
-		"transport/goplugin":   {"broker", "transport/goplugin/internal/pb", "internal/childproc"},
+		"transport/goplugin":   {"broker", "transport/goplugin/internal/pb", "internal/childproc", "internal/grpclink"},
 		"robust":               {"broker"},
 		"internal/stdoutguard": {},
 		"internal/childproc":   {},
 		"internal/leakcheck":   {},
+		"internal/grpclink":    {},
 		"internal/testbroker":  {"broker", "fakes"},
 	}
 	// importers lists, for each module-level internal package, the packages
@@ -41,6 +42,7 @@ func TestDependencyDirection(t *testing.T) {
 		"internal/stdoutguard": {"transport/stdiojson", "transport/goplugin", "cmd/brokerkit"},
 		"internal/childproc":   {"transport/stdiojson", "transport/goplugin"},
 		"internal/leakcheck":   {"robust/internal/chaostest"},
+		"internal/grpclink":    {"transport/goplugin"},
 		"internal/testbroker":  {},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, mod+"...").Output()

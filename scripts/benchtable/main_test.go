@@ -56,38 +56,100 @@ func TestParseMedianAndSuffix(t *testing.T) {
 	}
 }
 
-func TestRenderRatiosAndVerdicts(t *testing.T) {
+// runs renders go test -bench output with several runs of each benchmark, in
+// the given mode: lines maps a name to one result tail per run.
+func runs(mode string, lines map[string][]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "brokerkit-bench-mode: %s\ngoos: linux\ngoarch: amd64\ncpu: Test CPU\n", mode)
+	for name, rs := range lines {
+		for _, rest := range rs {
+			fmt.Fprintf(&b, "Benchmark%s-2   \t  1000\t %s\n", name, rest)
+		}
+	}
+	return b.String()
+}
+
+func parseSets(t *testing.T, inputs ...string) sets {
+	t.Helper()
+	all := sets{}
+	for _, in := range inputs {
+		r, err := parse(strings.NewReader(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all[r.mode] = r
+	}
+	return all
+}
+
+func TestTargetsPerRunMedianSpreadAndCount(t *testing.T) {
+	// Five runs: stdiojson Ping / raw pipe is 1.05, 1.08, 1.20, 1.09, 1.30 →
+	// median 1.09, 3 of 5 met (≤ 1.10): missed. Ping / cat 1.50 … 1.86, all met.
+	busy := runs("busy", map[string][]string{
+		"Ping/stdiojson":         {"10500 ns/op", "10800 ns/op", "12000 ns/op", "10900 ns/op", "13000 ns/op"},
+		"Ping/rawpipe-stdiojson": {"10000 ns/op", "10000 ns/op", "10000 ns/op", "10000 ns/op", "10000 ns/op"},
+		"PingFloor/cat":          {"7000 ns/op", "7000 ns/op", "7000 ns/op", "7000 ns/op", "7000 ns/op"},
+		"ColdStart/goplugin":     {"12000000 ns/op", "25000000 ns/op", "13000000 ns/op", "14000000 ns/op", "15000000 ns/op"},
+		"PingGateway/stdiojson":  {"100 ns/op", "100 ns/op", "100 ns/op", "100 ns/op", "100 ns/op"},
+		"PingGateway/inprocess":  {"40 ns/op", "40 ns/op", "40 ns/op", "40 ns/op", "40 ns/op"},
+	})
+	idle := runs("idle", map[string][]string{
+		"Ping/stdiojson":         {"20000 ns/op", "20000 ns/op", "20000 ns/op"},
+		"Ping/rawpipe-stdiojson": {"10000 ns/op", "10000 ns/op", "40000 ns/op"},
+	})
+	var out bytes.Buffer
+	render(&out, parseSets(t, idle, busy))
+	for _, want := range []string{
+		"| stdiojson Ping / Go raw pipe echo | ≤ 1.10× | 2.00× (0.50×–2.00×), 1/3 met | 1.09× (1.05×–1.30×), 3/5 met | **missed** |",
+		"| stdiojson Ping / cat echo | ≤ 2.00× | – | 1.56× (1.50×–1.86×), 5/5 met | met |",
+		"| goplugin cold start (mutual TLS) | ≤ 20.0 ms | – | 14.0 ms (12.0 ms–25.0 ms), 4/5 met | met |",
+		// 100 / (40 + 1.2 × 10 000) per run.
+		"| IBKR Ping over stdiojson / (in-process + 1.2 × raw pipe echo) | ≤ 1.00× | – | 0.01× (0.01×–0.01×), 5/5 met | met |",
+		"| goplugin Ping / bare gRPC echo, mutual TLS | ≤ 1.25× | – | – | – |",
+		"The tables below are medians of the busy run.",
+		"| stdiojson | 10.9 µs | 1.09× | 1.56× |",
+		"Runs: idle 3 run(s), busy 5 run(s)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q; output:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestFigureTablesAndReport(t *testing.T) {
 	in := sample(map[string]string{
-		"Ping/stdiojson":                  "24000 ns/op",
-		"Ping/rawpipe-stdiojson":          "20000 ns/op",
-		"Ping/goplugin":                   "90000 ns/op",
-		"Ping/rawpipe-goplugin":           "30000 ns/op",
 		"Throughput/stdiojson/callers=1":  "1 ns/op 10000 ops/s",
 		"Throughput/stdiojson/callers=64": "1 ns/op 90000 ops/s",
 		"Positions/n=10000/inprocess":     "40000000 ns/op 2097152 B/op",
 		"Positions/n=10000/stdiojson":     "60000000 ns/op 4194304 B/op",
-		"ColdStart/goplugin":              "45000000 ns/op",
-		"KillRecover/stdiojson":           "30000000 ns/op 31.5 ms-median 48.25 ms-p95 20 kills",
+		"ColdStart/goplugin-automtls":     "30000000 ns/op",
 		"KillRecover/goplugin":            "70000000 ns/op 70 ms-median 90 ms-p95 40 kills",
+		"Latency/cat":                     "9000 ns/op 5000 ns-p50 9000 ns-p90 20000 ns-p99 60000 ns-p999",
 	})
-	r, err := parse(strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := parseSets(t, in)
 	var out bytes.Buffer
-	render(&out, r)
+	render(&out, all)
 	for _, want := range []string{
-		"| stdiojson | 24.0 µs | 20.0 µs | 1.20× | ≤ 1.25× | met |",
-		"| goplugin | 90.0 µs | 30.0 µs | 3.00× | ≤ 2.00× | **missed** |",
-		"| stdiojson | 10000/s | – | 90000/s | 9.00× | ≥ 8× | met |",
-		"| 10000 | stdiojson | 60.0 ms | 1.50× | 4.0 MiB | 2.00× | ≤ 2× | met |",
-		"| goplugin | 45.0 ms | – | ≤ 20 ms | **missed** |",
-		"| stdiojson | 31.5 ms | 48.2 ms | 20 | ≤ 50 ms | met |",
-		"| goplugin | 70.0 ms | 90.0 ms | 40 | ≤ 50 ms | **missed** |",
+		"| stdiojson | 10000/s | – | – | – | 90000/s | – | 9.00× |",
+		"| 10000 | stdiojson | 60.0 ms | 1.50× | 4.0 MiB | 2.00× |",
+		"| goplugin, go-plugin's AutoMTLS (P-521) | 30.0 ms | – |",
+		"| goplugin | 70.0 ms | 90.0 ms | 40 |",
+		"| cat | 5.0 µs | 9.0 µs | 20.0 µs | 60.0 µs |",
+		"| stdiojson throughput, 64 callers / 1 caller | ≥ 8.00× | 9.00× (9.00×–9.00×), 1/1 met | – | met |",
 		"cpu: Test CPU",
 	} {
 		if !strings.Contains(out.String(), want) {
-			t.Errorf("table lacks %q; table:\n%s", want, out.String())
+			t.Errorf("output lacks %q; output:\n%s", want, out.String())
 		}
+	}
+	rep := report(all)
+	want := Report{
+		Mode:       "idle",
+		Latency:    map[string]map[string]float64{"cat": {"p50": 5000, "p90": 9000, "p99": 20000, "p999": 60000}},
+		Throughput: map[string][]Point{"stdiojson": {{1, 10000}, {64, 90000}}},
+		Positions:  map[string][]Point{"inprocess": {{10000, 40000000}}, "stdiojson": {{10000, 60000000}}},
+	}
+	if diff := cmp.Diff(want, rep); diff != "" {
+		t.Errorf("report (-want +got):\n%s", diff)
 	}
 }

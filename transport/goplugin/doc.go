@@ -19,8 +19,9 @@
 //	defer c.Close() // closes the child's Broker, then kills the child
 //
 // The handshake is Handshake (magic cookie plus protocol version); the plugin
-// set holds one GRPCPlugin, Plugin, under PluginName. go-plugin's automatic
-// mutual TLS is on unless WithoutAutoMTLS is given. The child's log lines
+// set holds one GRPCPlugin, Plugin, under PluginName. The connection is mutual
+// TLS with fresh ECDSA P-256 certificates made by the host at every start
+// (WithGoPluginAutoMTLS for go-plugin's own AutoMTLS, WithoutAutoMTLS for none). The child's log lines
 // (JSON on its stderr) and anything it prints arrive in the host's logger.
 //
 // # The shape both transports share

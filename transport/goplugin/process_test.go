@@ -20,7 +20,7 @@ import (
 )
 
 // These tests run the real thing: go-plugin, a child process (the re-executed
-// test binary, see TestMain), AutoMTLS unless said otherwise.
+// test binary, see TestMain), mutual TLS unless said otherwise.
 
 func TestChildServesTheBroker(t *testing.T) {
 	c, _ := startChild(t, "mem")

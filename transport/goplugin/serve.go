@@ -120,6 +120,7 @@ func RunWorker(ctx context.Context, newBroker func() broker.Broker, opts ...Serv
 		HandshakeConfig: Handshake,
 		Plugins:         map[string]plugin.Plugin{PluginName: &Plugin{Broker: b, Logger: log}},
 		GRPCServer:      newGRPCServer(log),
+		TLSProvider:     childTLSProvider,
 		Logger:          log,
 	})
 	closeBroker(log, b)

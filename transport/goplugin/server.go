@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/grpclink"
 	"github.com/brokerkit/brokerkit/transport/goplugin/internal/pb"
 )
 
@@ -80,12 +81,7 @@ func recoverStream(log hclog.Logger) grpc.StreamServerInterceptor {
 // newGRPCServer is the grpc.Server factory for plugin.ServeConfig.GRPCServer.
 func newGRPCServer(log hclog.Logger) func([]grpc.ServerOption) *grpc.Server {
 	return func(opts []grpc.ServerOption) *grpc.Server {
-		opts = append(opts,
-			// The child's half of dialOptions; one stream worker goroutine is
-			// reused for calls instead of a new goroutine each (gRPC starts one
-			// anyway when the worker is busy).
-			grpc.InitialWindowSize(4<<20), grpc.InitialConnWindowSize(8<<20),
-			grpc.WriteBufferSize(256<<10), grpc.ReadBufferSize(256<<10), grpc.NumStreamWorkers(1),
+		opts = append(append(opts, grpclink.ServerOptions()...),
 			grpc.ChainUnaryInterceptor(recoverUnary(log)),
 			grpc.ChainStreamInterceptor(recoverStream(log)),
 		)

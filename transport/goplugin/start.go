@@ -2,6 +2,7 @@ package goplugin
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/internal/childproc"
+	"github.com/brokerkit/brokerkit/internal/grpclink"
 )
 
 // Environment variables the host sets for the child.
@@ -34,13 +36,13 @@ const DefaultStartTimeout = 30 * time.Second
 type Option func(*options)
 
 type options struct {
-	path     string
-	args     []string
-	self     bool
-	log      hclog.Logger
-	autoMTLS bool
-	grace    time.Duration
-	env      []string
+	path  string
+	args  []string
+	self  bool
+	log   hclog.Logger
+	tls   tlsMode
+	grace time.Duration
+	env   []string
 }
 
 // DefaultGracePeriod is how long Close lets the child close its Broker and exit
@@ -84,11 +86,31 @@ func WithLogger(l hclog.Logger) Option {
 	return func(o *options) { o.log = l }
 }
 
-// WithoutAutoMTLS turns off go-plugin's automatic mutual TLS between host and
-// child, which is on by default. The connection is a Unix socket readable only by
-// this user either way; TLS costs a little latency and startup time.
+// tlsMode is how host and child secure their connection.
+type tlsMode int
+
+const (
+	tlsOwn      tlsMode = iota // mutual TLS with brokerkit's per-start P-256 certificates (default)
+	tlsGoPlugin                // go-plugin's AutoMTLS (per-start P-521 certificates)
+	tlsNone                    // no TLS
+)
+
+// WithoutAutoMTLS turns off mutual TLS between host and child, which is on by
+// default. The connection is a Unix socket readable only by this user either
+// way; TLS costs a little latency and startup time.
 func WithoutAutoMTLS() Option {
-	return func(o *options) { o.autoMTLS = false }
+	return func(o *options) { o.tls = tlsNone }
+}
+
+// WithGoPluginAutoMTLS secures the connection with go-plugin's own AutoMTLS
+// instead of brokerkit's default mutual TLS. Both make fresh certificates at
+// every start and both sides verify each other's; go-plugin's are ECDSA P-521,
+// whose key generation costs milliseconds on each side, where brokerkit's are
+// P-256, made by the host for both sides and handed to the child in its
+// environment (ADR 0004). Use it for a child built against a brokerkit older
+// than that default, which serves go-plugin's AutoMTLS only.
+func WithGoPluginAutoMTLS() Option {
+	return func(o *options) { o.tls = tlsGoPlugin }
 }
 
 // Start launches the child process, completes go-plugin's handshake and returns a
@@ -99,7 +121,7 @@ func WithoutAutoMTLS() Option {
 // or DefaultStartTimeout if it has none). A child that fails to start or to
 // handshake yields an error matching broker.ErrUnavailable.
 func Start(ctx context.Context, opts ...Option) (*Client, error) {
-	o := options{autoMTLS: true, grace: DefaultGracePeriod}
+	o := options{grace: DefaultGracePeriod}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -134,6 +156,16 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 	// is the backstop. Linux only.
 	cmd.SysProcAttr = childproc.SysProcAttr(syscall.SIGKILL, false)
 
+	var hostTLS *tls.Config
+	if o.tls == tlsOwn {
+		cfg, childEnv, err := grpclink.MutualTLS()
+		if err != nil {
+			return nil, fmt.Errorf("goplugin: start: %w: %w", broker.ErrUnavailable, err)
+		}
+		hostTLS = cfg
+		cmd.Env = append(cmd.Env, envTLS+"="+childEnv)
+	}
+
 	timeout := DefaultStartTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -148,11 +180,12 @@ func Start(ctx context.Context, opts ...Option) (*Client, error) {
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		SkipHostEnv:      true, // cmd.Env already holds it
 		Logger:           log,
-		AutoMTLS:         o.autoMTLS,
+		AutoMTLS:         o.tls == tlsGoPlugin,
+		TLSConfig:        hostTLS,
 		StartTimeout:     timeout,
 		SyncStdout:       lineLogger(log.Named("stdout")),
 		SyncStderr:       lineLogger(log.Named("stderr")),
-		GRPCDialOptions:  dialOptions(),
+		GRPCDialOptions:  grpclink.DialOptions(),
 	})
 
 	type result struct {
@@ -266,15 +299,4 @@ func trimNewline(p []byte) []byte {
 		p = p[:len(p)-1]
 	}
 	return p
-}
-
-// dialOptions tune the host's side of the connection for large answers (a
-// Positions of 10 000 rows is about 1.5 MB): a fixed 4 MB stream window lets it
-// flow without waiting for window updates, and larger buffers make fewer writes.
-// Messages are never compressed.
-func dialOptions() []grpc.DialOption {
-	return []grpc.DialOption{
-		grpc.WithInitialWindowSize(4 << 20), grpc.WithInitialConnWindowSize(8 << 20),
-		grpc.WithWriteBufferSize(256 << 10), grpc.WithReadBufferSize(256 << 10),
-	}
 }

@@ -38,8 +38,9 @@
 // [RunWorker] moves the protocol to a private duplicate of file descriptor 1 and
 // points both fd 1 and os.Stdout at stderr, so a stray print anywhere in the worker
 // (scmhub/ibapi has one) lands in the log instead of corrupting the stream. The
-// worker exits when its stdin closes, on SIGTERM or SIGINT, and (on Linux) when its
-// parent dies, disconnecting from the gateway first. The host forwards the worker's
+// worker exits when its stdin closes or on SIGTERM or SIGINT, disconnecting from
+// the gateway first, and (on Linux) is killed when its parent dies, even if it
+// is stopped. The host forwards the worker's
 // stderr line by line into its hclog logger; when the worker dies, every call in
 // flight and every later call fails at once with broker.ErrUnavailable; Close
 // disconnects, closes stdin, waits a grace period, kills if need be, and always

@@ -68,7 +68,9 @@ func RunWorker(ctx context.Context, newBroker func() broker.Broker, opts ...Serv
 	defer stop()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if err := childproc.SetParentDeathSignal(syscall.SIGTERM); err != nil {
+	// SIGKILL, as the host asked at spawn (sysProcAttr): a stopped worker
+	// must die with its host too.
+	if err := childproc.SetParentDeathSignal(syscall.SIGKILL); err != nil {
 		logger.Warn("cannot watch for parent death", "error", err)
 	}
 	if want, err := strconv.Atoi(os.Getenv(EnvParentPID)); err == nil && want != os.Getppid() {

@@ -1,4 +1,4 @@
-// Package goplugintest runs robust over the goplugin transport (without AutoMTLS,
+// Package goplugintest runs robust over the goplugin transport (without mutual TLS,
 // which only slows the child's start): the conformance kit, kill -9 loops and a
 // stalled handshake, with this test binary as the worker.
 package goplugintest
