@@ -49,6 +49,9 @@ type wireRequest struct {
 	Protocol int             `json:"protocol,omitempty"`
 	Events   bool            `json:"events,omitempty"`
 	Target   json.RawMessage `json:"target,omitempty"`
+	Account  string          `json:"account,omitempty"` // get_account_updates
+	// Filter of get_executions; absent matches every execution.
+	Filter *broker.ExecutionFilter `json:"filter,omitempty"`
 }
 
 // wireResponse is the answer to one request.

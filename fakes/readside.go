@@ -1,0 +1,117 @@
+package fakes
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/brokerkit/brokerkit/broker"
+)
+
+// This file is the read side of the port as the Script describes it: what
+// AccountUpdates and Executions answer over a gateway serving the Script (the
+// conformance kit checks against these) and the Memory's methods.
+
+// AccountUpdate returns what REQ_ACCOUNT_UPDATES reports for account: the
+// account's summary values as ACCT_VALUE rows sorted by key, its positions with
+// their marks as PORTFOLIO_VALUE rows, in order. UpdateTime is left "" (the
+// gateway sends the time of day). ok is false if the Script does not manage
+// account.
+func (s Script) AccountUpdate(account string) (u broker.AccountUpdate, ok bool) {
+	if !slices.Contains(s.Accounts, account) {
+		return broker.AccountUpdate{}, false
+	}
+	u = broker.AccountUpdate{Account: account, Values: []broker.AccountValue{}, Portfolio: []broker.PortfolioItem{}}
+	for _, a := range s.Summary {
+		if a.Account != account {
+			continue
+		}
+		for _, key := range slices.Sorted(maps.Keys(a.Values)) {
+			v := a.Values[key]
+			u.Values = append(u.Values, broker.AccountValue{Key: key, Value: v.Value, Currency: v.Currency})
+		}
+	}
+	for _, p := range s.Positions {
+		if p.Account != account {
+			continue
+		}
+		m := s.mark(p)
+		u.Portfolio = append(u.Portfolio, broker.PortfolioItem{Account: account, Contract: p.Contract,
+			Position: p.Quantity, MarketPrice: m.MarketPrice, MarketValue: m.MarketValue, AvgCost: p.AvgCost,
+			UnrealizedPnL: m.UnrealizedPnL, RealizedPnL: m.RealizedPnL})
+	}
+	return u, true
+}
+
+// ExecutionsMatching returns what REQ_EXECUTIONS with filter f reports: the
+// Script's executions that match, in order, each with its commission report.
+func (s Script) ExecutionsMatching(f broker.ExecutionFilter) []broker.Execution {
+	out := []broker.Execution{}
+	for _, e := range s.executions(f.ClientID, f.Account, f.Since, f.Symbol, f.SecType, f.Exchange, f.Side) {
+		out = append(out, e.broker())
+	}
+	return out
+}
+
+// broker returns e as the port reports it: CumQty and AvgPrice default to
+// Shares and Price as on the wire.
+func (e Execution) broker() broker.Execution {
+	cum, avg := e.CumQty, e.AvgPrice
+	if cum.IsZero() {
+		cum = e.Shares
+	}
+	if avg.IsZero() {
+		avg = e.Price
+	}
+	return broker.Execution{ExecID: e.ExecID, OrderID: e.OrderID, PermID: e.PermID, ClientID: e.ClientID,
+		Account: e.Account, Contract: e.Contract, Time: e.Time, Exchange: e.Exchange, Side: e.Side,
+		Shares: e.Shares, Price: e.Price, CumQty: cum, AvgPrice: avg, OrderRef: e.OrderRef,
+		Commission: e.Commission, CommissionCurrency: e.CommissionCurrency, RealizedPnL: e.RealizedPnL}
+}
+
+// AccountUpdates implements broker.Broker with Script.AccountUpdate and the
+// time of day as UpdateTime. An account the Script does not manage (or ""
+// while it manages several) fails with broker.ErrInvalidArgument.
+func (m *Memory) AccountUpdates(ctx context.Context, account string) (broker.AccountUpdate, error) {
+	s, err := m.call(ctx, broker.OpAccountUpdates)
+	if err != nil {
+		return broker.AccountUpdate{}, err
+	}
+	if account == "" && len(s.Accounts) == 1 {
+		account = s.Accounts[0]
+	}
+	u, ok := s.AccountUpdate(account)
+	if !ok {
+		return broker.AccountUpdate{}, fmt.Errorf("%w: account %q is not managed by this session", broker.ErrInvalidArgument, account)
+	}
+	u.UpdateTime = time.Now().Format("15:04")
+	return u, nil
+}
+
+// Executions implements broker.Broker with Script.ExecutionsMatching.
+func (m *Memory) Executions(ctx context.Context, f broker.ExecutionFilter) ([]broker.Execution, error) {
+	s, err := m.call(ctx, broker.OpExecutions)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecutionsMatching(f), nil
+}
+
+// OpenOrders implements broker.Broker: a Script holds no orders, so the list
+// is empty (as the gateway answers: OPEN_ORDER_END alone).
+func (m *Memory) OpenOrders(ctx context.Context) ([]broker.Order, error) {
+	if _, err := m.call(ctx, broker.OpOpenOrders); err != nil {
+		return nil, err
+	}
+	return []broker.Order{}, nil
+}
+
+// CompletedOrders implements broker.Broker: empty, as OpenOrders.
+func (m *Memory) CompletedOrders(ctx context.Context) ([]broker.Order, error) {
+	if _, err := m.call(ctx, broker.OpCompletedOrders); err != nil {
+		return nil, err
+	}
+	return []broker.Order{}, nil
+}
