@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/brokerkit/brokerkit/broker"
@@ -19,6 +21,10 @@ import (
 // their marks as PORTFOLIO_VALUE rows, in order. UpdateTime is left "" (the
 // gateway sends the time of day). ok is false if the Script does not manage
 // account.
+//
+// Prices, values, average costs, PnL and strikes are IB doubles on the wire
+// (the protobuf schema of PORTFOLIO_VALUE says double; the text form is a
+// double's text): they are given as Double rounds them. Positions are exact.
 func (s Script) AccountUpdate(account string) (u broker.AccountUpdate, ok bool) {
 	if !slices.Contains(s.Accounts, account) {
 		return broker.AccountUpdate{}, false
@@ -38,15 +44,19 @@ func (s Script) AccountUpdate(account string) (u broker.AccountUpdate, ok bool) 
 			continue
 		}
 		m := s.mark(p)
-		u.Portfolio = append(u.Portfolio, broker.PortfolioItem{Account: account, Contract: p.Contract,
-			Position: p.Quantity, MarketPrice: m.MarketPrice, MarketValue: m.MarketValue, AvgCost: p.AvgCost,
-			UnrealizedPnL: m.UnrealizedPnL, RealizedPnL: m.RealizedPnL})
+		c := p.Contract
+		c.Strike = Double(c.Strike)
+		u.Portfolio = append(u.Portfolio, broker.PortfolioItem{Account: account, Contract: c,
+			Position: p.Quantity, MarketPrice: Double(m.MarketPrice), MarketValue: Double(m.MarketValue),
+			AvgCost: Double(p.AvgCost), UnrealizedPnL: Double(m.UnrealizedPnL), RealizedPnL: Double(m.RealizedPnL)})
 	}
 	return u, true
 }
 
 // ExecutionsMatching returns what REQ_EXECUTIONS with filter f reports: the
 // Script's executions that match, in order, each with its commission report.
+// Prices, commissions, realized PnL and strikes are doubles on the wire, given
+// as Double rounds them; share counts are exact.
 func (s Script) ExecutionsMatching(f broker.ExecutionFilter) []broker.Execution {
 	out := []broker.Execution{}
 	for _, e := range s.executions(f.ClientID, f.Account, f.Since, f.Symbol, f.SecType, f.Exchange, f.Side) {
@@ -65,10 +75,23 @@ func (e Execution) broker() broker.Execution {
 	if avg.IsZero() {
 		avg = e.Price
 	}
+	c := e.Contract
+	c.Strike = Double(c.Strike)
 	return broker.Execution{ExecID: e.ExecID, OrderID: e.OrderID, PermID: e.PermID, ClientID: e.ClientID,
-		Account: e.Account, Contract: e.Contract, Time: e.Time, Exchange: e.Exchange, Side: e.Side,
-		Shares: e.Shares, Price: e.Price, CumQty: cum, AvgPrice: avg, OrderRef: e.OrderRef,
-		Commission: e.Commission, CommissionCurrency: e.CommissionCurrency, RealizedPnL: e.RealizedPnL}
+		Account: e.Account, Contract: c, Time: e.Time, Exchange: e.Exchange, Side: e.Side,
+		Shares: e.Shares, Price: Double(e.Price), CumQty: cum, AvgPrice: Double(avg), OrderRef: e.OrderRef,
+		Commission: Double(e.Commission), CommissionCurrency: e.CommissionCurrency, RealizedPnL: Double(e.RealizedPnL)}
+}
+
+// Double returns d as an IB double carries it: the shortest decimal text that
+// reads back as the float64 nearest to d. Decimals of at most 15 significant
+// digits come back unchanged.
+func Double(d broker.Decimal) broker.Decimal {
+	f, err := strconv.ParseFloat(d.String(), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return d // unreachable for a Decimal within float64's range
+	}
+	return broker.MustDecimal(strconv.FormatFloat(f, 'f', -1, 64))
 }
 
 // AccountUpdates implements broker.Broker with Script.AccountUpdate and the
