@@ -19,14 +19,15 @@ from .breaker import CircuitBreaker
 from .errors import (BrokerError, Closed, ClientIDInUse, NotConnected, WorkerExited, WorkerNotFound,
                      WorkerUnavailable)
 from ._worker import Worker
-from .types import AccountSummary, ConnectInfo, Event, Position
+from .types import AccountSummary, AccountUpdate, ConnectInfo, Event, Execution, Order, Position
 
 log = logging.getLogger("brokerkit")
 
 #: Commands that may be repeated without changing their effect: the table of broker/ops.go. Anything else
 #: (orders, when they come) is attempted once.
 IDEMPOTENT_COMMANDS = frozenset({"connect", "disconnect", "get_accounts", "get_positions", "get_account_summary",
-                                 "ping", "hello"})
+                                 "ping", "hello", "get_account_updates", "get_executions", "get_open_orders",
+                                 "get_completed_orders"})
 
 
 class State(str, enum.Enum):
@@ -280,6 +281,26 @@ class Client:
         params = {"tags": list(tags)} if tags else {}
         return [AccountSummary.from_wire(s)
                 for s in (await self._call("get_account_summary", params, timeout))["summaries"]]
+
+    async def account_updates(self, account: str = "", timeout: Optional[float] = None) -> AccountUpdate:
+        """The values and portfolio (market price and value, PnL: Decimals) of one managed account;
+        ``""`` names the only one. An account the session does not manage raises :class:`InvalidArgument`."""
+        params = {"account": account} if account else {}
+        return AccountUpdate.from_wire((await self._call("get_account_updates", params, timeout))["update"])
+
+    async def executions(self, timeout: Optional[float] = None, **flt: Any) -> list:
+        """Today's executions matching the filter (``client_id``, ``account``, ``since``, ``symbol``,
+        ``sec_type``, ``exchange``, ``side``), each with its commission, as :class:`Execution` values."""
+        params = {"filter": flt} if flt else {}
+        return [Execution.from_wire(x) for x in (await self._call("get_executions", params, timeout))["executions"]]
+
+    async def open_orders(self, timeout: Optional[float] = None) -> list:
+        """The open orders of this client id, as :class:`Order` values (read only)."""
+        return [Order.from_wire(o) for o in (await self._call("get_open_orders", {}, timeout))["orders"]]
+
+    async def completed_orders(self, timeout: Optional[float] = None) -> list:
+        """The completed orders the gateway reports, as :class:`Order` values."""
+        return [Order.from_wire(o) for o in (await self._call("get_completed_orders", {}, timeout))["orders"]]
 
     async def ping(self, timeout: Optional[float] = None) -> float:
         """One round trip to the gateway; returns its duration in seconds."""
