@@ -19,6 +19,9 @@ func ExampleCases() {
 	// InvalidParams
 	// Positions
 	// AccountSummary
+	// AccountUpdates
+	// Executions
+	// Orders
 	// Ping
 	// NotConnected
 	// Reconnect
