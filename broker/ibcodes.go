@@ -12,6 +12,9 @@ const (
 	IBCodeHistoricalDataError = 162
 	// IBCodeNoSecurityDefinition: "No security definition has been found for the request."
 	IBCodeNoSecurityDefinition = 200
+	// IBCodeValidationError: "Error validating request" (real TWS: for example a
+	// request refused in read-only mode).
+	IBCodeValidationError = 321
 	// IBCodeClientIDInUse: the client id is already in use; the gateway closes
 	// the socket shortly after. It is ErrClientIDInUse.
 	IBCodeClientIDInUse = 326
@@ -40,6 +43,9 @@ const (
 	// IBCodeRestoredDataMaintained: connectivity restored, data maintained.
 	// EventConnectionRestored.
 	IBCodeRestoredDataMaintained = 1102
+
+	// IBCodeOrderNotFound: CANCEL_ORDER for an order that does not exist.
+	IBCodeOrderNotFound = 10147
 
 	// IBCodeMarketDataFarmOK: "Market data farm connection is OK" (a notice).
 	IBCodeMarketDataFarmOK = 2104

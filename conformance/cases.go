@@ -268,11 +268,11 @@ func TestPing(t TB, newBroker Factory, f Features) {
 	ctx, cancel := callCtx(t)
 	defer cancel()
 	for i := range 3 {
-		before := requests(env, reqCurrentTime)
+		before := env.Gateway.RequestCount(reqCurrentTime)
 		if err := b.Ping(ctx); err != nil {
 			t.Fatalf("Ping #%d: %v", i+1, err)
 		}
-		if after := requests(env, reqCurrentTime); after <= before {
+		if after := env.Gateway.RequestCount(reqCurrentTime); after <= before {
 			t.Errorf("Ping #%d succeeded without a REQ_CURRENT_TIME reaching the gateway", i+1)
 		}
 	}
@@ -343,8 +343,8 @@ func TestClientIDInUse(t TB, newBroker Factory, f Features) {
 	defer cancel()
 	_, err := b2.Connect(ctx, env.Params)
 	if wantIs(t, "Connect with a client id in use", err, broker.ErrClientIDInUse) {
-		if code := broker.IBCode(err); code != 326 {
-			t.Errorf("Connect with a client id in use: IB code %d, want 326 (error %v)", code, err)
+		if code := broker.IBCode(err); code != broker.IBCodeClientIDInUse {
+			t.Errorf("Connect with a client id in use: IB code %d, want %d (error %v)", code, broker.IBCodeClientIDInUse, err)
 		}
 	}
 	wantIs(t, "Ping on the refused Broker", b2.Ping(ctx), broker.ErrNotConnected)
@@ -440,17 +440,15 @@ func TestCancellation(t TB, newBroker Factory, f Features) {
 		at  time.Time
 	}
 	done := make(chan result, 1)
-	mark := requests(env, reqPositions)
+	mark := env.Gateway.RequestCount(reqPositions)
 	go func() {
 		_, err := b.Positions(ctx)
 		done <- result{err, time.Now()}
 	}()
-	for deadline := time.Now().Add(CallTimeout); requests(env, reqPositions) == mark; time.Sleep(2 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			cancel()
-			env.Gateway.Resume()
-			t.Fatalf("REQ_POSITIONS did not reach the gateway within %v", CallTimeout)
-		}
+	if err := awaitRequest(env, reqPositions, mark+1, done); err != nil {
+		cancel()
+		env.Gateway.Resume()
+		t.Fatalf("REQ_POSITIONS did not reach the gateway: %v", err)
 	}
 	cancelled := time.Now()
 	cancel()
@@ -508,7 +506,7 @@ func TestConcurrent(t TB, newBroker Factory, f Features) {
 	errs := make(chan error, n*4)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
-	allTags := append(slices.Clone(broker.DefaultSummaryTags), ExtraSummaryTags...)
+	allTags := append(slices.Clone(broker.DefaultSummaryTags), extraSummaryTags...)
 	for i := range n {
 		wg.Add(1)
 		go func() {
@@ -594,7 +592,7 @@ func TestNotices(t TB, newBroker Factory, f Features) {
 	b := newBroker(t, env)
 	events := subscribe(t, b)
 	connect(t, b, env.Params)
-	e := waitEvent(t, events, "notice 2104", func(e broker.Event) bool { return e.Code == fakes.CodeMarketDataFarmOK })
+	e := waitEvent(t, events, "notice 2104", func(e broker.Event) bool { return e.Code == broker.IBCodeMarketDataFarmOK })
 	if e.Kind != broker.EventNotice || e.Message == "" {
 		t.Errorf("farm notice: got %+v, want an EventNotice with a message", e)
 	}
@@ -602,9 +600,9 @@ func TestNotices(t TB, newBroker Factory, f Features) {
 		code int64
 		kind broker.EventKind
 	}{
-		{fakes.CodeConnectivityLost, broker.EventConnectionLost},
-		{fakes.CodeRestoredMaintained, broker.EventConnectionRestored},
-		{fakes.CodeRestoredDataLost, broker.EventConnectionRestored},
+		{broker.IBCodeConnectivityLost, broker.EventConnectionLost},
+		{broker.IBCodeRestoredDataMaintained, broker.EventConnectionRestored},
+		{broker.IBCodeRestoredDataLost, broker.EventConnectionRestored},
 	} {
 		if n := env.Gateway.Notify(c.code, ""); n != 1 {
 			t.Fatalf("gateway sent notice %d to %d sessions, want 1", c.code, n)

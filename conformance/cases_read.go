@@ -125,7 +125,7 @@ func TestOrders(t TB, newBroker Factory, f Features) {
 			{"OpenOrders", reqOpenOrders, func() ([]broker.Order, error) { return b.OpenOrders(ctx) }},
 			{"CompletedOrders", reqCompletedOrders, func() ([]broker.Order, error) { return b.CompletedOrders(ctx) }},
 		} {
-			before := requests(env, c.id)
+			before := env.Gateway.RequestCount(c.id)
 			got, err := c.call()
 			if err != nil {
 				t.Fatalf("%s #%d: %v", c.name, i+1, err)
@@ -133,7 +133,7 @@ func TestOrders(t TB, newBroker Factory, f Features) {
 			if got == nil || len(got) != 0 {
 				t.Errorf("%s #%d: %v, want an empty, non-nil list", c.name, i+1, got)
 			}
-			if requests(env, c.id) <= before {
+			if env.Gateway.RequestCount(c.id) <= before {
 				t.Errorf("%s #%d answered without its request reaching the gateway", c.name, i+1)
 			}
 		}

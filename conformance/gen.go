@@ -43,9 +43,12 @@ const (
 	UnsetQuantity             = "2147483647"
 )
 
-// ExtraSummaryTags are tags beyond broker.DefaultSummaryTags that generated
-// summaries may hold: they are returned only when asked for by name.
-var ExtraSummaryTags = []string{"DayTradesRemaining", "FullInitMarginReq", "Currency", "RegTEquity"}
+// ExtraSummaryTags returns the tags beyond broker.DefaultSummaryTags that
+// generated summaries may hold: they are returned only when asked for by name.
+// It is a fresh copy each call.
+func ExtraSummaryTags() []string { return slices.Clone(extraSummaryTags) }
+
+var extraSummaryTags = []string{"DayTradesRemaining", "FullInitMarginReq", "Currency", "RegTEquity"}
 
 // digits draws a string of n decimal digits, the first one non-zero if nonZeroFirst.
 func digits(t *rapid.T, n int, nonZeroFirst bool, label string) string {
@@ -230,7 +233,7 @@ func GenSummaryValue() *rapid.Generator[broker.SummaryValue] {
 // once, in drawn order, possibly plus accounts the gateway did not list), each
 // with values for a subset of broker.DefaultSummaryTags and ExtraSummaryTags.
 func GenSummary(accounts []string) *rapid.Generator[[]broker.AccountSummary] {
-	allTags := append(slices.Clone(broker.DefaultSummaryTags), ExtraSummaryTags...)
+	allTags := append(slices.Clone(broker.DefaultSummaryTags), extraSummaryTags...)
 	return rapid.Custom(func(t *rapid.T) []broker.AccountSummary {
 		names := slices.Clone(accounts)
 		if rapid.IntRange(0, 4).Draw(t, "foreign?") == 0 {
@@ -254,7 +257,7 @@ func GenSummary(accounts []string) *rapid.Generator[[]broker.AccountSummary] {
 // GenSummaryTags generates the tags of one AccountSummary call: nil (the
 // default tags) or 1 to 4 distinct tags, sometimes ones no script holds.
 func GenSummaryTags() *rapid.Generator[[]string] {
-	allTags := append(slices.Clone(broker.DefaultSummaryTags), ExtraSummaryTags...)
+	allTags := append(slices.Clone(broker.DefaultSummaryTags), extraSummaryTags...)
 	allTags = append(allTags, "NoSuchTag")
 	return rapid.OneOf(
 		rapid.Just([]string(nil)),

@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"time"
@@ -27,9 +28,9 @@ const connectBound = time.Second
 
 // Message ids of requests on the TWS wire.
 const (
-	reqCurrentTime    = 49 // REQ_CURRENT_TIME (Ping)
-	reqPositions      = 61 // REQ_POSITIONS
-	reqAccountSummary = 62 // REQ_ACCOUNT_SUMMARY
+	reqCurrentTime    = fakes.MsgReqCurrentTime    // REQ_CURRENT_TIME (Ping)
+	reqPositions      = fakes.MsgReqPositions      // REQ_POSITIONS
+	reqAccountSummary = fakes.MsgReqAccountSummary // REQ_ACCOUNT_SUMMARY
 )
 
 // openSockets counts the gateway's connections that are still open.
@@ -64,17 +65,40 @@ func waitSockets(t TB, env Env, want int, when string) {
 	}
 }
 
-// requests counts the requests with message id id that the gateway has read.
-func requests(env Env, id int) int {
-	n := 0
-	for _, c := range env.Gateway.Connections() {
-		for _, r := range c.Requests {
-			if r.ID == id {
-				n++
+// awaitRequest waits until the gateway has read n requests with message id id
+// since it started (fakes.Gateway.WaitRequests): the call that sent the n-th is
+// in flight. It fails if done yields first (the call returned before its request
+// reached the gateway) or after CallTimeout.
+func awaitRequest[R any](env Env, id, n int, done <-chan R) error {
+	return awaitFirstRequest(env, done, requestCount{id, n})
+}
+
+// requestCount is a number of requests with one message id.
+type requestCount struct{ id, n int }
+
+// awaitFirstRequest is awaitRequest for whichever of want the gateway reaches first.
+func awaitFirstRequest[R any](env Env, done <-chan R, want ...requestCount) error {
+	ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
+	defer cancel()
+	arrived := make(chan error, len(want))
+	for _, w := range want {
+		go func() {
+			_, err := env.Gateway.WaitRequests(ctx, w.id, w.n)
+			arrived <- err
+		}()
+	}
+	var err error
+	for range want {
+		select {
+		case err = <-arrived:
+			if err == nil {
+				return nil
 			}
+		case r := <-done:
+			return fmt.Errorf("the call returned %v before its request reached the stalled gateway", r)
 		}
 	}
-	return n
+	return fmt.Errorf("no request %v reached the gateway within %v: %w", want, CallTimeout, err)
 }
 
 // allRequests counts every request the gateway has read, START_API included,
@@ -290,7 +314,7 @@ func promptCase(t TB, newBroker Factory, f Features, s fakes.Script, o op, mode 
 		done := make(chan result, 1)
 		mark := allRequests(env)
 		if o.reqID > 0 {
-			mark = requests(env, o.reqID)
+			mark = env.Gateway.RequestCount(o.reqID)
 		}
 		go func() {
 			err := o.call(ctx, b, env)
@@ -298,15 +322,14 @@ func promptCase(t TB, newBroker Factory, f Features, s fakes.Script, o op, mode 
 		}()
 		// Cancel once the request reached the gateway (or, for Accounts, at
 		// once: it may send none).
+		if o.reqID > 0 {
+			if err := awaitRequest(env, o.reqID, mark+1, done); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		}
+		// Any request at all (o.reqID < 0): no message id to wait for.
 		deadline := time.Now().Add(CallTimeout)
-		for o.reqID != 0 {
-			n := allRequests(env)
-			if o.reqID > 0 {
-				n = requests(env, o.reqID)
-			}
-			if n > mark {
-				break
-			}
+		for o.reqID < 0 && allRequests(env) <= mark {
 			select {
 			case r := <-done:
 				t.Fatalf("%s returned %v before its request reached the stalled gateway", what, r.err)
@@ -381,11 +404,11 @@ func TestSubscribeCancel(t TB, newBroker Factory, f Features) {
 		wantIs(t, "Subscribe with a cancelled context", err, context.Canceled)
 	}
 
-	if n := env.Gateway.Notify(fakes.CodeConnectivityLost, ""); n != 1 {
+	if n := env.Gateway.Notify(broker.IBCodeConnectivityLost, ""); n != 1 {
 		t.Fatalf("gateway sent notice 1100 to %d sessions, want 1", n)
 	}
 	waitEvent(t, other, "IB 1100 on the subscription that was not cancelled", func(e broker.Event) bool {
-		return e.Code == fakes.CodeConnectivityLost
+		return e.Code == broker.IBCodeConnectivityLost
 	})
 	c, cancelCall := callCtx(t)
 	defer cancelCall()
@@ -485,7 +508,7 @@ func TestSlowSubscriber(t TB, newBroker Factory, f Features) {
 	_ = subscribe(t, b) // never read
 	connect(t, b, env.Params)
 	for range 200 {
-		if n := env.Gateway.Notify(fakes.CodeMarketDataFarmOK, ""); n != 1 {
+		if n := env.Gateway.Notify(broker.IBCodeMarketDataFarmOK, ""); n != 1 {
 			t.Fatalf("gateway sent a notice to %d sessions, want 1", n)
 		}
 	}
@@ -500,10 +523,10 @@ func TestSlowSubscriber(t TB, newBroker Factory, f Features) {
 	reader := subscribe(t, b)
 	deadline := time.Now().Add(CallTimeout)
 	for {
-		if n := env.Gateway.Notify(fakes.CodeConnectivityLost, ""); n != 1 {
+		if n := env.Gateway.Notify(broker.IBCodeConnectivityLost, ""); n != 1 {
 			t.Fatalf("gateway sent notice 1100 to %d sessions, want 1", n)
 		}
-		if sawWithin(reader, PromptBound, func(e broker.Event) bool { return e.Code == fakes.CodeConnectivityLost }) {
+		if sawWithin(reader, PromptBound, func(e broker.Event) bool { return e.Code == broker.IBCodeConnectivityLost }) {
 			return
 		}
 		if time.Now().After(deadline) {

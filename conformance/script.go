@@ -3,6 +3,7 @@ package conformance
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,9 +11,11 @@ import (
 	"github.com/brokerkit/brokerkit/fakes"
 )
 
-// StandardAccounts are the managed accounts of StandardScript, in the
-// gateway's order, which is not sorted.
-var StandardAccounts = []string{"U3000003", "DU1000001", "DU2000002"}
+// StandardAccounts returns the managed accounts of StandardScript, in the
+// gateway's order, which is not sorted: a fresh copy each call.
+func StandardAccounts() []string { return slices.Clone(standardAccounts) }
+
+var standardAccounts = []string{"U3000003", "DU1000001", "DU2000002"}
 
 // SummaryOnlyAccount is an account StandardScript's summary names although the
 // gateway does not manage it (IB reports such accounts of advisors' groups).
@@ -60,7 +63,7 @@ func StandardScript() fakes.Script {
 	}
 	r := newRand(20250102)
 	for i := range 30 {
-		acct := StandardAccounts[r.IntN(len(StandardAccounts))]
+		acct := standardAccounts[r.IntN(len(standardAccounts))]
 		sym := fmt.Sprintf("GEN%02d", i)
 		pos = append(pos, stk(acct, int64(500000+i*7919), sym, "SMART", "USD", genQuantity(r), genPrice(r)))
 	}
@@ -104,7 +107,7 @@ func StandardScript() fakes.Script {
 
 	return fakes.Script{
 		ServerVersion: fakes.DefaultServerVersion,
-		Accounts:      append([]string(nil), StandardAccounts...),
+		Accounts:      StandardAccounts(),
 		NextValidID:   1001,
 		Positions:     pos,
 		Summary:       sum,

@@ -72,7 +72,7 @@ func TestStandardScript(t *testing.T) {
 	if len(s.Summary) == len(want) {
 		t.Errorf("no account is named twice in the summary")
 	}
-	if cmp.Equal(ExpectedSummary(s, append(slices.Clone(broker.DefaultSummaryTags), ExtraSummaryTags...)...), want) {
+	if cmp.Equal(ExpectedSummary(s, append(slices.Clone(broker.DefaultSummaryTags), extraSummaryTags...)...), want) {
 		t.Errorf("the summary holds no tag beyond the defaults")
 	}
 	if slices.IsSortedFunc(s.Positions, func(a, b broker.Position) int { return strings.Compare(a.Account, b.Account) }) {
@@ -104,4 +104,23 @@ func TestGenerators(t *testing.T) {
 			t.Fatalf("genMoney: %v", err)
 		}
 	})
+}
+
+// TestExportedListsAreCopies: the kit's exported lists cannot be changed by a
+// caller: each call returns a fresh copy.
+func TestExportedListsAreCopies(t *testing.T) {
+	for name, get := range map[string]func() []string{"StandardAccounts": StandardAccounts, "ExtraSummaryTags": ExtraSummaryTags} {
+		a := get()
+		if len(a) == 0 {
+			t.Fatalf("%s is empty", name)
+		}
+		want := slices.Clone(a)
+		a[0] = "changed by a caller"
+		if got := get(); !slices.Equal(got, want) {
+			t.Errorf("%s after a caller changed its copy: %v, want %v", name, got, want)
+		}
+	}
+	if got := StandardScript().Accounts; !slices.Equal(got, StandardAccounts()) {
+		t.Errorf("StandardScript accounts %v, want StandardAccounts %v", got, StandardAccounts())
+	}
 }

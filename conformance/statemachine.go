@@ -526,30 +526,19 @@ func (m *machine) cancelMidCall(t *rapid.T) {
 	defer m.env.Gateway.Resume()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	// A Positions after an abandoned one goes out behind a REQ_CURRENT_TIME
-	// fence (docs/adr/0007), which the stalled gateway never answers: the
-	// fence reaching it is the call's request reaching it.
-	sent := func() int {
-		n := requests(m.env, id)
-		if kind == "Positions" {
-			n += requests(m.env, reqCurrentTime)
-		}
-		return n
-	}
-	mark := sent()
+	mark := m.env.Gateway.RequestCount(id)
+	fences := m.env.Gateway.RequestCount(reqCurrentTime)
 	done := make(chan error, 1)
 	go func() { done <- m.read(ctx, kind) }()
-	deadline := time.Now().Add(CallTimeout)
-	for sent() == mark {
-		select {
-		case err := <-done:
-			t.Fatalf("%s returned %v before its request reached the stalled gateway", kind, err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: no request reached the gateway within %v", kind, CallTimeout)
-		}
-		time.Sleep(2 * time.Millisecond)
+	want := []requestCount{{id, mark + 1}}
+	if kind == "Positions" {
+		// A Positions after an abandoned one goes out behind a REQ_CURRENT_TIME
+		// fence (docs/adr/0007), which the stalled gateway never answers: the
+		// fence reaching it is the call's request reaching it.
+		want = append(want, requestCount{reqCurrentTime, fences + 1})
+	}
+	if err := awaitFirstRequest(m.env, done, want...); err != nil {
+		t.Fatalf("%s: %v", kind, err)
 	}
 	cancel()
 	select {
@@ -602,8 +591,8 @@ func (m *machine) refuse(t *rapid.T) {
 		defer cancel()
 		_, err := m.b.Connect(ctx, m.env.Params)
 		expect(t, "Connect with a refused client id", err, broker.ErrClientIDInUse)
-		if code := broker.IBCode(err); code != fakes.CodeClientIDInUse {
-			t.Fatalf("Connect with a refused client id: IB code %d, want 326 (error %v)", code, err)
+		if code := broker.IBCode(err); code != broker.IBCodeClientIDInUse {
+			t.Fatalf("Connect with a refused client id: IB code %d, want %d (error %v)", code, broker.IBCodeClientIDInUse, err)
 		}
 	})
 	ctx, cancel := m.ctx(t)
@@ -653,11 +642,11 @@ func (m *machine) awaitRecovery(t *rapid.T, when string) {
 }
 
 func (m *machine) notices(t *rapid.T) {
-	restored := rapid.SampledFrom([]int64{fakes.CodeRestoredMaintained, fakes.CodeRestoredDataLost}).Draw(t, "restoredCode")
+	restored := rapid.SampledFrom([]int64{broker.IBCodeRestoredDataMaintained, broker.IBCodeRestoredDataLost}).Draw(t, "restoredCode")
 	for _, c := range []struct {
 		code int64
 		kind broker.EventKind
-	}{{fakes.CodeConnectivityLost, broker.EventConnectionLost}, {restored, broker.EventConnectionRestored}} {
+	}{{broker.IBCodeConnectivityLost, broker.EventConnectionLost}, {restored, broker.EventConnectionRestored}} {
 		mark := m.ev.mark()
 		n := m.env.Gateway.Notify(c.code, "")
 		want := 0

@@ -48,6 +48,11 @@ type conn struct {
 	// Owned by the serve goroutine (Faults.EndlessPositions).
 	stream, streamDone chan struct{}
 
+	// Replies held by a Stall (see reply). Guarded by hmu.
+	hmu      sync.Mutex
+	held     []heldReplies // in request order
+	flushing bool          // a flushHeld goroutine runs: new replies queue behind held ones
+
 	// Guarded by g.mu.
 	recBytes int // bytes of fields in rec.Requests
 	rec      ConnRecord
@@ -222,17 +227,77 @@ func (c *conn) serve() {
 		case len(replies) == 0:
 			c.log.Debug("request not answered", "fields", fields)
 		}
-		if len(replies) > 0 && !c.g.waitResumed(c.quit) {
+		if len(replies) > 0 && !c.reply(textOnly, replies) {
 			return
-		}
-		for _, r := range replies {
-			if c.sendMsg(textOnly, r) != nil {
-				return
-			}
 		}
 		if h := c.faults.HalfOpenAfterRequests; h > 0 && n >= h {
 			c.log.Debug("fault: half-open", "after", n)
 			c.halfOpen.Store(true)
+		}
+	}
+}
+
+// heldReplies are the replies to one request, held by a Stall.
+type heldReplies struct {
+	textOnly bool
+	replies  [][]string
+}
+
+// reply sends the replies to one request, or queues them while the gateway
+// is stalled or earlier replies are still held, so that the connection goes on
+// reading (and recording) requests behind a held reply, as a real gateway that
+// stops answering still reads its socket. A flushHeld goroutine sends what is
+// queued, in request order, once the gateway resumes. It reports false if the
+// connection must end (a write failed).
+func (c *conn) reply(textOnly bool, replies [][]string) bool {
+	c.hmu.Lock()
+	if c.flushing || c.g.isStalled() {
+		c.held = append(c.held, heldReplies{textOnly: textOnly, replies: replies})
+		if !c.flushing {
+			c.flushing = true
+			c.g.wg.Add(1)
+			go c.flushHeld()
+		}
+		c.hmu.Unlock()
+		return true
+	}
+	c.hmu.Unlock()
+	for _, r := range replies {
+		if c.sendMsg(textOnly, r) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// flushHeld sends the held replies once the gateway resumes (waiting again if
+// it stalls again), until none is left or the connection or the Gateway
+// closes. A reply that cannot be sent (a failed write, an encoding error)
+// closes the connection, as it ends serve; a half-open one sends nothing more.
+func (c *conn) flushHeld() {
+	defer c.g.wg.Done()
+	for {
+		if !c.g.waitResumed(c.quit) {
+			return
+		}
+		c.hmu.Lock()
+		batch := c.held
+		c.held = nil
+		if len(batch) == 0 {
+			c.flushing = false
+			c.hmu.Unlock()
+			return
+		}
+		c.hmu.Unlock()
+		for _, h := range batch {
+			for _, r := range h.replies {
+				if err := c.sendMsg(h.textOnly, r); err != nil {
+					if !errors.Is(err, errConnClosed) { // closed or half-open: nothing more goes out
+						c.close(false)
+					}
+					return
+				}
+			}
 		}
 	}
 }

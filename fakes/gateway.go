@@ -438,11 +438,10 @@ func (g *Gateway) WaitConnections(ctx context.Context, n int) error {
 // every connection, until Resume (or until the connection or the Gateway
 // closes): a gateway that stops answering mid-session. The replies are taken
 // from the script current when the request is read; a request without reply
-// (a cancel) is not held. Requests are still read
-// and recorded (Connections), so a test can wait for a request to arrive
-// before, say, cancelling its caller. Handshakes, notices, Notify and SendRaw
-// are not held. A connection holding a reply reads no further, so it notices
-// its client closing only after Resume (Gateway.Close ends it at once).
+// (a cancel) is not held. Requests are still read and recorded (Connections),
+// also behind a held reply, so a test can wait for a request to arrive before,
+// say, cancelling its caller; a connection notices its client closing at once.
+// Handshakes, notices, Notify and SendRaw are not held.
 func (g *Gateway) Stall() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -451,7 +450,8 @@ func (g *Gateway) Stall() {
 	}
 }
 
-// Resume ends a Stall: held replies go out, in order.
+// Resume ends a Stall: held replies go out, in order, each connection's before
+// any reply to a request it reads later.
 func (g *Gateway) Resume() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -459,6 +459,13 @@ func (g *Gateway) Resume() {
 		close(g.stalled)
 		g.stalled = nil
 	}
+}
+
+// isStalled reports whether the gateway is between Stall and Resume.
+func (g *Gateway) isStalled() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.stalled != nil
 }
 
 // waitResumed waits while the gateway is stalled; it reports false if quit

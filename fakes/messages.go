@@ -13,15 +13,16 @@ import (
 // version v (below 201). Layouts follow scmhub/ibapi's decoder.go and
 // @stoqey/ib's decoder.js; the tests decode each with scmhub and count fields.
 
-// Per-request errors real TWS sends, with its texts.
+// Per-request errors real TWS sends, with its texts: broker's IB codes
+// (broker/ibcodes.go) under the names fakes gives them.
 const (
 	// CodeNoSecurityDefinition answers a request for a contract the gateway does not know.
-	CodeNoSecurityDefinition = 200
+	CodeNoSecurityDefinition = broker.IBCodeNoSecurityDefinition
 	// CodeValidationError answers a request the gateway refuses to serve
 	// (real TWS: read-only API, or a request it cannot validate).
-	CodeValidationError = 321
+	CodeValidationError = broker.IBCodeValidationError
 	// CodeOrderNotFound answers CANCEL_ORDER for an order that does not exist.
-	CodeOrderNotFound = 10147
+	CodeOrderNotFound = broker.IBCodeOrderNotFound
 )
 
 const (
