@@ -1,8 +1,10 @@
 package conformance
 
 import (
+	"context"
 	"regexp"
 	"slices"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -136,6 +138,94 @@ func TestOrders(t TB, newBroker Factory, f Features) {
 			if env.Gateway.RequestCount(c.id) <= before {
 				t.Errorf("%s #%d answered without its request reaching the gateway", c.name, i+1)
 			}
+		}
+	}
+}
+
+// TestAccountUpdatesStream: SubscribeAccountUpdates (broker.AccountStreamer)
+// delivers the account's state as the Script gives it after the first
+// download, then the new state after the gateway reports a change; the
+// one-shot AccountUpdates of the streamed account agrees with it; the channel
+// is closed once ctx is done, and a closed one is closed for good. A Broker
+// without the capability skips, naming it.
+func TestAccountUpdatesStream(t TB, newBroker Factory, f Features) {
+	s := ReadScript()
+	env := newEnv(t, f, s)
+	b := newBroker(t, env)
+	as, ok := b.(broker.AccountStreamer)
+	if !ok {
+		t.Skipf("the Broker does not implement broker.AccountStreamer")
+	}
+	connect(t, b, env.Params)
+	ctx, cancel := callCtx(t)
+	defer cancel()
+	acct := s.Accounts[0]
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	ch, err := as.SubscribeAccountUpdates(sctx, acct)
+	if err != nil {
+		t.Fatalf("SubscribeAccountUpdates(%q): %v", acct, err)
+	}
+	want, _ := s.AccountUpdate(acct)
+	awaitUpdate(t, ch, want, "the first download")
+
+	one, err := b.AccountUpdates(ctx, acct)
+	if err != nil {
+		t.Fatalf("AccountUpdates(%q) while streaming: %v", acct, err)
+	}
+	want.UpdateTime = one.UpdateTime
+	if diff := cmp.Diff(want, one); diff != "" {
+		t.Errorf("AccountUpdates(%q) while streaming (-script +got):\n%s", acct, diff)
+	}
+
+	s = s.Clone()
+	s.Marks[0].MarketPrice = broker.MustDecimal("191.25")
+	s.Marks[0].UnrealizedPnL = broker.MustDecimal("4100")
+	s.Summary[0].Values["NetLiquidation"] = broker.SummaryValue{Value: "100698.45", Currency: "USD"}
+	env.Gateway.SetScript(s)
+	if env.Gateway.PushAccountUpdates(acct) == 0 {
+		t.Fatalf("the gateway reached no connection with the account's change")
+	}
+	want, _ = s.AccountUpdate(acct)
+	awaitUpdate(t, ch, want, "the gateway reported a change")
+
+	stop()
+	deadline := time.After(CallTimeout)
+	for {
+		select {
+		case _, open := <-ch:
+			if !open {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the stream's channel is still open %v after its ctx ended", CallTimeout)
+		}
+	}
+}
+
+// awaitUpdate reads ch until it delivers want (update time aside, checked for
+// its form), within CallTimeout.
+func awaitUpdate(t TB, ch <-chan broker.AccountUpdate, want broker.AccountUpdate, when string) broker.AccountUpdate {
+	t.Helper()
+	deadline := time.After(CallTimeout)
+	var last broker.AccountUpdate
+	for {
+		select {
+		case u, open := <-ch:
+			if !open {
+				t.Fatalf("stream of %s closed before %s", want.Account, when)
+			}
+			if !updateTime.MatchString(u.UpdateTime) {
+				t.Fatalf("stream of %s after %s: update time %q, want HH:MM", want.Account, when, u.UpdateTime)
+			}
+			want.UpdateTime = u.UpdateTime
+			if cmp.Equal(want, u) {
+				return u
+			}
+			last = u
+		case <-deadline:
+			t.Fatalf("stream of %s: no state equal to the Script within %v after %s; last (-script +got):\n%s",
+				want.Account, CallTimeout, when, cmp.Diff(want, last))
 		}
 	}
 }

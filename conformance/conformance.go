@@ -141,6 +141,7 @@ func Cases() []Case {
 		{"Positions", TestPositions},
 		{"AccountSummary", TestAccountSummary},
 		{"AccountUpdates", TestAccountUpdates},
+		{"AccountUpdatesStream", TestAccountUpdatesStream},
 		{"Executions", TestExecutions},
 		{"Orders", TestOrders},
 		{"Ping", TestPing},

@@ -20,6 +20,7 @@ func ExampleCases() {
 	// Positions
 	// AccountSummary
 	// AccountUpdates
+	// AccountUpdatesStream
 	// Executions
 	// Orders
 	// Ping

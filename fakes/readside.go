@@ -138,3 +138,31 @@ func (m *Memory) CompletedOrders(ctx context.Context) ([]broker.Order, error) {
 	}
 	return []broker.Order{}, nil
 }
+
+// PushAccountUpdates sends the current Script's account values, portfolio and
+// update time of account to every live API connection, as a gateway does for a
+// client subscribed with REQ_ACCOUNT_UPDATES when the account changes (without
+// ACCT_DOWNLOAD_END, which only ends the first download), and returns how many
+// connections it reached. It does nothing for an account the Script does not
+// manage.
+func (g *Gateway) PushAccountUpdates(account string) int {
+	sc := g.currentScript()
+	if !slices.Contains(sc.Accounts, account) {
+		return 0
+	}
+	n := 0
+	for _, c := range g.live(true) {
+		rows := replyAccountUpdates(sc, int(c.negotiated.Load()), []string{itoa(inReqAcctData), "2", "1", account})
+		ok := true
+		for _, f := range rows[:len(rows)-1] {
+			if c.send(f...) != nil {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}

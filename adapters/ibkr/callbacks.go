@@ -199,17 +199,32 @@ func eventFor(reqID, code int64, msg string) (broker.Event, bool) {
 func (s *session) UpdateAccountValue(tag, value, currency, account string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	v := broker.AccountValue{Key: tag, Value: value, Currency: currency}
+	if st := s.streamRowLocked(account); st != nil {
+		st.addValue(v)
+		s.publishStreamLocked()
+		return
+	}
 	r := s.lists[listAccount]
 	if r == nil || account != r.account || !s.growListLocked(listAccount, r, len(tag)+len(value)+len(currency)) {
 		return
 	}
-	r.addValue(broker.AccountValue{Key: tag, Value: value, Currency: currency})
+	r.addValue(v)
 }
 
 // UpdatePortfolio merges a PORTFOLIO_VALUE row of the account being read.
 func (s *session) UpdatePortfolio(c *ibapi.Contract, pos ibapi.Decimal, price, value, cost, unrealized, realized float64, account string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if st := s.streamRowLocked(account); st != nil {
+		if p, err := portfolioFromIB(c, pos, price, value, cost, unrealized, realized, account); err == nil {
+			st.addPortfolio(p)
+			s.publishStreamLocked()
+		} else {
+			s.log.Warn("account updates stream: row dropped", "error", err)
+		}
+		return
+	}
 	r := s.lists[listAccount]
 	if r == nil || account != r.account {
 		return
@@ -228,6 +243,10 @@ func (s *session) UpdatePortfolio(c *ibapi.Contract, pos ibapi.Decimal, price, v
 func (s *session) UpdateAccountTime(t string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if st := s.stream; st != nil {
+		st.state.upd.UpdateTime = t
+		s.publishStreamLocked()
+	}
 	if r := s.lists[listAccount]; r != nil {
 		r.upd.UpdateTime = t
 	}
@@ -237,6 +256,10 @@ func (s *session) UpdateAccountTime(t string) {
 func (s *session) AccountDownloadEnd(account string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if st := s.stream; st != nil && st.state.account == account {
+		st.downloaded = true
+		s.publishStreamLocked()
+	}
 	if r := s.lists[listAccount]; r != nil && r.account == account {
 		s.finishListLocked(listAccount, r, nil)
 	}

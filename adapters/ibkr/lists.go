@@ -2,6 +2,7 @@ package ibkr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/brokerkit/brokerkit/broker"
@@ -72,6 +73,10 @@ func (s *session) growListLocked(k listKind, r *listReq, n int) bool {
 	return true
 }
 
+// errStreamOpened tells AccountUpdates that a stream opened while it waited
+// for its slot: the stream answers it instead (stream.go).
+var errStreamOpened = errors.New("ibkr: account updates stream opened")
+
 // runList makes one list request of kind k: it waits for the kind's slot,
 // fences if an earlier request of that kind may still be answering, registers
 // r, sends req and waits for r's end, ctx or the session's end. cancel (if its
@@ -86,18 +91,13 @@ func (a *Adapter) runList(ctx context.Context, s *session, what string, k listKi
 	}
 	defer func() { <-a.listSlots[k] }()
 	s.mu.Lock()
-	stale := s.listStale[k]
+	streaming := k == listAccount && s.stream != nil
 	s.mu.Unlock()
-	if stale {
-		if err := s.roundTrip(ctx); err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("ibkr: %s: %w", what, ctx.Err())
-			}
-			return err
-		}
-		s.mu.Lock()
-		s.listStale[k] = false
-		s.mu.Unlock()
+	if streaming {
+		return errStreamOpened
+	}
+	if err := s.fenceList(ctx, k); err != nil {
+		return fmt.Errorf("ibkr: %s: %w", what, err)
 	}
 	s.mu.Lock()
 	if s.deadErr != nil {
@@ -135,7 +135,28 @@ func (a *Adapter) runList(ctx context.Context, s *session, what string, k listKi
 	}
 }
 
-// addValueLocked merges an ACCT_VALUE row into r.
+// fenceList sends a REQ_CURRENT_TIME fence and waits for its answer if an
+// earlier request of kind k may still be answering (the caller holds k's slot).
+func (s *session) fenceList(ctx context.Context, k listKind) error {
+	s.mu.Lock()
+	stale := s.listStale[k]
+	s.mu.Unlock()
+	if !stale {
+		return nil
+	}
+	if err := s.roundTrip(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	s.mu.Lock()
+	s.listStale[k] = false
+	s.mu.Unlock()
+	return nil
+}
+
+// addValue merges an ACCT_VALUE row into r.
 func (r *listReq) addValue(v broker.AccountValue) {
 	if r.valIdx == nil {
 		r.valIdx = map[[2]string]int{}

@@ -2,6 +2,7 @@ package ibkr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -116,8 +117,9 @@ func (a *Adapter) AccountSummary(ctx context.Context, tags ...string) ([]broker.
 // subscribe) for one account, merging ACCT_VALUE and PORTFOLIO_VALUE rows of
 // that account until its ACCT_DOWNLOAD_END, then unsubscribing; a caller whose
 // ctx ends unsubscribes too. The gateway keeps one such subscription per
-// client, so calls run one at a time (see lists.go). The account is checked
-// against the session's managed accounts before anything is sent.
+// client, so calls run one at a time (see lists.go); while a stream is open
+// (SubscribeAccountUpdates) the call is answered from it. The account is
+// checked against the session's managed accounts before anything is sent.
 func (a *Adapter) AccountUpdates(ctx context.Context, account string) (broker.AccountUpdate, error) {
 	s, err := a.live()
 	if err != nil {
@@ -126,20 +128,25 @@ func (a *Adapter) AccountUpdates(ctx context.Context, account string) (broker.Ac
 	if err := ctx.Err(); err != nil {
 		return broker.AccountUpdate{}, err
 	}
-	accounts := s.info().Accounts
-	if account == "" && len(accounts) == 1 {
-		account = accounts[0]
-	}
-	if !slices.Contains(accounts, account) {
-		return broker.AccountUpdate{}, fmt.Errorf("%w: account %q is not managed by this session", broker.ErrInvalidArgument, account)
-	}
-	r := newListReq()
-	r.account = account
-	r.upd = broker.AccountUpdate{Account: account, Values: []broker.AccountValue{}, Portfolio: []broker.PortfolioItem{}}
-	if err := a.runList(ctx, s, "account updates", listAccount, r, reqAccountUpdates(true, account), reqAccountUpdates(false, account)); err != nil {
+	if account, err = managedAccount(s, account); err != nil {
 		return broker.AccountUpdate{}, err
 	}
-	return r.upd, nil
+	for {
+		if u, ok, err := s.streamedUpdate(ctx, account); ok {
+			return u, err
+		}
+		r := newListReq()
+		r.account = account
+		r.upd = broker.AccountUpdate{Account: account, Values: []broker.AccountValue{}, Portfolio: []broker.PortfolioItem{}}
+		err := a.runList(ctx, s, "account updates", listAccount, r, reqAccountUpdates(true, account), reqAccountUpdates(false, account))
+		if errors.Is(err, errStreamOpened) {
+			continue // a stream opened meanwhile: it answers
+		}
+		if err != nil {
+			return broker.AccountUpdate{}, err
+		}
+		return r.upd, nil
+	}
 }
 
 // Executions implements broker.Broker with REQ_EXECUTIONS under a fresh request

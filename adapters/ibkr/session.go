@@ -63,6 +63,7 @@ type session struct {
 	raw           []rawPosition      // raw fields of POSITION_DATA frames scanned, not yet decoded (raw.go)
 	lists         [numLists]*listReq // the list request of each kind on the wire (lists.go)
 	listStale     [numLists]bool     // an earlier request of that kind may still be answering
+	stream        *acctStream        // the account updates subscription, if any (stream.go)
 }
 
 // posCollect is one REQ_POSITIONS on the wire and the calls sharing it.
@@ -159,6 +160,7 @@ func (s *session) markDeadLocked(err error) bool {
 	clear(s.byID)
 	s.pings = nil
 	s.lists = [numLists]*listReq{}
+	s.endStreamLocked()
 	return true
 }
 

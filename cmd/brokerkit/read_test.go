@@ -18,9 +18,11 @@ import (
 func TestReadJSONMatchesTheWorker(t *testing.T) {
 	gw := gatewayWith(t, fakes.Faults{})
 	port := strconv.Itoa(gw.Port())
+	clientID := 60
 	cli := func(args ...string) map[string]any {
 		t.Helper()
-		code, out, errs := run(t, append(args, "--port", port, "--json")...)
+		clientID++ // the gateway may not yet have seen the previous command's socket close
+		code, out, errs := run(t, append(args, "--port", port, "--client-id", strconv.Itoa(clientID), "--json")...)
 		var doc map[string]any
 		if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil {
 			t.Fatalf("%v: exit %d, %v: %s %s", args, code, err, out, errs)
