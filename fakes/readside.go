@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"time"
@@ -165,4 +166,86 @@ func (g *Gateway) PushAccountUpdates(account string) int {
 		}
 	}
 	return n
+}
+
+var _ broker.AccountStreamer = (*Memory)(nil)
+
+// SubscribeAccountUpdates implements broker.AccountStreamer: the channel
+// receives AccountUpdates' answer at once, then the account's new state after
+// every SetScript that changes it (PushAccountUpdates is the gateway's
+// counterpart), newest only. It is closed when ctx is done, on Disconnect and
+// on Close. An account the Script does not manage fails with
+// broker.ErrInvalidArgument.
+func (m *Memory) SubscribeAccountUpdates(ctx context.Context, account string) (<-chan broker.AccountUpdate, error) {
+	u, err := m.AccountUpdates(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan broker.AccountUpdate, 1)
+	ch <- u
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || !m.connected {
+		return nil, m.sessionErrLocked()
+	}
+	sub := &memSub{account: u.Account, ch: ch, last: u}
+	if m.subs == nil {
+		m.subs = map[*memSub]struct{}{}
+	}
+	m.subs[sub] = struct{}{}
+	sub.stop = context.AfterFunc(ctx, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.endSubLocked(sub)
+	})
+	return ch, nil
+}
+
+// memSub is one subscriber of a Memory's account stream.
+type memSub struct {
+	account string
+	ch      chan broker.AccountUpdate
+	last    broker.AccountUpdate // the state last delivered
+	stop    func() bool
+}
+
+func (m *Memory) sessionErrLocked() error {
+	if m.closed {
+		return broker.ErrClosed
+	}
+	return broker.ErrNotConnected
+}
+
+// endSubLocked closes sub's channel, once.
+func (m *Memory) endSubLocked(sub *memSub) {
+	if _, ok := m.subs[sub]; ok {
+		delete(m.subs, sub)
+		sub.stop()
+		close(sub.ch)
+	}
+}
+
+// endSubsLocked ends every subscription (Disconnect, Close).
+func (m *Memory) endSubsLocked() {
+	for sub := range m.subs {
+		m.endSubLocked(sub)
+	}
+}
+
+// publishLocked hands every subscriber its account's state from the current
+// Script if it changed (update time aside).
+func (m *Memory) publishLocked() {
+	for sub := range m.subs {
+		u, ok := m.script.AccountUpdate(sub.account)
+		if !ok {
+			continue
+		}
+		u.UpdateTime = sub.last.UpdateTime
+		if reflect.DeepEqual(u, sub.last) {
+			continue
+		}
+		u.UpdateTime = time.Now().Format("15:04")
+		sub.last = u
+		broker.Latest(sub.ch, u.Clone())
+	}
 }
