@@ -25,17 +25,17 @@ func TestAccountStreamSurvivesReconnect(t *testing.T) {
 	want, _ := e.Script.AccountUpdate(acct)
 	awaitState(t, ch, want, "the first download")
 
+	// The gateway's data changes without a push: only a subscription on the
+	// next session can deliver the new state.
+	s := e.Script.Clone()
+	s.Summary[0].Values["NetLiquidation"] = broker.SummaryValue{Value: "424242.42", Currency: "USD"}
+	e.GW.SetScript(s)
 	before := e.B.Stats().Reconnects
 	if n := e.GW.DropConnections(); n != 1 {
 		t.Fatalf("dropped %d connections, want 1", n)
 	}
 	chaostest.Eventually(t, "a reconnect", func() bool { return e.B.Stats().Reconnects != before })
-	s := e.Script.Clone()
-	s.Summary[0].Values["NetLiquidation"] = broker.SummaryValue{Value: "424242.42", Currency: "USD"}
-	e.GW.SetScript(s)
 	want, _ = s.AccountUpdate(acct)
-	// Only a subscription on the new session can deliver the changed state:
-	// the old one ended with its session.
 	awaitState(t, ch, want, "the reconnect")
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
