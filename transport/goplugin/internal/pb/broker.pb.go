@@ -1707,7 +1707,7 @@ const file_broker_proto_rawDesc = "" +
 	"\x06status\x18\r \x01(\tR\x06status\x12\x16\n" +
 	"\x06filled\x18\x0e \x01(\tR\x06filled\"F\n" +
 	"\x0eOrdersResponse\x124\n" +
-	"\x06orders\x18\x01 \x03(\v2\x1c.brokerkit.goplugin.v1.OrderR\x06orders2\x89\b\n" +
+	"\x06orders\x18\x01 \x03(\v2\x1c.brokerkit.goplugin.v1.OrderR\x06orders2\xfa\b\n" +
 	"\x06Broker\x12X\n" +
 	"\aConnect\x12%.brokerkit.goplugin.v1.ConnectRequest\x1a&.brokerkit.goplugin.v1.ConnectResponse\x12H\n" +
 	"\n" +
@@ -1721,7 +1721,8 @@ const file_broker_proto_rawDesc = "" +
 	"Executions\x12&.brokerkit.goplugin.v1.ExecutionFilter\x1a).brokerkit.goplugin.v1.ExecutionsResponse\x12Q\n" +
 	"\n" +
 	"OpenOrders\x12\x1c.brokerkit.goplugin.v1.Empty\x1a%.brokerkit.goplugin.v1.OrdersResponse\x12V\n" +
-	"\x0fCompletedOrders\x12\x1c.brokerkit.goplugin.v1.Empty\x1a%.brokerkit.goplugin.v1.OrdersResponse\x12I\n" +
+	"\x0fCompletedOrders\x12\x1c.brokerkit.goplugin.v1.Empty\x1a%.brokerkit.goplugin.v1.OrdersResponse\x12o\n" +
+	"\x17SubscribeAccountUpdates\x12,.brokerkit.goplugin.v1.AccountUpdatesRequest\x1a$.brokerkit.goplugin.v1.AccountUpdate0\x01\x12I\n" +
 	"\tSubscribe\x12\x1c.brokerkit.goplugin.v1.Empty\x1a\x1c.brokerkit.goplugin.v1.Event0\x01\x12C\n" +
 	"\x05Close\x12\x1c.brokerkit.goplugin.v1.Empty\x1a\x1c.brokerkit.goplugin.v1.EmptyB?Z=github.com/brokerkit/brokerkit/transport/goplugin/internal/pbb\x06proto3"
 
@@ -1788,22 +1789,24 @@ var file_broker_proto_depIdxs = []int32{
 	17, // 20: brokerkit.goplugin.v1.Broker.Executions:input_type -> brokerkit.goplugin.v1.ExecutionFilter
 	0,  // 21: brokerkit.goplugin.v1.Broker.OpenOrders:input_type -> brokerkit.goplugin.v1.Empty
 	0,  // 22: brokerkit.goplugin.v1.Broker.CompletedOrders:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 23: brokerkit.goplugin.v1.Broker.Subscribe:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 24: brokerkit.goplugin.v1.Broker.Close:input_type -> brokerkit.goplugin.v1.Empty
-	3,  // 25: brokerkit.goplugin.v1.Broker.Connect:output_type -> brokerkit.goplugin.v1.ConnectResponse
-	0,  // 26: brokerkit.goplugin.v1.Broker.Disconnect:output_type -> brokerkit.goplugin.v1.Empty
-	4,  // 27: brokerkit.goplugin.v1.Broker.Accounts:output_type -> brokerkit.goplugin.v1.AccountsResponse
-	7,  // 28: brokerkit.goplugin.v1.Broker.Positions:output_type -> brokerkit.goplugin.v1.PositionsResponse
-	11, // 29: brokerkit.goplugin.v1.Broker.AccountSummary:output_type -> brokerkit.goplugin.v1.AccountSummaryResponse
-	0,  // 30: brokerkit.goplugin.v1.Broker.Ping:output_type -> brokerkit.goplugin.v1.Empty
-	16, // 31: brokerkit.goplugin.v1.Broker.AccountUpdates:output_type -> brokerkit.goplugin.v1.AccountUpdate
-	19, // 32: brokerkit.goplugin.v1.Broker.Executions:output_type -> brokerkit.goplugin.v1.ExecutionsResponse
-	21, // 33: brokerkit.goplugin.v1.Broker.OpenOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
-	21, // 34: brokerkit.goplugin.v1.Broker.CompletedOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
-	12, // 35: brokerkit.goplugin.v1.Broker.Subscribe:output_type -> brokerkit.goplugin.v1.Event
-	0,  // 36: brokerkit.goplugin.v1.Broker.Close:output_type -> brokerkit.goplugin.v1.Empty
-	25, // [25:37] is the sub-list for method output_type
-	13, // [13:25] is the sub-list for method input_type
+	13, // 23: brokerkit.goplugin.v1.Broker.SubscribeAccountUpdates:input_type -> brokerkit.goplugin.v1.AccountUpdatesRequest
+	0,  // 24: brokerkit.goplugin.v1.Broker.Subscribe:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 25: brokerkit.goplugin.v1.Broker.Close:input_type -> brokerkit.goplugin.v1.Empty
+	3,  // 26: brokerkit.goplugin.v1.Broker.Connect:output_type -> brokerkit.goplugin.v1.ConnectResponse
+	0,  // 27: brokerkit.goplugin.v1.Broker.Disconnect:output_type -> brokerkit.goplugin.v1.Empty
+	4,  // 28: brokerkit.goplugin.v1.Broker.Accounts:output_type -> brokerkit.goplugin.v1.AccountsResponse
+	7,  // 29: brokerkit.goplugin.v1.Broker.Positions:output_type -> brokerkit.goplugin.v1.PositionsResponse
+	11, // 30: brokerkit.goplugin.v1.Broker.AccountSummary:output_type -> brokerkit.goplugin.v1.AccountSummaryResponse
+	0,  // 31: brokerkit.goplugin.v1.Broker.Ping:output_type -> brokerkit.goplugin.v1.Empty
+	16, // 32: brokerkit.goplugin.v1.Broker.AccountUpdates:output_type -> brokerkit.goplugin.v1.AccountUpdate
+	19, // 33: brokerkit.goplugin.v1.Broker.Executions:output_type -> brokerkit.goplugin.v1.ExecutionsResponse
+	21, // 34: brokerkit.goplugin.v1.Broker.OpenOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
+	21, // 35: brokerkit.goplugin.v1.Broker.CompletedOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
+	16, // 36: brokerkit.goplugin.v1.Broker.SubscribeAccountUpdates:output_type -> brokerkit.goplugin.v1.AccountUpdate
+	12, // 37: brokerkit.goplugin.v1.Broker.Subscribe:output_type -> brokerkit.goplugin.v1.Event
+	0,  // 38: brokerkit.goplugin.v1.Broker.Close:output_type -> brokerkit.goplugin.v1.Empty
+	26, // [26:39] is the sub-list for method output_type
+	13, // [13:26] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
