@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"slices"
 	"time"
@@ -159,6 +160,9 @@ func TestAccountUpdatesStream(t TB, newBroker Factory, f Features) {
 	connect(t, b, env.Params)
 	ctx, cancel := callCtx(t)
 	defer cancel()
+	if _, err := as.SubscribeAccountUpdates(ctx, "DU0000000"); !errors.Is(err, broker.ErrInvalidArgument) {
+		t.Errorf("SubscribeAccountUpdates of an unmanaged account: %v, want ErrInvalidArgument", err)
+	}
 	acct := s.Accounts[0]
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()

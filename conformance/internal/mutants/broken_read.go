@@ -183,3 +183,63 @@ func (b ordersFromMemory) CompletedOrders(ctx context.Context) ([]broker.Order, 
 	}
 	return b.Broker.CompletedOrders(ctx)
 }
+
+// streamEdit rewrites the inner Broker's account updates stream.
+type streamEdit struct {
+	broker.Broker
+	done <-chan struct{} // the case's end: release what the mutant holds
+	mode int
+}
+
+const (
+	streamFirstOnly  = iota // forwards the first state only
+	streamIgnoresCtx        // never closes the channel when ctx ends
+	streamAnyAccount        // accepts an account the session does not manage
+)
+
+func (b streamEdit) SubscribeAccountUpdates(ctx context.Context, account string) (<-chan broker.AccountUpdate, error) {
+	as := b.Broker.(broker.AccountStreamer)
+	if b.mode == streamAnyAccount {
+		ch, err := as.SubscribeAccountUpdates(ctx, account)
+		if errors.Is(err, broker.ErrInvalidArgument) {
+			out := make(chan broker.AccountUpdate)
+			context.AfterFunc(ctx, func() { close(out) })
+			return out, nil
+		}
+		return ch, err
+	}
+	inCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	in, err := as.SubscribeAccountUpdates(inCtx, account)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	out := make(chan broker.AccountUpdate, 1)
+	go func() {
+		defer cancel()
+		first := true
+		for {
+			select {
+			case u, open := <-in:
+				if !open {
+					if b.mode != streamIgnoresCtx {
+						close(out)
+					}
+					return
+				}
+				if first || b.mode != streamFirstOnly {
+					broker.Latest(out, u)
+				}
+				first = false
+			case <-ctx.Done():
+				if b.mode != streamIgnoresCtx {
+					close(out)
+					return
+				}
+			case <-b.done:
+				return
+			}
+		}
+	}()
+	return out, nil
+}
