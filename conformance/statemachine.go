@@ -216,6 +216,7 @@ func runMachine(t *rapid.T, newBroker Factory, f StateMachineFeatures) {
 		"Updates":    m.accountUpdatesCall,
 		"Executions": m.executionsCall,
 		"Orders":     m.ordersCall,
+		"Stream":     m.streamCall,
 		"Burst":      m.burst,
 		"SetScript":  m.setScript,
 		"Slow":       m.toggleSlow,

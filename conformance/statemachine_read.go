@@ -1,7 +1,9 @@
 package conformance
 
 import (
+	"context"
 	"slices"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -74,5 +76,60 @@ func (m *machine) ordersCall(t *rapid.T) {
 	got, err := call(ctx)
 	if e := compare(err, m.wantErr(), []broker.Order{}, got); e != nil {
 		t.Fatalf("%s: %v", name, e)
+	}
+}
+
+// streamCall subscribes to an account both sides manage (when the Broker is an
+// AccountStreamer), expects its first state to be the model's, then ends the
+// subscription and expects the channel closed.
+func (m *machine) streamCall(t *rapid.T) {
+	as, ok := m.b.(broker.AccountStreamer)
+	if !ok {
+		t.Skip("the Broker does not implement broker.AccountStreamer")
+	}
+	var accounts []string
+	for _, a := range m.script.Accounts {
+		if slices.Contains(m.accounts, a) || !m.connected {
+			accounts = append(accounts, a)
+		}
+	}
+	if len(accounts) == 0 {
+		t.Skip("no account managed by both the session and the script")
+	}
+	acct := rapid.SampledFrom(accounts).Draw(t, "streamAccount")
+	ctx, cancel := m.ctx(t)
+	defer cancel()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	ch, err := as.SubscribeAccountUpdates(sctx, acct)
+	if e := compare(err, m.wantErr(), true, err == nil); e != nil {
+		t.Fatalf("SubscribeAccountUpdates(%q): %v", acct, e)
+	}
+	if err != nil {
+		return
+	}
+	want, _ := m.script.AccountUpdate(acct)
+	select {
+	case u, open := <-ch:
+		if !open {
+			t.Fatalf("SubscribeAccountUpdates(%q): closed before its first state", acct)
+		}
+		want.UpdateTime = u.UpdateTime
+		if e := compare(nil, nil, want, u); e != nil {
+			t.Fatalf("SubscribeAccountUpdates(%q) first state: %v", acct, e)
+		}
+	case <-ctx.Done():
+		t.Fatalf("SubscribeAccountUpdates(%q): no first state: %v", acct, ctx.Err())
+	}
+	stop()
+	for {
+		select {
+		case _, open := <-ch:
+			if !open {
+				return
+			}
+		case <-time.After(CallTimeout):
+			t.Fatalf("SubscribeAccountUpdates(%q): channel open %v after its ctx ended", acct, CallTimeout)
+		}
 	}
 }
