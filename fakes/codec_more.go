@@ -124,11 +124,8 @@ func init() {
 		inCancelPnLSingle:     leadingID(inCancelPnLSingle),
 		inCancelMktData:       leadingID(inCancelMktData, "2"),
 		inCancelHistorical:    leadingID(inCancelHistorical, "1"),
-		inReqMktData:          leadingID(inReqMktData, "11"),
-		inReqContractData:     leadingID(inReqContractData, "8"),
-		inReqHistoricalData:   leadingID(inReqHistoricalData),
-		inPlaceOrder:          leadingID(inPlaceOrder),  // from 203; orderId at 1 (requestID, v ≥ 145)
-		inCancelOrder:         leadingID(inCancelOrder), // from 203; orderId at 1 (v ≥ 193)
+		inPlaceOrder:          placeOrderFromProto,  // from 203 (orders_codec.go)
+		inCancelOrder:         cancelOrderFromProto, // from 203
 	} {
 		protoIncoming[id] = in
 	}

@@ -47,6 +47,13 @@ type conn struct {
 
 	// Owned by the serve goroutine (Faults.EndlessPositions).
 	stream, streamDone chan struct{}
+	ordersSeen         int // PLACE_ORDERs read (Faults.DropAfterOrder)
+
+	// Market data (marketdata.go) and pacing (pacing.go); pacing and recent
+	// are set before serve and owned by the serve goroutine.
+	md     marketState
+	pacing *Pacing
+	recent []time.Time
 
 	// Replies held by a Stall (see reply). Guarded by hmu.
 	hmu      sync.Mutex
@@ -78,13 +85,15 @@ func (c *conn) close(abrupt bool) {
 			_ = tc.SetLinger(0)
 		}
 		close(c.quit)
-		_ = c.nc.Close()
+		// The client id is free before the client can see the close, so that
+		// it may reconnect with it at once, as with a real Gateway.
 		c.g.mu.Lock()
 		c.rec.Closed = true
 		c.apiLive = false
 		c.g.pruneLocked()
 		c.g.broadcastLocked()
 		c.g.mu.Unlock()
+		_ = c.nc.Close()
 	})
 }
 
@@ -192,7 +201,7 @@ func (c *conn) serve() {
 			continue
 		}
 		sc := c.g.currentScript()
-		replies := replies(sc, int(c.negotiated.Load()), fields)
+		replies := c.paced(sc, int(c.negotiated.Load()), fields) // pacing.go, then orders.go's answer
 		if len(replies) > 0 && !c.sleep(c.faults.ReplyDelay) {
 			return
 		}
@@ -490,7 +499,7 @@ func (c *conn) startAPI(br *bufio.Reader) bool {
 	sc := c.g.currentScript()
 	msgs := [][]string{
 		managedAcctsFields(sc.Accounts),
-		nextValidIDFields(sc.nextValidID()),
+		nextValidIDFields(c.g.nextOrderID(sc)),
 	}
 	for _, code := range []int64{CodeMarketDataFarmOK, CodeHistDataFarmOK, CodeSecDefDataFarmOK} {
 		msgs = append(msgs, errorFields(int(c.negotiated.Load()), -1, code, NoticeText(code)))

@@ -25,8 +25,8 @@
 // REQ_POSITIONS_MULTI, REQ_ACCOUNT_UPDATES_MULTI, REQ_PNL and REQ_PNL_SINGLE.
 // Cancels, REQ_MARKET_DATA_TYPE and REQ_AUTO_OPEN_ORDERS get no answer, as in
 // real TWS. Anything it cannot serve gets the error real TWS gives, never
-// silence: 200 for a request about a contract (the fake knows no contract
-// definitions), 321 for PLACE_ORDER (a read-only session), 10147 for
+// silence: 200 for a request about a contract it does not know (see Market
+// data), 321 for PLACE_ORDER (a read-only session), 10147 for
 // CANCEL_ORDER, 321 naming the message otherwise. Decimals go on the wire as
 // broker.Decimal.String(), never through a float.
 //
@@ -58,6 +58,33 @@
 // WaitRequests, RequestCount) waits until a request with a given message id
 // (MsgReqPositions, ...) has reached the gateway: the way a test knows a call
 // is in flight, without sleeping.
+//
+// # Orders
+//
+// Each Gateway holds one order book, shared by its connections as IB's orders
+// belong to the account (docs/adr/0013): PLACE_ORDER is acknowledged with
+// OPEN_ORDER and ORDER_STATUS, fills at Script.Quotes (or an instrument's last
+// price) as EXECUTION_DATA and COMMISSION_REPORT, and moves the script's
+// positions and executions; CANCEL_ORDER cancels; bad orders get IB's codes
+// (201, 110, 103, 10147, and 321 with Script.ReadOnlyAPI). SetPrice moves a
+// price and fills what it crosses, Orders returns every order for assertions,
+// and Faults.DropAfterOrder, Gateway.DropNextOrder and Faults.AckDelay break
+// the exchange on purpose (a drop after the ack is DropConnections).
+//
+// # Market data
+//
+// Script.Instruments are the contracts the gateway knows (docs/adr/0012;
+// DefaultInstruments, in DefaultScript): REQ_CONTRACT_DATA answers
+// CONTRACT_DATA and CONTRACT_DATA_END, REQ_MATCHING_SYMBOLS SYMBOL_SAMPLES,
+// REQ_MKT_DATA snapshots (TICK_SNAPSHOT_END) and streams (static quotes, or a
+// seeded random walk at Instrument.TicksPerSecond, one bounded pump goroutine
+// per connection) honouring REQ_MARKET_DATA_TYPE and delayed-only instruments
+// (10089, 10167), CANCEL_MKT_DATA stops a stream at once, SetHalted halts one
+// live, and REQ_HISTORICAL_DATA returns bars generated deterministically from
+// the instrument's seed. Faults.Market injects 354, 10089, 10167, 101, 162,
+// 200, 321, a slow first tick and a stream that goes silent; Script.Pacing
+// enforces IB's 50 messages/s (error 100, then disconnect) and historical
+// limits (162).
 //
 // # Frame codec
 //

@@ -43,6 +43,9 @@ type Gateway struct {
 	closed   bool
 	closeErr error
 	stalled  chan struct{} // non-nil between Stall and Resume; closed by Resume
+
+	orders *orderBook // the order simulator (orders.go)
+	hist   histPacer  // historical requests of all clients (pacing.go)
 }
 
 // Option configures NewGateway.
@@ -144,6 +147,7 @@ func NewGateway(s Script, opts ...Option) (*Gateway, error) {
 		done:    make(chan struct{}),
 		script:  s.Clone(),
 		changed: make(chan struct{}),
+		orders:  newOrderBook(),
 	}
 	g.log.Debug("listening", "addr", ln.Addr().String())
 	g.wg.Add(1)
@@ -251,6 +255,7 @@ func (g *Gateway) acceptLoop() {
 			return
 		}
 		c.faults = g.script.Faults
+		c.pacing = g.script.Pacing
 		c.version = g.script.serverVersion()
 		if g.opts.maxVersion != 0 {
 			c.version = min(c.version, g.opts.maxVersion)

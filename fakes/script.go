@@ -37,7 +37,21 @@ type Script struct {
 	// (PORTFOLIO_VALUE), REQ_PNL and REQ_PNL_SINGLE; see Mark. Optional.
 	Marks []Mark
 	// Executions are what REQ_EXECUTIONS returns (filtered), in order. Optional.
+	// The order simulator appends its fills (and moves Positions) live.
 	Executions []Execution
+	// Quotes are the scripted markets of the order simulator, one per symbol
+	// (orders.go): an order for a symbol without one is rejected. Optional.
+	Quotes []Quote
+	// ReadOnlyAPI refuses every PLACE_ORDER with error 321, as a Gateway whose
+	// API is configured read-only does.
+	ReadOnlyAPI bool
+	// Instruments are the contracts the gateway knows, for contract details,
+	// market data and historical bars (contracts.go). Optional: without them
+	// those requests get error 200.
+	Instruments []Instrument
+	// Pacing, if set, makes the gateway enforce IB's request limits on
+	// connections accepted while this Script is current (pacing.go).
+	Pacing *Pacing
 	// Faults are injected on every connection accepted while this Script is current.
 	Faults Faults
 }
@@ -103,9 +117,18 @@ type Faults struct {
 	// Notices are sent on each connection, with id -1, each After its delay from
 	// the gateway's reading START_API.
 	Notices []TimedNotice
+	// DropAfterOrder > 0: if the Nth PLACE_ORDER of the connection is a new
+	// order the gateway accepts, keep it (it works and fills on) but reset the
+	// connection before any ack (Gateway.DropNextOrder arms the same live).
+	DropAfterOrder int
+	// AckDelay is waited before acknowledging each new order (OPEN_ORDER and
+	// ORDER_STATUS); the order works, and may fill, only after it.
+	AckDelay time.Duration
 	// RefuseClientIDs lists client ids refused at START_API with error 326, as if
 	// another session held them.
 	RefuseClientIDs []int64
+	// Market holds the market data faults (marketdata_script.go).
+	Market MarketFaults
 }
 
 // TimedNotice is an ERR_MSG (id -1) the gateway sends After a delay from START_API.
@@ -117,7 +140,8 @@ type TimedNotice struct {
 
 // DefaultScript returns a realistic demo: two paper accounts, positions in
 // stocks (one fractional, one short), an option, EUR.USD and a future, marks
-// for three of them, two executions, and a full account summary for both accounts. testdata/demo.json holds the same Script.
+// for three of them, two executions, a full account summary for both accounts, and
+// the instruments of DefaultInstruments. testdata/demo.json holds the same Script.
 func DefaultScript() Script {
 	d := broker.MustDecimal
 	const a1, a2 = "DU1234567", "DU7654321"
@@ -159,6 +183,7 @@ func DefaultScript() Script {
 				Time: "20261201 15:45:12 US/Eastern", Exchange: "ARCA", Side: "SLD", Shares: d("0.25"),
 				Price: d("562.34"), Commission: d("0.35"), CommissionCurrency: "USD", RealizedPnL: d("12.5")},
 		},
+		Instruments: DefaultInstruments(),
 		Summary: []broker.AccountSummary{
 			{Account: a1, Values: summaryValues("INDIVIDUAL", "USD", map[string]string{
 				"NetLiquidation": "100523.45", "TotalCashValue": "84012.07", "SettledCash": "84012.07",
@@ -236,9 +261,16 @@ func (s Script) Validate() error {
 	if err := s.validateAccountData(bad); err != nil {
 		return err
 	}
+	if err := s.validateQuotes(bad); err != nil {
+		return err
+	}
+	if err := s.validateMarket(bad); err != nil {
+		return err
+	}
 	f := s.Faults
 	if f.CloseAfterMessages < 0 || f.MalformedAfterRequests < 0 || f.HalfOpenAfterRequests < 0 || f.ReplyDelay < 0 ||
-		f.UnansweredRequest < 0 || f.NoEndMarkerRequest < 0 || f.EmptyFrameRequest < 0 {
+		f.UnansweredRequest < 0 || f.NoEndMarkerRequest < 0 || f.EmptyFrameRequest < 0 || f.DropAfterOrder < 0 ||
+		f.AckDelay < 0 {
 		return bad("negative fault count or delay")
 	}
 	if f.MalformedFields != nil {
@@ -267,9 +299,15 @@ func (s Script) Clone() Script {
 	}
 	s.Marks = slices.Clone(s.Marks)
 	s.Executions = slices.Clone(s.Executions)
+	s.Quotes = slices.Clone(s.Quotes)
 	s.Faults.MalformedFields = slices.Clone(s.Faults.MalformedFields)
 	s.Faults.Notices = slices.Clone(s.Faults.Notices)
 	s.Faults.RefuseClientIDs = slices.Clone(s.Faults.RefuseClientIDs)
+	s.Instruments = slices.Clone(s.Instruments)
+	if s.Pacing != nil {
+		p := *s.Pacing
+		s.Pacing = &p
+	}
 	return s
 }
 
@@ -318,14 +356,18 @@ func ParseScript(b []byte) (Script, error) {
 // duration strings.
 type (
 	jsonScript struct {
-		ServerVersion int             `json:"server_version,omitempty"`
-		Accounts      []string        `json:"accounts"`
-		NextValidID   int64           `json:"next_valid_id,omitempty"`
-		Positions     []jsonPos       `json:"positions"`
-		Summary       []jsonSummary   `json:"summary"`
-		Marks         []jsonMark      `json:"marks,omitempty"`
-		Executions    []jsonExecution `json:"executions,omitempty"`
-		Faults        *jsonFaults     `json:"faults,omitempty"`
+		ServerVersion int              `json:"server_version,omitempty"`
+		Accounts      []string         `json:"accounts"`
+		NextValidID   int64            `json:"next_valid_id,omitempty"`
+		Positions     []jsonPos        `json:"positions"`
+		Summary       []jsonSummary    `json:"summary"`
+		Marks         []jsonMark       `json:"marks,omitempty"`
+		Executions    []jsonExecution  `json:"executions,omitempty"`
+		Instruments   []jsonInstrument `json:"instruments,omitempty"`
+		Quotes        []jsonOrderQuote `json:"quotes,omitempty"`
+		ReadOnlyAPI   bool             `json:"read_only_api,omitempty"`
+		Pacing        *jsonPacing      `json:"pacing,omitempty"`
+		Faults        *jsonFaults      `json:"faults,omitempty"`
 	}
 	jsonPos struct {
 		Account  string       `json:"account"`
@@ -355,21 +397,24 @@ type (
 		Currency string `json:"currency,omitempty"`
 	}
 	jsonFaults struct {
-		StallHandshake         bool         `json:"stall_handshake,omitempty"`
-		CloseBeforeHandshake   bool         `json:"close_before_handshake,omitempty"`
-		ShortHandshake         bool         `json:"short_handshake,omitempty"`
-		EmptyHandshake         bool         `json:"empty_handshake,omitempty"`
-		CloseAfterMessages     int          `json:"close_after_messages,omitempty"`
-		ReplyDelay             string       `json:"reply_delay,omitempty"`
-		MalformedAfterRequests int          `json:"malformed_after_requests,omitempty"`
-		MalformedFields        []string     `json:"malformed_fields,omitempty"`
-		HalfOpenAfterRequests  int          `json:"half_open_after_requests,omitempty"`
-		UnansweredRequest      int          `json:"unanswered_request,omitempty"`
-		EmptyFrameRequest      int          `json:"empty_frame_request,omitempty"`
-		NoEndMarkerRequest     int          `json:"no_end_marker_request,omitempty"`
-		EndlessPositions       bool         `json:"endless_positions,omitempty"`
-		Notices                []jsonNotice `json:"notices,omitempty"`
-		RefuseClientIDs        []int64      `json:"refuse_client_ids,omitempty"`
+		StallHandshake         bool              `json:"stall_handshake,omitempty"`
+		CloseBeforeHandshake   bool              `json:"close_before_handshake,omitempty"`
+		ShortHandshake         bool              `json:"short_handshake,omitempty"`
+		EmptyHandshake         bool              `json:"empty_handshake,omitempty"`
+		CloseAfterMessages     int               `json:"close_after_messages,omitempty"`
+		ReplyDelay             string            `json:"reply_delay,omitempty"`
+		MalformedAfterRequests int               `json:"malformed_after_requests,omitempty"`
+		MalformedFields        []string          `json:"malformed_fields,omitempty"`
+		HalfOpenAfterRequests  int               `json:"half_open_after_requests,omitempty"`
+		UnansweredRequest      int               `json:"unanswered_request,omitempty"`
+		EmptyFrameRequest      int               `json:"empty_frame_request,omitempty"`
+		NoEndMarkerRequest     int               `json:"no_end_marker_request,omitempty"`
+		EndlessPositions       bool              `json:"endless_positions,omitempty"`
+		Notices                []jsonNotice      `json:"notices,omitempty"`
+		RefuseClientIDs        []int64           `json:"refuse_client_ids,omitempty"`
+		Market                 *jsonMarketFaults `json:"market,omitempty"`
+		DropAfterOrder         int               `json:"drop_after_order,omitempty"`
+		AckDelay               string            `json:"ack_delay,omitempty"`
 	}
 	jsonNotice struct {
 		After   string `json:"after"`
@@ -390,6 +435,8 @@ func (s Script) MarshalJSON() ([]byte, error) {
 			Quantity: p.Quantity.String(), AvgCost: p.AvgCost.String()})
 	}
 	j.Marks, j.Executions = marshalMarks(s.Marks), marshalExecutions(s.Executions)
+	j.Instruments, j.Pacing = marshalInstruments(s.Instruments), marshalPacing(s.Pacing)
+	j.Quotes, j.ReadOnlyAPI = marshalQuotes(s.Quotes), s.ReadOnlyAPI
 	for _, a := range s.Summary {
 		js := jsonSummary{Account: a.Account, Values: map[string]jsonSummaryVal{}}
 		for tag, v := range a.Values {
@@ -403,14 +450,18 @@ func (s Script) MarshalJSON() ([]byte, error) {
 		CloseAfterMessages: f.CloseAfterMessages, MalformedAfterRequests: f.MalformedAfterRequests,
 		MalformedFields: f.MalformedFields, HalfOpenAfterRequests: f.HalfOpenAfterRequests,
 		UnansweredRequest: f.UnansweredRequest, NoEndMarkerRequest: f.NoEndMarkerRequest, EmptyFrameRequest: f.EmptyFrameRequest,
-		EndlessPositions: f.EndlessPositions, RefuseClientIDs: f.RefuseClientIDs}
+		EndlessPositions: f.EndlessPositions, RefuseClientIDs: f.RefuseClientIDs, DropAfterOrder: f.DropAfterOrder}
 	if f.ReplyDelay != 0 {
 		jf.ReplyDelay = f.ReplyDelay.String()
+	}
+	if f.AckDelay != 0 {
+		jf.AckDelay = f.AckDelay.String()
 	}
 	for _, n := range f.Notices {
 		jf.Notices = append(jf.Notices, jsonNotice{After: n.After.String(), Code: n.Code, Message: n.Message})
 	}
-	if !jsonFaultsZero(jf) {
+	jf.Market = marshalMarketFaults(f.Market)
+	if !jsonFaultsZero(jf) || jf.Market != nil {
 		j.Faults = &jf
 	}
 	return json.Marshal(j)
@@ -431,7 +482,7 @@ func jsonFaultsZero(f jsonFaults) bool {
 		f.CloseAfterMessages == 0 && f.ReplyDelay == "" &&
 		f.MalformedAfterRequests == 0 && f.MalformedFields == nil && f.HalfOpenAfterRequests == 0 &&
 		f.UnansweredRequest == 0 && f.NoEndMarkerRequest == 0 && f.EmptyFrameRequest == 0 && !f.EndlessPositions &&
-		f.Notices == nil && f.RefuseClientIDs == nil
+		f.Notices == nil && f.RefuseClientIDs == nil && f.DropAfterOrder == 0 && f.AckDelay == ""
 }
 
 // UnmarshalJSON decodes the JSON form strictly (unknown fields are errors); it
@@ -491,19 +542,39 @@ func (s *Script) UnmarshalJSON(b []byte) error {
 	if out.Executions, err = unmarshalExecutions(j.Executions, bad); err != nil {
 		return err
 	}
+	if out.Instruments, err = unmarshalInstruments(j.Instruments, bad); err != nil {
+		return err
+	}
+	if out.Pacing, err = unmarshalPacing(j.Pacing, bad); err != nil {
+		return err
+	}
+	if out.Quotes, err = unmarshalQuotes(j.Quotes, bad); err != nil {
+		return err
+	}
+	out.ReadOnlyAPI = j.ReadOnlyAPI
 	if jf := j.Faults; jf != nil {
 		f := Faults{StallHandshake: jf.StallHandshake, CloseBeforeHandshake: jf.CloseBeforeHandshake,
 			ShortHandshake: jf.ShortHandshake, EmptyHandshake: jf.EmptyHandshake,
 			CloseAfterMessages: jf.CloseAfterMessages, MalformedAfterRequests: jf.MalformedAfterRequests,
 			MalformedFields: jf.MalformedFields, HalfOpenAfterRequests: jf.HalfOpenAfterRequests,
 			UnansweredRequest: jf.UnansweredRequest, NoEndMarkerRequest: jf.NoEndMarkerRequest, EmptyFrameRequest: jf.EmptyFrameRequest,
-			EndlessPositions: jf.EndlessPositions, RefuseClientIDs: jf.RefuseClientIDs}
+			EndlessPositions: jf.EndlessPositions, RefuseClientIDs: jf.RefuseClientIDs, DropAfterOrder: jf.DropAfterOrder}
+		if jf.AckDelay != "" {
+			d, err := time.ParseDuration(jf.AckDelay)
+			if err != nil {
+				return bad("faults.ack_delay: %v", err)
+			}
+			f.AckDelay = d
+		}
 		if jf.ReplyDelay != "" {
 			d, err := time.ParseDuration(jf.ReplyDelay)
 			if err != nil {
 				return bad("faults.reply_delay: %v", err)
 			}
 			f.ReplyDelay = d
+		}
+		if f.Market, err = unmarshalMarketFaults(jf.Market, bad); err != nil {
+			return err
 		}
 		for i, n := range jf.Notices {
 			d, err := time.ParseDuration(n.After)

@@ -24,9 +24,6 @@ func init() {
 		inReqCurrentTime: func(Script, int, []string) [][]string {
 			return [][]string{currentTimeFields(time.Now())}
 		},
-		inReqIDs: func(sc Script, _ int, _ []string) [][]string {
-			return [][]string{nextValidIDFields(sc.nextValidID())}
-		},
 		inReqManagedAccts: func(sc Script, _ int, _ []string) [][]string {
 			return [][]string{managedAcctsFields(sc.Accounts)}
 		},
@@ -34,15 +31,11 @@ func init() {
 		inReqAccountSummary: replyAccountSummary,
 		inReqAcctData:       replyAccountUpdates,
 		inReqExecutions:     replyExecutions,
-		// The fake holds no orders: open and completed order lists are empty.
-		inReqOpenOrders:    endOpenOrders,
-		inReqAllOpenOrders: endOpenOrders,
+		// PLACE_ORDER, CANCEL_ORDER, REQ_IDS and the order lists are served by
+		// the order simulator (orderHandlers in orders.go).
 		// REQ_AUTO_OPEN_ORDERS binds future TWS orders; real TWS answers
 		// nothing (only client 0 may send it, and there are none to bind).
 		inReqAutoOpenOrders: silent,
-		inReqCompletedOrders: func(Script, int, []string) [][]string {
-			return [][]string{completedOrdersEndFields()}
-		},
 		// REQ_MARKET_DATA_TYPE only sets the type of later market data
 		// (announced by MARKET_DATA_TYPE on each REQ_MKT_DATA): no reply.
 		inReqMarketDataType:   silent,
@@ -59,9 +52,8 @@ func init() {
 		inCancelPnLSingle:     silent,
 		inCancelMktData:       silent,
 		inCancelHistorical:    silent,
-		inPlaceOrder:          replyPlaceOrder,
-		inCancelOrder:         replyCancelOrder,
 	}
+	registerMarketData() // pacing.go
 }
 
 // contractRequests are requests for data on a contract: the fake knows no
@@ -228,8 +220,6 @@ func replyExecutions(sc Script, v int, fields []string) [][]string {
 	return append(out, executionEndFields(reqID))
 }
 
-func endOpenOrders(Script, int, []string) [][]string { return [][]string{openOrderEndFields()} }
-
 // replyPositionsMulti answers "74,1,reqId,account,modelCode": the positions of
 // account ("" or "All": every account).
 func replyPositionsMulti(sc Script, _ int, fields []string) [][]string {
@@ -290,19 +280,6 @@ func replyPnLSingle(sc Script, v int, fields []string) [][]string {
 		}
 	}
 	return [][]string{errorFields(v, intField(fields, 1, -1), CodeNoSecurityDefinition, textNoSecurityDefinition)}
-}
-
-// replyPlaceOrder refuses every order as a read-only API session does.
-func replyPlaceOrder(_ Script, v int, fields []string) [][]string {
-	return [][]string{errorFields(v, requestID(v, fields), CodeValidationError, textReadOnly)}
-}
-
-// replyCancelOrder answers "4,[1,]orderId,..." (no version field from 192)
-// with 10147: the fake holds no orders.
-func replyCancelOrder(_ Script, v int, fields []string) [][]string {
-	id := requestID(v, fields)
-	return [][]string{errorFields(v, id, CodeOrderNotFound,
-		"OrderId "+i64(id)+" that needs to be cancelled is not found.")}
 }
 
 // eachSummaryRow calls emit for each row a gateway answers to a summary request

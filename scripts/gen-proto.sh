@@ -41,6 +41,12 @@ TWS_PROTOS=(
   AccountValue PortfolioValue AccountUpdateTime AccountDataEnd OpenOrdersEnd CompletedOrdersEnd
   ExecutionDetails Execution ExecutionDetailsEnd CommissionAndFeesReport PositionMulti PositionMultiEnd
   AccountUpdateMulti AccountUpdateMultiEnd PnL PnLSingle
+  PlaceOrderRequest AttachedOrders Order OrderCondition SoftDollarTier OrderState OrderAllocation
+  OpenOrder OrderStatus CompletedOrder CancelOrderRequest OrderCancel
+  ContractDataRequest MarketDataRequest HistoricalDataRequest MatchingSymbolsRequest
+  ContractData ContractDataEnd ContractDetails IneligibilityReason SymbolSamples ContractDescription
+  TickPrice TickSize TickString TickGeneric TickSnapshotEnd MarketDataType TickReqParams
+  HistoricalData HistoricalDataBar HistoricalDataEnd
 )
 ibapi=$(go list -m -f '{{.Dir}}' github.com/scmhub/ibapi)
 out=fakes/internal/twspb
