@@ -71,7 +71,9 @@ type Broker interface {
 
 	// OpenOrders returns the open orders of this client id (REQ_OPEN_ORDERS), in
 	// the gateway's order, once the gateway has signalled the end of the list.
-	// It fails with ErrNotConnected if there is no session.
+	// Each order appears once, in its latest state; an order the gateway reports
+	// finished while the list is coming is left out. It fails with
+	// ErrNotConnected if there is no session.
 	OpenOrders(ctx context.Context) ([]Order, error)
 
 	// CompletedOrders returns the completed orders the gateway reports

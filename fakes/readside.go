@@ -123,8 +123,9 @@ func (m *Memory) Executions(ctx context.Context, f broker.ExecutionFilter) ([]br
 	return s.ExecutionsMatching(f), nil
 }
 
-// OpenOrders implements broker.Broker: a Script holds no orders, so the list
-// is empty (as the gateway answers: OPEN_ORDER_END alone).
+// OpenOrders implements broker.Broker: a Memory has no order simulator (the
+// Gateway's orders come from PLACE_ORDER, not from the Script), so the list is
+// empty, as a Gateway with no orders placed answers.
 func (m *Memory) OpenOrders(ctx context.Context) ([]broker.Order, error) {
 	if _, err := m.call(ctx, broker.OpOpenOrders); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package ibkr
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/scmhub/ibapi"
 
@@ -270,8 +271,19 @@ func (s *session) OpenOrder(_ int64, c *ibapi.Contract, o *ibapi.Order, st *ibap
 	s.addOrder(listOpenOrders, c, o, st)
 }
 
-// OpenOrderEnd completes the open orders request.
-func (s *session) OpenOrderEnd() { s.endList(listOpenOrders) }
+// OpenOrderEnd completes the open orders request. Orders whose last row says
+// they no longer work (filled or cancelled while the list was coming, reported
+// unprompted) are left out.
+func (s *session) OpenOrderEnd() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.lists[listOpenOrders]
+	if r == nil {
+		return
+	}
+	r.orders = slices.DeleteFunc(r.orders, func(o broker.Order) bool { return terminalStatus(o.Status) })
+	s.finishListLocked(listOpenOrders, r, nil)
+}
 
 // CompletedOrder adds a COMPLETED_ORDER row to the completed orders request, if any.
 func (s *session) CompletedOrder(c *ibapi.Contract, o *ibapi.Order, st *ibapi.OrderState) {
@@ -294,8 +306,29 @@ func (s *session) addOrder(k listKind, c *ibapi.Contract, o *ibapi.Order, st *ib
 		return
 	}
 	if s.growListLocked(k, r, orderSize(x)) {
-		r.orders = append(r.orders, x)
+		r.addOrder(x)
 	}
+}
+
+// OrderStatus updates the status and filled quantity of an order in the open
+// orders request, if it holds that order.
+func (s *session) OrderStatus(_ int64, status string, filled, _ ibapi.Decimal, _ float64, permID, _ int64, _ float64, _ int64, _ string, _ float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.lists[listOpenOrders]
+	if r == nil {
+		return
+	}
+	i, ok := r.permIdx[permID]
+	if !ok {
+		return
+	}
+	f, err := optDecimal(filled)
+	if err != nil {
+		s.finishListLocked(listOpenOrders, r, fmt.Errorf("order %d filled quantity: %w", permID, err))
+		return
+	}
+	r.orders[i].Status, r.orders[i].Filled = status, f
 }
 
 func (s *session) endList(k listKind) {

@@ -37,6 +37,7 @@ type listReq struct {
 	valIdx  map[[2]string]int // (key, currency) → index in upd.Values
 	posIdx  map[int64]int     // conID → index in upd.Portfolio
 	orders  []broker.Order
+	permIdx map[int64]int // perm id → index in orders: a later row of an order replaces its earlier one
 	rows    int
 	size    int
 	err     error
@@ -154,6 +155,29 @@ func (s *session) fenceList(ctx context.Context, k listKind) error {
 	s.listStale[k] = false
 	s.mu.Unlock()
 	return nil
+}
+
+// addOrder merges an order row into r: an order's later row (its state
+// changed while the list was coming) replaces the earlier one.
+func (r *listReq) addOrder(x broker.Order) {
+	if r.permIdx == nil {
+		r.permIdx = map[int64]int{}
+	}
+	if i, ok := r.permIdx[x.PermID]; ok && x.PermID != 0 {
+		r.orders[i] = x
+		return
+	}
+	r.permIdx[x.PermID] = len(r.orders)
+	r.orders = append(r.orders, x)
+}
+
+// terminalStatus reports an order status after which the order no longer works.
+func terminalStatus(st string) bool {
+	switch st {
+	case "Filled", "Cancelled", "ApiCancelled", "Inactive":
+		return true
+	}
+	return false
 }
 
 // addValue merges an ACCT_VALUE row into r.
