@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -42,3 +43,17 @@ async def test_read_side(brokerkit_bin, gateway):
         assert [x.contract.symbol for x in spy] == ["SPY"] and spy[0].realized_pnl == Decimal("12.5")
         assert await client.open_orders() == []
         assert await client.completed_orders() == []
+
+
+@pytest.mark.asyncio
+async def test_account_updates_stream(brokerkit_bin, gateway):
+    async with brokerkit.Client(brokerkit_bin) as client:
+        await client.connect(gateway.host, gateway.port, client_id=53)
+        acct = DEMO["accounts"][0]
+        stream = await client.account_updates_stream(acct)
+        first = await asyncio.wait_for(stream.__anext__(), 10)
+        assert first == await client.account_updates(acct)  # the one-shot is answered from the stream
+        assert first.account == acct and len(first.portfolio) == sum(p["account"] == acct for p in DEMO["positions"])
+        await stream.aclose()  # unsubscribes
+        with pytest.raises(brokerkit.InvalidArgument):
+            await client.account_updates_stream("DU0000000")
