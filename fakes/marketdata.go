@@ -6,10 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/brokerkit/brokerkit/broker"
-	"github.com/brokerkit/brokerkit/fakes/internal/twspb"
 )
 
 // This file serves market data: REQ_MARKET_DATA_TYPE, REQ_MKT_DATA
@@ -427,74 +424,6 @@ func (c *conn) pumpOnceLocked(m *marketState, mf MarketFaults, now time.Time) (b
 		}
 	}
 	return busy, true
-}
-
-// Protobuf forms of the market data messages (from versionProtobufMarketData).
-
-func tickPriceProto(f []string) (proto.Message, error) {
-	id, err := parseInt32("req id", field(f, 2))
-	if err != nil {
-		return nil, err
-	}
-	tt, err := parseInt32("tick type", field(f, 3))
-	if err != nil {
-		return nil, err
-	}
-	p, err := parseFloat("price", field(f, 4))
-	if err != nil {
-		return nil, err
-	}
-	return &twspb.TickPrice{ReqId: id, TickType: tt, Price: p, Size: optString(field(f, 5)), AttrMask: proto.Int32(0)}, nil
-}
-
-func tickSizeProto(f []string) (proto.Message, error) {
-	id, err := parseInt32("req id", field(f, 2))
-	if err != nil {
-		return nil, err
-	}
-	tt, err := parseInt32("tick type", field(f, 3))
-	return &twspb.TickSize{ReqId: id, TickType: tt, Size: optString(field(f, 4))}, err
-}
-
-func tickStringProto(f []string) (proto.Message, error) {
-	id, err := parseInt32("req id", field(f, 2))
-	if err != nil {
-		return nil, err
-	}
-	tt, err := parseInt32("tick type", field(f, 3))
-	return &twspb.TickString{ReqId: id, TickType: tt, Value: proto.String(field(f, 4))}, err
-}
-
-func tickGenericProto(f []string) (proto.Message, error) {
-	id, err := parseInt32("req id", field(f, 2))
-	if err != nil {
-		return nil, err
-	}
-	tt, err := parseInt32("tick type", field(f, 3))
-	if err != nil {
-		return nil, err
-	}
-	val, err := parseFloat("value", field(f, 4))
-	return &twspb.TickGeneric{ReqId: id, TickType: tt, Value: val}, err
-}
-
-func marketDataTypeProto(f []string) (proto.Message, error) {
-	id, err := parseInt32("req id", field(f, 2))
-	if err != nil {
-		return nil, err
-	}
-	t, err := parseInt32("type", field(f, 3))
-	return &twspb.MarketDataType{ReqId: id, MarketDataType: t}, err
-}
-
-func tickReqParamsProto(f []string) (proto.Message, error) {
-	id, err := parseInt32("req id", field(f, 1))
-	if err != nil {
-		return nil, err
-	}
-	perm, err := parseInt32("snapshot permissions", field(f, 4))
-	return &twspb.TickReqParams{ReqId: id, MinTick: optString(field(f, 2)), BboExchange: optString(field(f, 3)),
-		SnapshotPermissions: perm}, err
 }
 
 // SetHalted halts (or resumes) trading in the instrument with conID, as an

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
 )
 
 // Recorder is a transparent TCP proxy in front of a real TWS or IB Gateway (or
@@ -42,13 +40,7 @@ type recConn struct {
 // NewRecorder listens (on 127.0.0.1:0 unless WithAddr) and proxies each
 // connection to upstream ("host:port"). Options: WithAddr, WithLogger.
 func NewRecorder(upstream string, opts ...Option) (*Recorder, error) {
-	o := options{addr: "127.0.0.1:0", log: hclog.NewNullLogger()}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.log == nil {
-		o.log = hclog.NewNullLogger()
-	}
+	o := newOptions(opts)
 	r := &Recorder{upstream: upstream, dial: 10 * time.Second}
 	srv, err := listenTCP(o.addr, o.log.Named("record"))
 	if err != nil {

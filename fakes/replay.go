@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-
-	"github.com/hashicorp/go-hclog"
 )
 
 // Replayer serves a recorded Session to any client: each accepted connection
@@ -43,13 +41,7 @@ type exchange struct {
 // NewReplayer listens (on 127.0.0.1:0 unless WithAddr) and serves s. Options:
 // WithAddr, WithLogger (mismatches are logged there at Error level).
 func NewReplayer(s Session, opts ...Option) (*Replayer, error) {
-	o := options{addr: "127.0.0.1:0", log: hclog.NewNullLogger()}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.log == nil {
-		o.log = hclog.NewNullLogger()
-	}
+	o := newOptions(opts)
 	r := &Replayer{sess: s, used: make([]bool, len(s.Connections))}
 	srv, err := listenTCP(o.addr, o.log.Named("replay"))
 	if err != nil {

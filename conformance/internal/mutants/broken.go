@@ -173,25 +173,51 @@ func (b breaksOnCancel) Positions(ctx context.Context) ([]broker.Position, error
 
 // ---- lifecycle ----
 
-// pretendsConnected answers Ping with nil before the first Connect.
-type pretendsConnected struct {
-	broker.Broker
+// connMemory remembers whether a Connect succeeded, for the mutants that
+// misbehave by that memory: their Connect passes its result through
+// note; those that forget on Disconnect call forget.
+type connMemory struct {
 	mu        sync.Mutex
 	connected bool
 }
 
-func (b *pretendsConnected) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
-	info, err := b.Broker.Connect(ctx, p)
-	b.mu.Lock()
-	b.connected = b.connected || err == nil
-	b.mu.Unlock()
+// note records whether Connect succeeded and passes its result on.
+func (m *connMemory) note(info broker.ConnectInfo, err error) (broker.ConnectInfo, error) {
+	if err == nil {
+		m.mu.Lock()
+		m.connected = true
+		m.mu.Unlock()
+	}
 	return info, err
 }
 
+// isConnected reports whether a Connect succeeded since the last forget.
+func (m *connMemory) isConnected() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.connected
+}
+
+// forget clears the memory and reports what it held.
+func (m *connMemory) forget() (was bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	was, m.connected = m.connected, false
+	return was
+}
+
+// pretendsConnected answers Ping with nil before the first Connect.
+type pretendsConnected struct {
+	broker.Broker
+	mem connMemory
+}
+
+func (b *pretendsConnected) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
+	return b.mem.note(b.Broker.Connect(ctx, p))
+}
+
 func (b *pretendsConnected) Ping(ctx context.Context) error {
-	b.mu.Lock()
-	ever := b.connected
-	b.mu.Unlock()
+	ever := b.mem.isConnected()
 	if err := b.Broker.Ping(ctx); !ever && errors.Is(err, broker.ErrNotConnected) {
 		return nil
 	} else {
@@ -410,26 +436,15 @@ func (b *failedConnectSticks) Connect(ctx context.Context, p broker.ConnectParam
 // disconnectOnce fails Disconnect of a Broker it did not see connected.
 type disconnectOnce struct {
 	broker.Broker
-	mu        sync.Mutex
-	connected bool
+	mem connMemory
 }
 
 func (b *disconnectOnce) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
-	info, err := b.Broker.Connect(ctx, p)
-	if err == nil {
-		b.mu.Lock()
-		b.connected = true
-		b.mu.Unlock()
-	}
-	return info, err
+	return b.mem.note(b.Broker.Connect(ctx, p))
 }
 
 func (b *disconnectOnce) Disconnect(ctx context.Context) error {
-	b.mu.Lock()
-	was := b.connected
-	b.connected = false
-	b.mu.Unlock()
-	if !was {
+	if !b.mem.forget() {
 		return fmt.Errorf("mutant: %w", broker.ErrNotConnected)
 	}
 	return b.Broker.Disconnect(ctx)
