@@ -83,6 +83,13 @@ func calls(b broker.Broker) map[string]func(context.Context) error {
 		"Positions":      func(ctx context.Context) error { _, err := b.Positions(ctx); return err },
 		"AccountSummary": func(ctx context.Context) error { _, err := b.AccountSummary(ctx); return err },
 		"Ping":           func(ctx context.Context) error { return b.Ping(ctx) },
+		"AccountUpdates": func(ctx context.Context) error { _, err := b.AccountUpdates(ctx, ""); return err },
+		"Executions": func(ctx context.Context) error {
+			_, err := b.Executions(ctx, broker.ExecutionFilter{})
+			return err
+		},
+		"OpenOrders":      func(ctx context.Context) error { _, err := b.OpenOrders(ctx); return err },
+		"CompletedOrders": func(ctx context.Context) error { _, err := b.CompletedOrders(ctx); return err },
 	}
 }
 

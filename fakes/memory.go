@@ -49,6 +49,7 @@ type Memory struct {
 	script    Script
 	connected bool
 	closed    bool
+	subs      map[*memSub]struct{} // account update streams (readside.go)
 }
 
 var _ broker.Broker = (*Memory)(nil)
@@ -77,6 +78,7 @@ func (m *Memory) SetScript(s Script) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.script = s
+	m.publishLocked()
 }
 
 // Connected reports whether a session is open.
@@ -172,6 +174,7 @@ func (m *Memory) Disconnect(ctx context.Context) error {
 		return broker.ErrClosed
 	}
 	m.connected = false
+	m.endSubsLocked()
 	return nil
 }
 
@@ -245,6 +248,7 @@ func (m *Memory) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
 func (m *Memory) Close() error {
 	m.mu.Lock()
 	m.closed, m.connected = true, false
+	m.endSubsLocked()
 	m.mu.Unlock()
 	m.close()
 	m.hub.Close()

@@ -3,6 +3,8 @@ package ibkr
 import (
 	"context"
 	"fmt"
+
+	"github.com/brokerkit/brokerkit/broker"
 )
 
 // Requests answered under their request id. Most requests of the TWS API carry
@@ -108,6 +110,24 @@ type summaryReq struct {
 func (r *summaryReq) finish(err error) {
 	if err != nil {
 		r.coll = summaryCollector{}
+	}
+	r.err = err
+	close(r.done)
+}
+
+// execReq is one REQ_EXECUTIONS in byID. Its COMMISSION_REPORT rows carry no
+// request id: they find their execution by exec id (idx).
+type execReq struct {
+	rows []broker.Execution
+	idx  map[string]int
+	size int
+	err  error
+	done chan struct{}
+}
+
+func (r *execReq) finish(err error) {
+	if err != nil {
+		r.rows = nil
 	}
 	r.err = err
 	close(r.done)

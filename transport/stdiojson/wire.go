@@ -49,6 +49,11 @@ type wireRequest struct {
 	Protocol int             `json:"protocol,omitempty"`
 	Events   bool            `json:"events,omitempty"`
 	Target   json.RawMessage `json:"target,omitempty"`
+	Account  string          `json:"account,omitempty"` // get_account_updates
+	// Filter of get_executions; absent matches every execution.
+	Filter *broker.ExecutionFilter `json:"filter,omitempty"`
+	// Subscription names a stream (subscribe_account_updates, unsubscribe; stream.go).
+	Subscription string `json:"subscription,omitempty"`
 }
 
 // wireResponse is the answer to one request.
@@ -80,6 +85,9 @@ type wireInbound struct {
 	IBCode  int64           `json:"ib_code"`
 	Time    time.Time       `json:"time"`
 	Message string          `json:"message"`
+
+	Subscription string          `json:"subscription"` // a stream's event (stream.go)
+	Update       json.RawMessage `json:"update"`
 
 	fast bool // Data was cut out by fastSuccess, not decoded
 }

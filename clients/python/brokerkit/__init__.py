@@ -16,14 +16,15 @@ from .compat import SubprocessIBKRClient, connect_ibkr_robust
 from .errors import (APIError, AlreadyConnected, BrokerError, Canceled, CircuitOpen, ClientIDInUse, Closed,
                      DeadlineExceeded, GatewayUnreachable, HandshakeFailed, InvalidArgument, NotConnected,
                      ProtocolError, Timeout, Unsupported, WorkerExited, WorkerNotFound, WorkerUnavailable)
-from .types import AccountSummary, ConnectInfo, Contract, Event, Position, SummaryValue
+from .types import (AccountSummary, AccountUpdate, AccountValue, ConnectInfo, Contract, Event, Execution, Order,
+                    PortfolioItem, Position, SummaryValue)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Client", "State", "find_binary", "IDEMPOTENT_COMMANDS", "SubprocessIBKRClient", "connect_ibkr_robust",
     "CircuitBreaker", "BreakerState", "AccountSummary", "ConnectInfo", "Contract", "Event", "Position",
-    "SummaryValue", "BrokerError", "APIError", "AlreadyConnected", "Canceled", "CircuitOpen", "ClientIDInUse",
+    "SummaryValue", "AccountUpdate", "AccountValue", "PortfolioItem", "Execution", "Order", "BrokerError", "APIError", "AlreadyConnected", "Canceled", "CircuitOpen", "ClientIDInUse",
     "Closed", "DeadlineExceeded", "GatewayUnreachable", "HandshakeFailed", "InvalidArgument", "NotConnected",
     "ProtocolError", "Timeout", "Unsupported", "WorkerExited", "WorkerNotFound", "WorkerUnavailable",
 ]
