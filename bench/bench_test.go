@@ -378,3 +378,49 @@ func reportDistribution(b *testing.B, d []time.Duration) {
 	b.ReportMetric(ms(d[min(len(d)-1, (len(d)*95+99)/100-1)]), "ms-p95")
 	b.ReportMetric(float64(len(d)), "kills")
 }
+
+// BenchmarkAccountUpdates fetches one account's values and a portfolio of
+// about n/len(benchAccounts) marked positions (PORTFOLIO_VALUE rows) through
+// the IBKR adapter, in this process and behind each transport.
+func BenchmarkAccountUpdates(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		b.Run("n="+strconv.Itoa(n), func(b *testing.B) {
+			b.Run("inprocess", func(b *testing.B) {
+				g, s := gateway(b, n)
+				a := ibkr.New(ibkr.WithLogger(quietLogger()))
+				b.Cleanup(func() { _ = a.Close() })
+				mustConnect(b, a, g.ConnectParams(1))
+				accountUpdatesLoop(b, a, s)
+			})
+			for _, tr := range transports {
+				b.Run(tr.name, func(b *testing.B) {
+					g, s := gateway(b, n)
+					br := startWorker(b, tr, "ibkr", 0)
+					mustConnect(b, br, g.ConnectParams(1))
+					accountUpdatesLoop(b, br, s)
+				})
+			}
+		})
+	}
+}
+
+// accountUpdatesLoop checks the first answer in full and the size of the others.
+func accountUpdatesLoop(b *testing.B, br broker.Broker, s fakes.Script) {
+	ctx := context.Background()
+	acct := s.Accounts[0]
+	want, _ := s.AccountUpdate(acct)
+	u, err := br.AccountUpdates(ctx, acct)
+	if err != nil {
+		b.Fatal(err)
+	}
+	want.UpdateTime = u.UpdateTime
+	if diff := cmp.Diff(want, u); diff != "" {
+		b.Fatalf("AccountUpdates (-script +got):\n%s", diff)
+	}
+	for b.Loop() {
+		u, err := br.AccountUpdates(ctx, acct)
+		if err != nil || len(u.Portfolio) != len(want.Portfolio) {
+			b.Fatalf("AccountUpdates: %d of %d portfolio rows, %v", len(u.Portfolio), len(want.Portfolio), err)
+		}
+	}
+}

@@ -55,6 +55,33 @@ type Broker interface {
 	// ErrNotConnected if there is no session.
 	AccountSummary(ctx context.Context, tags ...string) ([]AccountSummary, error)
 
+	// AccountUpdates returns the values and portfolio of one managed account
+	// (REQ_ACCOUNT_UPDATES), once the gateway has signalled the end of its first
+	// download; the subscription does not outlive the call. account "" names the
+	// only managed account. It fails with ErrNotConnected if there is no session
+	// and with ErrInvalidArgument if account is not one of Accounts (or is "" while
+	// the session manages several).
+	AccountUpdates(ctx context.Context, account string) (AccountUpdate, error)
+
+	// Executions returns the executions of the current day that match f, in the
+	// gateway's order, each with its commission report, once the gateway has
+	// signalled the end of the list. It fails with ErrNotConnected if there is
+	// no session.
+	Executions(ctx context.Context, f ExecutionFilter) ([]Execution, error)
+
+	// OpenOrders returns the open orders of this client id (REQ_OPEN_ORDERS), in
+	// the gateway's order, once the gateway has signalled the end of the list.
+	// Each order appears once, in its latest state; an order the gateway reports
+	// finished while the list is coming is left out. It fails with
+	// ErrNotConnected if there is no session.
+	OpenOrders(ctx context.Context) ([]Order, error)
+
+	// CompletedOrders returns the completed orders the gateway reports
+	// (REQ_COMPLETED_ORDERS, API orders and others), in the gateway's order, once
+	// it has signalled the end of the list. It fails with ErrNotConnected if
+	// there is no session.
+	CompletedOrders(ctx context.Context) ([]Order, error)
+
 	// Ping makes one round trip to the gateway (REQ_CURRENT_TIME) and returns nil
 	// if it answered. It fails with ErrNotConnected if there is no session.
 	Ping(ctx context.Context) error

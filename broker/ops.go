@@ -13,6 +13,10 @@ const (
 	OpPositions         Op = "get_positions"
 	OpAccountSummary    Op = "get_account_summary"
 	OpPing              Op = "ping"
+	OpAccountUpdates    Op = "get_account_updates"
+	OpExecutions        Op = "get_executions"
+	OpOpenOrders        Op = "get_open_orders"
+	OpCompletedOrders   Op = "get_completed_orders"
 	OpContractDetails   Op = "get_contract_details"
 	OpSnapshot          Op = "get_snapshot"
 	OpHistoricalBars    Op = "get_historical_bars"
@@ -26,6 +30,10 @@ var idempotentOps = map[Op]bool{
 	OpPositions:         true,
 	OpAccountSummary:    true,
 	OpPing:              true,
+	OpAccountUpdates:    true, // reading is safe to repeat
+	OpExecutions:        true,
+	OpOpenOrders:        true,
+	OpCompletedOrders:   true,
 	OpContractDetails:   true, // reading is safe
 	OpSnapshot:          true,
 	OpHistoricalBars:    true, // a repeat counts against IB's pacing; the adapter's queue keeps it within
@@ -40,5 +48,6 @@ func (op Op) Idempotent() bool { return idempotentOps[op] }
 // Ops lists the operations of the port.
 func Ops() []Op {
 	return []Op{OpConnect, OpDisconnect, OpAccounts, OpPositions, OpAccountSummary, OpPing,
+		OpAccountUpdates, OpExecutions, OpOpenOrders, OpCompletedOrders,
 		OpContractDetails, OpSnapshot, OpHistoricalBars, OpSetMarketDataType}
 }

@@ -7,18 +7,21 @@ import (
 )
 
 // Contract identifies an instrument as the gateway describes it.
+//
+// Its JSON form (the field tags) is the one the stdiojson protocol and the CLI's
+// --json use for the read-side operations (docs/adr/0014).
 type Contract struct {
-	ConID        int64
-	Symbol       string
-	SecType      string // STK, OPT, FUT, CASH, ...
-	Expiry       string // lastTradeDateOrContractMonth
-	Strike       Decimal
-	Right        string // P or C for options
-	Multiplier   string
-	Exchange     string
-	Currency     string
-	LocalSymbol  string
-	TradingClass string
+	ConID        int64   `json:"con_id"`
+	Symbol       string  `json:"symbol"`
+	SecType      string  `json:"sec_type"` // STK, OPT, FUT, CASH, ...
+	Expiry       string  `json:"expiry"`   // lastTradeDateOrContractMonth
+	Strike       Decimal `json:"strike"`
+	Right        string  `json:"right"` // P or C for options
+	Multiplier   string  `json:"multiplier"`
+	Exchange     string  `json:"exchange"`
+	Currency     string  `json:"currency"`
+	LocalSymbol  string  `json:"local_symbol"`
+	TradingClass string  `json:"trading_class"`
 }
 
 // Position is one holding of one account.

@@ -93,6 +93,13 @@ func calls(b broker.Broker) map[string]func(context.Context) error {
 			return err
 		},
 		"SetMarketDataType": func(ctx context.Context) error { return b.SetMarketDataType(ctx, broker.MarketDataFrozen) },
+		"AccountUpdates":    func(ctx context.Context) error { _, err := b.AccountUpdates(ctx, ""); return err },
+		"Executions": func(ctx context.Context) error {
+			_, err := b.Executions(ctx, broker.ExecutionFilter{})
+			return err
+		},
+		"OpenOrders":      func(ctx context.Context) error { _, err := b.OpenOrders(ctx); return err },
+		"CompletedOrders": func(ctx context.Context) error { _, err := b.CompletedOrders(ctx); return err },
 	}
 }
 

@@ -19,6 +19,10 @@ func ExampleCases() {
 	// InvalidParams
 	// Positions
 	// AccountSummary
+	// AccountUpdates
+	// AccountUpdatesStream
+	// Executions
+	// Orders
 	// Ping
 	// NotConnected
 	// Reconnect

@@ -34,22 +34,35 @@ const (
 // in flight. It fails if done yields first (the call returned before its request
 // reached the gateway) or after CallTimeout.
 func awaitRequest[R any](env Env, id, n int, done <-chan R) error {
+	return awaitFirstRequest(env, done, requestCount{id, n})
+}
+
+// requestCount is a number of requests with one message id.
+type requestCount struct{ id, n int }
+
+// awaitFirstRequest is awaitRequest for whichever of want the gateway reaches first.
+func awaitFirstRequest[R any](env Env, done <-chan R, want ...requestCount) error {
 	ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
 	defer cancel()
-	arrived := make(chan error, 1)
-	go func() {
-		_, err := env.Gateway.WaitRequests(ctx, id, n)
-		arrived <- err
-	}()
-	select {
-	case err := <-arrived:
-		if err != nil {
-			return fmt.Errorf("no request %d reached the gateway within %v: %w", id, CallTimeout, err)
-		}
-		return nil
-	case r := <-done:
-		return fmt.Errorf("the call returned %v before its request reached the stalled gateway", r)
+	arrived := make(chan error, len(want))
+	for _, w := range want {
+		go func() {
+			_, err := env.Gateway.WaitRequests(ctx, w.id, w.n)
+			arrived <- err
+		}()
 	}
+	var err error
+	for range want {
+		select {
+		case err = <-arrived:
+			if err == nil {
+				return nil
+			}
+		case r := <-done:
+			return fmt.Errorf("the call returned %v before its request reached the stalled gateway", r)
+		}
+	}
+	return fmt.Errorf("no request %v reached the gateway within %v: %w", want, CallTimeout, err)
 }
 
 // op is one method of the Broker made with a context, for the promptness

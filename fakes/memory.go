@@ -51,6 +51,7 @@ type Memory struct {
 	connected bool
 	closed    bool
 	dataType  broker.MarketDataType // set by SetMarketDataType; live from each Connect
+	subs      map[*memSub]struct{}  // account update streams (readside.go)
 }
 
 var _ broker.Broker = (*Memory)(nil)
@@ -79,6 +80,7 @@ func (m *Memory) SetScript(s Script) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.script = s
+	m.publishLocked()
 }
 
 // Connected reports whether a session is open.
@@ -174,6 +176,7 @@ func (m *Memory) Disconnect(ctx context.Context) error {
 		return broker.ErrClosed
 	}
 	m.connected = false
+	m.endSubsLocked()
 	return nil
 }
 
@@ -247,6 +250,7 @@ func (m *Memory) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
 func (m *Memory) Close() error {
 	m.mu.Lock()
 	m.closed, m.connected = true, false
+	m.endSubsLocked()
 	m.mu.Unlock()
 	m.close()
 	m.hub.Close()

@@ -85,6 +85,13 @@ func ratDecimal(r *big.Rat) broker.Decimal {
 func (s Script) executions(clientID int64, account, since, symbol, secType, exchange, side string) []Execution {
 	var out []Execution
 	eq := func(want, got string) bool { return want == "" || strings.EqualFold(want, got) }
+	// The filter names a side as an order does (BUY, SELL), an execution as a fill does (BOT, SLD).
+	switch strings.ToUpper(side) {
+	case "BUY":
+		side = "BOT"
+	case "SELL":
+		side = "SLD"
+	}
 	for _, e := range s.Executions {
 		if (clientID != 0 && e.ClientID != clientID) || !eq(account, e.Account) || !eq(symbol, e.Contract.Symbol) ||
 			!eq(secType, e.Contract.SecType) || !eq(exchange, e.Exchange) || !eq(side, e.Side) {

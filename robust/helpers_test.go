@@ -281,6 +281,35 @@ func (s *stub) AccountSummary(ctx context.Context, tags ...string) ([]broker.Acc
 	}}}, nil
 }
 
+func (s *stub) AccountUpdates(ctx context.Context, account string) (broker.AccountUpdate, error) {
+	if err := s.run(ctx, broker.OpAccountUpdates, true); err != nil {
+		return broker.AccountUpdate{}, err
+	}
+	return broker.AccountUpdate{Account: account, Values: []broker.AccountValue{{Key: "NetLiquidation",
+		Value: "100000.00", Currency: "USD"}}}, nil
+}
+
+func (s *stub) Executions(ctx context.Context, _ broker.ExecutionFilter) ([]broker.Execution, error) {
+	if err := s.run(ctx, broker.OpExecutions, true); err != nil {
+		return nil, err
+	}
+	return []broker.Execution{{ExecID: "e1", Shares: broker.DecimalFromInt(int64(1 + s.id))}}, nil
+}
+
+func (s *stub) OpenOrders(ctx context.Context) ([]broker.Order, error) {
+	if err := s.run(ctx, broker.OpOpenOrders, true); err != nil {
+		return nil, err
+	}
+	return []broker.Order{}, nil
+}
+
+func (s *stub) CompletedOrders(ctx context.Context) ([]broker.Order, error) {
+	if err := s.run(ctx, broker.OpCompletedOrders, true); err != nil {
+		return nil, err
+	}
+	return []broker.Order{}, nil
+}
+
 func (s *stub) Ping(ctx context.Context) error { return s.run(ctx, broker.OpPing, true) }
 
 var stubAAPL = broker.Contract{ConID: 265598, Symbol: "AAPL", SecType: "STK", Exchange: "SMART", Currency: "USD"}

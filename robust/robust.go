@@ -265,6 +265,36 @@ func (b *Broker) SetMarketDataType(ctx context.Context, t broker.MarketDataType)
 	return err
 }
 
+// AccountUpdates returns the inner Broker's account updates, retrying as
+// broker.OpAccountUpdates allows.
+func (b *Broker) AccountUpdates(ctx context.Context, account string) (broker.AccountUpdate, error) {
+	return call(b, ctx, broker.OpAccountUpdates, func(ctx context.Context, in broker.Broker) (broker.AccountUpdate, error) {
+		return in.AccountUpdates(ctx, account)
+	})
+}
+
+// Executions returns the inner Broker's executions, retrying as broker.OpExecutions allows.
+func (b *Broker) Executions(ctx context.Context, f broker.ExecutionFilter) ([]broker.Execution, error) {
+	return call(b, ctx, broker.OpExecutions, func(ctx context.Context, in broker.Broker) ([]broker.Execution, error) {
+		return in.Executions(ctx, f)
+	})
+}
+
+// OpenOrders returns the inner Broker's open orders, retrying as broker.OpOpenOrders allows.
+func (b *Broker) OpenOrders(ctx context.Context) ([]broker.Order, error) {
+	return call(b, ctx, broker.OpOpenOrders, func(ctx context.Context, in broker.Broker) ([]broker.Order, error) {
+		return in.OpenOrders(ctx)
+	})
+}
+
+// CompletedOrders returns the inner Broker's completed orders, retrying as
+// broker.OpCompletedOrders allows.
+func (b *Broker) CompletedOrders(ctx context.Context) ([]broker.Order, error) {
+	return call(b, ctx, broker.OpCompletedOrders, func(ctx context.Context, in broker.Broker) ([]broker.Order, error) {
+		return in.CompletedOrders(ctx)
+	})
+}
+
 // Ping pings the gateway through the inner Broker, retrying as broker.OpPing allows.
 func (b *Broker) Ping(ctx context.Context) error {
 	_, err := call(b, ctx, broker.OpPing, func(ctx context.Context, in broker.Broker) (struct{}, error) {

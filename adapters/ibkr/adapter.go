@@ -85,7 +85,8 @@ type Adapter struct {
 
 	lifecycle    chan struct{} // one slot: serialises Connect, Disconnect and Close
 	summarySlots chan struct{}
-	closing      context.Context // done once Close starts: aborts a Connect in flight
+	listSlots    [numLists]chan struct{} // one list request of each kind at a time (lists.go)
+	closing      context.Context         // done once Close starts: aborts a Connect in flight
 	startClose   context.CancelFunc
 	reqIDs       atomic.Int64
 	pace         *pacer        // IB's message and historical pacing, across sessions
@@ -118,6 +119,9 @@ func New(opts ...Option) *Adapter {
 		a.libLog = setLibraryLogger(o.logger)
 	}
 	a.closing, a.startClose = context.WithCancel(context.Background())
+	for k := range a.listSlots {
+		a.listSlots[k] = make(chan struct{}, 1)
+	}
 	a.reqIDs.Store(1 << 20) // clear of order ids, which count up from NEXT_VALID_ID
 	return a
 }

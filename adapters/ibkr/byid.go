@@ -115,6 +115,24 @@ func (r *summaryReq) finish(err error) {
 	close(r.done)
 }
 
+// execReq is one REQ_EXECUTIONS in byID. Its COMMISSION_REPORT rows carry no
+// request id: they find their execution by exec id (idx).
+type execReq struct {
+	rows []broker.Execution
+	idx  map[string]int
+	size int
+	err  error
+	done chan struct{}
+}
+
+func (r *execReq) finish(err error) {
+	if err != nil {
+		r.rows = nil
+	}
+	r.err = err
+	close(r.done)
+}
+
 // contractReq is one REQ_CONTRACT_DATA in byID.
 type contractReq struct {
 	version int // the session's server version: scmhub garbles long names at some (longNameFromIB)

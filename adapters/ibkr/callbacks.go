@@ -3,6 +3,7 @@ package ibkr
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/scmhub/ibapi"
 
@@ -190,6 +191,204 @@ func eventFor(reqID, code int64, msg string) (broker.Event, bool) {
 		return broker.Event{Kind: broker.EventConnectionRestored, Code: code, Message: msg}, true
 	default:
 		return broker.Event{Kind: broker.EventNotice, Code: code, Message: msg}, true
+	}
+}
+
+// Read-side callbacks: account updates and the order lists feed the list
+// request of their kind (lists.go), executions the request under their id.
+
+// UpdateAccountValue merges an ACCT_VALUE row of the account being read.
+func (s *session) UpdateAccountValue(tag, value, currency, account string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := broker.AccountValue{Key: tag, Value: value, Currency: currency}
+	if st := s.streamRowLocked(account); st != nil {
+		st.addValue(v)
+		s.publishStreamLocked()
+		return
+	}
+	r := s.lists[listAccount]
+	if r == nil || account != r.account || !s.growListLocked(listAccount, r, len(tag)+len(value)+len(currency)) {
+		return
+	}
+	r.addValue(v)
+}
+
+// UpdatePortfolio merges a PORTFOLIO_VALUE row of the account being read.
+func (s *session) UpdatePortfolio(c *ibapi.Contract, pos ibapi.Decimal, price, value, cost, unrealized, realized float64, account string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.streamRowLocked(account); st != nil {
+		if p, err := portfolioFromIB(c, pos, price, value, cost, unrealized, realized, account); err == nil {
+			st.addPortfolio(p)
+			s.publishStreamLocked()
+		} else {
+			s.log.Warn("account updates stream: row dropped", "error", err)
+		}
+		return
+	}
+	r := s.lists[listAccount]
+	if r == nil || account != r.account {
+		return
+	}
+	p, err := portfolioFromIB(c, pos, price, value, cost, unrealized, realized, account)
+	if err != nil {
+		s.finishListLocked(listAccount, r, err)
+		return
+	}
+	if s.growListLocked(listAccount, r, contractSize(p.Contract)+6*numberSize) {
+		r.addPortfolio(p)
+	}
+}
+
+// UpdateAccountTime records ACCT_UPDATE_TIME for the account being read.
+func (s *session) UpdateAccountTime(t string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.stream; st != nil {
+		st.state.upd.UpdateTime = t
+		s.publishStreamLocked()
+	}
+	if r := s.lists[listAccount]; r != nil {
+		r.upd.UpdateTime = t
+	}
+}
+
+// AccountDownloadEnd completes the account updates request of that account.
+func (s *session) AccountDownloadEnd(account string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.stream; st != nil && st.state.account == account {
+		st.downloaded = true
+		s.publishStreamLocked()
+	}
+	if r := s.lists[listAccount]; r != nil && r.account == account {
+		s.finishListLocked(listAccount, r, nil)
+	}
+}
+
+// OpenOrder adds an OPEN_ORDER row to the open orders request, if any.
+func (s *session) OpenOrder(_ int64, c *ibapi.Contract, o *ibapi.Order, st *ibapi.OrderState) {
+	s.addOrder(listOpenOrders, c, o, st)
+}
+
+// OpenOrderEnd completes the open orders request. Orders whose last row says
+// they no longer work (filled or cancelled while the list was coming, reported
+// unprompted) are left out.
+func (s *session) OpenOrderEnd() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.lists[listOpenOrders]
+	if r == nil {
+		return
+	}
+	r.orders = slices.DeleteFunc(r.orders, func(o broker.Order) bool { return terminalStatus(o.Status) })
+	s.finishListLocked(listOpenOrders, r, nil)
+}
+
+// CompletedOrder adds a COMPLETED_ORDER row to the completed orders request, if any.
+func (s *session) CompletedOrder(c *ibapi.Contract, o *ibapi.Order, st *ibapi.OrderState) {
+	s.addOrder(listCompletedOrders, c, o, st)
+}
+
+// CompletedOrdersEnd completes the completed orders request.
+func (s *session) CompletedOrdersEnd() { s.endList(listCompletedOrders) }
+
+func (s *session) addOrder(k listKind, c *ibapi.Contract, o *ibapi.Order, st *ibapi.OrderState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.lists[k]
+	if r == nil {
+		return
+	}
+	x, err := orderFromIB(c, o, st)
+	if err != nil {
+		s.finishListLocked(k, r, err)
+		return
+	}
+	if s.growListLocked(k, r, orderSize(x)) {
+		r.addOrder(x)
+	}
+}
+
+// OrderStatus updates the status and filled quantity of an order in the open
+// orders request, if it holds that order.
+func (s *session) OrderStatus(_ int64, status string, filled, _ ibapi.Decimal, _ float64, permID, _ int64, _ float64, _ int64, _ string, _ float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.lists[listOpenOrders]
+	if r == nil {
+		return
+	}
+	i, ok := r.permIdx[permID]
+	if !ok {
+		return
+	}
+	f, err := optDecimal(filled)
+	if err != nil {
+		s.finishListLocked(listOpenOrders, r, fmt.Errorf("order %d filled quantity: %w", permID, err))
+		return
+	}
+	r.orders[i].Status, r.orders[i].Filled = status, f
+}
+
+func (s *session) endList(k listKind) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finishListLocked(k, s.lists[k], nil)
+}
+
+// ExecDetails adds an EXECUTION_DATA row to the executions request with that
+// id, if any (fills reported unprompted carry id -1 and are not collected).
+func (s *session) ExecDetails(reqID int64, c *ibapi.Contract, e *ibapi.Execution) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.byID[reqID].(*execReq)
+	if !ok {
+		return
+	}
+	x, err := executionFromIB(c, e)
+	if err != nil {
+		s.finishByIDLocked(reqID, err)
+		return
+	}
+	r.size += executionSize(x)
+	if lim := s.a.opts.maxAnswer; len(r.rows)+1 > lim.Rows || r.size > lim.Bytes {
+		s.finishByIDLocked(reqID, fmt.Errorf("answer exceeds %d rows or %d bytes: %w", lim.Rows, lim.Bytes, broker.ErrProtocol))
+		return
+	}
+	if r.idx == nil {
+		r.idx = map[string]int{}
+	}
+	r.idx[x.ExecID] = len(r.rows)
+	r.rows = append(r.rows, x)
+}
+
+// ExecDetailsEnd completes the executions request with that id.
+func (s *session) ExecDetailsEnd(reqID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.byID[reqID].(*execReq); ok {
+		s.finishByIDLocked(reqID, nil)
+	}
+}
+
+// CommissionAndFeesReport completes the execution it names in the executions
+// request holding it, if any.
+func (s *session) CommissionAndFeesReport(c ibapi.CommissionAndFeesReport) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, req := range s.byID {
+		r, ok := req.(*execReq)
+		if !ok {
+			continue
+		}
+		if i, ok := r.idx[c.ExecID]; ok {
+			if err := addCommission(&r.rows[i], c); err != nil {
+				s.finishByIDLocked(id, err)
+			}
+			return
+		}
 	}
 }
 

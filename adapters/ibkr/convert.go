@@ -164,6 +164,154 @@ func (c *summaryCollector) result() []broker.AccountSummary {
 	return c.out
 }
 
+// Read-side rows (PORTFOLIO_VALUE, EXECUTION_DATA, COMMISSION_REPORT,
+// OPEN_ORDER, COMPLETED_ORDER). Precision: scmhub decodes their quantities into
+// its fixed-point Decimal (7 fractional places, exact for every quantity IB
+// sends) and their prices, values and PnL into float64, which reach the port
+// through decimalFromFloat: exact whenever the gateway's text has at most 15
+// significant digits, as every price and amount IB sends does. Unlike
+// POSITION_DATA these frames are not teed raw (docs/adr/0014).
+
+// contractFromIB converts a callback's contract.
+func contractFromIB(c *ibapi.Contract) (broker.Contract, error) {
+	if c == nil {
+		return broker.Contract{}, fmt.Errorf("%w: row without contract", broker.ErrProtocol)
+	}
+	strike, err := decimalFromFloat(c.Strike)
+	if err != nil {
+		return broker.Contract{}, fmt.Errorf("contract %d strike: %w", c.ConID, err)
+	}
+	return broker.Contract{ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType,
+		Expiry: c.LastTradeDateOrContractMonth, Strike: strike, Right: c.Right, Multiplier: c.Multiplier,
+		Exchange: c.Exchange, Currency: c.Currency, LocalSymbol: c.LocalSymbol, TradingClass: c.TradingClass}, nil
+}
+
+// optFloat is decimalFromFloat with IB's unset double (UNSET_FLOAT, the
+// largest float64) read as zero: "no value" (a market order's limit price, the
+// realized PnL of an opening fill).
+func optFloat(f float64) (broker.Decimal, error) {
+	if f == ibapi.UNSET_FLOAT {
+		return broker.Decimal{}, nil
+	}
+	return decimalFromFloat(f)
+}
+
+// optDecimal is decimalFromIB with UNSET_DECIMAL read as zero.
+func optDecimal(d ibapi.Decimal) (broker.Decimal, error) {
+	if d == ibapi.UNSET_DECIMAL {
+		return broker.Decimal{}, nil
+	}
+	return decimalFromIB(d)
+}
+
+// decimals converts the floats of one row in order, stopping at the first error.
+func decimals(dst []*broker.Decimal, src []float64, conv func(float64) (broker.Decimal, error)) error {
+	for i, f := range src {
+		v, err := conv(f)
+		if err != nil {
+			return err
+		}
+		*dst[i] = v
+	}
+	return nil
+}
+
+// portfolioFromIB converts one PORTFOLIO_VALUE callback. The row carries the
+// contract's primary exchange where other rows carry its exchange; it becomes
+// the port's Exchange.
+func portfolioFromIB(c *ibapi.Contract, pos ibapi.Decimal, price, value, cost, unrealized, realized float64, account string) (broker.PortfolioItem, error) {
+	con, err := contractFromIB(c)
+	if err != nil {
+		return broker.PortfolioItem{}, err
+	}
+	if con.Exchange == "" { // PORTFOLIO_VALUE names the primary exchange only
+		con.Exchange = c.PrimaryExchange
+	}
+	p := broker.PortfolioItem{Account: account, Contract: con}
+	if p.Position, err = decimalFromIB(pos); err != nil {
+		return broker.PortfolioItem{}, fmt.Errorf("portfolio %s/%d position: %w", account, con.ConID, err)
+	}
+	if err := decimals([]*broker.Decimal{&p.MarketPrice, &p.MarketValue, &p.AvgCost, &p.UnrealizedPnL, &p.RealizedPnL},
+		[]float64{price, value, cost, unrealized, realized}, optFloat); err != nil {
+		return broker.PortfolioItem{}, fmt.Errorf("portfolio %s/%d: %w", account, con.ConID, err)
+	}
+	return p, nil
+}
+
+// executionFromIB converts one EXECUTION_DATA callback (its commission comes later).
+func executionFromIB(c *ibapi.Contract, e *ibapi.Execution) (broker.Execution, error) {
+	if e == nil {
+		return broker.Execution{}, fmt.Errorf("%w: execution without details", broker.ErrProtocol)
+	}
+	con, err := contractFromIB(c)
+	if err != nil {
+		return broker.Execution{}, err
+	}
+	x := broker.Execution{ExecID: e.ExecID, OrderID: e.OrderID, PermID: e.PermID, ClientID: e.ClientID,
+		Account: e.AcctNumber, Contract: con, Time: e.Time, Exchange: e.Exchange, Side: e.Side, OrderRef: e.OrderRef}
+	if x.Shares, err = decimalFromIB(e.Shares); err != nil {
+		return broker.Execution{}, fmt.Errorf("execution %s shares: %w", e.ExecID, err)
+	}
+	if x.CumQty, err = optDecimal(e.CumQty); err != nil {
+		return broker.Execution{}, fmt.Errorf("execution %s cumulative quantity: %w", e.ExecID, err)
+	}
+	if err := decimals([]*broker.Decimal{&x.Price, &x.AvgPrice}, []float64{e.Price, e.AvgPrice}, optFloat); err != nil {
+		return broker.Execution{}, fmt.Errorf("execution %s: %w", e.ExecID, err)
+	}
+	return x, nil
+}
+
+// addCommission fills x's commission report.
+func addCommission(x *broker.Execution, r ibapi.CommissionAndFeesReport) error {
+	x.CommissionCurrency = r.Currency
+	if err := decimals([]*broker.Decimal{&x.Commission, &x.RealizedPnL}, []float64{r.CommissionAndFees, r.RealizedPNL}, optFloat); err != nil {
+		return fmt.Errorf("commission report %s: %w", r.ExecID, err)
+	}
+	return nil
+}
+
+// orderFromIB converts one OPEN_ORDER or COMPLETED_ORDER callback.
+func orderFromIB(c *ibapi.Contract, o *ibapi.Order, st *ibapi.OrderState) (broker.Order, error) {
+	if o == nil {
+		return broker.Order{}, fmt.Errorf("%w: order without details", broker.ErrProtocol)
+	}
+	con, err := contractFromIB(c)
+	if err != nil {
+		return broker.Order{}, err
+	}
+	x := broker.Order{OrderID: o.OrderID, PermID: o.PermID, ClientID: o.ClientID, Account: o.Account, Contract: con,
+		Action: o.Action, OrderType: o.OrderType, TIF: o.TIF, OrderRef: o.OrderRef}
+	if st != nil {
+		x.Status = st.Status
+	}
+	if x.TotalQuantity, err = optDecimal(o.TotalQuantity); err == nil {
+		x.Filled, err = optDecimal(o.FilledQuantity)
+	}
+	if err == nil {
+		err = decimals([]*broker.Decimal{&x.LimitPrice, &x.AuxPrice}, []float64{o.LmtPrice, o.AuxPrice}, optFloat)
+	}
+	if err != nil {
+		return broker.Order{}, fmt.Errorf("order %d: %w", o.PermID, err)
+	}
+	return x, nil
+}
+
+// Sizes of read-side rows, for the answer bound.
+func contractSize(c broker.Contract) int {
+	return len(c.Symbol) + len(c.SecType) + len(c.Expiry) + len(c.Right) + len(c.Multiplier) + len(c.Exchange) +
+		len(c.Currency) + len(c.LocalSymbol) + len(c.TradingClass) + numberSize
+}
+
+func executionSize(x broker.Execution) int {
+	return contractSize(x.Contract) + len(x.ExecID) + len(x.Account) + len(x.Time) + len(x.Exchange) + len(x.Side) +
+		len(x.OrderRef) + len(x.CommissionCurrency) + 10*numberSize
+}
+
+func orderSize(x broker.Order) int {
+	return contractSize(x.Contract) + len(x.Account) + len(x.Action) + len(x.OrderType) + len(x.TIF) +
+		len(x.OrderRef) + len(x.Status) + 8*numberSize
+}
+
 // longNameFromIB undoes scmhub v0.10.47's text decoder at server versions 153
 // to 204, which formats CONTRACT_DATA's long name as a Go byte slice
 // ("[65 80 80 76 69]" for "APPLE"; see docs/adr/0012): at those versions a

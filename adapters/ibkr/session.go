@@ -60,7 +60,10 @@ type session struct {
 	posFence      bool                // rows of an earlier REQ_POSITIONS may still be in flight
 	byID          map[int64]idRequest // requests answered under their request id (byid.go)
 	pings         []*pingWaiter
-	raw           []rawPosition // raw fields of POSITION_DATA frames scanned, not yet decoded (raw.go)
+	raw           []rawPosition      // raw fields of POSITION_DATA frames scanned, not yet decoded (raw.go)
+	lists         [numLists]*listReq // the list request of each kind on the wire (lists.go)
+	listStale     [numLists]bool     // an earlier request of that kind may still be answering
+	stream        *acctStream        // the account updates subscription, if any (stream.go)
 }
 
 // posCollect is one REQ_POSITIONS on the wire and the calls sharing it.
@@ -156,6 +159,8 @@ func (s *session) markDeadLocked(err error) bool {
 	s.pos = nil
 	clear(s.byID)
 	s.pings = nil
+	s.lists = [numLists]*listReq{}
+	s.endStreamLocked()
 	return true
 }
 

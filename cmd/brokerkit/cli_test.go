@@ -250,8 +250,27 @@ func TestJSONMatchesTheWorker(t *testing.T) {
 		t.Fatalf("%v: %s %s", err, cliOut, errs)
 	}
 
+	ask := workerAsker(t)
+	ask(1, `{"id":1,"command":"connect","host":"127.0.0.1","port":`+strconv.Itoa(gw.Port())+`,"client_id":70}`)
+	worker := map[string]any{
+		"positions": ask(2, `{"id":2,"command":"get_positions"}`)["positions"],
+		"summaries": ask(3, `{"id":3,"command":"get_account_summary"}`)["summaries"],
+	}
+	for _, part := range []string{"positions", "summaries"} {
+		want, got := fieldsOf(worker[part]), fieldsOf(cli[part])
+		if len(want) == 0 || !slices.Equal(want, got) {
+			t.Errorf("%s fields: worker %v, CLI %v", part, want, got)
+		}
+	}
+}
+
+// workerAsker starts this binary as a stdiojson worker, stopped at the end of
+// the test, and returns a function that sends one request line and returns the
+// data of its successful answer.
+func workerAsker(t *testing.T) func(id int, req string) map[string]any {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, os.Args[0], "worker")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -264,8 +283,7 @@ func TestJSONMatchesTheWorker(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
-	defer stdin.Close()
+	t.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(nil, 1<<20)
 	// ask sends one request and returns the data of its answer.
@@ -291,17 +309,7 @@ func TestJSONMatchesTheWorker(t *testing.T) {
 		t.Fatalf("worker ended before answering %s: %v", req, sc.Err())
 		return nil
 	}
-	ask(1, `{"id":1,"command":"connect","host":"127.0.0.1","port":`+strconv.Itoa(gw.Port())+`,"client_id":70}`)
-	worker := map[string]any{
-		"positions": ask(2, `{"id":2,"command":"get_positions"}`)["positions"],
-		"summaries": ask(3, `{"id":3,"command":"get_account_summary"}`)["summaries"],
-	}
-	for _, part := range []string{"positions", "summaries"} {
-		want, got := fieldsOf(worker[part]), fieldsOf(cli[part])
-		if len(want) == 0 || !slices.Equal(want, got) {
-			t.Errorf("%s fields: worker %v, CLI %v", part, want, got)
-		}
-	}
+	return ask
 }
 
 // fieldsOf returns the sorted set of key paths of the first element of a JSON

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -68,6 +69,10 @@ type jsonReport struct {
 	Positions *[]jsonPosition `json:"positions,omitempty"`
 	Summaries *[]jsonSummary  `json:"summaries,omitempty"`
 	Quotes    *[]jsonQuote    `json:"quotes,omitempty"`
+	// The read side's documents are the port's JSON forms, as the worker sends them.
+	Updates    *[]broker.AccountUpdate `json:"updates,omitempty"`
+	Executions *[]broker.Execution     `json:"executions,omitempty"`
+	Orders     *[]broker.Order         `json:"orders,omitempty"`
 }
 
 func toJSONPosition(p broker.Position) jsonPosition {
@@ -99,6 +104,11 @@ type report struct {
 	Positions []broker.Position
 	Summary   []broker.AccountSummary
 	Quotes    []broker.Quote
+
+	Updates     []broker.AccountUpdate
+	Executions  []broker.Execution
+	Orders      []broker.Order
+	OrdersTitle string
 }
 
 func (r report) write(w io.Writer, asJSON bool) error {
@@ -143,8 +153,48 @@ func (r report) write(w io.Writer, asJSON bool) error {
 	if r.Quotes != nil {
 		sections = append(sections, "Quote\n"+quotesText(r.Quotes))
 	}
+	sections = append(sections, r.readSections()...)
 	_, err := io.WriteString(w, strings.Join(sections, "\n\n")+"\n")
 	return err
+}
+
+// readSections renders the read side's parts as tables.
+func (r report) readSections() []string {
+	var sections []string
+	for _, u := range r.Updates {
+		t := table{header: []string{"KEY", "VALUE", "CCY"}, right: []bool{1: true}}
+		for _, v := range u.Values {
+			t.rows = append(t.rows, []string{v.Key, v.Value, v.Currency})
+		}
+		p := table{header: []string{"SYMBOL", "TYPE", "CCY", "POSITION", "PRICE", "VALUE", "AVG COST", "UNREALIZED", "REALIZED"},
+			right: []bool{3: true, 4: true, 5: true, 6: true, 7: true, 8: true}}
+		for _, x := range u.Portfolio {
+			c := x.Contract
+			p.rows = append(p.rows, []string{c.Symbol, c.SecType, c.Currency, x.Position.String(), x.MarketPrice.String(),
+				x.MarketValue.String(), x.AvgCost.String(), x.UnrealizedPnL.String(), x.RealizedPnL.String()})
+		}
+		sections = append(sections, fmt.Sprintf("Account %s (updated %s)\n%s\n\nPortfolio of %s (%d)\n%s",
+			u.Account, u.UpdateTime, t, u.Account, len(u.Portfolio), p))
+	}
+	if r.Executions != nil {
+		t := table{header: []string{"TIME", "ACCOUNT", "SYMBOL", "SIDE", "SHARES", "PRICE", "COMMISSION", "CCY", "REALIZED", "EXEC ID"},
+			right: []bool{4: true, 5: true, 6: true, 8: true}}
+		for _, x := range r.Executions {
+			t.rows = append(t.rows, []string{x.Time, x.Account, x.Contract.Symbol, x.Side, x.Shares.String(), x.Price.String(),
+				x.Commission.String(), x.CommissionCurrency, x.RealizedPnL.String(), x.ExecID})
+		}
+		sections = append(sections, fmt.Sprintf("Executions (%d)\n%s", len(r.Executions), t))
+	}
+	if r.Orders != nil {
+		t := table{header: []string{"ORDER", "ACCOUNT", "SYMBOL", "ACTION", "TYPE", "QUANTITY", "LIMIT", "AUX", "TIF", "STATUS", "FILLED"},
+			right: []bool{0: true, 5: true, 6: true, 7: true, 10: true}}
+		for _, o := range r.Orders {
+			t.rows = append(t.rows, []string{strconv.FormatInt(o.OrderID, 10), o.Account, o.Contract.Symbol, o.Action, o.OrderType,
+				o.TotalQuantity.String(), o.LimitPrice.String(), o.AuxPrice.String(), o.TIF, o.Status, o.Filled.String()})
+		}
+		sections = append(sections, fmt.Sprintf("%s (%d)\n%s", r.OrdersTitle, len(r.Orders), t))
+	}
+	return sections
 }
 
 func (r report) writeJSON(w io.Writer) error {
@@ -172,6 +222,15 @@ func (r report) writeJSON(w io.Writer) error {
 			qs = append(qs, toJSONQuote(q))
 		}
 		out.Quotes = &qs
+	}
+	if r.Updates != nil {
+		out.Updates = &r.Updates
+	}
+	if r.Executions != nil {
+		out.Executions = &r.Executions
+	}
+	if r.Orders != nil {
+		out.Orders = &r.Orders
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -109,7 +109,11 @@ func runQuery(what string) func(context.Context, []string, io.Writer, io.Writer)
 		asJSON := fs.Bool("json", false, "print JSON instead of a table")
 		transport := fs.String("transport", "inprocess", "inprocess, stdiojson or goplugin")
 		verbose := fs.Bool("v", false, "log to stderr")
+		rf := readFlags(what, fs)
 		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if err := rf.check(what); err != nil {
 			return err
 		}
 		if err := c.check(); err != nil {
@@ -140,6 +144,36 @@ func runQuery(what string) func(context.Context, []string, io.Writer, io.Writer)
 				r.Summary, err = b.AccountSummary(ctx)
 				return err
 			})
+		case "portfolio":
+			accounts := info.Accounts
+			if rf.account != "" {
+				accounts = []string{rf.account}
+			}
+			r.Updates = []broker.AccountUpdate{}
+			for _, acct := range accounts {
+				if err = c.call(ctx, what, func(ctx context.Context) error {
+					u, err := b.AccountUpdates(ctx, acct)
+					r.Updates = append(r.Updates, u)
+					return err
+				}); err != nil {
+					break
+				}
+			}
+		case "executions":
+			err = c.call(ctx, what, func(ctx context.Context) (err error) {
+				r.Executions, err = b.Executions(ctx, rf.filter)
+				return err
+			})
+		case "orders":
+			err = c.call(ctx, what, func(ctx context.Context) (err error) {
+				if rf.completed {
+					r.Orders, err = b.CompletedOrders(ctx)
+				} else {
+					r.Orders, err = b.OpenOrders(ctx)
+				}
+				r.OrdersTitle = map[bool]string{false: "Open orders", true: "Completed orders"}[rf.completed]
+				return err
+			})
 		case "ping":
 			r.Gateway = &jsonGateway{Host: p.Host, Port: p.Port, ClientID: p.ClientID, ServerVersion: info.ServerVersion, Transport: *transport}
 			err = c.call(ctx, what, func(ctx context.Context) error {
@@ -157,6 +191,43 @@ func runQuery(what string) func(context.Context, []string, io.Writer, io.Writer)
 		}
 		return r.write(stdout, *asJSON)
 	}
+}
+
+// queryReadFlags are the flags of the read-side queries.
+type queryReadFlags struct {
+	account         string
+	filter          broker.ExecutionFilter
+	open, completed bool
+}
+
+// readFlags registers the flags of query what, if it has any.
+func readFlags(what string, fs *flag.FlagSet) *queryReadFlags {
+	rf := &queryReadFlags{}
+	switch what {
+	case "portfolio":
+		fs.StringVar(&rf.account, "account", "", "one managed account (default: every managed account)")
+	case "executions":
+		f := &rf.filter
+		fs.StringVar(&f.Account, "account", "", "only this account's executions")
+		fs.StringVar(&f.Symbol, "symbol", "", "only this symbol")
+		fs.StringVar(&f.SecType, "sec-type", "", "only this security type (STK, OPT, ...)")
+		fs.StringVar(&f.Exchange, "exchange", "", "only this exchange")
+		fs.StringVar(&f.Side, "side", "", "only BUY or SELL")
+		fs.StringVar(&f.Since, "since", "", `only at or after "yyyymmdd hh:mm:ss"`)
+		fs.Int64Var(&f.ClientID, "exec-client-id", 0, "only executions of orders placed by this API client id (0: any)")
+	case "orders":
+		fs.BoolVar(&rf.open, "open", false, "the open orders of this client id (the default)")
+		fs.BoolVar(&rf.completed, "completed", false, "the completed orders")
+	}
+	return rf
+}
+
+// check reports contradictory read flags as a usage error.
+func (rf *queryReadFlags) check(what string) error {
+	if what == "orders" && rf.open && rf.completed {
+		return fmt.Errorf("%w: --open and --completed exclude each other", errUsage)
+	}
+	return nil
 }
 
 // describe turns an error into one line with a hint for the common failures.

@@ -303,15 +303,20 @@ func render(w io.Writer, all sets) {
 	p("\nFloor, 64 requests in flight: Go raw pipe echo %s, cat %s.\n",
 		fmtRate(r.fig("ThroughputFloor/rawpipe/depth=64", "ops/s")), fmtRate(r.fig("ThroughputFloor/cat/depth=64", "ops/s")))
 
-	p("\n### Positions: fake gateway → IBKR adapter → transport, vs the adapter in process\n\n")
-	p("| positions | path | time | × in-process | allocated (host) | × in-process |\n|---:|---|---:|---:|---:|---:|\n")
-	for _, n := range positions {
-		prefix := fmt.Sprintf("Positions/n=%d/", n)
-		inT, inB := r.fig(prefix+"inprocess", "ns/op"), r.fig(prefix+"inprocess", "B/op")
-		p("| %d | in-process | %s | 1.00× | %s | 1.00× |\n", n, fmtDur(inT), fmtBytes(inB))
-		for _, tr := range transports {
-			t, b := r.fig(prefix+tr, "ns/op"), r.fig(prefix+tr, "B/op")
-			p("| %d | %s | %s | %s | %s | %s |\n", n, tr, fmtDur(t), fmtRatio(ratio(t, inT)), fmtBytes(b), fmtRatio(ratio(b, inB)))
+	for _, list := range []struct {
+		op    string
+		sizes []int
+	}{{"Positions", positions}, {"AccountUpdates", []int{100, 10000}}} {
+		p("\n### %s: fake gateway → IBKR adapter → transport, vs the adapter in process\n\n", list.op)
+		p("| positions | path | time | × in-process | allocated (host) | × in-process |\n|---:|---|---:|---:|---:|---:|\n")
+		for _, n := range list.sizes {
+			prefix := fmt.Sprintf("%s/n=%d/", list.op, n)
+			inT, inB := r.fig(prefix+"inprocess", "ns/op"), r.fig(prefix+"inprocess", "B/op")
+			p("| %d | in-process | %s | 1.00× | %s | 1.00× |\n", n, fmtDur(inT), fmtBytes(inB))
+			for _, tr := range transports {
+				t, b := r.fig(prefix+tr, "ns/op"), r.fig(prefix+tr, "B/op")
+				p("| %d | %s | %s | %s | %s | %s |\n", n, tr, fmtDur(t), fmtRatio(ratio(t, inT)), fmtBytes(b), fmtRatio(ratio(b, inB)))
+			}
 		}
 	}
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc"
 
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/transport/goplugin/internal/pb"
@@ -109,38 +109,13 @@ const opSubscribe broker.Op = "subscribe"
 // (best effort: a full channel drops events). The channel is closed when ctx is
 // done, the Client is closed or the child exits.
 func (c *Client) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
-	c.pumpsMu.Lock()
-	if err := c.check(ctx, opSubscribe); err != nil {
-		c.pumpsMu.Unlock()
+	cs, release, err := c.openStream(ctx, opSubscribe, new(pb.Event), func(ctx context.Context) (grpc.ClientStream, error) {
+		return c.rpc.Subscribe(ctx, &pb.Empty{})
+	})
+	if err != nil {
 		return nil, err
 	}
-	c.pumps.Add(1)
-	c.pumpsMu.Unlock()
-	sctx, cancel := context.WithCancel(ctx)
-	stopDone := context.AfterFunc(c.done, cancel)
-	stopClosing := context.AfterFunc(c.closing, cancel)
-	release := func() { stopDone(); stopClosing(); cancel() }
-
-	stream, err := c.rpc.Subscribe(sctx, &pb.Empty{})
-	if err == nil {
-		var md metadata.MD
-		md, err = stream.Header()
-		if err == nil && md == nil {
-			// The stream ended without headers: its status says why.
-			err = stream.RecvMsg(new(pb.Event))
-			if err == nil {
-				err = fmt.Errorf("%w: subscribe stream sent an event before its headers", broker.ErrProtocol)
-			}
-		}
-	}
-	if err != nil {
-		release()
-		c.pumps.Done()
-		if errors.Is(err, broker.ErrProtocol) {
-			return nil, err
-		}
-		return nil, c.wrap(ctx, opSubscribe, err)
-	}
+	stream := cs.(pb.Broker_SubscribeClient)
 
 	ch := make(chan broker.Event, broker.EventBuffer)
 	go func() {

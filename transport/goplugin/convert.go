@@ -249,10 +249,132 @@ func errorFromStatus(err error) error {
 	}
 }
 
+// ---- read side ----
+
 func contractToPB(c broker.Contract) *pb.Contract {
-	return &pb.Contract{ConId: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry, Strike: c.Strike.String(),
-		Right: c.Right, Multiplier: c.Multiplier, Exchange: c.Exchange, Currency: c.Currency, LocalSymbol: c.LocalSymbol,
-		TradingClass: c.TradingClass}
+	return &pb.Contract{ConId: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry,
+		Strike: c.Strike.String(), Right: c.Right, Multiplier: c.Multiplier, Exchange: c.Exchange,
+		Currency: c.Currency, LocalSymbol: c.LocalSymbol, TradingClass: c.TradingClass}
+}
+
+// decimalReader parses the decimal fields of one message, keeping the first error.
+type decimalReader struct{ err error }
+
+func (d *decimalReader) dec(field, s string) broker.Decimal {
+	v, err := wireDecimal(field, s)
+	if err != nil && d.err == nil {
+		d.err = err
+	}
+	return v
+}
+
+func (d *decimalReader) contract(c *pb.Contract) broker.Contract {
+	return broker.Contract{ConID: c.GetConId(), Symbol: c.GetSymbol(), SecType: c.GetSecType(),
+		Expiry: c.GetExpiry(), Strike: d.dec("strike", c.GetStrike()), Right: c.GetRight(),
+		Multiplier: c.GetMultiplier(), Exchange: c.GetExchange(), Currency: c.GetCurrency(),
+		LocalSymbol: c.GetLocalSymbol(), TradingClass: c.GetTradingClass()}
+}
+
+func accountUpdateToPB(u broker.AccountUpdate) *pb.AccountUpdate {
+	m := &pb.AccountUpdate{Account: u.Account, UpdateTime: u.UpdateTime}
+	for _, v := range u.Values {
+		m.Values = append(m.Values, &pb.AccountValue{Key: v.Key, Value: v.Value, Currency: v.Currency})
+	}
+	for _, p := range u.Portfolio {
+		m.Portfolio = append(m.Portfolio, &pb.PortfolioItem{Account: p.Account, Contract: contractToPB(p.Contract),
+			Position: p.Position.String(), MarketPrice: p.MarketPrice.String(), MarketValue: p.MarketValue.String(),
+			AvgCost: p.AvgCost.String(), UnrealizedPnl: p.UnrealizedPnL.String(), RealizedPnl: p.RealizedPnL.String()})
+	}
+	return m
+}
+
+// accountUpdateFromPB decodes an account update; a malformed decimal is a protocol violation.
+func accountUpdateFromPB(m *pb.AccountUpdate) (broker.AccountUpdate, error) {
+	var d decimalReader
+	u := broker.AccountUpdate{Account: m.GetAccount(), UpdateTime: m.GetUpdateTime(),
+		Values: make([]broker.AccountValue, 0, len(m.GetValues())), Portfolio: make([]broker.PortfolioItem, 0, len(m.GetPortfolio()))}
+	for _, v := range m.GetValues() {
+		u.Values = append(u.Values, broker.AccountValue{Key: v.GetKey(), Value: v.GetValue(), Currency: v.GetCurrency()})
+	}
+	for _, p := range m.GetPortfolio() {
+		u.Portfolio = append(u.Portfolio, broker.PortfolioItem{Account: p.GetAccount(), Contract: d.contract(p.GetContract()),
+			Position: d.dec("position", p.GetPosition()), MarketPrice: d.dec("market_price", p.GetMarketPrice()),
+			MarketValue: d.dec("market_value", p.GetMarketValue()), AvgCost: d.dec("avg_cost", p.GetAvgCost()),
+			UnrealizedPnL: d.dec("unrealized_pnl", p.GetUnrealizedPnl()), RealizedPnL: d.dec("realized_pnl", p.GetRealizedPnl())})
+	}
+	if d.err != nil {
+		return broker.AccountUpdate{}, d.err
+	}
+	return u, nil
+}
+
+func filterToPB(f broker.ExecutionFilter) *pb.ExecutionFilter {
+	return &pb.ExecutionFilter{ClientId: f.ClientID, Account: f.Account, Since: f.Since, Symbol: f.Symbol,
+		SecType: f.SecType, Exchange: f.Exchange, Side: f.Side}
+}
+
+func filterFromPB(m *pb.ExecutionFilter) broker.ExecutionFilter {
+	return broker.ExecutionFilter{ClientID: m.GetClientId(), Account: m.GetAccount(), Since: m.GetSince(),
+		Symbol: m.GetSymbol(), SecType: m.GetSecType(), Exchange: m.GetExchange(), Side: m.GetSide()}
+}
+
+func executionsToPB(xs []broker.Execution) *pb.ExecutionsResponse {
+	out := make([]*pb.Execution, len(xs))
+	for i, x := range xs {
+		out[i] = &pb.Execution{ExecId: x.ExecID, OrderId: x.OrderID, PermId: x.PermID, ClientId: x.ClientID,
+			Account: x.Account, Contract: contractToPB(x.Contract), Time: x.Time, Exchange: x.Exchange, Side: x.Side,
+			Shares: x.Shares.String(), Price: x.Price.String(), CumQty: x.CumQty.String(), AvgPrice: x.AvgPrice.String(),
+			OrderRef: x.OrderRef, Commission: x.Commission.String(), CommissionCurrency: x.CommissionCurrency,
+			RealizedPnl: x.RealizedPnL.String()}
+	}
+	return &pb.ExecutionsResponse{Executions: out}
+}
+
+// executionsFromPB decodes executions; a malformed decimal is a protocol violation.
+func executionsFromPB(r *pb.ExecutionsResponse) ([]broker.Execution, error) {
+	var d decimalReader
+	out := make([]broker.Execution, len(r.GetExecutions()))
+	for i, x := range r.GetExecutions() {
+		out[i] = broker.Execution{ExecID: x.GetExecId(), OrderID: x.GetOrderId(), PermID: x.GetPermId(),
+			ClientID: x.GetClientId(), Account: x.GetAccount(), Contract: d.contract(x.GetContract()), Time: x.GetTime(),
+			Exchange: x.GetExchange(), Side: x.GetSide(), Shares: d.dec("shares", x.GetShares()),
+			Price: d.dec("price", x.GetPrice()), CumQty: d.dec("cum_qty", x.GetCumQty()),
+			AvgPrice: d.dec("avg_price", x.GetAvgPrice()), OrderRef: x.GetOrderRef(),
+			Commission: d.dec("commission", x.GetCommission()), CommissionCurrency: x.GetCommissionCurrency(),
+			RealizedPnL: d.dec("realized_pnl", x.GetRealizedPnl())}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return out, nil
+}
+
+func ordersToPB(os []broker.Order) *pb.OrdersResponse {
+	out := make([]*pb.Order, len(os))
+	for i, o := range os {
+		out[i] = &pb.Order{OrderId: o.OrderID, PermId: o.PermID, ClientId: o.ClientID, Account: o.Account,
+			Contract: contractToPB(o.Contract), Action: o.Action, OrderType: o.OrderType,
+			TotalQuantity: o.TotalQuantity.String(), LimitPrice: o.LimitPrice.String(), AuxPrice: o.AuxPrice.String(),
+			Tif: o.TIF, OrderRef: o.OrderRef, Status: o.Status, Filled: o.Filled.String()}
+	}
+	return &pb.OrdersResponse{Orders: out}
+}
+
+// ordersFromPB decodes orders; a malformed decimal is a protocol violation.
+func ordersFromPB(r *pb.OrdersResponse) ([]broker.Order, error) {
+	var d decimalReader
+	out := make([]broker.Order, len(r.GetOrders()))
+	for i, o := range r.GetOrders() {
+		out[i] = broker.Order{OrderID: o.GetOrderId(), PermID: o.GetPermId(), ClientID: o.GetClientId(),
+			Account: o.GetAccount(), Contract: d.contract(o.GetContract()), Action: o.GetAction(),
+			OrderType: o.GetOrderType(), TotalQuantity: d.dec("total_quantity", o.GetTotalQuantity()),
+			LimitPrice: d.dec("limit_price", o.GetLimitPrice()), AuxPrice: d.dec("aux_price", o.GetAuxPrice()),
+			TIF: o.GetTif(), OrderRef: o.GetOrderRef(), Status: o.GetStatus(), Filled: d.dec("filled", o.GetFilled())}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return out, nil
 }
 
 func contractFromPB(c *pb.Contract) (broker.Contract, error) {

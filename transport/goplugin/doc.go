@@ -38,7 +38,8 @@
 // # Wire
 //
 // The service is brokerkit.goplugin.v1.Broker in internal/pb/broker.proto, one
-// RPC per method of broker.Broker plus a server stream for Subscribe. Exact
+// RPC per method of broker.Broker plus a server stream for Subscribe and one for
+// SubscribeAccountUpdates (broker.AccountStreamer, docs/adr/0014). Exact
 // decimals travel as canonical decimal strings and are never rounded. A failed
 // call ends with a gRPC status carrying an Error detail {code, message, ib_code}:
 // code is broker.ErrorCode of the child's error, and the host rebuilds it with

@@ -137,6 +137,64 @@ func (s *server) Ping(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
 	return &pb.Empty{}, errorToStatus(s.b.Ping(ctx))
 }
 
+// ---- account updates ----
+
+// AccountUpdates implements broker.Broker.
+func (c *Client) AccountUpdates(ctx context.Context, account string) (broker.AccountUpdate, error) {
+	return invoke(c, ctx, broker.OpAccountUpdates, c.rpc.AccountUpdates, &pb.AccountUpdatesRequest{Account: account}, accountUpdateFromPB)
+}
+
+func (s *server) AccountUpdates(ctx context.Context, r *pb.AccountUpdatesRequest) (*pb.AccountUpdate, error) {
+	u, err := s.b.AccountUpdates(ctx, r.GetAccount())
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	return accountUpdateToPB(u), nil
+}
+
+// ---- executions ----
+
+// Executions implements broker.Broker.
+func (c *Client) Executions(ctx context.Context, f broker.ExecutionFilter) ([]broker.Execution, error) {
+	return invoke(c, ctx, broker.OpExecutions, c.rpc.Executions, filterToPB(f), executionsFromPB)
+}
+
+func (s *server) Executions(ctx context.Context, r *pb.ExecutionFilter) (*pb.ExecutionsResponse, error) {
+	xs, err := s.b.Executions(ctx, filterFromPB(r))
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	return executionsToPB(xs), nil
+}
+
+// ---- open and completed orders ----
+
+// OpenOrders implements broker.Broker.
+func (c *Client) OpenOrders(ctx context.Context) ([]broker.Order, error) {
+	return invoke(c, ctx, broker.OpOpenOrders, c.rpc.OpenOrders, &pb.Empty{}, ordersFromPB)
+}
+
+func (s *server) OpenOrders(ctx context.Context, _ *pb.Empty) (*pb.OrdersResponse, error) {
+	os, err := s.b.OpenOrders(ctx)
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	return ordersToPB(os), nil
+}
+
+// CompletedOrders implements broker.Broker.
+func (c *Client) CompletedOrders(ctx context.Context) ([]broker.Order, error) {
+	return invoke(c, ctx, broker.OpCompletedOrders, c.rpc.CompletedOrders, &pb.Empty{}, ordersFromPB)
+}
+
+func (s *server) CompletedOrders(ctx context.Context, _ *pb.Empty) (*pb.OrdersResponse, error) {
+	os, err := s.b.CompletedOrders(ctx)
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	return ordersToPB(os), nil
+}
+
 // ---- market data ----
 
 // ContractDetails implements broker.Broker.

@@ -94,11 +94,13 @@ type Client struct {
 	stderr *os.File
 	hub    broker.Hub
 
-	nextID atomic.Uint64
-	w      *lineWriter
+	nextID  atomic.Uint64
+	nextSub atomic.Uint64 // names of subscriptions (stream.go)
+	w       *lineWriter
 
 	mu      sync.Mutex
 	pending map[uint64]*waiter
+	streams map[string]*clientStream // live subscriptions, by name (stream.go)
 	closed  bool
 	dead    error         // why the worker is unusable; set once
 	deadCh  chan struct{} // closed when dead is set

@@ -39,6 +39,10 @@ func (s *server) handle(ctx context.Context, req wireRequest) (data any, err err
 		return s.hello(req)
 	case CommandCancel:
 		return s.cancel(req)
+	case CommandSubscribeAccountUpdates:
+		return s.subscribeAccountUpdates(req)
+	case CommandUnsubscribe:
+		return s.unsubscribe(req)
 	}
 	if op, ok := serveOps[broker.Op(req.Command)]; ok {
 		return op(ctx, s.b, &req)
@@ -51,7 +55,7 @@ func commandNames() []string {
 	for _, op := range broker.Ops() {
 		out = append(out, string(op))
 	}
-	return out
+	return append(out, CommandSubscribeAccountUpdates, CommandUnsubscribe)
 }
 
 // hello reports the protocol and, the first time events are asked for, starts

@@ -171,7 +171,11 @@ func (c *Client) route(line []byte, tooLong bool) bool {
 		return false
 	}
 	if in.Event != "" {
-		c.publish(in)
+		if in.Subscription != "" {
+			c.streamEvent(in)
+		} else {
+			c.publish(in)
+		}
 		return false
 	}
 	id, ok := parseID(in.ID)

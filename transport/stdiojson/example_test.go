@@ -41,6 +41,18 @@ func (b *paperBroker) Positions(context.Context) ([]broker.Position, error) {
 func (b *paperBroker) AccountSummary(context.Context, ...string) ([]broker.AccountSummary, error) {
 	return nil, broker.ErrUnsupported
 }
+func (b *paperBroker) AccountUpdates(context.Context, string) (broker.AccountUpdate, error) {
+	return broker.AccountUpdate{}, broker.ErrUnsupported
+}
+func (b *paperBroker) Executions(context.Context, broker.ExecutionFilter) ([]broker.Execution, error) {
+	return nil, broker.ErrUnsupported
+}
+func (b *paperBroker) OpenOrders(context.Context) ([]broker.Order, error) {
+	return nil, broker.ErrUnsupported
+}
+func (b *paperBroker) CompletedOrders(context.Context) ([]broker.Order, error) {
+	return nil, broker.ErrUnsupported
+}
 func (b *paperBroker) Ping(context.Context) error {
 	if !b.connected {
 		return broker.ErrNotConnected

@@ -78,6 +78,28 @@ func (b *fuzzServeBroker) AccountSummary(_ context.Context, tags ...string) ([]b
 	return []broker.AccountSummary{{Account: "DU1", Values: vals}}, nil
 }
 
+func (b *fuzzServeBroker) AccountUpdates(_ context.Context, account string) (broker.AccountUpdate, error) {
+	if err := b.state(); err != nil {
+		return broker.AccountUpdate{}, err
+	}
+	return broker.AccountUpdate{Account: account, Values: []broker.AccountValue{{Key: "NetLiquidation", Value: "1"}}}, nil
+}
+
+func (b *fuzzServeBroker) Executions(_ context.Context, f broker.ExecutionFilter) ([]broker.Execution, error) {
+	if err := b.state(); err != nil {
+		return nil, err
+	}
+	return []broker.Execution{{ExecID: "e1", Account: f.Account, Shares: broker.MustDecimal("0.5")}}, nil
+}
+
+func (b *fuzzServeBroker) OpenOrders(context.Context) ([]broker.Order, error) {
+	return []broker.Order{}, b.state()
+}
+
+func (b *fuzzServeBroker) CompletedOrders(context.Context) ([]broker.Order, error) {
+	return []broker.Order{}, b.state()
+}
+
 func (b *fuzzServeBroker) Ping(context.Context) error { return b.state() }
 
 func (b *fuzzServeBroker) ContractDetails(_ context.Context, c broker.Contract) ([]broker.ContractDetails, error) {

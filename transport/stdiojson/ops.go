@@ -25,12 +25,16 @@ type serveOp func(ctx context.Context, b broker.Broker, req *wireRequest) (any, 
 // serveOps is the worker's dispatch table, keyed by command name. hello and
 // cancel are the protocol's own commands and are not in it.
 var serveOps = map[broker.Op]serveOp{
-	broker.OpConnect:        serveConnect,
-	broker.OpDisconnect:     serveDisconnect,
-	broker.OpAccounts:       serveAccounts,
-	broker.OpPositions:      servePositions,
-	broker.OpAccountSummary: serveAccountSummary,
-	broker.OpPing:           servePing,
+	broker.OpConnect:         serveConnect,
+	broker.OpDisconnect:      serveDisconnect,
+	broker.OpAccounts:        serveAccounts,
+	broker.OpPositions:       servePositions,
+	broker.OpAccountSummary:  serveAccountSummary,
+	broker.OpPing:            servePing,
+	broker.OpAccountUpdates:  serveAccountUpdates,
+	broker.OpExecutions:      serveExecutions,
+	broker.OpOpenOrders:      serveOpenOrders,
+	broker.OpCompletedOrders: serveCompletedOrders,
 
 	broker.OpContractDetails:   serveContractDetails,
 	broker.OpSnapshot:          serveSnapshot,
@@ -59,6 +63,16 @@ type (
 	}
 	pingData struct {
 		Pong bool `json:"pong"`
+	}
+	// The read side's shapes are the port's own JSON forms (broker/types_read.go).
+	accountUpdatesData struct {
+		Update broker.AccountUpdate `json:"update"`
+	}
+	executionsData struct {
+		Executions []broker.Execution `json:"executions"`
+	}
+	ordersData struct {
+		Orders []broker.Order `json:"orders"`
 	}
 )
 
@@ -443,4 +457,88 @@ func wireDecimal(name, s string) (broker.Decimal, error) {
 		return broker.Decimal{}, fmt.Errorf("%w: %s %q is not a decimal", broker.ErrProtocol, name, s)
 	}
 	return d, nil
+}
+
+// ---- get_account_updates ----
+
+// AccountUpdates implements broker.Broker.
+func (c *Client) AccountUpdates(ctx context.Context, account string) (broker.AccountUpdate, error) {
+	var d accountUpdatesData
+	if err := c.call(ctx, string(broker.OpAccountUpdates), &wireRequest{Account: account}, &d); err != nil {
+		return broker.AccountUpdate{}, err
+	}
+	d.Update.Values, d.Update.Portfolio = nonNil(d.Update.Values), nonNil(d.Update.Portfolio)
+	return d.Update, nil
+}
+
+func serveAccountUpdates(ctx context.Context, b broker.Broker, req *wireRequest) (any, error) {
+	u, err := b.AccountUpdates(ctx, req.Account)
+	if err != nil {
+		return nil, err
+	}
+	u.Values, u.Portfolio = nonNil(u.Values), nonNil(u.Portfolio)
+	return accountUpdatesData{Update: u}, nil
+}
+
+// ---- get_executions ----
+
+// Executions implements broker.Broker.
+func (c *Client) Executions(ctx context.Context, f broker.ExecutionFilter) ([]broker.Execution, error) {
+	req := &wireRequest{}
+	if f != (broker.ExecutionFilter{}) {
+		req.Filter = &f
+	}
+	var d executionsData
+	if err := c.call(ctx, string(broker.OpExecutions), req, &d); err != nil {
+		return nil, err
+	}
+	return nonNil(d.Executions), nil
+}
+
+func serveExecutions(ctx context.Context, b broker.Broker, req *wireRequest) (any, error) {
+	var f broker.ExecutionFilter
+	if req.Filter != nil {
+		f = *req.Filter
+	}
+	xs, err := b.Executions(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return executionsData{Executions: nonNil(xs)}, nil
+}
+
+// ---- get_open_orders, get_completed_orders ----
+
+// OpenOrders implements broker.Broker.
+func (c *Client) OpenOrders(ctx context.Context) ([]broker.Order, error) {
+	return c.orders(ctx, broker.OpOpenOrders)
+}
+
+// CompletedOrders implements broker.Broker.
+func (c *Client) CompletedOrders(ctx context.Context) ([]broker.Order, error) {
+	return c.orders(ctx, broker.OpCompletedOrders)
+}
+
+func (c *Client) orders(ctx context.Context, op broker.Op) ([]broker.Order, error) {
+	var d ordersData
+	if err := c.call(ctx, string(op), nil, &d); err != nil {
+		return nil, err
+	}
+	return nonNil(d.Orders), nil
+}
+
+func serveOpenOrders(ctx context.Context, b broker.Broker, _ *wireRequest) (any, error) {
+	os, err := b.OpenOrders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ordersData{Orders: nonNil(os)}, nil
+}
+
+func serveCompletedOrders(ctx context.Context, b broker.Broker, _ *wireRequest) (any, error) {
+	os, err := b.CompletedOrders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ordersData{Orders: nonNil(os)}, nil
 }

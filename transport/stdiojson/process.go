@@ -155,6 +155,7 @@ func (c *Client) die(err error) {
 	for _, w := range pending {
 		w.ch <- result{err: perr}
 	}
+	c.endStreams()
 	if !closed {
 		c.log.Error("worker died", "error", err)
 		c.hub.Publish(broker.Event{Kind: broker.EventConnectionLost, Message: err.Error()})

@@ -107,6 +107,7 @@ func Serve(ctx context.Context, b broker.Broker, in io.Reader, out io.Writer, op
 		log:      cfg.logger,
 		runCtx:   runCtx,
 		inflight: make(map[string]context.CancelFunc),
+		streams:  make(map[string]context.CancelFunc),
 		sem:      make(chan struct{}, cfg.maxConcurrent),
 		failed:   make(chan struct{}),
 		jobs:     make(chan job),
@@ -223,6 +224,7 @@ type server struct {
 
 	mu         sync.Mutex
 	inflight   map[string]context.CancelFunc // by raw id
+	streams    map[string]context.CancelFunc // live subscriptions, by name (stream.go)
 	legacyTail chan struct{}                 // closed when the last id-less request has been answered
 	subscribed bool
 

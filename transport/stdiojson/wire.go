@@ -53,6 +53,11 @@ type wireRequest struct {
 	Contract       *wireContract    `json:"contract,omitempty"`
 	Bars           *wireBarsRequest `json:"bars,omitempty"`
 	MarketDataType string           `json:"market_data_type,omitempty"` // live, frozen, delayed, delayed-frozen
+	Account        string           `json:"account,omitempty"`          // get_account_updates
+	// Filter of get_executions; absent matches every execution.
+	Filter *broker.ExecutionFilter `json:"filter,omitempty"`
+	// Subscription names a stream (subscribe_account_updates, unsubscribe; stream.go).
+	Subscription string `json:"subscription,omitempty"`
 }
 
 // wireResponse is the answer to one request.
@@ -84,6 +89,9 @@ type wireInbound struct {
 	IBCode  int64           `json:"ib_code"`
 	Time    time.Time       `json:"time"`
 	Message string          `json:"message"`
+
+	Subscription string          `json:"subscription"` // a stream's event (stream.go)
+	Update       json.RawMessage `json:"update"`
 
 	fast bool // Data was cut out by fastSuccess, not decoded
 }

@@ -17,14 +17,15 @@ from .errors import (APIError, AlreadyConnected, BrokerError, Canceled, CircuitO
                      DeadlineExceeded, GatewayUnreachable, HandshakeFailed, InvalidArgument, NotConnected,
                      NotFound, NotSubscribed, Pacing, ProtocolError, Timeout, Unsupported, WorkerExited,
                      WorkerNotFound, WorkerUnavailable)
-from .types import AccountSummary, Bar, ConnectInfo, Contract, ContractDetails, Event, Position, Quote, SummaryValue
+from .types import (AccountSummary, AccountUpdate, AccountValue, Bar, ConnectInfo, Contract, ContractDetails, Event,
+                    Execution, Order, PortfolioItem, Position, Quote, SummaryValue)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Client", "State", "find_binary", "IDEMPOTENT_COMMANDS", "SubprocessIBKRClient", "connect_ibkr_robust",
     "CircuitBreaker", "BreakerState", "AccountSummary", "ConnectInfo", "Contract", "Event", "Position",
-    "SummaryValue", "BrokerError", "APIError", "AlreadyConnected", "Canceled", "CircuitOpen", "ClientIDInUse",
+    "SummaryValue", "AccountUpdate", "AccountValue", "PortfolioItem", "Execution", "Order", "BrokerError", "APIError", "AlreadyConnected", "Canceled", "CircuitOpen", "ClientIDInUse",
     "Closed", "DeadlineExceeded", "GatewayUnreachable", "HandshakeFailed", "InvalidArgument", "NotConnected",
     "ProtocolError", "Timeout", "Unsupported", "WorkerExited", "WorkerNotFound", "WorkerUnavailable",
     "Bar", "ContractDetails", "Quote", "NotFound", "NotSubscribed", "Pacing",

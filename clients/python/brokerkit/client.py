@@ -17,18 +17,20 @@ from decimal import Decimal
 from typing import Any, AsyncIterator, Iterable, Mapping, Optional, Sequence, Union
 
 from .breaker import CircuitBreaker
-from .errors import (BrokerError, Closed, ClientIDInUse, NotConnected, WorkerExited, WorkerNotFound,
+from .errors import (BrokerError, ProtocolError, Closed, ClientIDInUse, NotConnected, WorkerExited, WorkerNotFound,
                      WorkerUnavailable)
 from ._worker import Worker
-from .types import AccountSummary, Bar, ConnectInfo, Contract, ContractDetails, Event, Position, Quote
+from .types import (AccountSummary, AccountUpdate, Bar, ConnectInfo, Contract, ContractDetails, Event, Execution,
+                    Order, Position, Quote)
 
 log = logging.getLogger("brokerkit")
 
 #: Commands that may be repeated without changing their effect: the table of broker/ops.go. Anything else
 #: (orders, when they come) is attempted once.
 IDEMPOTENT_COMMANDS = frozenset({"connect", "disconnect", "get_accounts", "get_positions", "get_account_summary",
-                                 "ping", "hello", "get_contract_details", "get_snapshot", "get_historical_bars",
-                                 "set_market_data_type"})
+                                 "ping", "hello", "get_account_updates", "get_executions", "get_open_orders",
+                                 "get_completed_orders", "get_contract_details", "get_snapshot",
+                                 "get_historical_bars", "set_market_data_type"})
 
 
 class State(str, enum.Enum):
@@ -112,6 +114,8 @@ class Client:
         self._changed = asyncio.Event()
         self._closed = False
         self._subs: list[asyncio.Queue] = []
+        self._streams: dict = {}  # live subscriptions of the worker, by name
+        self._stream_seq = 0
         self._supervisor: Optional[asyncio.Task] = None
         self._health: Optional[asyncio.Task] = None
         self._recovery: Optional[asyncio.Task] = None
@@ -172,7 +176,14 @@ class Client:
         for q in self._subs:
             with contextlib.suppress(asyncio.QueueFull):
                 q.put_nowait(None)
+        self._end_streams()
         return rc
+
+    def _end_streams(self) -> None:
+        """Ends every stream's iterator: the worker that served them is gone."""
+        streams, self._streams = self._streams, {}
+        for q in streams.values():
+            _put_latest(q, None)
 
     # ---- observability ----
 
@@ -226,6 +237,19 @@ class Client:
         self._publish(Event("state", _now(), why or str(st), state=str(st)))
 
     def _on_worker_event(self, msg: Mapping[str, Any]) -> None:
+        sub = msg.get("subscription")
+        if isinstance(sub, str):
+            q = self._streams.get(sub)
+            if q is not None:
+                if msg.get("event") == "subscription_end":
+                    self._streams.pop(sub, None)
+                    _put_latest(q, None)
+                elif msg.get("event") == "account_update":
+                    try:
+                        _put_latest(q, AccountUpdate.from_wire(msg.get("update") or {}))
+                    except ProtocolError:
+                        log.warning("ignoring malformed account update of %s", sub)
+            return
         ev = Event.from_wire(msg)
         if self._params is not None and not self._closed:
             if ev.kind == "connection_lost":
@@ -282,6 +306,58 @@ class Client:
         params = {"tags": list(tags)} if tags else {}
         return [AccountSummary.from_wire(s)
                 for s in (await self._call("get_account_summary", params, timeout))["summaries"]]
+
+    async def account_updates(self, account: str = "", timeout: Optional[float] = None) -> AccountUpdate:
+        """The values and portfolio (market price and value, PnL: Decimals) of one managed account;
+        ``""`` names the only one. An account the session does not manage raises :class:`InvalidArgument`."""
+        params = {"account": account} if account else {}
+        return AccountUpdate.from_wire((await self._call("get_account_updates", params, timeout))["update"])
+
+    async def executions(self, timeout: Optional[float] = None, **flt: Any) -> list:
+        """Today's executions matching the filter (``client_id``, ``account``, ``since``, ``symbol``,
+        ``sec_type``, ``exchange``, ``side``), each with its commission, as :class:`Execution` values."""
+        params = {"filter": flt} if flt else {}
+        return [Execution.from_wire(x) for x in (await self._call("get_executions", params, timeout))["executions"]]
+
+    async def open_orders(self, timeout: Optional[float] = None) -> list:
+        """The open orders of this client id, as :class:`Order` values (read only)."""
+        return [Order.from_wire(o) for o in (await self._call("get_open_orders", {}, timeout))["orders"]]
+
+    async def completed_orders(self, timeout: Optional[float] = None) -> list:
+        """The completed orders the gateway reports, as :class:`Order` values."""
+        return [Order.from_wire(o) for o in (await self._call("get_completed_orders", {}, timeout))["orders"]]
+
+    async def account_updates_stream(self, account: str = "",
+                                     timeout: Optional[float] = None) -> AsyncIterator[AccountUpdate]:
+        """Subscribes to one account (``subscribe_account_updates``) and returns an async iterator of its whole
+        state: once the gateway has sent its first download, then after every change. A slow consumer sees the
+        newest state. The iterator ends when the worker ends the stream (session ended, worker restarted) or the
+        client closes; closing the iterator unsubscribes."""
+        self._stream_seq += 1
+        name = f"py{self._stream_seq}"
+        q: asyncio.Queue = asyncio.Queue(maxsize=1)
+        self._streams[name] = q
+        params = {"subscription": name}
+        if account:
+            params["account"] = account
+        try:
+            await self._call("subscribe_account_updates", params, timeout)
+        except BaseException:
+            self._streams.pop(name, None)
+            raise
+        return self._stream(name, q)
+
+    async def _stream(self, name: str, q: asyncio.Queue) -> AsyncIterator[AccountUpdate]:
+        try:
+            while True:
+                u = await q.get()
+                if u is None:
+                    return
+                yield u
+        finally:
+            if self._streams.pop(name, None) is not None and not self._closed:
+                with contextlib.suppress(BrokerError):
+                    await self._call("unsubscribe", {"subscription": name}, 5.0)
 
     async def ping(self, timeout: Optional[float] = None) -> float:
         """One round trip to the gateway; returns its duration in seconds."""
@@ -452,6 +528,7 @@ class Client:
             attempt += 1
             try:
                 if self._worker is None or not self._worker.alive:
+                    self._end_streams()
                     self._worker = await self._spawn()
                     self.restarts += 1
                 params = self._params
@@ -491,6 +568,13 @@ def _contract(c: ContractArg) -> dict:
     if isinstance(c, str):
         return {"symbol": c, "sec_type": "STK", "exchange": "SMART", "currency": "USD"}
     return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in c.items()}
+
+
+def _put_latest(q: asyncio.Queue, item: Any) -> None:
+    """Puts item on a queue of size 1, replacing what the consumer has not taken (newest state wins)."""
+    with contextlib.suppress(asyncio.QueueEmpty):
+        q.get_nowait()
+    q.put_nowait(item)
 
 
 def _now() -> _dt.datetime:

@@ -215,6 +215,129 @@ class AccountSummary:
             raise ProtocolError(f"malformed account summary {s!r}: {e}") from e
 
 
+def _decimals(d: Mapping[str, Any], names: tuple) -> dict:
+    return {n: to_decimal(d[n], n) for n in names}
+
+
+@dataclass(frozen=True)
+class AccountValue:
+    """One account value of :meth:`Client.account_updates`: the gateway's text (a key may repeat per currency)."""
+
+    key: str
+    value: str
+    currency: str = ""
+
+
+@dataclass(frozen=True)
+class PortfolioItem:
+    """One position with its market side; every number is a Decimal."""
+
+    account: str
+    contract: Contract
+    position: Decimal
+    market_price: Decimal
+    market_value: Decimal
+    avg_cost: Decimal
+    unrealized_pnl: Decimal
+    realized_pnl: Decimal
+
+    @classmethod
+    def from_wire(cls, p: Mapping[str, Any]) -> "PortfolioItem":
+        try:
+            return cls(account=str(p["account"]), contract=Contract.from_wire(p["contract"]),
+                       **_decimals(p, ("position", "market_price", "market_value", "avg_cost", "unrealized_pnl",
+                                       "realized_pnl")))
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ProtocolError(f"malformed portfolio item {p!r}: {e}") from e
+
+
+@dataclass(frozen=True)
+class AccountUpdate:
+    """The values and portfolio of one account and the gateway's update time ("HH:MM")."""
+
+    account: str
+    values: list
+    portfolio: list
+    update_time: str = ""
+
+    @classmethod
+    def from_wire(cls, u: Mapping[str, Any]) -> "AccountUpdate":
+        try:
+            return cls(account=str(u["account"]),
+                       values=[AccountValue(str(v["key"]), str(v["value"]), str(v.get("currency", "")))
+                               for v in u.get("values") or []],
+                       portfolio=[PortfolioItem.from_wire(p) for p in u.get("portfolio") or []],
+                       update_time=str(u.get("update_time", "")))
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ProtocolError(f"malformed account update {u!r}: {e}") from e
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One fill with its commission report; every number is a Decimal."""
+
+    exec_id: str
+    order_id: int
+    perm_id: int
+    client_id: int
+    account: str
+    contract: Contract
+    time: str
+    exchange: str
+    side: str
+    shares: Decimal
+    price: Decimal
+    cum_qty: Decimal
+    avg_price: Decimal
+    order_ref: str
+    commission: Decimal
+    commission_currency: str
+    realized_pnl: Decimal
+
+    @classmethod
+    def from_wire(cls, x: Mapping[str, Any]) -> "Execution":
+        try:
+            return cls(exec_id=str(x["exec_id"]), order_id=int(x["order_id"]), perm_id=int(x["perm_id"]),
+                       client_id=int(x["client_id"]), account=str(x["account"]),
+                       contract=Contract.from_wire(x["contract"]), time=str(x["time"]),
+                       exchange=str(x["exchange"]), side=str(x["side"]), order_ref=str(x.get("order_ref", "")),
+                       commission_currency=str(x.get("commission_currency", "")),
+                       **_decimals(x, ("shares", "price", "cum_qty", "avg_price", "commission", "realized_pnl")))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ProtocolError(f"malformed execution {x!r}: {e}") from e
+
+
+@dataclass(frozen=True)
+class Order:
+    """A read-only view of one open or completed order; every number is a Decimal."""
+
+    order_id: int
+    perm_id: int
+    client_id: int
+    account: str
+    contract: Contract
+    action: str
+    order_type: str
+    total_quantity: Decimal
+    limit_price: Decimal
+    aux_price: Decimal
+    tif: str
+    order_ref: str
+    status: str
+    filled: Decimal
+
+    @classmethod
+    def from_wire(cls, o: Mapping[str, Any]) -> "Order":
+        try:
+            return cls(order_id=int(o["order_id"]), perm_id=int(o["perm_id"]), client_id=int(o["client_id"]),
+                       account=str(o["account"]), contract=Contract.from_wire(o["contract"]),
+                       action=str(o["action"]), order_type=str(o["order_type"]), tif=str(o.get("tif", "")),
+                       order_ref=str(o.get("order_ref", "")), status=str(o.get("status", "")),
+                       **_decimals(o, ("total_quantity", "limit_price", "aux_price", "filled")))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ProtocolError(f"malformed order {o!r}: {e}") from e
+
+
 @dataclass(frozen=True)
 class ConnectInfo:
     """What a successful connect learned."""

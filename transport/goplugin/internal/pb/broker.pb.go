@@ -1381,6 +1381,778 @@ func (x *MarketDataTypeRequest) GetMarketDataType() int32 {
 	return 0
 }
 
+type AccountUpdatesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountUpdatesRequest) Reset() {
+	*x = AccountUpdatesRequest{}
+	mi := &file_broker_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountUpdatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountUpdatesRequest) ProtoMessage() {}
+
+func (x *AccountUpdatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountUpdatesRequest.ProtoReflect.Descriptor instead.
+func (*AccountUpdatesRequest) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AccountUpdatesRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+type AccountValue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Currency      string                 `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountValue) Reset() {
+	*x = AccountValue{}
+	mi := &file_broker_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountValue) ProtoMessage() {}
+
+func (x *AccountValue) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountValue.ProtoReflect.Descriptor instead.
+func (*AccountValue) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *AccountValue) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *AccountValue) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *AccountValue) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+type PortfolioItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Contract      *Contract              `protobuf:"bytes,2,opt,name=contract,proto3" json:"contract,omitempty"`
+	Position      string                 `protobuf:"bytes,3,opt,name=position,proto3" json:"position,omitempty"`                                // decimal
+	MarketPrice   string                 `protobuf:"bytes,4,opt,name=market_price,json=marketPrice,proto3" json:"market_price,omitempty"`       // decimal
+	MarketValue   string                 `protobuf:"bytes,5,opt,name=market_value,json=marketValue,proto3" json:"market_value,omitempty"`       // decimal
+	AvgCost       string                 `protobuf:"bytes,6,opt,name=avg_cost,json=avgCost,proto3" json:"avg_cost,omitempty"`                   // decimal
+	UnrealizedPnl string                 `protobuf:"bytes,7,opt,name=unrealized_pnl,json=unrealizedPnl,proto3" json:"unrealized_pnl,omitempty"` // decimal
+	RealizedPnl   string                 `protobuf:"bytes,8,opt,name=realized_pnl,json=realizedPnl,proto3" json:"realized_pnl,omitempty"`       // decimal
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortfolioItem) Reset() {
+	*x = PortfolioItem{}
+	mi := &file_broker_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortfolioItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortfolioItem) ProtoMessage() {}
+
+func (x *PortfolioItem) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortfolioItem.ProtoReflect.Descriptor instead.
+func (*PortfolioItem) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PortfolioItem) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *PortfolioItem) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+func (x *PortfolioItem) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
+func (x *PortfolioItem) GetMarketPrice() string {
+	if x != nil {
+		return x.MarketPrice
+	}
+	return ""
+}
+
+func (x *PortfolioItem) GetMarketValue() string {
+	if x != nil {
+		return x.MarketValue
+	}
+	return ""
+}
+
+func (x *PortfolioItem) GetAvgCost() string {
+	if x != nil {
+		return x.AvgCost
+	}
+	return ""
+}
+
+func (x *PortfolioItem) GetUnrealizedPnl() string {
+	if x != nil {
+		return x.UnrealizedPnl
+	}
+	return ""
+}
+
+func (x *PortfolioItem) GetRealizedPnl() string {
+	if x != nil {
+		return x.RealizedPnl
+	}
+	return ""
+}
+
+type AccountUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Values        []*AccountValue        `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
+	Portfolio     []*PortfolioItem       `protobuf:"bytes,3,rep,name=portfolio,proto3" json:"portfolio,omitempty"`
+	UpdateTime    string                 `protobuf:"bytes,4,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountUpdate) Reset() {
+	*x = AccountUpdate{}
+	mi := &file_broker_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountUpdate) ProtoMessage() {}
+
+func (x *AccountUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountUpdate.ProtoReflect.Descriptor instead.
+func (*AccountUpdate) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *AccountUpdate) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *AccountUpdate) GetValues() []*AccountValue {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *AccountUpdate) GetPortfolio() []*PortfolioItem {
+	if x != nil {
+		return x.Portfolio
+	}
+	return nil
+}
+
+func (x *AccountUpdate) GetUpdateTime() string {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return ""
+}
+
+type ExecutionFilter struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClientId      int64                  `protobuf:"varint,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Account       string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	Since         string                 `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	Symbol        string                 `protobuf:"bytes,4,opt,name=symbol,proto3" json:"symbol,omitempty"`
+	SecType       string                 `protobuf:"bytes,5,opt,name=sec_type,json=secType,proto3" json:"sec_type,omitempty"`
+	Exchange      string                 `protobuf:"bytes,6,opt,name=exchange,proto3" json:"exchange,omitempty"`
+	Side          string                 `protobuf:"bytes,7,opt,name=side,proto3" json:"side,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutionFilter) Reset() {
+	*x = ExecutionFilter{}
+	mi := &file_broker_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutionFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutionFilter) ProtoMessage() {}
+
+func (x *ExecutionFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutionFilter.ProtoReflect.Descriptor instead.
+func (*ExecutionFilter) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ExecutionFilter) GetClientId() int64 {
+	if x != nil {
+		return x.ClientId
+	}
+	return 0
+}
+
+func (x *ExecutionFilter) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *ExecutionFilter) GetSince() string {
+	if x != nil {
+		return x.Since
+	}
+	return ""
+}
+
+func (x *ExecutionFilter) GetSymbol() string {
+	if x != nil {
+		return x.Symbol
+	}
+	return ""
+}
+
+func (x *ExecutionFilter) GetSecType() string {
+	if x != nil {
+		return x.SecType
+	}
+	return ""
+}
+
+func (x *ExecutionFilter) GetExchange() string {
+	if x != nil {
+		return x.Exchange
+	}
+	return ""
+}
+
+func (x *ExecutionFilter) GetSide() string {
+	if x != nil {
+		return x.Side
+	}
+	return ""
+}
+
+type Execution struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	ExecId             string                 `protobuf:"bytes,1,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	OrderId            int64                  `protobuf:"varint,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	PermId             int64                  `protobuf:"varint,3,opt,name=perm_id,json=permId,proto3" json:"perm_id,omitempty"`
+	ClientId           int64                  `protobuf:"varint,4,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Account            string                 `protobuf:"bytes,5,opt,name=account,proto3" json:"account,omitempty"`
+	Contract           *Contract              `protobuf:"bytes,6,opt,name=contract,proto3" json:"contract,omitempty"`
+	Time               string                 `protobuf:"bytes,7,opt,name=time,proto3" json:"time,omitempty"`
+	Exchange           string                 `protobuf:"bytes,8,opt,name=exchange,proto3" json:"exchange,omitempty"`
+	Side               string                 `protobuf:"bytes,9,opt,name=side,proto3" json:"side,omitempty"`
+	Shares             string                 `protobuf:"bytes,10,opt,name=shares,proto3" json:"shares,omitempty"`                     // decimal
+	Price              string                 `protobuf:"bytes,11,opt,name=price,proto3" json:"price,omitempty"`                       // decimal
+	CumQty             string                 `protobuf:"bytes,12,opt,name=cum_qty,json=cumQty,proto3" json:"cum_qty,omitempty"`       // decimal
+	AvgPrice           string                 `protobuf:"bytes,13,opt,name=avg_price,json=avgPrice,proto3" json:"avg_price,omitempty"` // decimal
+	OrderRef           string                 `protobuf:"bytes,14,opt,name=order_ref,json=orderRef,proto3" json:"order_ref,omitempty"`
+	Commission         string                 `protobuf:"bytes,15,opt,name=commission,proto3" json:"commission,omitempty"` // decimal
+	CommissionCurrency string                 `protobuf:"bytes,16,opt,name=commission_currency,json=commissionCurrency,proto3" json:"commission_currency,omitempty"`
+	RealizedPnl        string                 `protobuf:"bytes,17,opt,name=realized_pnl,json=realizedPnl,proto3" json:"realized_pnl,omitempty"` // decimal
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *Execution) Reset() {
+	*x = Execution{}
+	mi := &file_broker_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Execution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Execution) ProtoMessage() {}
+
+func (x *Execution) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Execution.ProtoReflect.Descriptor instead.
+func (*Execution) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Execution) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+func (x *Execution) GetOrderId() int64 {
+	if x != nil {
+		return x.OrderId
+	}
+	return 0
+}
+
+func (x *Execution) GetPermId() int64 {
+	if x != nil {
+		return x.PermId
+	}
+	return 0
+}
+
+func (x *Execution) GetClientId() int64 {
+	if x != nil {
+		return x.ClientId
+	}
+	return 0
+}
+
+func (x *Execution) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *Execution) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+func (x *Execution) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *Execution) GetExchange() string {
+	if x != nil {
+		return x.Exchange
+	}
+	return ""
+}
+
+func (x *Execution) GetSide() string {
+	if x != nil {
+		return x.Side
+	}
+	return ""
+}
+
+func (x *Execution) GetShares() string {
+	if x != nil {
+		return x.Shares
+	}
+	return ""
+}
+
+func (x *Execution) GetPrice() string {
+	if x != nil {
+		return x.Price
+	}
+	return ""
+}
+
+func (x *Execution) GetCumQty() string {
+	if x != nil {
+		return x.CumQty
+	}
+	return ""
+}
+
+func (x *Execution) GetAvgPrice() string {
+	if x != nil {
+		return x.AvgPrice
+	}
+	return ""
+}
+
+func (x *Execution) GetOrderRef() string {
+	if x != nil {
+		return x.OrderRef
+	}
+	return ""
+}
+
+func (x *Execution) GetCommission() string {
+	if x != nil {
+		return x.Commission
+	}
+	return ""
+}
+
+func (x *Execution) GetCommissionCurrency() string {
+	if x != nil {
+		return x.CommissionCurrency
+	}
+	return ""
+}
+
+func (x *Execution) GetRealizedPnl() string {
+	if x != nil {
+		return x.RealizedPnl
+	}
+	return ""
+}
+
+type ExecutionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Executions    []*Execution           `protobuf:"bytes,1,rep,name=executions,proto3" json:"executions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecutionsResponse) Reset() {
+	*x = ExecutionsResponse{}
+	mi := &file_broker_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecutionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecutionsResponse) ProtoMessage() {}
+
+func (x *ExecutionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecutionsResponse.ProtoReflect.Descriptor instead.
+func (*ExecutionsResponse) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ExecutionsResponse) GetExecutions() []*Execution {
+	if x != nil {
+		return x.Executions
+	}
+	return nil
+}
+
+type Order struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OrderId       int64                  `protobuf:"varint,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	PermId        int64                  `protobuf:"varint,2,opt,name=perm_id,json=permId,proto3" json:"perm_id,omitempty"`
+	ClientId      int64                  `protobuf:"varint,3,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Account       string                 `protobuf:"bytes,4,opt,name=account,proto3" json:"account,omitempty"`
+	Contract      *Contract              `protobuf:"bytes,5,opt,name=contract,proto3" json:"contract,omitempty"`
+	Action        string                 `protobuf:"bytes,6,opt,name=action,proto3" json:"action,omitempty"`
+	OrderType     string                 `protobuf:"bytes,7,opt,name=order_type,json=orderType,proto3" json:"order_type,omitempty"`
+	TotalQuantity string                 `protobuf:"bytes,8,opt,name=total_quantity,json=totalQuantity,proto3" json:"total_quantity,omitempty"` // decimal
+	LimitPrice    string                 `protobuf:"bytes,9,opt,name=limit_price,json=limitPrice,proto3" json:"limit_price,omitempty"`          // decimal
+	AuxPrice      string                 `protobuf:"bytes,10,opt,name=aux_price,json=auxPrice,proto3" json:"aux_price,omitempty"`               // decimal
+	Tif           string                 `protobuf:"bytes,11,opt,name=tif,proto3" json:"tif,omitempty"`
+	OrderRef      string                 `protobuf:"bytes,12,opt,name=order_ref,json=orderRef,proto3" json:"order_ref,omitempty"`
+	Status        string                 `protobuf:"bytes,13,opt,name=status,proto3" json:"status,omitempty"`
+	Filled        string                 `protobuf:"bytes,14,opt,name=filled,proto3" json:"filled,omitempty"` // decimal
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Order) Reset() {
+	*x = Order{}
+	mi := &file_broker_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Order) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Order) ProtoMessage() {}
+
+func (x *Order) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Order.ProtoReflect.Descriptor instead.
+func (*Order) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Order) GetOrderId() int64 {
+	if x != nil {
+		return x.OrderId
+	}
+	return 0
+}
+
+func (x *Order) GetPermId() int64 {
+	if x != nil {
+		return x.PermId
+	}
+	return 0
+}
+
+func (x *Order) GetClientId() int64 {
+	if x != nil {
+		return x.ClientId
+	}
+	return 0
+}
+
+func (x *Order) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *Order) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+func (x *Order) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *Order) GetOrderType() string {
+	if x != nil {
+		return x.OrderType
+	}
+	return ""
+}
+
+func (x *Order) GetTotalQuantity() string {
+	if x != nil {
+		return x.TotalQuantity
+	}
+	return ""
+}
+
+func (x *Order) GetLimitPrice() string {
+	if x != nil {
+		return x.LimitPrice
+	}
+	return ""
+}
+
+func (x *Order) GetAuxPrice() string {
+	if x != nil {
+		return x.AuxPrice
+	}
+	return ""
+}
+
+func (x *Order) GetTif() string {
+	if x != nil {
+		return x.Tif
+	}
+	return ""
+}
+
+func (x *Order) GetOrderRef() string {
+	if x != nil {
+		return x.OrderRef
+	}
+	return ""
+}
+
+func (x *Order) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Order) GetFilled() string {
+	if x != nil {
+		return x.Filled
+	}
+	return ""
+}
+
+type OrdersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Orders        []*Order               `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrdersResponse) Reset() {
+	*x = OrdersResponse{}
+	mi := &file_broker_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrdersResponse) ProtoMessage() {}
+
+func (x *OrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrdersResponse.ProtoReflect.Descriptor instead.
+func (*OrdersResponse) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *OrdersResponse) GetOrders() []*Order {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
 var File_broker_proto protoreflect.FileDescriptor
 
 const file_broker_proto_rawDesc = "" +
@@ -1492,7 +2264,81 @@ const file_broker_proto_rawDesc = "" +
 	"\x16HistoricalBarsResponse\x12.\n" +
 	"\x04bars\x18\x01 \x03(\v2\x1a.brokerkit.goplugin.v1.BarR\x04bars\"A\n" +
 	"\x15MarketDataTypeRequest\x12(\n" +
-	"\x10market_data_type\x18\x01 \x01(\x05R\x0emarketDataType2\x96\b\n" +
+	"\x10market_data_type\x18\x01 \x01(\x05R\x0emarketDataType\"1\n" +
+	"\x15AccountUpdatesRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"R\n" +
+	"\fAccountValue\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x1a\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\"\xad\x02\n" +
+	"\rPortfolioItem\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12;\n" +
+	"\bcontract\x18\x02 \x01(\v2\x1f.brokerkit.goplugin.v1.ContractR\bcontract\x12\x1a\n" +
+	"\bposition\x18\x03 \x01(\tR\bposition\x12!\n" +
+	"\fmarket_price\x18\x04 \x01(\tR\vmarketPrice\x12!\n" +
+	"\fmarket_value\x18\x05 \x01(\tR\vmarketValue\x12\x19\n" +
+	"\bavg_cost\x18\x06 \x01(\tR\aavgCost\x12%\n" +
+	"\x0eunrealized_pnl\x18\a \x01(\tR\runrealizedPnl\x12!\n" +
+	"\frealized_pnl\x18\b \x01(\tR\vrealizedPnl\"\xcb\x01\n" +
+	"\rAccountUpdate\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12;\n" +
+	"\x06values\x18\x02 \x03(\v2#.brokerkit.goplugin.v1.AccountValueR\x06values\x12B\n" +
+	"\tportfolio\x18\x03 \x03(\v2$.brokerkit.goplugin.v1.PortfolioItemR\tportfolio\x12\x1f\n" +
+	"\vupdate_time\x18\x04 \x01(\tR\n" +
+	"updateTime\"\xc1\x01\n" +
+	"\x0fExecutionFilter\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\x03R\bclientId\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x14\n" +
+	"\x05since\x18\x03 \x01(\tR\x05since\x12\x16\n" +
+	"\x06symbol\x18\x04 \x01(\tR\x06symbol\x12\x19\n" +
+	"\bsec_type\x18\x05 \x01(\tR\asecType\x12\x1a\n" +
+	"\bexchange\x18\x06 \x01(\tR\bexchange\x12\x12\n" +
+	"\x04side\x18\a \x01(\tR\x04side\"\x85\x04\n" +
+	"\tExecution\x12\x17\n" +
+	"\aexec_id\x18\x01 \x01(\tR\x06execId\x12\x19\n" +
+	"\border_id\x18\x02 \x01(\x03R\aorderId\x12\x17\n" +
+	"\aperm_id\x18\x03 \x01(\x03R\x06permId\x12\x1b\n" +
+	"\tclient_id\x18\x04 \x01(\x03R\bclientId\x12\x18\n" +
+	"\aaccount\x18\x05 \x01(\tR\aaccount\x12;\n" +
+	"\bcontract\x18\x06 \x01(\v2\x1f.brokerkit.goplugin.v1.ContractR\bcontract\x12\x12\n" +
+	"\x04time\x18\a \x01(\tR\x04time\x12\x1a\n" +
+	"\bexchange\x18\b \x01(\tR\bexchange\x12\x12\n" +
+	"\x04side\x18\t \x01(\tR\x04side\x12\x16\n" +
+	"\x06shares\x18\n" +
+	" \x01(\tR\x06shares\x12\x14\n" +
+	"\x05price\x18\v \x01(\tR\x05price\x12\x17\n" +
+	"\acum_qty\x18\f \x01(\tR\x06cumQty\x12\x1b\n" +
+	"\tavg_price\x18\r \x01(\tR\bavgPrice\x12\x1b\n" +
+	"\torder_ref\x18\x0e \x01(\tR\borderRef\x12\x1e\n" +
+	"\n" +
+	"commission\x18\x0f \x01(\tR\n" +
+	"commission\x12/\n" +
+	"\x13commission_currency\x18\x10 \x01(\tR\x12commissionCurrency\x12!\n" +
+	"\frealized_pnl\x18\x11 \x01(\tR\vrealizedPnl\"V\n" +
+	"\x12ExecutionsResponse\x12@\n" +
+	"\n" +
+	"executions\x18\x01 \x03(\v2 .brokerkit.goplugin.v1.ExecutionR\n" +
+	"executions\"\xaa\x03\n" +
+	"\x05Order\x12\x19\n" +
+	"\border_id\x18\x01 \x01(\x03R\aorderId\x12\x17\n" +
+	"\aperm_id\x18\x02 \x01(\x03R\x06permId\x12\x1b\n" +
+	"\tclient_id\x18\x03 \x01(\x03R\bclientId\x12\x18\n" +
+	"\aaccount\x18\x04 \x01(\tR\aaccount\x12;\n" +
+	"\bcontract\x18\x05 \x01(\v2\x1f.brokerkit.goplugin.v1.ContractR\bcontract\x12\x16\n" +
+	"\x06action\x18\x06 \x01(\tR\x06action\x12\x1d\n" +
+	"\n" +
+	"order_type\x18\a \x01(\tR\torderType\x12%\n" +
+	"\x0etotal_quantity\x18\b \x01(\tR\rtotalQuantity\x12\x1f\n" +
+	"\vlimit_price\x18\t \x01(\tR\n" +
+	"limitPrice\x12\x1b\n" +
+	"\taux_price\x18\n" +
+	" \x01(\tR\bauxPrice\x12\x10\n" +
+	"\x03tif\x18\v \x01(\tR\x03tif\x12\x1b\n" +
+	"\torder_ref\x18\f \x01(\tR\borderRef\x12\x16\n" +
+	"\x06status\x18\r \x01(\tR\x06status\x12\x16\n" +
+	"\x06filled\x18\x0e \x01(\tR\x06filled\"F\n" +
+	"\x0eOrdersResponse\x124\n" +
+	"\x06orders\x18\x01 \x03(\v2\x1c.brokerkit.goplugin.v1.OrderR\x06orders2\xf9\v\n" +
 	"\x06Broker\x12X\n" +
 	"\aConnect\x12%.brokerkit.goplugin.v1.ConnectRequest\x1a&.brokerkit.goplugin.v1.ConnectResponse\x12H\n" +
 	"\n" +
@@ -1504,7 +2350,14 @@ const file_broker_proto_rawDesc = "" +
 	"\x0fContractDetails\x12\x1f.brokerkit.goplugin.v1.Contract\x1a..brokerkit.goplugin.v1.ContractDetailsResponse\x12I\n" +
 	"\bSnapshot\x12\x1f.brokerkit.goplugin.v1.Contract\x1a\x1c.brokerkit.goplugin.v1.Quote\x12m\n" +
 	"\x0eHistoricalBars\x12,.brokerkit.goplugin.v1.HistoricalBarsRequest\x1a-.brokerkit.goplugin.v1.HistoricalBarsResponse\x12_\n" +
-	"\x11SetMarketDataType\x12,.brokerkit.goplugin.v1.MarketDataTypeRequest\x1a\x1c.brokerkit.goplugin.v1.Empty\x12I\n" +
+	"\x11SetMarketDataType\x12,.brokerkit.goplugin.v1.MarketDataTypeRequest\x1a\x1c.brokerkit.goplugin.v1.Empty\x12d\n" +
+	"\x0eAccountUpdates\x12,.brokerkit.goplugin.v1.AccountUpdatesRequest\x1a$.brokerkit.goplugin.v1.AccountUpdate\x12_\n" +
+	"\n" +
+	"Executions\x12&.brokerkit.goplugin.v1.ExecutionFilter\x1a).brokerkit.goplugin.v1.ExecutionsResponse\x12Q\n" +
+	"\n" +
+	"OpenOrders\x12\x1c.brokerkit.goplugin.v1.Empty\x1a%.brokerkit.goplugin.v1.OrdersResponse\x12V\n" +
+	"\x0fCompletedOrders\x12\x1c.brokerkit.goplugin.v1.Empty\x1a%.brokerkit.goplugin.v1.OrdersResponse\x12o\n" +
+	"\x17SubscribeAccountUpdates\x12,.brokerkit.goplugin.v1.AccountUpdatesRequest\x1a$.brokerkit.goplugin.v1.AccountUpdate0\x01\x12I\n" +
 	"\tSubscribe\x12\x1c.brokerkit.goplugin.v1.Empty\x1a\x1c.brokerkit.goplugin.v1.Event0\x01\x12C\n" +
 	"\x05Close\x12\x1c.brokerkit.goplugin.v1.Empty\x1a\x1c.brokerkit.goplugin.v1.EmptyB?Z=github.com/brokerkit/brokerkit/transport/goplugin/internal/pbb\x06proto3"
 
@@ -1520,7 +2373,7 @@ func file_broker_proto_rawDescGZIP() []byte {
 	return file_broker_proto_rawDescData
 }
 
-var file_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_broker_proto_goTypes = []any{
 	(*Empty)(nil),                   // 0: brokerkit.goplugin.v1.Empty
 	(*Error)(nil),                   // 1: brokerkit.goplugin.v1.Error
@@ -1542,54 +2395,80 @@ var file_broker_proto_goTypes = []any{
 	(*Bar)(nil),                     // 17: brokerkit.goplugin.v1.Bar
 	(*HistoricalBarsResponse)(nil),  // 18: brokerkit.goplugin.v1.HistoricalBarsResponse
 	(*MarketDataTypeRequest)(nil),   // 19: brokerkit.goplugin.v1.MarketDataTypeRequest
-	nil,                             // 20: brokerkit.goplugin.v1.AccountSummary.ValuesEntry
-	(*timestamppb.Timestamp)(nil),   // 21: google.protobuf.Timestamp
+	(*AccountUpdatesRequest)(nil),   // 20: brokerkit.goplugin.v1.AccountUpdatesRequest
+	(*AccountValue)(nil),            // 21: brokerkit.goplugin.v1.AccountValue
+	(*PortfolioItem)(nil),           // 22: brokerkit.goplugin.v1.PortfolioItem
+	(*AccountUpdate)(nil),           // 23: brokerkit.goplugin.v1.AccountUpdate
+	(*ExecutionFilter)(nil),         // 24: brokerkit.goplugin.v1.ExecutionFilter
+	(*Execution)(nil),               // 25: brokerkit.goplugin.v1.Execution
+	(*ExecutionsResponse)(nil),      // 26: brokerkit.goplugin.v1.ExecutionsResponse
+	(*Order)(nil),                   // 27: brokerkit.goplugin.v1.Order
+	(*OrdersResponse)(nil),          // 28: brokerkit.goplugin.v1.OrdersResponse
+	nil,                             // 29: brokerkit.goplugin.v1.AccountSummary.ValuesEntry
+	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
 }
 var file_broker_proto_depIdxs = []int32{
 	5,  // 0: brokerkit.goplugin.v1.Position.contract:type_name -> brokerkit.goplugin.v1.Contract
 	6,  // 1: brokerkit.goplugin.v1.PositionsResponse.positions:type_name -> brokerkit.goplugin.v1.Position
-	20, // 2: brokerkit.goplugin.v1.AccountSummary.values:type_name -> brokerkit.goplugin.v1.AccountSummary.ValuesEntry
+	29, // 2: brokerkit.goplugin.v1.AccountSummary.values:type_name -> brokerkit.goplugin.v1.AccountSummary.ValuesEntry
 	10, // 3: brokerkit.goplugin.v1.AccountSummaryResponse.summaries:type_name -> brokerkit.goplugin.v1.AccountSummary
-	21, // 4: brokerkit.goplugin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	30, // 4: brokerkit.goplugin.v1.Event.time:type_name -> google.protobuf.Timestamp
 	5,  // 5: brokerkit.goplugin.v1.ContractDetails.contract:type_name -> brokerkit.goplugin.v1.Contract
 	13, // 6: brokerkit.goplugin.v1.ContractDetailsResponse.contracts:type_name -> brokerkit.goplugin.v1.ContractDetails
 	5,  // 7: brokerkit.goplugin.v1.Quote.contract:type_name -> brokerkit.goplugin.v1.Contract
-	21, // 8: brokerkit.goplugin.v1.Quote.last_time:type_name -> google.protobuf.Timestamp
-	21, // 9: brokerkit.goplugin.v1.Quote.time:type_name -> google.protobuf.Timestamp
+	30, // 8: brokerkit.goplugin.v1.Quote.last_time:type_name -> google.protobuf.Timestamp
+	30, // 9: brokerkit.goplugin.v1.Quote.time:type_name -> google.protobuf.Timestamp
 	5,  // 10: brokerkit.goplugin.v1.HistoricalBarsRequest.contract:type_name -> brokerkit.goplugin.v1.Contract
-	21, // 11: brokerkit.goplugin.v1.HistoricalBarsRequest.end:type_name -> google.protobuf.Timestamp
-	21, // 12: brokerkit.goplugin.v1.Bar.time:type_name -> google.protobuf.Timestamp
+	30, // 11: brokerkit.goplugin.v1.HistoricalBarsRequest.end:type_name -> google.protobuf.Timestamp
+	30, // 12: brokerkit.goplugin.v1.Bar.time:type_name -> google.protobuf.Timestamp
 	17, // 13: brokerkit.goplugin.v1.HistoricalBarsResponse.bars:type_name -> brokerkit.goplugin.v1.Bar
-	9,  // 14: brokerkit.goplugin.v1.AccountSummary.ValuesEntry.value:type_name -> brokerkit.goplugin.v1.SummaryValue
-	2,  // 15: brokerkit.goplugin.v1.Broker.Connect:input_type -> brokerkit.goplugin.v1.ConnectRequest
-	0,  // 16: brokerkit.goplugin.v1.Broker.Disconnect:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 17: brokerkit.goplugin.v1.Broker.Accounts:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 18: brokerkit.goplugin.v1.Broker.Positions:input_type -> brokerkit.goplugin.v1.Empty
-	8,  // 19: brokerkit.goplugin.v1.Broker.AccountSummary:input_type -> brokerkit.goplugin.v1.AccountSummaryRequest
-	0,  // 20: brokerkit.goplugin.v1.Broker.Ping:input_type -> brokerkit.goplugin.v1.Empty
-	5,  // 21: brokerkit.goplugin.v1.Broker.ContractDetails:input_type -> brokerkit.goplugin.v1.Contract
-	5,  // 22: brokerkit.goplugin.v1.Broker.Snapshot:input_type -> brokerkit.goplugin.v1.Contract
-	16, // 23: brokerkit.goplugin.v1.Broker.HistoricalBars:input_type -> brokerkit.goplugin.v1.HistoricalBarsRequest
-	19, // 24: brokerkit.goplugin.v1.Broker.SetMarketDataType:input_type -> brokerkit.goplugin.v1.MarketDataTypeRequest
-	0,  // 25: brokerkit.goplugin.v1.Broker.Subscribe:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 26: brokerkit.goplugin.v1.Broker.Close:input_type -> brokerkit.goplugin.v1.Empty
-	3,  // 27: brokerkit.goplugin.v1.Broker.Connect:output_type -> brokerkit.goplugin.v1.ConnectResponse
-	0,  // 28: brokerkit.goplugin.v1.Broker.Disconnect:output_type -> brokerkit.goplugin.v1.Empty
-	4,  // 29: brokerkit.goplugin.v1.Broker.Accounts:output_type -> brokerkit.goplugin.v1.AccountsResponse
-	7,  // 30: brokerkit.goplugin.v1.Broker.Positions:output_type -> brokerkit.goplugin.v1.PositionsResponse
-	11, // 31: brokerkit.goplugin.v1.Broker.AccountSummary:output_type -> brokerkit.goplugin.v1.AccountSummaryResponse
-	0,  // 32: brokerkit.goplugin.v1.Broker.Ping:output_type -> brokerkit.goplugin.v1.Empty
-	14, // 33: brokerkit.goplugin.v1.Broker.ContractDetails:output_type -> brokerkit.goplugin.v1.ContractDetailsResponse
-	15, // 34: brokerkit.goplugin.v1.Broker.Snapshot:output_type -> brokerkit.goplugin.v1.Quote
-	18, // 35: brokerkit.goplugin.v1.Broker.HistoricalBars:output_type -> brokerkit.goplugin.v1.HistoricalBarsResponse
-	0,  // 36: brokerkit.goplugin.v1.Broker.SetMarketDataType:output_type -> brokerkit.goplugin.v1.Empty
-	12, // 37: brokerkit.goplugin.v1.Broker.Subscribe:output_type -> brokerkit.goplugin.v1.Event
-	0,  // 38: brokerkit.goplugin.v1.Broker.Close:output_type -> brokerkit.goplugin.v1.Empty
-	27, // [27:39] is the sub-list for method output_type
-	15, // [15:27] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	5,  // 14: brokerkit.goplugin.v1.PortfolioItem.contract:type_name -> brokerkit.goplugin.v1.Contract
+	21, // 15: brokerkit.goplugin.v1.AccountUpdate.values:type_name -> brokerkit.goplugin.v1.AccountValue
+	22, // 16: brokerkit.goplugin.v1.AccountUpdate.portfolio:type_name -> brokerkit.goplugin.v1.PortfolioItem
+	5,  // 17: brokerkit.goplugin.v1.Execution.contract:type_name -> brokerkit.goplugin.v1.Contract
+	25, // 18: brokerkit.goplugin.v1.ExecutionsResponse.executions:type_name -> brokerkit.goplugin.v1.Execution
+	5,  // 19: brokerkit.goplugin.v1.Order.contract:type_name -> brokerkit.goplugin.v1.Contract
+	27, // 20: brokerkit.goplugin.v1.OrdersResponse.orders:type_name -> brokerkit.goplugin.v1.Order
+	9,  // 21: brokerkit.goplugin.v1.AccountSummary.ValuesEntry.value:type_name -> brokerkit.goplugin.v1.SummaryValue
+	2,  // 22: brokerkit.goplugin.v1.Broker.Connect:input_type -> brokerkit.goplugin.v1.ConnectRequest
+	0,  // 23: brokerkit.goplugin.v1.Broker.Disconnect:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 24: brokerkit.goplugin.v1.Broker.Accounts:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 25: brokerkit.goplugin.v1.Broker.Positions:input_type -> brokerkit.goplugin.v1.Empty
+	8,  // 26: brokerkit.goplugin.v1.Broker.AccountSummary:input_type -> brokerkit.goplugin.v1.AccountSummaryRequest
+	0,  // 27: brokerkit.goplugin.v1.Broker.Ping:input_type -> brokerkit.goplugin.v1.Empty
+	5,  // 28: brokerkit.goplugin.v1.Broker.ContractDetails:input_type -> brokerkit.goplugin.v1.Contract
+	5,  // 29: brokerkit.goplugin.v1.Broker.Snapshot:input_type -> brokerkit.goplugin.v1.Contract
+	16, // 30: brokerkit.goplugin.v1.Broker.HistoricalBars:input_type -> brokerkit.goplugin.v1.HistoricalBarsRequest
+	19, // 31: brokerkit.goplugin.v1.Broker.SetMarketDataType:input_type -> brokerkit.goplugin.v1.MarketDataTypeRequest
+	20, // 32: brokerkit.goplugin.v1.Broker.AccountUpdates:input_type -> brokerkit.goplugin.v1.AccountUpdatesRequest
+	24, // 33: brokerkit.goplugin.v1.Broker.Executions:input_type -> brokerkit.goplugin.v1.ExecutionFilter
+	0,  // 34: brokerkit.goplugin.v1.Broker.OpenOrders:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 35: brokerkit.goplugin.v1.Broker.CompletedOrders:input_type -> brokerkit.goplugin.v1.Empty
+	20, // 36: brokerkit.goplugin.v1.Broker.SubscribeAccountUpdates:input_type -> brokerkit.goplugin.v1.AccountUpdatesRequest
+	0,  // 37: brokerkit.goplugin.v1.Broker.Subscribe:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 38: brokerkit.goplugin.v1.Broker.Close:input_type -> brokerkit.goplugin.v1.Empty
+	3,  // 39: brokerkit.goplugin.v1.Broker.Connect:output_type -> brokerkit.goplugin.v1.ConnectResponse
+	0,  // 40: brokerkit.goplugin.v1.Broker.Disconnect:output_type -> brokerkit.goplugin.v1.Empty
+	4,  // 41: brokerkit.goplugin.v1.Broker.Accounts:output_type -> brokerkit.goplugin.v1.AccountsResponse
+	7,  // 42: brokerkit.goplugin.v1.Broker.Positions:output_type -> brokerkit.goplugin.v1.PositionsResponse
+	11, // 43: brokerkit.goplugin.v1.Broker.AccountSummary:output_type -> brokerkit.goplugin.v1.AccountSummaryResponse
+	0,  // 44: brokerkit.goplugin.v1.Broker.Ping:output_type -> brokerkit.goplugin.v1.Empty
+	14, // 45: brokerkit.goplugin.v1.Broker.ContractDetails:output_type -> brokerkit.goplugin.v1.ContractDetailsResponse
+	15, // 46: brokerkit.goplugin.v1.Broker.Snapshot:output_type -> brokerkit.goplugin.v1.Quote
+	18, // 47: brokerkit.goplugin.v1.Broker.HistoricalBars:output_type -> brokerkit.goplugin.v1.HistoricalBarsResponse
+	0,  // 48: brokerkit.goplugin.v1.Broker.SetMarketDataType:output_type -> brokerkit.goplugin.v1.Empty
+	23, // 49: brokerkit.goplugin.v1.Broker.AccountUpdates:output_type -> brokerkit.goplugin.v1.AccountUpdate
+	26, // 50: brokerkit.goplugin.v1.Broker.Executions:output_type -> brokerkit.goplugin.v1.ExecutionsResponse
+	28, // 51: brokerkit.goplugin.v1.Broker.OpenOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
+	28, // 52: brokerkit.goplugin.v1.Broker.CompletedOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
+	23, // 53: brokerkit.goplugin.v1.Broker.SubscribeAccountUpdates:output_type -> brokerkit.goplugin.v1.AccountUpdate
+	12, // 54: brokerkit.goplugin.v1.Broker.Subscribe:output_type -> brokerkit.goplugin.v1.Event
+	0,  // 55: brokerkit.goplugin.v1.Broker.Close:output_type -> brokerkit.goplugin.v1.Empty
+	39, // [39:56] is the sub-list for method output_type
+	22, // [22:39] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_broker_proto_init() }
@@ -1603,7 +2482,7 @@ func file_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_broker_proto_rawDesc), len(file_broker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

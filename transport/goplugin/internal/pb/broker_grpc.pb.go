@@ -32,18 +32,23 @@ import (
 const _ = grpc.SupportPackageIsVersion7
 
 const (
-	Broker_Connect_FullMethodName           = "/brokerkit.goplugin.v1.Broker/Connect"
-	Broker_Disconnect_FullMethodName        = "/brokerkit.goplugin.v1.Broker/Disconnect"
-	Broker_Accounts_FullMethodName          = "/brokerkit.goplugin.v1.Broker/Accounts"
-	Broker_Positions_FullMethodName         = "/brokerkit.goplugin.v1.Broker/Positions"
-	Broker_AccountSummary_FullMethodName    = "/brokerkit.goplugin.v1.Broker/AccountSummary"
-	Broker_Ping_FullMethodName              = "/brokerkit.goplugin.v1.Broker/Ping"
-	Broker_ContractDetails_FullMethodName   = "/brokerkit.goplugin.v1.Broker/ContractDetails"
-	Broker_Snapshot_FullMethodName          = "/brokerkit.goplugin.v1.Broker/Snapshot"
-	Broker_HistoricalBars_FullMethodName    = "/brokerkit.goplugin.v1.Broker/HistoricalBars"
-	Broker_SetMarketDataType_FullMethodName = "/brokerkit.goplugin.v1.Broker/SetMarketDataType"
-	Broker_Subscribe_FullMethodName         = "/brokerkit.goplugin.v1.Broker/Subscribe"
-	Broker_Close_FullMethodName             = "/brokerkit.goplugin.v1.Broker/Close"
+	Broker_Connect_FullMethodName                 = "/brokerkit.goplugin.v1.Broker/Connect"
+	Broker_Disconnect_FullMethodName              = "/brokerkit.goplugin.v1.Broker/Disconnect"
+	Broker_Accounts_FullMethodName                = "/brokerkit.goplugin.v1.Broker/Accounts"
+	Broker_Positions_FullMethodName               = "/brokerkit.goplugin.v1.Broker/Positions"
+	Broker_AccountSummary_FullMethodName          = "/brokerkit.goplugin.v1.Broker/AccountSummary"
+	Broker_Ping_FullMethodName                    = "/brokerkit.goplugin.v1.Broker/Ping"
+	Broker_ContractDetails_FullMethodName         = "/brokerkit.goplugin.v1.Broker/ContractDetails"
+	Broker_Snapshot_FullMethodName                = "/brokerkit.goplugin.v1.Broker/Snapshot"
+	Broker_HistoricalBars_FullMethodName          = "/brokerkit.goplugin.v1.Broker/HistoricalBars"
+	Broker_SetMarketDataType_FullMethodName       = "/brokerkit.goplugin.v1.Broker/SetMarketDataType"
+	Broker_AccountUpdates_FullMethodName          = "/brokerkit.goplugin.v1.Broker/AccountUpdates"
+	Broker_Executions_FullMethodName              = "/brokerkit.goplugin.v1.Broker/Executions"
+	Broker_OpenOrders_FullMethodName              = "/brokerkit.goplugin.v1.Broker/OpenOrders"
+	Broker_CompletedOrders_FullMethodName         = "/brokerkit.goplugin.v1.Broker/CompletedOrders"
+	Broker_SubscribeAccountUpdates_FullMethodName = "/brokerkit.goplugin.v1.Broker/SubscribeAccountUpdates"
+	Broker_Subscribe_FullMethodName               = "/brokerkit.goplugin.v1.Broker/Subscribe"
+	Broker_Close_FullMethodName                   = "/brokerkit.goplugin.v1.Broker/Close"
 )
 
 // BrokerClient is the client API for Broker service.
@@ -60,6 +65,14 @@ type BrokerClient interface {
 	Snapshot(ctx context.Context, in *Contract, opts ...grpc.CallOption) (*Quote, error)
 	HistoricalBars(ctx context.Context, in *HistoricalBarsRequest, opts ...grpc.CallOption) (*HistoricalBarsResponse, error)
 	SetMarketDataType(ctx context.Context, in *MarketDataTypeRequest, opts ...grpc.CallOption) (*Empty, error)
+	AccountUpdates(ctx context.Context, in *AccountUpdatesRequest, opts ...grpc.CallOption) (*AccountUpdate, error)
+	Executions(ctx context.Context, in *ExecutionFilter, opts ...grpc.CallOption) (*ExecutionsResponse, error)
+	OpenOrders(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*OrdersResponse, error)
+	CompletedOrders(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*OrdersResponse, error)
+	// SubscribeAccountUpdates streams one account's whole state (broker.AccountStreamer):
+	// response headers once subscribed, then an AccountUpdate after the first download
+	// and after every change, until the call is cancelled or the stream ends.
+	SubscribeAccountUpdates(ctx context.Context, in *AccountUpdatesRequest, opts ...grpc.CallOption) (Broker_SubscribeAccountUpdatesClient, error)
 	// Subscribe streams events until the call is cancelled or the Broker is closed.
 	Subscribe(ctx context.Context, in *Empty, opts ...grpc.CallOption) (Broker_SubscribeClient, error)
 	// Close closes the served Broker; the child exits when its host kills it.
@@ -164,8 +177,76 @@ func (c *brokerClient) SetMarketDataType(ctx context.Context, in *MarketDataType
 	return out, nil
 }
 
+func (c *brokerClient) AccountUpdates(ctx context.Context, in *AccountUpdatesRequest, opts ...grpc.CallOption) (*AccountUpdate, error) {
+	out := new(AccountUpdate)
+	err := c.cc.Invoke(ctx, Broker_AccountUpdates_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) Executions(ctx context.Context, in *ExecutionFilter, opts ...grpc.CallOption) (*ExecutionsResponse, error) {
+	out := new(ExecutionsResponse)
+	err := c.cc.Invoke(ctx, Broker_Executions_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) OpenOrders(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*OrdersResponse, error) {
+	out := new(OrdersResponse)
+	err := c.cc.Invoke(ctx, Broker_OpenOrders_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) CompletedOrders(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*OrdersResponse, error) {
+	out := new(OrdersResponse)
+	err := c.cc.Invoke(ctx, Broker_CompletedOrders_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) SubscribeAccountUpdates(ctx context.Context, in *AccountUpdatesRequest, opts ...grpc.CallOption) (Broker_SubscribeAccountUpdatesClient, error) {
+	stream, err := c.cc.NewStream(ctx, &Broker_ServiceDesc.Streams[0], Broker_SubscribeAccountUpdates_FullMethodName, opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &brokerSubscribeAccountUpdatesClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type Broker_SubscribeAccountUpdatesClient interface {
+	Recv() (*AccountUpdate, error)
+	grpc.ClientStream
+}
+
+type brokerSubscribeAccountUpdatesClient struct {
+	grpc.ClientStream
+}
+
+func (x *brokerSubscribeAccountUpdatesClient) Recv() (*AccountUpdate, error) {
+	m := new(AccountUpdate)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 func (c *brokerClient) Subscribe(ctx context.Context, in *Empty, opts ...grpc.CallOption) (Broker_SubscribeClient, error) {
-	stream, err := c.cc.NewStream(ctx, &Broker_ServiceDesc.Streams[0], Broker_Subscribe_FullMethodName, opts...)
+	stream, err := c.cc.NewStream(ctx, &Broker_ServiceDesc.Streams[1], Broker_Subscribe_FullMethodName, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -219,6 +300,14 @@ type BrokerServer interface {
 	Snapshot(context.Context, *Contract) (*Quote, error)
 	HistoricalBars(context.Context, *HistoricalBarsRequest) (*HistoricalBarsResponse, error)
 	SetMarketDataType(context.Context, *MarketDataTypeRequest) (*Empty, error)
+	AccountUpdates(context.Context, *AccountUpdatesRequest) (*AccountUpdate, error)
+	Executions(context.Context, *ExecutionFilter) (*ExecutionsResponse, error)
+	OpenOrders(context.Context, *Empty) (*OrdersResponse, error)
+	CompletedOrders(context.Context, *Empty) (*OrdersResponse, error)
+	// SubscribeAccountUpdates streams one account's whole state (broker.AccountStreamer):
+	// response headers once subscribed, then an AccountUpdate after the first download
+	// and after every change, until the call is cancelled or the stream ends.
+	SubscribeAccountUpdates(*AccountUpdatesRequest, Broker_SubscribeAccountUpdatesServer) error
 	// Subscribe streams events until the call is cancelled or the Broker is closed.
 	Subscribe(*Empty, Broker_SubscribeServer) error
 	// Close closes the served Broker; the child exits when its host kills it.
@@ -259,6 +348,21 @@ func (UnimplementedBrokerServer) HistoricalBars(context.Context, *HistoricalBars
 }
 func (UnimplementedBrokerServer) SetMarketDataType(context.Context, *MarketDataTypeRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SetMarketDataType not implemented")
+}
+func (UnimplementedBrokerServer) AccountUpdates(context.Context, *AccountUpdatesRequest) (*AccountUpdate, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AccountUpdates not implemented")
+}
+func (UnimplementedBrokerServer) Executions(context.Context, *ExecutionFilter) (*ExecutionsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Executions not implemented")
+}
+func (UnimplementedBrokerServer) OpenOrders(context.Context, *Empty) (*OrdersResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method OpenOrders not implemented")
+}
+func (UnimplementedBrokerServer) CompletedOrders(context.Context, *Empty) (*OrdersResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CompletedOrders not implemented")
+}
+func (UnimplementedBrokerServer) SubscribeAccountUpdates(*AccountUpdatesRequest, Broker_SubscribeAccountUpdatesServer) error {
+	return status.Errorf(codes.Unimplemented, "method SubscribeAccountUpdates not implemented")
 }
 func (UnimplementedBrokerServer) Subscribe(*Empty, Broker_SubscribeServer) error {
 	return status.Errorf(codes.Unimplemented, "method Subscribe not implemented")
@@ -459,6 +563,99 @@ func _Broker_SetMarketDataType_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Broker_AccountUpdates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AccountUpdatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).AccountUpdates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_AccountUpdates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).AccountUpdates(ctx, req.(*AccountUpdatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_Executions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExecutionFilter)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).Executions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_Executions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).Executions(ctx, req.(*ExecutionFilter))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_OpenOrders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).OpenOrders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_OpenOrders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).OpenOrders(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_CompletedOrders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).CompletedOrders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_CompletedOrders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).CompletedOrders(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_SubscribeAccountUpdates_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(AccountUpdatesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(BrokerServer).SubscribeAccountUpdates(m, &brokerSubscribeAccountUpdatesServer{stream})
+}
+
+type Broker_SubscribeAccountUpdatesServer interface {
+	Send(*AccountUpdate) error
+	grpc.ServerStream
+}
+
+type brokerSubscribeAccountUpdatesServer struct {
+	grpc.ServerStream
+}
+
+func (x *brokerSubscribeAccountUpdatesServer) Send(m *AccountUpdate) error {
+	return x.ServerStream.SendMsg(m)
+}
+
 func _Broker_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(Empty)
 	if err := stream.RecvMsg(m); err != nil {
@@ -546,11 +743,32 @@ var Broker_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Broker_SetMarketDataType_Handler,
 		},
 		{
+			MethodName: "AccountUpdates",
+			Handler:    _Broker_AccountUpdates_Handler,
+		},
+		{
+			MethodName: "Executions",
+			Handler:    _Broker_Executions_Handler,
+		},
+		{
+			MethodName: "OpenOrders",
+			Handler:    _Broker_OpenOrders_Handler,
+		},
+		{
+			MethodName: "CompletedOrders",
+			Handler:    _Broker_CompletedOrders_Handler,
+		},
+		{
 			MethodName: "Close",
 			Handler:    _Broker_Close_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "SubscribeAccountUpdates",
+			Handler:       _Broker_SubscribeAccountUpdates_Handler,
+			ServerStreams: true,
+		},
 		{
 			StreamName:    "Subscribe",
 			Handler:       _Broker_Subscribe_Handler,

@@ -1,0 +1,211 @@
+package stdiojson
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/brokerkit/brokerkit/broker"
+)
+
+// Streams (docs/adr/0014): a subscription is named by the host ("subscription",
+// unique among its live subscriptions) in the request that opens it; the
+// worker answers at once and then writes event lines carrying that name, a
+// kind and the typed data, until a subscription_end event. The host ends one
+// with "unsubscribe". Account updates are the first stream; market data and
+// order status will be further kinds of the same lines.
+
+// The protocol's stream commands and event kinds.
+const (
+	CommandSubscribeAccountUpdates = "subscribe_account_updates" // open a stream of one account's updates
+	CommandUnsubscribe             = "unsubscribe"               // end the stream named "subscription"
+
+	eventAccountUpdate   = "account_update"   // "update": the account's whole state
+	eventSubscriptionEnd = "subscription_end" // the stream is over; "message" says why
+)
+
+type (
+	subscribedData struct {
+		Subscription string `json:"subscription"`
+	}
+	unsubscribedData struct {
+		Unsubscribed bool `json:"unsubscribed"`
+	}
+	// wireStreamEvent is one event line of a stream.
+	wireStreamEvent struct {
+		Event        string                `json:"event"`
+		Subscription string                `json:"subscription"`
+		Time         time.Time             `json:"time"`
+		Update       *broker.AccountUpdate `json:"update,omitempty"`
+		Message      string                `json:"message,omitempty"`
+	}
+)
+
+// ---- worker ----
+
+// subscribeAccountUpdates opens the stream: its answer is queued before any
+// of its events, which a goroutine then forwards until the stream ends.
+func (s *server) subscribeAccountUpdates(req wireRequest) (any, error) {
+	sub := req.Subscription
+	if sub == "" {
+		return nil, fmt.Errorf("%w: %s needs a \"subscription\" name", broker.ErrInvalidArgument, req.Command)
+	}
+	as, ok := s.b.(broker.AccountStreamer)
+	if !ok {
+		return nil, fmt.Errorf("%w: the worker's Broker does not stream account updates", broker.ErrUnsupported)
+	}
+	s.mu.Lock()
+	_, taken := s.streams[sub]
+	s.mu.Unlock()
+	if taken {
+		return nil, fmt.Errorf("%w: subscription %q is live", broker.ErrInvalidArgument, sub)
+	}
+	ctx, cancel := context.WithCancel(s.runCtx)
+	ch, err := as.SubscribeAccountUpdates(ctx, req.Account)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, taken := s.streams[sub]; taken { // opened concurrently under the same name
+		cancel()
+		return nil, fmt.Errorf("%w: subscription %q is live", broker.ErrInvalidArgument, sub)
+	}
+	s.streams[sub] = cancel
+	s.send(encodeResponse(req.ID, subscribedData{Subscription: sub}, nil))
+	s.events.Add(1)
+	go s.forwardStream(sub, ch, cancel)
+	return nil, errAnswered
+}
+
+func (s *server) forwardStream(sub string, ch <-chan broker.AccountUpdate, cancel context.CancelFunc) {
+	defer s.events.Done()
+	defer cancel()
+	for u := range ch {
+		s.sendStreamEvent(wireStreamEvent{Event: eventAccountUpdate, Subscription: sub, Time: time.Now(), Update: &u})
+	}
+	s.mu.Lock()
+	delete(s.streams, sub)
+	s.mu.Unlock()
+	s.sendStreamEvent(wireStreamEvent{Event: eventSubscriptionEnd, Subscription: sub, Time: time.Now(),
+		Message: "the stream ended (unsubscribed, session ended, or worker stopping)"})
+}
+
+func (s *server) sendStreamEvent(e wireStreamEvent) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		s.log.Warn("dropping stream event that does not encode", "error", err)
+		return
+	}
+	s.send(append(b, '\n'))
+}
+
+// unsubscribe ends the stream named by req.Subscription, if it is live.
+func (s *server) unsubscribe(req wireRequest) (any, error) {
+	if req.Subscription == "" {
+		return nil, fmt.Errorf("%w: unsubscribe needs a \"subscription\" name", broker.ErrInvalidArgument)
+	}
+	s.mu.Lock()
+	cancel, ok := s.streams[req.Subscription]
+	s.mu.Unlock()
+	if ok {
+		cancel()
+	}
+	return unsubscribedData{Unsubscribed: ok}, nil
+}
+
+// ---- host ----
+
+// clientStream is one live subscription of the host.
+type clientStream struct {
+	ch chan broker.AccountUpdate
+}
+
+var _ broker.AccountStreamer = (*Client)(nil)
+
+// SubscribeAccountUpdates implements broker.AccountStreamer over the worker's
+// subscribe_account_updates. The channel is closed when ctx is done (the
+// worker is told to unsubscribe), when the worker ends the stream, when it
+// dies, and on Close.
+func (c *Client) SubscribeAccountUpdates(ctx context.Context, account string) (<-chan broker.AccountUpdate, error) {
+	name := "a" + strconv.FormatUint(c.nextSub.Add(1), 10)
+	st := &clientStream{ch: make(chan broker.AccountUpdate, 1)}
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return nil, fmt.Errorf("stdiojson: %s: %w", CommandSubscribeAccountUpdates, broker.ErrClosed)
+	case c.dead != nil:
+		defer c.mu.Unlock()
+		return nil, c.dead
+	}
+	if c.streams == nil {
+		c.streams = map[string]*clientStream{}
+	}
+	c.streams[name] = st // before the request: its events may follow the answer at once
+	c.mu.Unlock()
+	err := c.call(ctx, CommandSubscribeAccountUpdates, &wireRequest{Account: account, Subscription: name}, nil)
+	if err != nil {
+		c.endStream(name)
+		if ctx.Err() != nil { // the worker may have opened it before the cancel
+			c.unsubscribe(name)
+		}
+		return nil, err
+	}
+	context.AfterFunc(ctx, func() { c.unsubscribe(name) })
+	return st.ch, nil
+}
+
+// unsubscribe asks the worker to end stream name (bounded in time) and ends it here.
+func (c *Client) unsubscribe(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.call(ctx, CommandUnsubscribe, &wireRequest{Subscription: name}, nil)
+	c.endStream(name)
+}
+
+// streamEvent routes an event line of a stream.
+func (c *Client) streamEvent(in wireInbound) {
+	if in.Event == eventSubscriptionEnd {
+		c.endStream(in.Subscription)
+		return
+	}
+	if in.Event != eventAccountUpdate {
+		c.log.Debug("ignoring stream event of unknown kind", "event", in.Event)
+		return
+	}
+	var u broker.AccountUpdate
+	if err := json.Unmarshal(in.Update, &u); err != nil {
+		c.log.Warn("ignoring malformed account update", "subscription", in.Subscription, "error", err)
+		return
+	}
+	u.Values, u.Portfolio = nonNil(u.Values), nonNil(u.Portfolio)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.streams[in.Subscription]; st != nil {
+		broker.Latest(st.ch, u)
+	}
+}
+
+// endStream closes stream name's channel, once.
+func (c *Client) endStream(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.streams[name]; st != nil {
+		delete(c.streams, name)
+		close(st.ch)
+	}
+}
+
+// endStreams closes every stream (the worker died or the Client closed).
+func (c *Client) endStreams() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, st := range c.streams {
+		delete(c.streams, name)
+		close(st.ch)
+	}
+}
