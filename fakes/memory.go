@@ -403,11 +403,12 @@ func (s Script) Bars(c broker.Contract, q broker.BarsRequest, now time.Time) ([]
 		return nil, memoryAPIError(f)
 	}
 	n := int(intField(f, 2, 0))
+	daily := barSizes[strings.ToLower(strings.TrimSpace(q.BarSize))] >= 24*time.Hour
 	out := make([]broker.Bar, 0, n)
 	for i := range n {
 		b := f[3+8*i : 3+8*i+8]
 		var bar broker.Bar
-		if len(b[0]) == 8 {
+		if daily {
 			bar.Time, _ = time.Parse("20060102", b[0])
 		} else {
 			bar.Time = time.Unix(intField(b, 0, 0), 0).UTC()

@@ -166,9 +166,10 @@ func (r *snapReq) finish(err error) {
 
 // barsReq is one REQ_HISTORICAL_DATA in byID.
 type barsReq struct {
-	bars []broker.Bar
-	err  error // the first bar that could not be converted
-	done chan struct{}
+	daily bool // bars of a day or more: dated "yyyymmdd"
+	bars  []broker.Bar
+	err   error // the first bar that could not be converted
+	done  chan struct{}
 }
 
 func (r *barsReq) finish(err error) {

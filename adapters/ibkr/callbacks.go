@@ -496,7 +496,7 @@ func (s *session) HistoricalData(reqID int64, bar *ibapi.Bar) {
 	if !ok {
 		return
 	}
-	b, err := barFromIB(bar)
+	b, err := barFromIB(bar, r.daily)
 	if err != nil {
 		s.finishByIDLocked(reqID, err)
 		return

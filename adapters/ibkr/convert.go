@@ -444,11 +444,11 @@ func (r *snapReq) fail(err error) {
 
 // barFromIB converts one HISTORICAL_DATA bar. Dates are epoch seconds
 // (formatDate 2) for intraday bars and "yyyymmdd" (midnight UTC) for daily ones.
-func barFromIB(b *ibapi.Bar) (broker.Bar, error) {
+func barFromIB(b *ibapi.Bar, daily bool) (broker.Bar, error) {
 	if b == nil {
 		return broker.Bar{}, fmt.Errorf("%w: empty bar", broker.ErrProtocol)
 	}
-	t, err := barTime(b.Date)
+	t, err := barTime(b.Date, daily)
 	if err != nil {
 		return broker.Bar{}, err
 	}
@@ -475,11 +475,12 @@ func barFromIB(b *ibapi.Bar) (broker.Bar, error) {
 	return out, nil
 }
 
-// barTime reads a bar's date: epoch seconds, "yyyymmdd", or
-// "yyyymmdd hh:mm:ss[ zone]".
-func barTime(s string) (time.Time, error) {
+// barTime reads a bar's date: "yyyymmdd" for daily or longer bars (daily),
+// else epoch seconds (formatDate 2) or "yyyymmdd hh:mm:ss[ zone]". Daily is
+// told by the request, not guessed: eight digits are also epoch seconds of 1970-73.
+func barTime(s string, daily bool) (time.Time, error) {
 	s = strings.TrimSpace(s)
-	if len(s) == 8 {
+	if daily && len(s) == 8 {
 		if t, err := time.Parse("20060102", s); err == nil {
 			return t, nil
 		}

@@ -97,7 +97,7 @@ func (a *Adapter) HistoricalBars(ctx context.Context, c broker.Contract, q broke
 	if err != nil {
 		return nil, err
 	}
-	r := &barsReq{done: make(chan struct{})}
+	r := &barsReq{done: make(chan struct{}), daily: dailyBars(q.BarSize)}
 	if err := s.startByID(id, r, reqHistorical(s.info().ServerVersion, id, c, q)); err != nil {
 		return nil, err
 	}
@@ -285,6 +285,13 @@ func cancelHistorical(id int64) request {
 	return request{id: ibapi.CANCEL_HISTORICAL_DATA, fields: []string{"1", strconv.FormatInt(id, 10)},
 		pb:   func() proto.Message { return &protobuf.CancelHistoricalData{ReqId: proto.Int32(int32(id))} },
 		call: func(ec *ibapi.EClient) { ec.CancelHistoricalData(id) }}
+}
+
+// dailyBars reports whether IB dates bars of this size by day ("1 day",
+// "1 week", "1 month"): those come as "yyyymmdd" whatever formatDate says.
+func dailyBars(barSize string) bool {
+	s := strings.ToLower(barSize)
+	return strings.Contains(s, "day") || strings.Contains(s, "week") || strings.Contains(s, "month")
 }
 
 // optBool is nil for false, as scmhub leaves false out of its protobuf requests.
