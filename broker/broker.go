@@ -86,6 +86,39 @@ type Broker interface {
 	// if it answered. It fails with ErrNotConnected if there is no session.
 	Ping(ctx context.Context) error
 
+	// ContractDetails returns the details of every instrument that c matches, in
+	// the gateway's order: an exact lookup when c has a ConID, else a search by
+	// every field c sets (Symbol alone finds every security type and exchange).
+	// It fails with ErrNotFound when nothing matches (IB code 200) and with
+	// ErrInvalidArgument when c names no instrument (no ConID, Symbol nor
+	// LocalSymbol).
+	ContractDetails(ctx context.Context, c Contract) ([]ContractDetails, error)
+
+	// Snapshot returns one snapshot of c's top of book, exact decimals as the
+	// gateway sent them, of the market data type last set by SetMarketDataType
+	// (live by default). It fails with ErrNotFound when c matches no instrument
+	// or several (IB code 200) and with ErrNotSubscribed when the session may
+	// not see c's market data (IB codes 354 and 10089; 10089 says delayed data
+	// is available through SetMarketDataType(MarketDataDelayed)). Warning 10167
+	// (delayed data shown instead) is no error: the Quote's DataType says which.
+	// The gateway's refusal of more tickers (IB code 101) is ErrPacing.
+	Snapshot(ctx context.Context, c Contract) (Quote, error)
+
+	// HistoricalBars returns the bars of c over r's window, oldest first. It
+	// fails with ErrInvalidArgument when r is malformed (no Duration or BarSize)
+	// or the gateway refuses it (IB code 321), with ErrNotFound when c matches no
+	// instrument or several (200), and with ErrPacing when the gateway's
+	// historical pacing refuses it (162).
+	HistoricalBars(ctx context.Context, c Contract, r BarsRequest) ([]Bar, error)
+
+	// SetMarketDataType sets the market data type of the session's later
+	// snapshots; a new session starts with MarketDataLive. It fails with
+	// ErrInvalidArgument for a type other than IB's four.
+	//
+	// ContractDetails, Snapshot, HistoricalBars and SetMarketDataType fail with
+	// ErrNotConnected if there is no session.
+	SetMarketDataType(ctx context.Context, t MarketDataType) error
+
 	// Subscribe returns a channel of events (connection lost and restored, gateway
 	// notices). The channel is closed when ctx is done or the Broker is closed.
 	// Delivery is best effort: a subscriber that does not keep up loses events

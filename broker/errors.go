@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Every Broker returns errors that errors.Is matches against these,
@@ -20,6 +21,9 @@ var (
 	ErrClosed             = errors.New("broker: closed")
 	ErrInvalidArgument    = errors.New("broker: invalid argument")
 	ErrUnsupported        = errors.New("broker: unsupported operation")
+	ErrNotFound           = errors.New("broker: not found")                           // IB code 200: no such instrument
+	ErrNotSubscribed      = errors.New("broker: market data not subscribed")          // IB codes 354, 10089
+	ErrPacing             = errors.New("broker: pacing limit of the gateway reached") // IB codes 100, 101, 162 (pacing)
 )
 
 // APIError is an error the gateway reported with IB's numeric code
@@ -37,8 +41,14 @@ func (e *APIError) Error() string {
 }
 
 // Is reports whether the IB code means target (see ibcodes.go): 326 is
-// ErrClientIDInUse, 502 ErrGatewayUnreachable, 504 and 1100 ErrNotConnected.
+// ErrClientIDInUse, 502 ErrGatewayUnreachable, 504 and 1100 ErrNotConnected,
+// 200 ErrNotFound, 354 and 10089 ErrNotSubscribed, 100, 101 and 162 (a pacing
+// violation; 162's other historical data errors are none) ErrPacing, 321
+// ErrInvalidArgument.
 func (e *APIError) Is(target error) bool {
+	if e.Code == IBCodeHistoricalDataError && !strings.Contains(strings.ToLower(e.Message), "pacing") {
+		return false // 162 is every historical data error; only its pacing violation is ErrPacing
+	}
 	s, ok := apiCodeSentinels[e.Code]
 	return ok && s == target
 }
@@ -48,6 +58,14 @@ var apiCodeSentinels = map[int64]error{
 	IBCodeConnectFail:      ErrGatewayUnreachable,
 	IBCodeNotConnected:     ErrNotConnected,
 	IBCodeConnectivityLost: ErrNotConnected,
+
+	IBCodeNoSecurityDefinition:    ErrNotFound,
+	IBCodeMarketDataNotSubscribed: ErrNotSubscribed,
+	IBCodeDelayedAvailable:        ErrNotSubscribed,
+	IBCodeMaxRateExceeded:         ErrPacing,
+	IBCodeMaxTickers:              ErrPacing,
+	IBCodeHistoricalDataError:     ErrPacing,
+	IBCodeValidationError:         ErrInvalidArgument,
 }
 
 // wireCodes is the one table of stable error codes that transports put on the wire.
@@ -67,6 +85,9 @@ var wireCodes = []struct {
 	{CodeClosed, ErrClosed},
 	{CodeInvalidArgument, ErrInvalidArgument},
 	{CodeUnsupported, ErrUnsupported},
+	{CodeNotFound, ErrNotFound},
+	{CodeNotSubscribed, ErrNotSubscribed},
+	{CodePacing, ErrPacing},
 	{CodeCanceled, context.Canceled},
 	{CodeDeadlineExceeded, context.DeadlineExceeded},
 }
@@ -84,6 +105,9 @@ const (
 	CodeClosed             = "closed"              // ErrClosed
 	CodeInvalidArgument    = "invalid_argument"    // ErrInvalidArgument
 	CodeUnsupported        = "unsupported"         // ErrUnsupported
+	CodeNotFound           = "not_found"           // ErrNotFound
+	CodeNotSubscribed      = "not_subscribed"      // ErrNotSubscribed
+	CodePacing             = "pacing"              // ErrPacing
 	CodeCanceled           = "canceled"            // context.Canceled
 	CodeDeadlineExceeded   = "deadline_exceeded"   // context.DeadlineExceeded
 )

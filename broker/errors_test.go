@@ -12,7 +12,8 @@ import (
 var sentinels = []error{
 	broker.ErrNotConnected, broker.ErrAlreadyConnected, broker.ErrTimeout, broker.ErrClientIDInUse,
 	broker.ErrGatewayUnreachable, broker.ErrHandshakeFailed, broker.ErrUnavailable, broker.ErrProtocol,
-	broker.ErrClosed, broker.ErrInvalidArgument, broker.ErrUnsupported, context.Canceled, context.DeadlineExceeded,
+	broker.ErrClosed, broker.ErrInvalidArgument, broker.ErrUnsupported, broker.ErrNotFound, broker.ErrNotSubscribed,
+	broker.ErrPacing, context.Canceled, context.DeadlineExceeded,
 }
 
 func TestErrorCodesRoundTrip(t *testing.T) {
@@ -60,12 +61,45 @@ func TestAPIErrorAcrossTheWire(t *testing.T) {
 		t.Errorf("round trip lost the sentinel or the IB code: %v", back)
 	}
 	// A code without sentinel travels as api_error and keeps its number.
-	e200 := &broker.APIError{ReqID: 5, Code: 200, Message: "No security definition has been found for the request"}
-	if c := broker.ErrorCode(e200); c != broker.CodeAPIError {
-		t.Errorf("ErrorCode(200) = %q", c)
+	e := &broker.APIError{ReqID: 5, Code: 10147, Message: "OrderId 5 that needs to be cancelled is not found."}
+	if c := broker.ErrorCode(e); c != broker.CodeAPIError {
+		t.Errorf("ErrorCode(10147) = %q", c)
 	}
-	if broker.IBCode(broker.ErrorFromCode(broker.CodeAPIError, e200.Message, 200)) != 200 {
-		t.Error("IB code 200 lost")
+	if broker.IBCode(broker.ErrorFromCode(broker.CodeAPIError, e.Message, 10147)) != 10147 {
+		t.Error("IB code 10147 lost")
+	}
+}
+
+func TestMarketDataCodes(t *testing.T) {
+	for _, c := range []struct {
+		code int64
+		msg  string
+		want error
+	}{
+		{200, "No security definition has been found for the request", broker.ErrNotFound},
+		{354, "Requested market data is not subscribed.", broker.ErrNotSubscribed},
+		{10089, "Requested market data requires additional subscription for API. Delayed market data is available.", broker.ErrNotSubscribed},
+		{101, "Max number of tickers has been reached.", broker.ErrPacing},
+		{100, "Max rate of messages per second has been exceeded.", broker.ErrPacing},
+		{162, "Historical Market Data Service error message:Historical data request pacing violation", broker.ErrPacing},
+		{321, "Error validating request.-'bP' : cause - Historical data bar size setting is invalid.", broker.ErrInvalidArgument},
+	} {
+		err := fmt.Errorf("x: %w", &broker.APIError{ReqID: 3, Code: c.code, Message: c.msg})
+		if !errors.Is(err, c.want) {
+			t.Errorf("%d is not %v", c.code, c.want)
+		}
+		back := broker.ErrorFromCode(broker.ErrorCode(err), err.Error(), broker.IBCode(err))
+		if !errors.Is(back, c.want) || broker.IBCode(back) != c.code {
+			t.Errorf("%d across the wire: %v", c.code, back)
+		}
+	}
+	// 162 is also every other historical data error: only pacing is ErrPacing.
+	other := &broker.APIError{ReqID: 3, Code: 162, Message: "Historical Market Data Service error message:Time length exceed max."}
+	if errors.Is(other, broker.ErrPacing) || broker.ErrorCode(other) != broker.CodeAPIError {
+		t.Errorf("162 without pacing is %q", broker.ErrorCode(other))
+	}
+	if errors.Is(&broker.APIError{Code: 10167, Message: "Displaying delayed market data."}, broker.ErrNotSubscribed) {
+		t.Error("10167 is a warning, not an error")
 	}
 }
 

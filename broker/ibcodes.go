@@ -8,6 +8,8 @@ package broker
 const (
 	// IBCodeMaxRateExceeded: "Max rate of messages per second has been exceeded."
 	IBCodeMaxRateExceeded = 100
+	// IBCodeMaxTickers: "Max number of tickers has been reached."
+	IBCodeMaxTickers = 101
 	// IBCodeHistoricalDataError: "Historical market data Service error message."
 	IBCodeHistoricalDataError = 162
 	// IBCodeNoSecurityDefinition: "No security definition has been found for the request."
@@ -43,6 +45,13 @@ const (
 	// IBCodeRestoredDataMaintained: connectivity restored, data maintained.
 	// EventConnectionRestored.
 	IBCodeRestoredDataMaintained = 1102
+
+	// IBCodeDelayedAvailable: "Requested market data is not subscribed.
+	// Delayed market data is available." (an error: the request gets nothing).
+	IBCodeDelayedAvailable = 10089
+	// IBCodeDisplayingDelayed: "Displaying delayed market data." (a warning:
+	// delayed data follows).
+	IBCodeDisplayingDelayed = 10167
 
 	// IBCodeOrderNotFound: CANCEL_ORDER for an order that does not exist.
 	IBCodeOrderNotFound = 10147

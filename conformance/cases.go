@@ -83,7 +83,17 @@ func calls(b broker.Broker) map[string]func(context.Context) error {
 		"Positions":      func(ctx context.Context) error { _, err := b.Positions(ctx); return err },
 		"AccountSummary": func(ctx context.Context) error { _, err := b.AccountSummary(ctx); return err },
 		"Ping":           func(ctx context.Context) error { return b.Ping(ctx) },
-		"AccountUpdates": func(ctx context.Context) error { _, err := b.AccountUpdates(ctx, ""); return err },
+		"ContractDetails": func(ctx context.Context) error {
+			_, err := b.ContractDetails(ctx, broker.Contract{ConID: 265598})
+			return err
+		},
+		"Snapshot": func(ctx context.Context) error { _, err := b.Snapshot(ctx, standardAAPL); return err },
+		"HistoricalBars": func(ctx context.Context) error {
+			_, err := b.HistoricalBars(ctx, standardAAPL, standardBars)
+			return err
+		},
+		"SetMarketDataType": func(ctx context.Context) error { return b.SetMarketDataType(ctx, broker.MarketDataFrozen) },
+		"AccountUpdates":    func(ctx context.Context) error { _, err := b.AccountUpdates(ctx, ""); return err },
 		"Executions": func(ctx context.Context) error {
 			_, err := b.Executions(ctx, broker.ExecutionFilter{})
 			return err

@@ -164,6 +164,11 @@ func Cases() []Case {
 		{"CloseInFlight", TestCloseInFlight},
 		{"SlowSubscriber", TestSlowSubscriber},
 		{"ChildCrash", TestChildCrash},
+		{"ContractDetails", TestContractDetails},
+		{"Snapshot", TestSnapshot},
+		{"HistoricalBars", TestHistoricalBars},
+		{"MarketDataCancel", TestMarketDataCancel},
+		{"Pacing", TestPacing},
 	}
 }
 

@@ -43,6 +43,11 @@ func ExampleCases() {
 	// CloseInFlight
 	// SlowSubscriber
 	// ChildCrash
+	// ContractDetails
+	// Snapshot
+	// HistoricalBars
+	// MarketDataCancel
+	// Pacing
 }
 
 // Record runs one case outside of any *testing.T and reports what it saw: a

@@ -111,7 +111,20 @@ func StandardScript() fakes.Script {
 		NextValidID:   1001,
 		Positions:     pos,
 		Summary:       sum,
+		Instruments:   standardInstruments(),
 	}
+}
+
+// standardInstruments are fakes.DefaultInstruments and one whose long name is
+// not ASCII (scmhub's text decoder garbles long names at some versions).
+func standardInstruments() []fakes.Instrument {
+	ins := fakes.DefaultInstruments()
+	m := ins[0]
+	m.Contract = broker.Contract{ConID: 14096, Symbol: "Müller Ölwerke", SecType: "STK", Exchange: "SMART",
+		Currency: "EUR", LocalSymbol: "MÖW", TradingClass: "MÖW"}
+	m.PrimaryExchange, m.LongName, m.TicksPerSecond, m.MinTick = "IBIS", "Müller Ölwerke AG — 株式会社", 0, broker.MustDecimal("0.005")
+	m.Quote.Bid, m.Quote.Ask, m.Quote.Last = broker.MustDecimal("12.345"), broker.MustDecimal("12.355"), broker.MustDecimal("12.35")
+	return append(ins, m)
 }
 
 // genQuantity returns a quantity with up to 7 fractional digits, of any sign,

@@ -171,11 +171,13 @@ type machine struct {
 	b   broker.Broker
 	ev  *eventLog
 
-	script    fakes.Script // what the gateway serves now
-	connected bool         // a session is open (or, with Reconnects, wanted)
-	accounts  []string     // the session's accounts, from its MANAGED_ACCTS
-	slow      bool         // the session's connection delays its replies
-	dead      bool         // the worker crashed and nothing restarts it
+	script    fakes.Script          // what the gateway serves now
+	connected bool                  // a session is open (or, with Reconnects, wanted)
+	accounts  []string              // the session's accounts, from its MANAGED_ACCTS
+	slow      bool                  // the session's connection delays its replies
+	dead      bool                  // the worker crashed and nothing restarts it
+	mdType    broker.MarketDataType // the session's market data type (live from each new session)
+	barsAsked map[string]bool       // historical windows asked for in this check (IB paces repeats)
 
 	// pingAnswerMayBeLate: a request answered by CURRENT_TIME (a Ping, or a
 	// Positions fence) was abandoned in this check, so its answer may come
@@ -200,7 +202,7 @@ func runMachine(t *rapid.T, newBroker Factory, f StateMachineFeatures) {
 		s.Faults.ReplyDelay = SlowReplyDelay
 	}
 	env := newEnv(t, f.Features, s)
-	m := &machine{f: f, env: env, script: s}
+	m := &machine{f: f, env: env, script: s, mdType: broker.MarketDataLive, barsAsked: map[string]bool{}}
 	m.b = newBroker(t, env)
 	m.ev = startEventLog(t, m.b)
 	if !rapid.SampledFrom([]bool{false, false, false, false, false, false, false, true}).Draw(t, "startDisconnected") {
@@ -230,6 +232,10 @@ func runMachine(t *rapid.T, newBroker Factory, f StateMachineFeatures) {
 		"Refuse":     m.refuse,
 		"Drop":       m.drop,
 		"Notices":    m.notices,
+		"Details":    m.detailsCall,
+		"Snapshot":   m.snapshotCall,
+		"Bars":       m.barsCall,
+		"MDType":     m.marketTypeCall,
 		"":           m.invariants,
 	}
 	if f.Crash != nil {

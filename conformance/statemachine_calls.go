@@ -41,6 +41,7 @@ func (m *machine) connect(t *rapid.T) {
 // sessionStarted records a new session on the gateway's current script.
 func (m *machine) sessionStarted() {
 	m.connected = true
+	m.mdType = broker.MarketDataLive
 	m.accounts = m.script.Accounts
 	m.slow = m.script.Faults.ReplyDelay > 0
 }

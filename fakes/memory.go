@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/brokerkit/brokerkit/broker"
 )
@@ -49,7 +50,8 @@ type Memory struct {
 	script    Script
 	connected bool
 	closed    bool
-	subs      map[*memSub]struct{} // account update streams (readside.go)
+	dataType  broker.MarketDataType // set by SetMarketDataType; live from each Connect
+	subs      map[*memSub]struct{}  // account update streams (readside.go)
 }
 
 var _ broker.Broker = (*Memory)(nil)
@@ -159,7 +161,7 @@ func (m *Memory) Connect(ctx context.Context, p broker.ConnectParams) (broker.Co
 	case m.connected:
 		return broker.ConnectInfo{}, broker.ErrAlreadyConnected
 	}
-	m.connected = true
+	m.connected, m.dataType = true, broker.MarketDataLive
 	return broker.ConnectInfo{Accounts: nonNil(slices.Clone(m.script.Accounts)), ServerVersion: m.script.serverVersion()}, nil
 }
 
@@ -260,4 +262,177 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// requestOf is the contract c as a request names it (what the adapter sends).
+func requestOf(c broker.Contract) reqContract {
+	r := reqContract{ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType, Expiry: c.Expiry, Right: c.Right,
+		Multiplier: c.Multiplier, Exchange: c.Exchange, Currency: c.Currency, LocalSymbol: c.LocalSymbol,
+		TradingC: c.TradingClass}
+	if !c.Strike.IsZero() {
+		r.Strike = c.Strike.String()
+	}
+	return r
+}
+
+// memoryAPIError turns the ERR_MSG fields the Gateway would send into the
+// error the adapter returns for them.
+func memoryAPIError(f []string) error {
+	return &broker.APIError{ReqID: intField(f, 1, -1), Code: intField(f, 2, 0), Message: field(f, 3)}
+}
+
+// lookupOne is the one instrument c names, or the Gateway's error for it.
+func (s Script) lookupOne(c broker.Contract) (Instrument, error) {
+	in, e := s.lookup(DefaultServerVersion, 1, requestOf(c))
+	if e != nil {
+		return Instrument{}, memoryAPIError(e)
+	}
+	return in, nil
+}
+
+// ContractDetails implements broker.Broker with the Script's instruments that
+// c matches, as the Gateway matches them.
+func (m *Memory) ContractDetails(ctx context.Context, c broker.Contract) ([]broker.ContractDetails, error) {
+	s, err := m.call(ctx, broker.OpContractDetails)
+	if err != nil {
+		return nil, err
+	}
+	r := requestOf(c)
+	if r.empty() {
+		return nil, fmt.Errorf("%w: the contract names no instrument", broker.ErrInvalidArgument)
+	}
+	found := s.find(r)
+	if len(found) == 0 {
+		return nil, &broker.APIError{ReqID: 1, Code: CodeNoSecurityDefinition, Message: textNoSecurityDefinition}
+	}
+	out := make([]broker.ContractDetails, 0, len(found))
+	for _, in := range found {
+		out = append(out, in.Details())
+	}
+	return out, nil
+}
+
+// Details is the instrument as ContractDetails answers it.
+func (in Instrument) Details() broker.ContractDetails {
+	return broker.ContractDetails{Contract: in.Contract, PrimaryExchange: in.PrimaryExchange, LongName: in.LongName,
+		MinTick: in.minTick(), TimeZone: in.TimeZone, TradingHours: in.TradingHours, LiquidHours: in.LiquidHours,
+		ValidExchanges: in.ValidExchanges}
+}
+
+// Snapshot implements broker.Broker with the instrument's scripted quote (a
+// Memory's quotes never move). A delayed-only instrument fails with IB's
+// 10089 unless the market data type is delayed or delayed-frozen.
+func (m *Memory) Snapshot(ctx context.Context, c broker.Contract) (broker.Quote, error) {
+	s, err := m.call(ctx, broker.OpSnapshot)
+	if err != nil {
+		return broker.Quote{}, err
+	}
+	if requestOf(c).empty() {
+		return broker.Quote{}, fmt.Errorf("%w: the contract names no instrument", broker.ErrInvalidArgument)
+	}
+	in, err := s.lookupOne(c)
+	if err != nil {
+		return broker.Quote{}, err
+	}
+	m.mu.Lock()
+	t := m.dataType
+	m.mu.Unlock()
+	q, err := in.SnapshotAs(t, time.Now())
+	q.Contract = c // as the caller named it, like the adapter
+	return q, err
+}
+
+// SnapshotAs is the snapshot of in that a session with market data type t
+// receives at now: what Gateway sends, and the error it answers for a
+// delayed-only instrument under a live or frozen type (10089). t zero is live.
+// Its Contract is the instrument's; a Broker answers with the caller's.
+func (in Instrument) SnapshotAs(t broker.MarketDataType, now time.Time) (broker.Quote, error) {
+	if t == 0 {
+		t = broker.MarketDataLive
+	}
+	if in.DelayedOnly && (t == broker.MarketDataLive || t == broker.MarketDataFrozen) {
+		return broker.Quote{}, &broker.APIError{ReqID: 1, Code: CodeDelayedAvailable, Message: NoticeText(CodeDelayedAvailable)}
+	}
+	if !in.DelayedOnly && t != broker.MarketDataFrozen {
+		t = broker.MarketDataLive // live data is sent whenever the session has it
+	}
+	q := in.Quote
+	out := broker.Quote{Contract: in.Contract, Bid: q.Bid, Ask: q.Ask, Last: q.Last, Open: q.Open, High: q.High,
+		Low: q.Low, Close: q.Close, Volume: q.Volume, Halted: in.Halted, DataType: t, Time: now.UTC()}
+	if !q.Bid.IsZero() {
+		out.BidSize = q.BidSize
+	}
+	if !q.Ask.IsZero() {
+		out.AskSize = q.AskSize
+	}
+	if !q.Last.IsZero() {
+		out.LastSize, out.LastTime = q.LastSize, now.UTC().Truncate(time.Second)
+	}
+	return out, nil
+}
+
+// HistoricalBars implements broker.Broker with the bars the Gateway generates
+// for the same request (deterministic from the instrument's seed).
+func (m *Memory) HistoricalBars(ctx context.Context, c broker.Contract, q broker.BarsRequest) ([]broker.Bar, error) {
+	s, err := m.call(ctx, broker.OpHistoricalBars)
+	if err != nil {
+		return nil, err
+	}
+	if requestOf(c).empty() || strings.TrimSpace(q.Duration) == "" || strings.TrimSpace(q.BarSize) == "" {
+		return nil, fmt.Errorf("%w: bars request %+v for %+v", broker.ErrInvalidArgument, q, c)
+	}
+	s.Faults = Faults{}
+	return s.Bars(c, q, time.Now())
+}
+
+// Bars is the answer the Gateway gives to a REQ_HISTORICAL_DATA for c and q at
+// now (dates as epoch seconds), as the adapter returns it.
+func (s Script) Bars(c broker.Contract, q broker.BarsRequest, now time.Time) ([]broker.Bar, error) {
+	if q.WhatToShow == "" {
+		q.WhatToShow = "TRADES"
+	}
+	end := ""
+	if !q.End.IsZero() {
+		end = q.End.UTC().Format("20060102 15:04:05") + " UTC"
+	}
+	h := histRequest{reqID: 1, contract: requestOf(c), end: end, barSize: q.BarSize, duration: q.Duration,
+		useRTH: q.UseRTH, whatToShow: strings.ToUpper(q.WhatToShow), formatDate: 2}
+	msgs := replyHistorical(s, DefaultServerVersion, h, now)
+	f := msgs[0]
+	if field(f, 0) == itoa(outErrMsg) {
+		return nil, memoryAPIError(f)
+	}
+	n := int(intField(f, 2, 0))
+	daily := barSizes[strings.ToLower(strings.TrimSpace(q.BarSize))] >= 24*time.Hour
+	out := make([]broker.Bar, 0, n)
+	for i := range n {
+		b := f[3+8*i : 3+8*i+8]
+		var bar broker.Bar
+		if daily {
+			bar.Time, _ = time.Parse("20060102", b[0])
+		} else {
+			bar.Time = time.Unix(intField(b, 0, 0), 0).UTC()
+		}
+		for j, dst := range []*broker.Decimal{&bar.Open, &bar.High, &bar.Low, &bar.Close, &bar.Volume, &bar.WAP} {
+			*dst = broker.MustDecimal(b[1+j])
+		}
+		bar.Count = intField(b, 7, 0)
+		out = append(out, bar)
+	}
+	return out, nil
+}
+
+// SetMarketDataType implements broker.Broker: later snapshots of this session
+// are of type t.
+func (m *Memory) SetMarketDataType(ctx context.Context, t broker.MarketDataType) error {
+	if _, err := m.call(ctx, broker.OpSetMarketDataType); err != nil {
+		return err
+	}
+	if !t.Valid() {
+		return fmt.Errorf("%w: market data type %d", broker.ErrInvalidArgument, int(t))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dataType = t
+	return nil
 }

@@ -18,6 +18,11 @@ const (
 	MsgCancelAccountSummary = inCancelAccountSumm
 	MsgCancelPositions      = inCancelPositions
 	MsgStartAPI             = inStartAPI
+	MsgReqMktData           = inReqMktData
+	MsgCancelMktData        = inCancelMktData
+	MsgReqMarketDataType    = inReqMarketDataType
+	MsgReqContractData      = inReqContractData
+	MsgReqHistoricalData    = inReqHistoricalData
 )
 
 // requestLog counts the requests every connection sent, by message id, and

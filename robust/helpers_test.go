@@ -312,6 +312,33 @@ func (s *stub) CompletedOrders(ctx context.Context) ([]broker.Order, error) {
 
 func (s *stub) Ping(ctx context.Context) error { return s.run(ctx, broker.OpPing, true) }
 
+var stubAAPL = broker.Contract{ConID: 265598, Symbol: "AAPL", SecType: "STK", Exchange: "SMART", Currency: "USD"}
+
+func (s *stub) ContractDetails(ctx context.Context, c broker.Contract) ([]broker.ContractDetails, error) {
+	if err := s.run(ctx, broker.OpContractDetails, true); err != nil {
+		return nil, err
+	}
+	return []broker.ContractDetails{{Contract: stubAAPL, LongName: "APPLE INC", MinTick: broker.MustDecimal("0.01")}}, nil
+}
+
+func (s *stub) Snapshot(ctx context.Context, c broker.Contract) (broker.Quote, error) {
+	if err := s.run(ctx, broker.OpSnapshot, true); err != nil {
+		return broker.Quote{}, err
+	}
+	return broker.Quote{Contract: c, Bid: broker.DecimalFromInt(int64(100 + s.id)), DataType: broker.MarketDataLive}, nil
+}
+
+func (s *stub) HistoricalBars(ctx context.Context, c broker.Contract, r broker.BarsRequest) ([]broker.Bar, error) {
+	if err := s.run(ctx, broker.OpHistoricalBars, true); err != nil {
+		return nil, err
+	}
+	return []broker.Bar{{Time: r.End, Close: broker.DecimalFromInt(int64(100 + s.id))}}, nil
+}
+
+func (s *stub) SetMarketDataType(ctx context.Context, t broker.MarketDataType) error {
+	return s.run(ctx, broker.OpSetMarketDataType, true)
+}
+
 func (s *stub) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
 	return s.hub.Subscribe(ctx)
 }

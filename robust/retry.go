@@ -75,6 +75,9 @@ func retryable(err error) bool {
 		dataError(err), // the same data would fail again
 		errors.Is(err, broker.ErrInvalidArgument),
 		errors.Is(err, broker.ErrUnsupported),
+		errors.Is(err, broker.ErrNotFound),
+		errors.Is(err, broker.ErrNotSubscribed),
+		errors.Is(err, broker.ErrPacing), // a retry would make the gateway's pacing worse
 		errors.Is(err, broker.ErrAlreadyConnected):
 		return false
 	case errors.Is(err, broker.ErrUnavailable),

@@ -234,6 +234,37 @@ func (b *Broker) AccountSummary(ctx context.Context, tags ...string) ([]broker.A
 	})
 }
 
+// ContractDetails returns the inner Broker's contract details, retrying as broker.OpContractDetails allows.
+func (b *Broker) ContractDetails(ctx context.Context, c broker.Contract) ([]broker.ContractDetails, error) {
+	return call(b, ctx, broker.OpContractDetails, func(ctx context.Context, in broker.Broker) ([]broker.ContractDetails, error) {
+		return in.ContractDetails(ctx, c)
+	})
+}
+
+// Snapshot returns the inner Broker's snapshot of c, retrying as broker.OpSnapshot allows.
+func (b *Broker) Snapshot(ctx context.Context, c broker.Contract) (broker.Quote, error) {
+	return call(b, ctx, broker.OpSnapshot, func(ctx context.Context, in broker.Broker) (broker.Quote, error) {
+		return in.Snapshot(ctx, c)
+	})
+}
+
+// HistoricalBars returns the inner Broker's bars, retrying as broker.OpHistoricalBars allows.
+func (b *Broker) HistoricalBars(ctx context.Context, c broker.Contract, r broker.BarsRequest) ([]broker.Bar, error) {
+	return call(b, ctx, broker.OpHistoricalBars, func(ctx context.Context, in broker.Broker) ([]broker.Bar, error) {
+		return in.HistoricalBars(ctx, c, r)
+	})
+}
+
+// SetMarketDataType sets the inner Broker's market data type, retrying as
+// broker.OpSetMarketDataType allows. A replacement session starts live again
+// (see broker.Broker.SetMarketDataType).
+func (b *Broker) SetMarketDataType(ctx context.Context, t broker.MarketDataType) error {
+	_, err := call(b, ctx, broker.OpSetMarketDataType, func(ctx context.Context, in broker.Broker) (struct{}, error) {
+		return struct{}{}, in.SetMarketDataType(ctx, t)
+	})
+	return err
+}
+
 // AccountUpdates returns the inner Broker's account updates, retrying as
 // broker.OpAccountUpdates allows.
 func (b *Broker) AccountUpdates(ctx context.Context, account string) (broker.AccountUpdate, error) {

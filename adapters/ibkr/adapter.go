@@ -23,6 +23,7 @@ type options struct {
 	summarySlots   int
 	teardownWait   time.Duration
 	maxAnswer      answerLimit
+	pacing         Pacing
 }
 
 // answerLimit bounds one list answer (Positions, AccountSummary).
@@ -88,6 +89,7 @@ type Adapter struct {
 	closing      context.Context         // done once Close starts: aborts a Connect in flight
 	startClose   context.CancelFunc
 	reqIDs       atomic.Int64
+	pace         *pacer        // IB's message and historical pacing, across sessions
 	libLog       *hclog.Logger // this Adapter's registration as scmhub's logger
 
 	mu     sync.Mutex
@@ -101,7 +103,7 @@ var _ broker.Broker = (*Adapter)(nil)
 // scmhub's global zerolog logger into hclog (see the package documentation).
 func New(opts ...Option) *Adapter {
 	o := options{logger: hclog.NewNullLogger(), summarySlots: 2, teardownWait: 5 * time.Second,
-		maxAnswer: answerLimit{Rows: DefaultMaxAnswerRows, Bytes: DefaultMaxAnswerBytes}}
+		maxAnswer: answerLimit{Rows: DefaultMaxAnswerRows, Bytes: DefaultMaxAnswerBytes}, pacing: IBPacing()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -111,6 +113,7 @@ func New(opts ...Option) *Adapter {
 		log:          o.logger.Named("ibkr"),
 		lifecycle:    make(chan struct{}, 1),
 		summarySlots: make(chan struct{}, o.summarySlots),
+		pace:         newPacer(o.pacing),
 	}
 	if o.ownLogger {
 		a.libLog = setLibraryLogger(o.logger)

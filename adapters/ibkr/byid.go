@@ -132,3 +132,50 @@ func (r *execReq) finish(err error) {
 	r.err = err
 	close(r.done)
 }
+
+// contractReq is one REQ_CONTRACT_DATA in byID.
+type contractReq struct {
+	version int // the session's server version: scmhub garbles long names at some (longNameFromIB)
+	rows    []broker.ContractDetails
+	size    int
+	err     error
+	done    chan struct{}
+}
+
+func (r *contractReq) finish(err error) {
+	if err != nil {
+		r.rows = nil
+		r.err = err
+	}
+	close(r.done)
+}
+
+// snapReq is one snapshot REQ_MKT_DATA in byID: ticks fill q until TICK_SNAPSHOT_END.
+type snapReq struct {
+	q    broker.Quote
+	err  error // the first tick that could not be converted
+	done chan struct{}
+}
+
+func (r *snapReq) finish(err error) {
+	if err != nil {
+		r.err = err
+	}
+	close(r.done)
+}
+
+// barsReq is one REQ_HISTORICAL_DATA in byID.
+type barsReq struct {
+	daily bool // bars of a day or more: dated "yyyymmdd"
+	bars  []broker.Bar
+	err   error // the first bar that could not be converted
+	done  chan struct{}
+}
+
+func (r *barsReq) finish(err error) {
+	if err != nil {
+		r.bars = nil
+		r.err = err
+	}
+	close(r.done)
+}

@@ -38,6 +38,9 @@ func (s *session) send(r request) error {
 	if ctx == nil || ctx.Err() != nil {
 		return s.endedError()
 	}
+	if !r.paced {
+		s.a.pace.take()
+	}
 	if r.viaClient {
 		if err := guard(func() { r.call(s.ec) }); err != nil {
 			s.log.Warn("scmhub request panicked", "error", err)
@@ -78,6 +81,7 @@ type request struct {
 	pb        func() proto.Message // the protobuf form
 	call      func(*ibapi.EClient)
 	viaClient bool // always through scmhub (Connect's first ping, see Adapter.Connect)
+	paced     bool // its pacing slot was taken, with the caller's context (pacing.go)
 }
 
 // frame encodes r as one TWS frame in the form scmhub uses at server version

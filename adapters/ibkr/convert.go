@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/scmhub/ibapi"
@@ -308,4 +310,195 @@ func executionSize(x broker.Execution) int {
 func orderSize(x broker.Order) int {
 	return contractSize(x.Contract) + len(x.Account) + len(x.Action) + len(x.OrderType) + len(x.TIF) +
 		len(x.OrderRef) + len(x.Status) + 8*numberSize
+}
+
+// longNameFromIB undoes scmhub v0.10.47's text decoder at server versions 153
+// to 204, which formats CONTRACT_DATA's long name as a Go byte slice
+// ("[65 80 80 76 69]" for "APPLE"; see docs/adr/0012): at those versions a
+// name of that shape is turned back into its bytes.
+func longNameFromIB(s string, version int) string {
+	if version < 153 || version >= 205 || len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
+		return s
+	}
+	fields := strings.Fields(s[1 : len(s)-1])
+	b := make([]byte, 0, len(fields))
+	for _, f := range fields {
+		n, err := strconv.ParseUint(f, 10, 8)
+		if err != nil {
+			return s
+		}
+		b = append(b, byte(n))
+	}
+	return string(b)
+}
+
+// contractDetailsFromIB converts one CONTRACT_DATA row.
+func contractDetailsFromIB(cd *ibapi.ContractDetails, version int) (broker.ContractDetails, error) {
+	if cd == nil {
+		return broker.ContractDetails{}, fmt.Errorf("%w: contract details without contract", broker.ErrProtocol)
+	}
+	c := cd.Contract
+	strike, err := decimalFromFloat(c.Strike)
+	if err != nil {
+		return broker.ContractDetails{}, fmt.Errorf("contract %d strike: %w", c.ConID, err)
+	}
+	tick, err := decimalFromFloat(cd.MinTick)
+	if err != nil {
+		return broker.ContractDetails{}, fmt.Errorf("contract %d min tick: %w", c.ConID, err)
+	}
+	return broker.ContractDetails{
+		Contract: broker.Contract{ConID: c.ConID, Symbol: c.Symbol, SecType: c.SecType,
+			Expiry: c.LastTradeDateOrContractMonth, Strike: strike, Right: c.Right, Multiplier: c.Multiplier,
+			Exchange: c.Exchange, Currency: c.Currency, LocalSymbol: c.LocalSymbol, TradingClass: c.TradingClass},
+		PrimaryExchange: c.PrimaryExchange, LongName: longNameFromIB(cd.LongName, version), MinTick: tick,
+		TimeZone: cd.TimeZoneID, TradingHours: cd.TradingHours, LiquidHours: cd.LiquidHours,
+		ValidExchanges: cd.ValidExchanges,
+	}, nil
+}
+
+// contractDetailsSize is the text size of a row, for the answer bound.
+func contractDetailsSize(d broker.ContractDetails) int {
+	c := d.Contract
+	return len(c.Symbol) + len(c.SecType) + len(c.Expiry) + len(c.Right) + len(c.Multiplier) + len(c.Exchange) +
+		len(c.Currency) + len(c.LocalSymbol) + len(c.TradingClass) + len(d.PrimaryExchange) + len(d.LongName) +
+		len(d.TimeZone) + len(d.TradingHours) + len(d.LiquidHours) + len(d.ValidExchanges) + 3*numberSize
+}
+
+// setPrice records a TICK_PRICE; IB's "no price" (-1, or 0 for some ticks
+// outside hours) leaves the field unset.
+func (r *snapReq) setPrice(tt ibapi.TickType, price float64) {
+	var dst *broker.Decimal
+	switch tt {
+	case ibapi.BID, ibapi.DELAYED_BID:
+		dst = &r.q.Bid
+	case ibapi.ASK, ibapi.DELAYED_ASK:
+		dst = &r.q.Ask
+	case ibapi.LAST, ibapi.DELAYED_LAST:
+		dst = &r.q.Last
+	case ibapi.HIGH, ibapi.DELAYED_HIGH:
+		dst = &r.q.High
+	case ibapi.LOW, ibapi.DELAYED_LOW:
+		dst = &r.q.Low
+	case ibapi.CLOSE, ibapi.DELAYED_CLOSE:
+		dst = &r.q.Close
+	case ibapi.OPEN, ibapi.DELAYED_OPEN:
+		dst = &r.q.Open
+	default:
+		return
+	}
+	if price == -1 {
+		return
+	}
+	d, err := decimalFromFloat(price)
+	if err != nil {
+		r.fail(fmt.Errorf("tick %d: %w", tt, err))
+		return
+	}
+	*dst = d
+}
+
+// setSize records a TICK_SIZE; scmhub's unset size leaves the field unset.
+func (r *snapReq) setSize(tt ibapi.TickType, size ibapi.Decimal) {
+	var dst *broker.Decimal
+	switch tt {
+	case ibapi.BID_SIZE, ibapi.DELAYED_BID_SIZE:
+		dst = &r.q.BidSize
+	case ibapi.ASK_SIZE, ibapi.DELAYED_ASK_SIZE:
+		dst = &r.q.AskSize
+	case ibapi.LAST_SIZE, ibapi.DELAYED_LAST_SIZE:
+		dst = &r.q.LastSize
+	case ibapi.VOLUME, ibapi.DELAYED_VOLUME:
+		dst = &r.q.Volume
+	default:
+		return
+	}
+	if size == ibapi.UNSET_DECIMAL {
+		return
+	}
+	d, err := decimalFromIB(size)
+	if err != nil {
+		r.fail(fmt.Errorf("tick %d: %w", tt, err))
+		return
+	}
+	*dst = d
+}
+
+// setString records LAST_TIMESTAMP (epoch seconds).
+func (r *snapReq) setString(tt ibapi.TickType, v string) {
+	if tt != ibapi.LAST_TIMESTAMP && tt != ibapi.DELAYED_LAST_TIMESTAMP {
+		return
+	}
+	sec, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		r.fail(fmt.Errorf("%w: last timestamp %q", broker.ErrProtocol, v))
+		return
+	}
+	r.q.LastTime = time.Unix(sec, 0).UTC()
+}
+
+func (r *snapReq) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// barFromIB converts one HISTORICAL_DATA bar. Dates are epoch seconds
+// (formatDate 2) for intraday bars and "yyyymmdd" (midnight UTC) for daily ones.
+func barFromIB(b *ibapi.Bar, daily bool) (broker.Bar, error) {
+	if b == nil {
+		return broker.Bar{}, fmt.Errorf("%w: empty bar", broker.ErrProtocol)
+	}
+	t, err := barTime(b.Date, daily)
+	if err != nil {
+		return broker.Bar{}, err
+	}
+	out := broker.Bar{Time: t, Count: b.BarCount}
+	for _, p := range []struct {
+		f   float64
+		dst *broker.Decimal
+	}{{b.Open, &out.Open}, {b.High, &out.High}, {b.Low, &out.Low}, {b.Close, &out.Close}} {
+		if *p.dst, err = decimalFromFloat(p.f); err != nil {
+			return broker.Bar{}, fmt.Errorf("bar %s: %w", b.Date, err)
+		}
+	}
+	for _, p := range []struct {
+		d   ibapi.Decimal
+		dst *broker.Decimal
+	}{{b.Volume, &out.Volume}, {b.Wap, &out.WAP}} {
+		if p.d == ibapi.UNSET_DECIMAL {
+			continue
+		}
+		if *p.dst, err = decimalFromIB(p.d); err != nil {
+			return broker.Bar{}, fmt.Errorf("bar %s: %w", b.Date, err)
+		}
+	}
+	return out, nil
+}
+
+// barTime reads a bar's date: "yyyymmdd" for daily or longer bars (daily),
+// else epoch seconds (formatDate 2) or "yyyymmdd hh:mm:ss[ zone]". Daily is
+// told by the request, not guessed: eight digits are also epoch seconds of 1970-73.
+func barTime(s string, daily bool) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if daily && len(s) == 8 {
+		if t, err := time.Parse("20060102", s); err == nil {
+			return t, nil
+		}
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(n, 0).UTC(), nil
+	}
+	parts := strings.Fields(s)
+	if len(parts) >= 2 {
+		loc := time.UTC
+		if len(parts) == 3 {
+			if l, err := time.LoadLocation(parts[2]); err == nil {
+				loc = l
+			}
+		}
+		if t, err := time.ParseInLocation("20060102 15:04:05", parts[0]+" "+parts[1], loc); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%w: bar date %q", broker.ErrProtocol, s)
 }

@@ -34,7 +34,18 @@
 // One list answer is bounded (WithMaxAnswer): past it the call fails with
 // broker.ErrProtocol. Ping is one REQ_CURRENT_TIME; answers carry no id, so
 // waiters are released in the order their requests went out, and a waiter that
-// gives up leaves the queue (docs/adr/0007).
+// gives up leaves the queue (docs/adr/0007). ContractDetails, Snapshot and
+// HistoricalBars use a fresh request id each; a snapshot or bars request whose
+// context ends is cancelled on the wire.
+//
+// # Pacing
+//
+// Every message to the gateway takes a slot of one token bucket per Adapter,
+// below IB's 50 messages per second; the market data operations wait for their
+// slot, and HistoricalBars also for IB's historical limits (60 per 10 minutes,
+// identical requests 15 s apart), with the wait counted in the caller's
+// context (WithPacing, docs/adr/0015). Other clients of the gateway are not
+// counted.
 //
 // # Decimals
 //

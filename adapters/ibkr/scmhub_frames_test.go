@@ -17,6 +17,7 @@ import (
 
 	"github.com/scmhub/ibapi"
 
+	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/fakes"
 )
 
@@ -25,14 +26,20 @@ import (
 // the frame scmhub's own request method writes at that version (text, raw id,
 // or protobuf).
 func TestRequestFramesMatchScmhub(t *testing.T) {
-	for _, v := range []int{178, 193, 201, 206, 207, 212, 213, 225} {
+	stock := broker.Contract{Symbol: "AAPL", SecType: "STK", Exchange: "SMART", Currency: "USD"}
+	option := broker.Contract{ConID: 730264138, Symbol: "AAPL", SecType: "OPT", Expiry: "20261218",
+		Strike: broker.MustDecimal("187.5"), Right: "C", Multiplier: "100", Exchange: "SMART", Currency: "USD",
+		LocalSymbol: "AAPL  261218C00187500", TradingClass: "AAPL"}
+	bars := broker.BarsRequest{End: time.Date(2026, 12, 1, 21, 0, 0, 0, time.UTC), Duration: "1 D", BarSize: "5 mins",
+		WhatToShow: "TRADES", UseRTH: true}
+	for _, v := range []int{178, 193, 201, 205, 206, 207, 208, 212, 213, 225} {
 		t.Run(strconv.Itoa(v), func(t *testing.T) {
 			ln, err := net.Listen("tcp4", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			frames := make(chan []byte, 16)
+			frames := make(chan []byte, 32)
 			served := make(chan struct{})
 			go func() { // a gateway that answers the handshake at v and hands over every frame
 				defer close(served)
@@ -81,7 +88,11 @@ func TestRequestFramesMatchScmhub(t *testing.T) {
 			}
 			next("START_API")
 			for _, r := range []request{reqPositions(), cancelPositions(), reqAccountSummary(1048577, "All", "NetLiquidation,$LEDGER"),
-				cancelAccountSummary(1048577), reqCurrentTime(false)} {
+				cancelAccountSummary(1048577), reqCurrentTime(false),
+				reqContractData(v, 1048578, stock), reqContractData(v, 1048579, option), reqSnapshot(v, 1048580, option),
+				cancelMktData(1048580), reqMarketDataType(3), reqHistorical(v, 1048581, stock, bars),
+				reqHistorical(v, 1048582, option, broker.BarsRequest{Duration: "2 W", BarSize: "1 day", WhatToShow: "MIDPOINT"}),
+				cancelHistorical(1048581)} {
 				r.call(ec)
 				want := next(strconv.Itoa(int(r.id)))
 				if got, err := r.frame(v); err != nil || !bytes.Equal(got, want) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/fakes"
 )
 
@@ -82,6 +83,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	})
 	if err != nil {
 		return err
+	}
+	if len(script.Instruments) > 0 { // a script of its own may have none to quote
+		err = c.call(ctx, "quote", func(ctx context.Context) error {
+			in := script.Instruments[0].Contract
+			q, err := b.Snapshot(ctx, broker.Contract{Symbol: in.Symbol, SecType: in.SecType, Exchange: in.Exchange, Currency: in.Currency})
+			r.Quotes = []broker.Quote{q}
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
 	return r.write(stdout, *asJSON)
 }

@@ -31,7 +31,7 @@ func TestDemoPrintsTheScript(t *testing.T) {
 		t.Fatalf("exit %d, stderr %s", code, errs)
 	}
 	s := fakes.DefaultScript()
-	for _, want := range append([]string{"Accounts: " + strings.Join(s.Accounts, ", "), "Positions (" + strconv.Itoa(len(s.Positions)) + ")", "NetLiquidation"}, s.Accounts...) {
+	for _, want := range append([]string{"Accounts: " + strings.Join(s.Accounts, ", "), "Positions (" + strconv.Itoa(len(s.Positions)) + ")", "NetLiquidation", "Quote", "189.49  189.51  189.5"}, s.Accounts...) {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

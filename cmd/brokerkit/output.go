@@ -68,6 +68,7 @@ type jsonReport struct {
 	Accounts  *[]string       `json:"accounts,omitempty"` // pointers: an empty list the command asked for is printed
 	Positions *[]jsonPosition `json:"positions,omitempty"`
 	Summaries *[]jsonSummary  `json:"summaries,omitempty"`
+	Quotes    *[]jsonQuote    `json:"quotes,omitempty"`
 	// The read side's documents are the port's JSON forms, as the worker sends them.
 	Updates    *[]broker.AccountUpdate `json:"updates,omitempty"`
 	Executions *[]broker.Execution     `json:"executions,omitempty"`
@@ -102,6 +103,7 @@ type report struct {
 	Accounts  []string
 	Positions []broker.Position
 	Summary   []broker.AccountSummary
+	Quotes    []broker.Quote
 
 	Updates     []broker.AccountUpdate
 	Executions  []broker.Execution
@@ -147,6 +149,9 @@ func (r report) write(w io.Writer, asJSON bool) error {
 			}
 		}
 		sections = append(sections, "Account summary\n"+t.String())
+	}
+	if r.Quotes != nil {
+		sections = append(sections, "Quote\n"+quotesText(r.Quotes))
 	}
 	sections = append(sections, r.readSections()...)
 	_, err := io.WriteString(w, strings.Join(sections, "\n\n")+"\n")
@@ -210,6 +215,13 @@ func (r report) writeJSON(w io.Writer) error {
 			ss = append(ss, toJSONSummary(s))
 		}
 		out.Summaries = &ss
+	}
+	if r.Quotes != nil {
+		qs := make([]jsonQuote, 0, len(r.Quotes))
+		for _, q := range r.Quotes {
+			qs = append(qs, toJSONQuote(q))
+		}
+		out.Quotes = &qs
 	}
 	if r.Updates != nil {
 		out.Updates = &r.Updates

@@ -245,6 +245,10 @@ func describe(err error) string {
 		hint = " (the gateway completed the handshake but did not answer the call)"
 	case errors.Is(err, broker.ErrTimeout):
 		hint = " (the gateway accepted the connection but did not complete the API handshake; check its API settings and trusted IPs)"
+	case errors.Is(err, broker.ErrNotSubscribed):
+		hint = " (no market data subscription for it: try --type delayed)"
+	case errors.Is(err, broker.ErrNotFound):
+		hint = " (no such instrument: check the symbol, --sec-type, --exchange and --currency)"
 	case errors.Is(err, robust.ErrCircuitOpen):
 		hint = " (calls are refused for a while after repeated failures; see the log above)"
 	case errors.Is(err, broker.ErrUnavailable):

@@ -1,6 +1,6 @@
 // Command quickstart is the README's Go example: it keeps a connection to IB
-// Gateway (or TWS) through a worker child process and prints the accounts and
-// positions. Without --gateway it first starts the embedded fake IB Gateway, so
+// Gateway (or TWS) through a worker child process and prints the accounts,
+// positions and a quote. Without --gateway it first starts the embedded fake IB Gateway, so
 // it runs anywhere:
 //
 //	go run ./examples/quickstart                           # the embedded fake gateway
@@ -89,5 +89,30 @@ func run(ctx context.Context, out io.Writer, gateway string, clientID int64) err
 		fmt.Fprintf(out, "%-10s %-6s %-4s %10s @ %s %s\n", p.Account, p.Contract.Symbol, p.Contract.SecType,
 			p.Quantity, p.AvgCost, p.Contract.Currency)
 	}
+	return printQuote(ctx, out, b)
+}
+
+// printQuote prints AAPL's name, a snapshot of its quote and how many hourly bars its last day had.
+func printQuote(ctx context.Context, out io.Writer, b broker.Broker) error {
+	aapl := broker.Contract{Symbol: "AAPL", SecType: "STK", Exchange: "SMART", Currency: "USD"}
+	details, err := b.ContractDetails(ctx, aapl) // errors.Is(err, broker.ErrNotFound) for an unknown symbol
+	if err != nil {
+		return err
+	}
+	q, err := b.Snapshot(ctx, aapl)
+	if errors.Is(err, broker.ErrNotSubscribed) { // IB 354 or 10089: no live data, delayed may be available
+		if err = b.SetMarketDataType(ctx, broker.MarketDataDelayed); err == nil {
+			q, err = b.Snapshot(ctx, aapl)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: bid %s ask %s last %s (%s data)\n", details[0].LongName, q.Bid, q.Ask, q.Last, q.DataType)
+	bars, err := b.HistoricalBars(ctx, aapl, broker.BarsRequest{Duration: "1 D", BarSize: "1 hour", WhatToShow: "MIDPOINT"})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%d hourly bars over the last day\n", len(bars))
 	return nil
 }

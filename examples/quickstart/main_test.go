@@ -27,7 +27,8 @@ func TestQuickstartRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := fakes.DefaultScript()
-	for _, want := range append([]string{"server version " + strconv.Itoa(fakes.DefaultServerVersion)}, s.Accounts...) {
+	for _, want := range append([]string{"server version " + strconv.Itoa(fakes.DefaultServerVersion),
+		"APPLE INC: bid 189.49 ask 189.51 last 189.5 (live data)", "24 hourly bars over the last day"}, s.Accounts...) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

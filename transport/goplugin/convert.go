@@ -193,6 +193,9 @@ var grpcCodes = map[string]codes.Code{
 	"closed":              codes.FailedPrecondition,
 	"invalid_argument":    codes.InvalidArgument,
 	"unsupported":         codes.Unimplemented,
+	"not_found":           codes.NotFound,
+	"not_subscribed":      codes.PermissionDenied,
+	"pacing":              codes.ResourceExhausted,
 	"canceled":            codes.Canceled,
 	"deadline_exceeded":   codes.DeadlineExceeded,
 	broker.CodeAPIError:   codes.Unknown,
@@ -370,6 +373,136 @@ func ordersFromPB(r *pb.OrdersResponse) ([]broker.Order, error) {
 	}
 	if d.err != nil {
 		return nil, d.err
+	}
+	return out, nil
+}
+
+func contractFromPB(c *pb.Contract) (broker.Contract, error) {
+	strike, err := wireDecimal("strike", c.GetStrike())
+	return broker.Contract{ConID: c.GetConId(), Symbol: c.GetSymbol(), SecType: c.GetSecType(), Expiry: c.GetExpiry(),
+		Strike: strike, Right: c.GetRight(), Multiplier: c.GetMultiplier(), Exchange: c.GetExchange(),
+		Currency: c.GetCurrency(), LocalSymbol: c.GetLocalSymbol(), TradingClass: c.GetTradingClass()}, err
+}
+
+// requestContract is a request's contract on the child's side: a malformed
+// strike is the caller's invalid argument, not a protocol violation.
+func requestContract(c *pb.Contract) (broker.Contract, error) {
+	ct, err := contractFromPB(c)
+	if err != nil {
+		return broker.Contract{}, fmt.Errorf("%w: %v", broker.ErrInvalidArgument, err)
+	}
+	return ct, nil
+}
+
+func contractDetailsToPB(ds []broker.ContractDetails) *pb.ContractDetailsResponse {
+	out := make([]*pb.ContractDetails, len(ds))
+	for i, d := range ds {
+		out[i] = &pb.ContractDetails{Contract: contractToPB(d.Contract), PrimaryExchange: d.PrimaryExchange,
+			LongName: d.LongName, MinTick: d.MinTick.String(), TimeZone: d.TimeZone, TradingHours: d.TradingHours,
+			LiquidHours: d.LiquidHours, ValidExchanges: d.ValidExchanges}
+	}
+	return &pb.ContractDetailsResponse{Contracts: out}
+}
+
+func contractDetailsFromPB(r *pb.ContractDetailsResponse) ([]broker.ContractDetails, error) {
+	in := r.GetContracts()
+	out := make([]broker.ContractDetails, len(in))
+	for i, d := range in {
+		c, err := contractFromPB(d.GetContract())
+		if err != nil {
+			return nil, err
+		}
+		tick, err := wireDecimal("min_tick", d.GetMinTick())
+		if err != nil {
+			return nil, err
+		}
+		out[i] = broker.ContractDetails{Contract: c, PrimaryExchange: d.GetPrimaryExchange(), LongName: d.GetLongName(),
+			MinTick: tick, TimeZone: d.GetTimeZone(), TradingHours: d.GetTradingHours(), LiquidHours: d.GetLiquidHours(),
+			ValidExchanges: d.GetValidExchanges()}
+	}
+	return out, nil
+}
+
+func quoteToPB(q broker.Quote) *pb.Quote {
+	m := &pb.Quote{Contract: contractToPB(q.Contract), Bid: q.Bid.String(), Ask: q.Ask.String(), Last: q.Last.String(),
+		BidSize: q.BidSize.String(), AskSize: q.AskSize.String(), LastSize: q.LastSize.String(), Open: q.Open.String(),
+		High: q.High.String(), Low: q.Low.String(), Close: q.Close.String(), Volume: q.Volume.String(), Halted: q.Halted,
+		MarketDataType: int32(q.DataType), Time: timestamppb.New(q.Time)}
+	if !q.LastTime.IsZero() {
+		m.LastTime = timestamppb.New(q.LastTime)
+	}
+	return m
+}
+
+func quoteFromPB(m *pb.Quote) (broker.Quote, error) {
+	c, err := contractFromPB(m.GetContract())
+	if err != nil {
+		return broker.Quote{}, err
+	}
+	q := broker.Quote{Contract: c, Halted: m.GetHalted(), DataType: broker.MarketDataType(m.GetMarketDataType()),
+		Time: m.GetTime().AsTime()}
+	if !q.DataType.Valid() {
+		return broker.Quote{}, fmt.Errorf("%w: market data type %d", broker.ErrProtocol, m.GetMarketDataType())
+	}
+	if m.GetLastTime() != nil {
+		q.LastTime = m.GetLastTime().AsTime()
+	}
+	for _, f := range []struct {
+		name, text string
+		dst        *broker.Decimal
+	}{{"bid", m.GetBid(), &q.Bid}, {"ask", m.GetAsk(), &q.Ask}, {"last", m.GetLast(), &q.Last},
+		{"bid_size", m.GetBidSize(), &q.BidSize}, {"ask_size", m.GetAskSize(), &q.AskSize},
+		{"last_size", m.GetLastSize(), &q.LastSize}, {"open", m.GetOpen(), &q.Open}, {"high", m.GetHigh(), &q.High},
+		{"low", m.GetLow(), &q.Low}, {"close", m.GetClose(), &q.Close}, {"volume", m.GetVolume(), &q.Volume}} {
+		if *f.dst, err = wireDecimal(f.name, f.text); err != nil {
+			return broker.Quote{}, err
+		}
+	}
+	return q, nil
+}
+
+func barsRequestToPB(c broker.Contract, r broker.BarsRequest) *pb.HistoricalBarsRequest {
+	m := &pb.HistoricalBarsRequest{Contract: contractToPB(c), Duration: r.Duration, BarSize: r.BarSize,
+		WhatToShow: r.WhatToShow, UseRth: r.UseRTH}
+	if !r.End.IsZero() {
+		m.End = timestamppb.New(r.End)
+	}
+	return m
+}
+
+func barsRequestFromPB(m *pb.HistoricalBarsRequest) broker.BarsRequest {
+	r := broker.BarsRequest{Duration: m.GetDuration(), BarSize: m.GetBarSize(), WhatToShow: m.GetWhatToShow(),
+		UseRTH: m.GetUseRth()}
+	if m.GetEnd() != nil {
+		r.End = m.GetEnd().AsTime()
+	}
+	return r
+}
+
+func barsToPB(bars []broker.Bar) *pb.HistoricalBarsResponse {
+	out := make([]*pb.Bar, len(bars))
+	for i, b := range bars {
+		out[i] = &pb.Bar{Time: timestamppb.New(b.Time), Open: b.Open.String(), High: b.High.String(), Low: b.Low.String(),
+			Close: b.Close.String(), Volume: b.Volume.String(), Wap: b.WAP.String(), Count: b.Count}
+	}
+	return &pb.HistoricalBarsResponse{Bars: out}
+}
+
+func barsFromPB(r *pb.HistoricalBarsResponse) ([]broker.Bar, error) {
+	in := r.GetBars()
+	out := make([]broker.Bar, len(in))
+	for i, b := range in {
+		out[i] = broker.Bar{Time: b.GetTime().AsTime(), Count: b.GetCount()}
+		for _, f := range []struct {
+			name, text string
+			dst        *broker.Decimal
+		}{{"open", b.GetOpen(), &out[i].Open}, {"high", b.GetHigh(), &out[i].High}, {"low", b.GetLow(), &out[i].Low},
+			{"close", b.GetClose(), &out[i].Close}, {"volume", b.GetVolume(), &out[i].Volume}, {"wap", b.GetWap(), &out[i].WAP}} {
+			var err error
+			if *f.dst, err = wireDecimal(f.name, f.text); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return out, nil
 }

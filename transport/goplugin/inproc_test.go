@@ -176,10 +176,10 @@ func checkSameError(t interface{ Fatalf(string, ...any) }, want, got error) {
 func TestAPIErrorCrosses(t *testing.T) {
 	mem := newMemBroker()
 	c, _ := inProcessPair(t, mem)
-	mem.SetErr(fmt.Errorf("reqPositions: %w", &broker.APIError{ReqID: 9, Code: broker.IBCodeNoSecurityDefinition, Message: "No security definition"}))
+	mem.SetErr(fmt.Errorf("reqPositions: %w", &broker.APIError{ReqID: 9, Code: broker.IBCodeOrderNotFound, Message: "Order not found"}))
 	_, err := c.Positions(context.Background())
 	var api *broker.APIError
-	if !errors.As(err, &api) || api.Code != broker.IBCodeNoSecurityDefinition {
+	if !errors.As(err, &api) || api.Code != broker.IBCodeOrderNotFound {
 		t.Fatalf("Positions = %v; want an *APIError with code 200", err)
 	}
 	if got := broker.ErrorCode(err); got != broker.CodeAPIError {

@@ -29,7 +29,7 @@ func newMemBroker() *memBroker {
 		sums = append(sums, broker.AccountSummary{Account: a, Values: vals})
 	}
 	return &memBroker{testbroker.New(fakes.Script{ServerVersion: 193, Accounts: memAccounts, Positions: genPositions(3),
-		Summary: sums}, genPositions)}
+		Summary: sums, Instruments: fakes.DefaultInstruments()}, genPositions)}
 }
 
 // genPositions returns n deterministic positions with exact, fractional and

@@ -194,3 +194,67 @@ func (s *server) CompletedOrders(ctx context.Context, _ *pb.Empty) (*pb.OrdersRe
 	}
 	return ordersToPB(os), nil
 }
+
+// ---- market data ----
+
+// ContractDetails implements broker.Broker.
+func (c *Client) ContractDetails(ctx context.Context, ct broker.Contract) ([]broker.ContractDetails, error) {
+	return invoke(c, ctx, broker.OpContractDetails, c.rpc.ContractDetails, contractToPB(ct), contractDetailsFromPB)
+}
+
+func (s *server) ContractDetails(ctx context.Context, r *pb.Contract) (*pb.ContractDetailsResponse, error) {
+	ct, err := requestContract(r)
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	ds, err := s.b.ContractDetails(ctx, ct)
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	return contractDetailsToPB(ds), nil
+}
+
+// Snapshot implements broker.Broker.
+func (c *Client) Snapshot(ctx context.Context, ct broker.Contract) (broker.Quote, error) {
+	return invoke(c, ctx, broker.OpSnapshot, c.rpc.Snapshot, contractToPB(ct), quoteFromPB)
+}
+
+func (s *server) Snapshot(ctx context.Context, r *pb.Contract) (*pb.Quote, error) {
+	ct, err := requestContract(r)
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	q, err := s.b.Snapshot(ctx, ct)
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	return quoteToPB(q), nil
+}
+
+// HistoricalBars implements broker.Broker.
+func (c *Client) HistoricalBars(ctx context.Context, ct broker.Contract, r broker.BarsRequest) ([]broker.Bar, error) {
+	return invoke(c, ctx, broker.OpHistoricalBars, c.rpc.HistoricalBars, barsRequestToPB(ct, r), barsFromPB)
+}
+
+func (s *server) HistoricalBars(ctx context.Context, r *pb.HistoricalBarsRequest) (*pb.HistoricalBarsResponse, error) {
+	ct, err := requestContract(r.GetContract())
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	bars, err := s.b.HistoricalBars(ctx, ct, barsRequestFromPB(r))
+	if err != nil {
+		return nil, errorToStatus(err)
+	}
+	return barsToPB(bars), nil
+}
+
+// SetMarketDataType implements broker.Broker.
+func (c *Client) SetMarketDataType(ctx context.Context, t broker.MarketDataType) error {
+	_, err := invoke(c, ctx, broker.OpSetMarketDataType, c.rpc.SetMarketDataType,
+		&pb.MarketDataTypeRequest{MarketDataType: int32(t)}, none)
+	return err
+}
+
+func (s *server) SetMarketDataType(ctx context.Context, r *pb.MarketDataTypeRequest) (*pb.Empty, error) {
+	return &pb.Empty{}, errorToStatus(s.b.SetMarketDataType(ctx, broker.MarketDataType(r.GetMarketDataType())))
+}

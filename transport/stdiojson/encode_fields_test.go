@@ -30,6 +30,10 @@ func TestEncodeRequestKeepsEveryField(t *testing.T) {
 			v.Set(reflect.ValueOf([]string{"NetLiquidation"}))
 		case f.Type == reflect.TypeFor[*broker.ExecutionFilter]():
 			v.Set(reflect.ValueOf(&broker.ExecutionFilter{Symbol: "SPY"}))
+		case f.Type == reflect.TypeFor[*wireContract]():
+			v.Set(reflect.ValueOf(&wireContract{ConID: 265598, Symbol: "AAPL", Strike: "0"}))
+		case f.Type == reflect.TypeFor[*wireBarsRequest]():
+			v.Set(reflect.ValueOf(&wireBarsRequest{Duration: "1 D", BarSize: "5 mins"}))
 		case samples[f.Type.Kind()] != nil:
 			v.Set(reflect.ValueOf(samples[f.Type.Kind()]).Convert(f.Type))
 		default:

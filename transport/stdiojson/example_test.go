@@ -7,6 +7,7 @@ import (
 	"log"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/robust"
@@ -57,6 +58,22 @@ func (b *paperBroker) Ping(context.Context) error {
 		return broker.ErrNotConnected
 	}
 	return nil
+}
+func (b *paperBroker) ContractDetails(context.Context, broker.Contract) ([]broker.ContractDetails, error) {
+	return nil, broker.ErrUnsupported
+}
+func (b *paperBroker) Snapshot(_ context.Context, c broker.Contract) (broker.Quote, error) {
+	if !b.connected {
+		return broker.Quote{}, broker.ErrNotConnected
+	}
+	return broker.Quote{Contract: c, Bid: broker.MustDecimal("189.49"), Ask: broker.MustDecimal("189.51"),
+		DataType: broker.MarketDataLive, Time: time.Date(2026, 12, 2, 15, 0, 0, 0, time.UTC)}, nil
+}
+func (b *paperBroker) HistoricalBars(context.Context, broker.Contract, broker.BarsRequest) ([]broker.Bar, error) {
+	return nil, broker.ErrUnsupported
+}
+func (b *paperBroker) SetMarketDataType(context.Context, broker.MarketDataType) error {
+	return broker.ErrUnsupported
 }
 func (b *paperBroker) Subscribe(context.Context) (<-chan broker.Event, error) {
 	return nil, broker.ErrUnsupported

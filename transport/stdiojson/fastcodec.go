@@ -404,6 +404,7 @@ func (d *fastDecoder) position(p *broker.Position) bool {
 func encodeRequest(req *wireRequest) ([]byte, error) {
 	if req.Host == "" && req.Port == 0 && req.ClientID == 0 && !req.ReadOnly && req.Timeout == 0 &&
 		len(req.Tags) == 0 && req.Protocol == 0 && !req.Events && len(req.Target) == 0 &&
+		req.Contract == nil && req.Bars == nil && req.MarketDataType == "" &&
 		req.Account == "" && req.Filter == nil && req.Subscription == "" &&
 		isUint(req.ID) && isPlain(req.Command) {
 		b := make([]byte, 0, 24+len(req.ID)+len(req.Command))

@@ -102,6 +102,34 @@ func (b *fuzzServeBroker) CompletedOrders(context.Context) ([]broker.Order, erro
 
 func (b *fuzzServeBroker) Ping(context.Context) error { return b.state() }
 
+func (b *fuzzServeBroker) ContractDetails(_ context.Context, c broker.Contract) ([]broker.ContractDetails, error) {
+	if err := b.state(); err != nil {
+		return nil, err
+	}
+	return []broker.ContractDetails{{Contract: c, LongName: "FUZZ", MinTick: broker.MustDecimal("0.01")}}, nil
+}
+
+func (b *fuzzServeBroker) Snapshot(_ context.Context, c broker.Contract) (broker.Quote, error) {
+	if err := b.state(); err != nil {
+		return broker.Quote{}, err
+	}
+	return broker.Quote{Contract: c, Bid: broker.MustDecimal("1.5"), DataType: broker.MarketDataLive}, nil
+}
+
+func (b *fuzzServeBroker) HistoricalBars(_ context.Context, _ broker.Contract, r broker.BarsRequest) ([]broker.Bar, error) {
+	if err := b.state(); err != nil {
+		return nil, err
+	}
+	return []broker.Bar{{Time: r.End, Close: broker.MustDecimal("1.5")}}, nil
+}
+
+func (b *fuzzServeBroker) SetMarketDataType(_ context.Context, t broker.MarketDataType) error {
+	if !t.Valid() {
+		return broker.ErrInvalidArgument
+	}
+	return b.state()
+}
+
 func (b *fuzzServeBroker) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
 	return b.hub.Subscribe(ctx)
 }

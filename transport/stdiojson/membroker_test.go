@@ -31,7 +31,7 @@ func newMemBroker(nPositions int) *memBroker {
 		sums = append(sums, broker.AccountSummary{Account: a, Values: vals})
 	}
 	return &memBroker{testbroker.New(fakes.Script{ServerVersion: 176, Accounts: accounts,
-		Positions: makePositions(nPositions), Summary: sums}, makePositions)}
+		Positions: makePositions(nPositions), Summary: sums, Instruments: fakes.DefaultInstruments()}, makePositions)}
 }
 
 // makePositions returns n deterministic positions with exact decimals that a

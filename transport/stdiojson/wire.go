@@ -49,7 +49,11 @@ type wireRequest struct {
 	Protocol int             `json:"protocol,omitempty"`
 	Events   bool            `json:"events,omitempty"`
 	Target   json.RawMessage `json:"target,omitempty"`
-	Account  string          `json:"account,omitempty"` // get_account_updates
+	// market data (ops.go)
+	Contract       *wireContract    `json:"contract,omitempty"`
+	Bars           *wireBarsRequest `json:"bars,omitempty"`
+	MarketDataType string           `json:"market_data_type,omitempty"` // live, frozen, delayed, delayed-frozen
+	Account        string           `json:"account,omitempty"`          // get_account_updates
 	// Filter of get_executions; absent matches every execution.
 	Filter *broker.ExecutionFilter `json:"filter,omitempty"`
 	// Subscription names a stream (subscribe_account_updates, unsubscribe; stream.go).

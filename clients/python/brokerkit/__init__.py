@@ -15,9 +15,10 @@ from .client import IDEMPOTENT_COMMANDS, Client, State, find_binary
 from .compat import SubprocessIBKRClient, connect_ibkr_robust
 from .errors import (APIError, AlreadyConnected, BrokerError, Canceled, CircuitOpen, ClientIDInUse, Closed,
                      DeadlineExceeded, GatewayUnreachable, HandshakeFailed, InvalidArgument, NotConnected,
-                     ProtocolError, Timeout, Unsupported, WorkerExited, WorkerNotFound, WorkerUnavailable)
-from .types import (AccountSummary, AccountUpdate, AccountValue, ConnectInfo, Contract, Event, Execution, Order,
-                    PortfolioItem, Position, SummaryValue)
+                     NotFound, NotSubscribed, Pacing, ProtocolError, Timeout, Unsupported, WorkerExited,
+                     WorkerNotFound, WorkerUnavailable)
+from .types import (AccountSummary, AccountUpdate, AccountValue, Bar, ConnectInfo, Contract, ContractDetails, Event,
+                    Execution, Order, PortfolioItem, Position, Quote, SummaryValue)
 
 __version__ = "0.1.0"
 
@@ -27,4 +28,5 @@ __all__ = [
     "SummaryValue", "AccountUpdate", "AccountValue", "PortfolioItem", "Execution", "Order", "BrokerError", "APIError", "AlreadyConnected", "Canceled", "CircuitOpen", "ClientIDInUse",
     "Closed", "DeadlineExceeded", "GatewayUnreachable", "HandshakeFailed", "InvalidArgument", "NotConnected",
     "ProtocolError", "Timeout", "Unsupported", "WorkerExited", "WorkerNotFound", "WorkerUnavailable",
+    "Bar", "ContractDetails", "Quote", "NotFound", "NotSubscribed", "Pacing",
 ]

@@ -13,13 +13,15 @@ import os
 import random
 import shutil
 import time
-from typing import Any, AsyncIterator, Iterable, Mapping, Optional, Sequence
+from decimal import Decimal
+from typing import Any, AsyncIterator, Iterable, Mapping, Optional, Sequence, Union
 
 from .breaker import CircuitBreaker
 from .errors import (BrokerError, ProtocolError, Closed, ClientIDInUse, NotConnected, WorkerExited, WorkerNotFound,
                      WorkerUnavailable)
 from ._worker import Worker
-from .types import AccountSummary, AccountUpdate, ConnectInfo, Event, Execution, Order, Position
+from .types import (AccountSummary, AccountUpdate, Bar, ConnectInfo, Contract, ContractDetails, Event, Execution,
+                    Order, Position, Quote)
 
 log = logging.getLogger("brokerkit")
 
@@ -27,7 +29,8 @@ log = logging.getLogger("brokerkit")
 #: (orders, when they come) is attempted once.
 IDEMPOTENT_COMMANDS = frozenset({"connect", "disconnect", "get_accounts", "get_positions", "get_account_summary",
                                  "ping", "hello", "get_account_updates", "get_executions", "get_open_orders",
-                                 "get_completed_orders"})
+                                 "get_completed_orders", "get_contract_details", "get_snapshot",
+                                 "get_historical_bars", "set_market_data_type"})
 
 
 class State(str, enum.Enum):
@@ -362,6 +365,34 @@ class Client:
         await self._call("ping", {}, timeout)
         return time.perf_counter() - t0
 
+    async def contract_details(self, contract: "ContractArg", timeout: Optional[float] = None) -> list:
+        """Every instrument ``contract`` matches, as :class:`ContractDetails` (a con id alone is an exact lookup,
+        a symbol alone a search). Raises :class:`NotFound` when nothing matches."""
+        data = await self._call("get_contract_details", {"contract": _contract(contract)}, timeout)
+        return [ContractDetails.from_wire(d) for d in data["contracts"]]
+
+    async def snapshot(self, contract: "ContractArg", timeout: Optional[float] = None) -> Quote:
+        """One :class:`Quote` of ``contract``'s top of book, with Decimal prices and sizes. Raises
+        :class:`NotSubscribed` without a market data subscription (try ``set_market_data_type("delayed")``)."""
+        return Quote.from_wire((await self._call("get_snapshot", {"contract": _contract(contract)}, timeout))["quote"])
+
+    async def historical_bars(self, contract: "ContractArg", duration: str, bar_size: str, *,
+                              what_to_show: str = "TRADES", use_rth: bool = False,
+                              end: Optional[_dt.datetime] = None, timeout: Optional[float] = None) -> list:
+        """The :class:`Bar` values over the window (IB's terms: ``duration="1 D"``, ``bar_size="5 mins"``),
+        oldest first; ``end`` (timezone-aware) defaults to now."""
+        bars: dict = {"duration": duration, "bar_size": bar_size, "what_to_show": what_to_show, "use_rth": use_rth}
+        if end is not None:
+            if end.tzinfo is None:
+                raise ValueError("historical_bars: end must be timezone-aware")
+            bars["end"] = end.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        data = await self._call("get_historical_bars", {"contract": _contract(contract), "bars": bars}, timeout)
+        return [Bar.from_wire(b) for b in data["bars"]]
+
+    async def set_market_data_type(self, market_data_type: str, timeout: Optional[float] = None) -> None:
+        """``live``, ``frozen``, ``delayed`` or ``delayed-frozen`` for the session's later snapshots."""
+        await self._call("set_market_data_type", {"market_data_type": market_data_type}, timeout)
+
     async def request(self, command: str, timeout: Optional[float] = None, **params: Any) -> Any:
         """Any command of the protocol; returns its raw data. Retried only if the command is idempotent."""
         return await self._call(command, params, timeout)
@@ -525,6 +556,18 @@ class Client:
                 log.warning("restart attempt %d failed: %s", attempt, e)
             bound = min(self.backoff_max, self.backoff_base * 2 ** min(attempt - 1, 30))
             await asyncio.sleep(random.uniform(bound / 2, bound))
+
+
+#: A contract argument: a :class:`Contract`, a mapping in the wire shape, or a symbol (a US stock on SMART).
+ContractArg = Union[Contract, Mapping[str, Any], str]
+
+
+def _contract(c: ContractArg) -> dict:
+    if isinstance(c, Contract):
+        return c.to_wire()
+    if isinstance(c, str):
+        return {"symbol": c, "sec_type": "STK", "exchange": "SMART", "currency": "USD"}
+    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in c.items()}
 
 
 def _put_latest(q: asyncio.Queue, item: Any) -> None:

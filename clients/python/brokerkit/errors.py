@@ -147,6 +147,24 @@ class DeadlineExceeded(BrokerError):
     retryable = True
 
 
+class NotFound(BrokerError):
+    """No instrument matches the contract, or several do where one is needed (IB 200)."""
+
+    code = "not_found"
+
+
+class NotSubscribed(BrokerError):
+    """No market data subscription for the instrument (IB 354, 10089): delayed data may be available."""
+
+    code = "not_subscribed"
+
+
+class Pacing(BrokerError):
+    """The gateway's pacing refused the request (IB 100, 101, 162 pacing violation)."""
+
+    code = "pacing"
+
+
 class APIError(BrokerError):
     """A gateway error whose ``ib_code`` maps to no other code."""
 
@@ -155,7 +173,7 @@ class APIError(BrokerError):
 
 _BY_CODE = {c.code: c for c in (NotConnected, AlreadyConnected, ClientIDInUse, GatewayUnreachable, HandshakeFailed,
                                  Timeout, WorkerUnavailable, ProtocolError, Closed, InvalidArgument, Unsupported,
-                                 Canceled, DeadlineExceeded, APIError)}
+                                 Canceled, DeadlineExceeded, NotFound, NotSubscribed, Pacing, APIError)}
 
 #: Wire codes after which an idempotent call may be repeated.
 RETRYABLE_CODES = frozenset(c.code for c in _BY_CODE.values() if c.retryable)

@@ -61,6 +61,107 @@ class Contract:
                    trading_class=str(c.get("trading_class", "")))
 
 
+    def to_wire(self) -> dict:
+        """The request shape of the contract; strike as exact decimal text."""
+        return {"con_id": self.con_id, "symbol": self.symbol, "sec_type": self.sec_type, "expiry": self.expiry,
+                "strike": str(self.strike), "right": self.right, "multiplier": self.multiplier,
+                "exchange": self.exchange, "currency": self.currency, "local_symbol": self.local_symbol,
+                "trading_class": self.trading_class}
+
+
+def _time(text: Any, what: str) -> _dt.datetime:
+    if not isinstance(text, str):
+        raise ProtocolError(f"{what}: want an RFC 3339 time, got {text!r}")
+    try:
+        return _dt.datetime.fromisoformat(_trim_fraction(text.replace("Z", "+00:00")))
+    except ValueError as e:
+        raise ProtocolError(f"{what}: {text!r} is not an RFC 3339 time") from e
+
+
+@dataclass(frozen=True)
+class ContractDetails:
+    """What the gateway knows about one instrument."""
+
+    contract: Contract
+    primary_exchange: str
+    long_name: str
+    min_tick: Decimal
+    time_zone: str = ""
+    trading_hours: str = ""
+    liquid_hours: str = ""
+    valid_exchanges: str = ""
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> "ContractDetails":
+        try:
+            return cls(contract=Contract.from_wire(d["contract"]), primary_exchange=str(d.get("primary_exchange", "")),
+                       long_name=str(d.get("long_name", "")), min_tick=to_decimal(d.get("min_tick", "0"), "min_tick"),
+                       time_zone=str(d.get("time_zone", "")), trading_hours=str(d.get("trading_hours", "")),
+                       liquid_hours=str(d.get("liquid_hours", "")), valid_exchanges=str(d.get("valid_exchanges", "")))
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ProtocolError(f"malformed contract details {d!r}: {e}") from e
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One snapshot of an instrument's top of book; prices and sizes are exact Decimals (0 when not sent).
+
+    ``market_data_type`` is ``live``, ``frozen``, ``delayed`` or ``delayed-frozen``; ``last_time`` is None when
+    the gateway sent no last trade time.
+    """
+
+    contract: Contract
+    bid: Decimal
+    ask: Decimal
+    last: Decimal
+    bid_size: Decimal
+    ask_size: Decimal
+    last_size: Decimal
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    halted: bool
+    market_data_type: str
+    time: _dt.datetime
+    last_time: Optional[_dt.datetime] = None
+
+    @classmethod
+    def from_wire(cls, q: Mapping[str, Any]) -> "Quote":
+        try:
+            nums = {k: to_decimal(q.get(k, "0"), k) for k in ("bid", "ask", "last", "bid_size", "ask_size",
+                                                               "last_size", "open", "high", "low", "close", "volume")}
+            last = q.get("last_time")
+            return cls(contract=Contract.from_wire(q["contract"]), halted=bool(q.get("halted", False)),
+                       market_data_type=str(q.get("market_data_type", "")), time=_time(q.get("time"), "time"),
+                       last_time=_time(last, "last_time") if last is not None else None, **nums)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ProtocolError(f"malformed quote {q!r}: {e}") from e
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One historical bar; ``time`` is its start."""
+
+    time: _dt.datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    wap: Decimal
+    count: int
+
+    @classmethod
+    def from_wire(cls, b: Mapping[str, Any]) -> "Bar":
+        try:
+            nums = {k: to_decimal(b.get(k, "0"), k) for k in ("open", "high", "low", "close", "volume", "wap")}
+            return cls(time=_time(b.get("time"), "time"), count=int(b.get("count") or 0), **nums)
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise ProtocolError(f"malformed bar {b!r}: {e}") from e
+
+
 @dataclass(frozen=True)
 class Position:
     """One position of one account."""

@@ -800,6 +800,587 @@ func (x *Event) GetMessage() string {
 	return ""
 }
 
+type ContractDetails struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Contract        *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	PrimaryExchange string                 `protobuf:"bytes,2,opt,name=primary_exchange,json=primaryExchange,proto3" json:"primary_exchange,omitempty"`
+	LongName        string                 `protobuf:"bytes,3,opt,name=long_name,json=longName,proto3" json:"long_name,omitempty"`
+	MinTick         string                 `protobuf:"bytes,4,opt,name=min_tick,json=minTick,proto3" json:"min_tick,omitempty"` // decimal
+	TimeZone        string                 `protobuf:"bytes,5,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	TradingHours    string                 `protobuf:"bytes,6,opt,name=trading_hours,json=tradingHours,proto3" json:"trading_hours,omitempty"`
+	LiquidHours     string                 `protobuf:"bytes,7,opt,name=liquid_hours,json=liquidHours,proto3" json:"liquid_hours,omitempty"`
+	ValidExchanges  string                 `protobuf:"bytes,8,opt,name=valid_exchanges,json=validExchanges,proto3" json:"valid_exchanges,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ContractDetails) Reset() {
+	*x = ContractDetails{}
+	mi := &file_broker_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContractDetails) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContractDetails) ProtoMessage() {}
+
+func (x *ContractDetails) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContractDetails.ProtoReflect.Descriptor instead.
+func (*ContractDetails) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ContractDetails) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+func (x *ContractDetails) GetPrimaryExchange() string {
+	if x != nil {
+		return x.PrimaryExchange
+	}
+	return ""
+}
+
+func (x *ContractDetails) GetLongName() string {
+	if x != nil {
+		return x.LongName
+	}
+	return ""
+}
+
+func (x *ContractDetails) GetMinTick() string {
+	if x != nil {
+		return x.MinTick
+	}
+	return ""
+}
+
+func (x *ContractDetails) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *ContractDetails) GetTradingHours() string {
+	if x != nil {
+		return x.TradingHours
+	}
+	return ""
+}
+
+func (x *ContractDetails) GetLiquidHours() string {
+	if x != nil {
+		return x.LiquidHours
+	}
+	return ""
+}
+
+func (x *ContractDetails) GetValidExchanges() string {
+	if x != nil {
+		return x.ValidExchanges
+	}
+	return ""
+}
+
+type ContractDetailsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contracts     []*ContractDetails     `protobuf:"bytes,1,rep,name=contracts,proto3" json:"contracts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContractDetailsResponse) Reset() {
+	*x = ContractDetailsResponse{}
+	mi := &file_broker_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContractDetailsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContractDetailsResponse) ProtoMessage() {}
+
+func (x *ContractDetailsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContractDetailsResponse.ProtoReflect.Descriptor instead.
+func (*ContractDetailsResponse) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ContractDetailsResponse) GetContracts() []*ContractDetails {
+	if x != nil {
+		return x.Contracts
+	}
+	return nil
+}
+
+// Quote: prices and sizes are decimals, "" or "0" when the gateway sent none.
+type Quote struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Contract       *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	Bid            string                 `protobuf:"bytes,2,opt,name=bid,proto3" json:"bid,omitempty"`
+	Ask            string                 `protobuf:"bytes,3,opt,name=ask,proto3" json:"ask,omitempty"`
+	Last           string                 `protobuf:"bytes,4,opt,name=last,proto3" json:"last,omitempty"`
+	BidSize        string                 `protobuf:"bytes,5,opt,name=bid_size,json=bidSize,proto3" json:"bid_size,omitempty"`
+	AskSize        string                 `protobuf:"bytes,6,opt,name=ask_size,json=askSize,proto3" json:"ask_size,omitempty"`
+	LastSize       string                 `protobuf:"bytes,7,opt,name=last_size,json=lastSize,proto3" json:"last_size,omitempty"`
+	Open           string                 `protobuf:"bytes,8,opt,name=open,proto3" json:"open,omitempty"`
+	High           string                 `protobuf:"bytes,9,opt,name=high,proto3" json:"high,omitempty"`
+	Low            string                 `protobuf:"bytes,10,opt,name=low,proto3" json:"low,omitempty"`
+	Close          string                 `protobuf:"bytes,11,opt,name=close,proto3" json:"close,omitempty"`
+	Volume         string                 `protobuf:"bytes,12,opt,name=volume,proto3" json:"volume,omitempty"`
+	Halted         bool                   `protobuf:"varint,13,opt,name=halted,proto3" json:"halted,omitempty"`
+	MarketDataType int32                  `protobuf:"varint,14,opt,name=market_data_type,json=marketDataType,proto3" json:"market_data_type,omitempty"` // IB's number: 1 live, 2 frozen, 3 delayed, 4 delayed-frozen
+	LastTime       *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=last_time,json=lastTime,proto3" json:"last_time,omitempty"`                      // absent when the gateway sent none
+	Time           *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Quote) Reset() {
+	*x = Quote{}
+	mi := &file_broker_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Quote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Quote) ProtoMessage() {}
+
+func (x *Quote) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Quote.ProtoReflect.Descriptor instead.
+func (*Quote) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Quote) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+func (x *Quote) GetBid() string {
+	if x != nil {
+		return x.Bid
+	}
+	return ""
+}
+
+func (x *Quote) GetAsk() string {
+	if x != nil {
+		return x.Ask
+	}
+	return ""
+}
+
+func (x *Quote) GetLast() string {
+	if x != nil {
+		return x.Last
+	}
+	return ""
+}
+
+func (x *Quote) GetBidSize() string {
+	if x != nil {
+		return x.BidSize
+	}
+	return ""
+}
+
+func (x *Quote) GetAskSize() string {
+	if x != nil {
+		return x.AskSize
+	}
+	return ""
+}
+
+func (x *Quote) GetLastSize() string {
+	if x != nil {
+		return x.LastSize
+	}
+	return ""
+}
+
+func (x *Quote) GetOpen() string {
+	if x != nil {
+		return x.Open
+	}
+	return ""
+}
+
+func (x *Quote) GetHigh() string {
+	if x != nil {
+		return x.High
+	}
+	return ""
+}
+
+func (x *Quote) GetLow() string {
+	if x != nil {
+		return x.Low
+	}
+	return ""
+}
+
+func (x *Quote) GetClose() string {
+	if x != nil {
+		return x.Close
+	}
+	return ""
+}
+
+func (x *Quote) GetVolume() string {
+	if x != nil {
+		return x.Volume
+	}
+	return ""
+}
+
+func (x *Quote) GetHalted() bool {
+	if x != nil {
+		return x.Halted
+	}
+	return false
+}
+
+func (x *Quote) GetMarketDataType() int32 {
+	if x != nil {
+		return x.MarketDataType
+	}
+	return 0
+}
+
+func (x *Quote) GetLastTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastTime
+	}
+	return nil
+}
+
+func (x *Quote) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+type HistoricalBarsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contract      *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	End           *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"` // absent means now
+	Duration      string                 `protobuf:"bytes,3,opt,name=duration,proto3" json:"duration,omitempty"`
+	BarSize       string                 `protobuf:"bytes,4,opt,name=bar_size,json=barSize,proto3" json:"bar_size,omitempty"`
+	WhatToShow    string                 `protobuf:"bytes,5,opt,name=what_to_show,json=whatToShow,proto3" json:"what_to_show,omitempty"`
+	UseRth        bool                   `protobuf:"varint,6,opt,name=use_rth,json=useRth,proto3" json:"use_rth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoricalBarsRequest) Reset() {
+	*x = HistoricalBarsRequest{}
+	mi := &file_broker_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoricalBarsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoricalBarsRequest) ProtoMessage() {}
+
+func (x *HistoricalBarsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoricalBarsRequest.ProtoReflect.Descriptor instead.
+func (*HistoricalBarsRequest) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *HistoricalBarsRequest) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+func (x *HistoricalBarsRequest) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *HistoricalBarsRequest) GetDuration() string {
+	if x != nil {
+		return x.Duration
+	}
+	return ""
+}
+
+func (x *HistoricalBarsRequest) GetBarSize() string {
+	if x != nil {
+		return x.BarSize
+	}
+	return ""
+}
+
+func (x *HistoricalBarsRequest) GetWhatToShow() string {
+	if x != nil {
+		return x.WhatToShow
+	}
+	return ""
+}
+
+func (x *HistoricalBarsRequest) GetUseRth() bool {
+	if x != nil {
+		return x.UseRth
+	}
+	return false
+}
+
+type Bar struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Open          string                 `protobuf:"bytes,2,opt,name=open,proto3" json:"open,omitempty"`
+	High          string                 `protobuf:"bytes,3,opt,name=high,proto3" json:"high,omitempty"`
+	Low           string                 `protobuf:"bytes,4,opt,name=low,proto3" json:"low,omitempty"`
+	Close         string                 `protobuf:"bytes,5,opt,name=close,proto3" json:"close,omitempty"`
+	Volume        string                 `protobuf:"bytes,6,opt,name=volume,proto3" json:"volume,omitempty"`
+	Wap           string                 `protobuf:"bytes,7,opt,name=wap,proto3" json:"wap,omitempty"`
+	Count         int64                  `protobuf:"varint,8,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Bar) Reset() {
+	*x = Bar{}
+	mi := &file_broker_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Bar) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Bar) ProtoMessage() {}
+
+func (x *Bar) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Bar.ProtoReflect.Descriptor instead.
+func (*Bar) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Bar) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Bar) GetOpen() string {
+	if x != nil {
+		return x.Open
+	}
+	return ""
+}
+
+func (x *Bar) GetHigh() string {
+	if x != nil {
+		return x.High
+	}
+	return ""
+}
+
+func (x *Bar) GetLow() string {
+	if x != nil {
+		return x.Low
+	}
+	return ""
+}
+
+func (x *Bar) GetClose() string {
+	if x != nil {
+		return x.Close
+	}
+	return ""
+}
+
+func (x *Bar) GetVolume() string {
+	if x != nil {
+		return x.Volume
+	}
+	return ""
+}
+
+func (x *Bar) GetWap() string {
+	if x != nil {
+		return x.Wap
+	}
+	return ""
+}
+
+func (x *Bar) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type HistoricalBarsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bars          []*Bar                 `protobuf:"bytes,1,rep,name=bars,proto3" json:"bars,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoricalBarsResponse) Reset() {
+	*x = HistoricalBarsResponse{}
+	mi := &file_broker_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoricalBarsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoricalBarsResponse) ProtoMessage() {}
+
+func (x *HistoricalBarsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoricalBarsResponse.ProtoReflect.Descriptor instead.
+func (*HistoricalBarsResponse) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *HistoricalBarsResponse) GetBars() []*Bar {
+	if x != nil {
+		return x.Bars
+	}
+	return nil
+}
+
+type MarketDataTypeRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	MarketDataType int32                  `protobuf:"varint,1,opt,name=market_data_type,json=marketDataType,proto3" json:"market_data_type,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *MarketDataTypeRequest) Reset() {
+	*x = MarketDataTypeRequest{}
+	mi := &file_broker_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarketDataTypeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarketDataTypeRequest) ProtoMessage() {}
+
+func (x *MarketDataTypeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarketDataTypeRequest.ProtoReflect.Descriptor instead.
+func (*MarketDataTypeRequest) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *MarketDataTypeRequest) GetMarketDataType() int32 {
+	if x != nil {
+		return x.MarketDataType
+	}
+	return 0
+}
+
 type AccountUpdatesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -809,7 +1390,7 @@ type AccountUpdatesRequest struct {
 
 func (x *AccountUpdatesRequest) Reset() {
 	*x = AccountUpdatesRequest{}
-	mi := &file_broker_proto_msgTypes[13]
+	mi := &file_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +1402,7 @@ func (x *AccountUpdatesRequest) String() string {
 func (*AccountUpdatesRequest) ProtoMessage() {}
 
 func (x *AccountUpdatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[13]
+	mi := &file_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +1415,7 @@ func (x *AccountUpdatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountUpdatesRequest.ProtoReflect.Descriptor instead.
 func (*AccountUpdatesRequest) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{13}
+	return file_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AccountUpdatesRequest) GetAccount() string {
@@ -855,7 +1436,7 @@ type AccountValue struct {
 
 func (x *AccountValue) Reset() {
 	*x = AccountValue{}
-	mi := &file_broker_proto_msgTypes[14]
+	mi := &file_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +1448,7 @@ func (x *AccountValue) String() string {
 func (*AccountValue) ProtoMessage() {}
 
 func (x *AccountValue) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[14]
+	mi := &file_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +1461,7 @@ func (x *AccountValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountValue.ProtoReflect.Descriptor instead.
 func (*AccountValue) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{14}
+	return file_broker_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AccountValue) GetKey() string {
@@ -920,7 +1501,7 @@ type PortfolioItem struct {
 
 func (x *PortfolioItem) Reset() {
 	*x = PortfolioItem{}
-	mi := &file_broker_proto_msgTypes[15]
+	mi := &file_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +1513,7 @@ func (x *PortfolioItem) String() string {
 func (*PortfolioItem) ProtoMessage() {}
 
 func (x *PortfolioItem) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[15]
+	mi := &file_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1526,7 @@ func (x *PortfolioItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortfolioItem.ProtoReflect.Descriptor instead.
 func (*PortfolioItem) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{15}
+	return file_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PortfolioItem) GetAccount() string {
@@ -1016,7 +1597,7 @@ type AccountUpdate struct {
 
 func (x *AccountUpdate) Reset() {
 	*x = AccountUpdate{}
-	mi := &file_broker_proto_msgTypes[16]
+	mi := &file_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1028,7 +1609,7 @@ func (x *AccountUpdate) String() string {
 func (*AccountUpdate) ProtoMessage() {}
 
 func (x *AccountUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[16]
+	mi := &file_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1041,7 +1622,7 @@ func (x *AccountUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountUpdate.ProtoReflect.Descriptor instead.
 func (*AccountUpdate) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{16}
+	return file_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AccountUpdate) GetAccount() string {
@@ -1087,7 +1668,7 @@ type ExecutionFilter struct {
 
 func (x *ExecutionFilter) Reset() {
 	*x = ExecutionFilter{}
-	mi := &file_broker_proto_msgTypes[17]
+	mi := &file_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1680,7 @@ func (x *ExecutionFilter) String() string {
 func (*ExecutionFilter) ProtoMessage() {}
 
 func (x *ExecutionFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[17]
+	mi := &file_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1693,7 @@ func (x *ExecutionFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionFilter.ProtoReflect.Descriptor instead.
 func (*ExecutionFilter) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{17}
+	return file_broker_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExecutionFilter) GetClientId() int64 {
@@ -1189,7 +1770,7 @@ type Execution struct {
 
 func (x *Execution) Reset() {
 	*x = Execution{}
-	mi := &file_broker_proto_msgTypes[18]
+	mi := &file_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1782,7 @@ func (x *Execution) String() string {
 func (*Execution) ProtoMessage() {}
 
 func (x *Execution) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[18]
+	mi := &file_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1795,7 @@ func (x *Execution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Execution.ProtoReflect.Descriptor instead.
 func (*Execution) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{18}
+	return file_broker_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Execution) GetExecId() string {
@@ -1345,7 +1926,7 @@ type ExecutionsResponse struct {
 
 func (x *ExecutionsResponse) Reset() {
 	*x = ExecutionsResponse{}
-	mi := &file_broker_proto_msgTypes[19]
+	mi := &file_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1357,7 +1938,7 @@ func (x *ExecutionsResponse) String() string {
 func (*ExecutionsResponse) ProtoMessage() {}
 
 func (x *ExecutionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[19]
+	mi := &file_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1370,7 +1951,7 @@ func (x *ExecutionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionsResponse.ProtoReflect.Descriptor instead.
 func (*ExecutionsResponse) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{19}
+	return file_broker_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExecutionsResponse) GetExecutions() []*Execution {
@@ -1402,7 +1983,7 @@ type Order struct {
 
 func (x *Order) Reset() {
 	*x = Order{}
-	mi := &file_broker_proto_msgTypes[20]
+	mi := &file_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1414,7 +1995,7 @@ func (x *Order) String() string {
 func (*Order) ProtoMessage() {}
 
 func (x *Order) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[20]
+	mi := &file_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1427,7 +2008,7 @@ func (x *Order) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Order.ProtoReflect.Descriptor instead.
 func (*Order) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{20}
+	return file_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Order) GetOrderId() int64 {
@@ -1537,7 +2118,7 @@ type OrdersResponse struct {
 
 func (x *OrdersResponse) Reset() {
 	*x = OrdersResponse{}
-	mi := &file_broker_proto_msgTypes[21]
+	mi := &file_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +2130,7 @@ func (x *OrdersResponse) String() string {
 func (*OrdersResponse) ProtoMessage() {}
 
 func (x *OrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[21]
+	mi := &file_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +2143,7 @@ func (x *OrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrdersResponse.ProtoReflect.Descriptor instead.
 func (*OrdersResponse) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{21}
+	return file_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *OrdersResponse) GetOrders() []*Order {
@@ -1633,7 +2214,57 @@ const file_broker_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\x03R\x04code\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"1\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xbf\x02\n" +
+	"\x0fContractDetails\x12;\n" +
+	"\bcontract\x18\x01 \x01(\v2\x1f.brokerkit.goplugin.v1.ContractR\bcontract\x12)\n" +
+	"\x10primary_exchange\x18\x02 \x01(\tR\x0fprimaryExchange\x12\x1b\n" +
+	"\tlong_name\x18\x03 \x01(\tR\blongName\x12\x19\n" +
+	"\bmin_tick\x18\x04 \x01(\tR\aminTick\x12\x1b\n" +
+	"\ttime_zone\x18\x05 \x01(\tR\btimeZone\x12#\n" +
+	"\rtrading_hours\x18\x06 \x01(\tR\ftradingHours\x12!\n" +
+	"\fliquid_hours\x18\a \x01(\tR\vliquidHours\x12'\n" +
+	"\x0fvalid_exchanges\x18\b \x01(\tR\x0evalidExchanges\"_\n" +
+	"\x17ContractDetailsResponse\x12D\n" +
+	"\tcontracts\x18\x01 \x03(\v2&.brokerkit.goplugin.v1.ContractDetailsR\tcontracts\"\xe2\x03\n" +
+	"\x05Quote\x12;\n" +
+	"\bcontract\x18\x01 \x01(\v2\x1f.brokerkit.goplugin.v1.ContractR\bcontract\x12\x10\n" +
+	"\x03bid\x18\x02 \x01(\tR\x03bid\x12\x10\n" +
+	"\x03ask\x18\x03 \x01(\tR\x03ask\x12\x12\n" +
+	"\x04last\x18\x04 \x01(\tR\x04last\x12\x19\n" +
+	"\bbid_size\x18\x05 \x01(\tR\abidSize\x12\x19\n" +
+	"\bask_size\x18\x06 \x01(\tR\aaskSize\x12\x1b\n" +
+	"\tlast_size\x18\a \x01(\tR\blastSize\x12\x12\n" +
+	"\x04open\x18\b \x01(\tR\x04open\x12\x12\n" +
+	"\x04high\x18\t \x01(\tR\x04high\x12\x10\n" +
+	"\x03low\x18\n" +
+	" \x01(\tR\x03low\x12\x14\n" +
+	"\x05close\x18\v \x01(\tR\x05close\x12\x16\n" +
+	"\x06volume\x18\f \x01(\tR\x06volume\x12\x16\n" +
+	"\x06halted\x18\r \x01(\bR\x06halted\x12(\n" +
+	"\x10market_data_type\x18\x0e \x01(\x05R\x0emarketDataType\x127\n" +
+	"\tlast_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\blastTime\x12.\n" +
+	"\x04time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xf4\x01\n" +
+	"\x15HistoricalBarsRequest\x12;\n" +
+	"\bcontract\x18\x01 \x01(\v2\x1f.brokerkit.goplugin.v1.ContractR\bcontract\x12,\n" +
+	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x1a\n" +
+	"\bduration\x18\x03 \x01(\tR\bduration\x12\x19\n" +
+	"\bbar_size\x18\x04 \x01(\tR\abarSize\x12 \n" +
+	"\fwhat_to_show\x18\x05 \x01(\tR\n" +
+	"whatToShow\x12\x17\n" +
+	"\ause_rth\x18\x06 \x01(\bR\x06useRth\"\xc5\x01\n" +
+	"\x03Bar\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04open\x18\x02 \x01(\tR\x04open\x12\x12\n" +
+	"\x04high\x18\x03 \x01(\tR\x04high\x12\x10\n" +
+	"\x03low\x18\x04 \x01(\tR\x03low\x12\x14\n" +
+	"\x05close\x18\x05 \x01(\tR\x05close\x12\x16\n" +
+	"\x06volume\x18\x06 \x01(\tR\x06volume\x12\x10\n" +
+	"\x03wap\x18\a \x01(\tR\x03wap\x12\x14\n" +
+	"\x05count\x18\b \x01(\x03R\x05count\"H\n" +
+	"\x16HistoricalBarsResponse\x12.\n" +
+	"\x04bars\x18\x01 \x03(\v2\x1a.brokerkit.goplugin.v1.BarR\x04bars\"A\n" +
+	"\x15MarketDataTypeRequest\x12(\n" +
+	"\x10market_data_type\x18\x01 \x01(\x05R\x0emarketDataType\"1\n" +
 	"\x15AccountUpdatesRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\"R\n" +
 	"\fAccountValue\x12\x10\n" +
@@ -1707,7 +2338,7 @@ const file_broker_proto_rawDesc = "" +
 	"\x06status\x18\r \x01(\tR\x06status\x12\x16\n" +
 	"\x06filled\x18\x0e \x01(\tR\x06filled\"F\n" +
 	"\x0eOrdersResponse\x124\n" +
-	"\x06orders\x18\x01 \x03(\v2\x1c.brokerkit.goplugin.v1.OrderR\x06orders2\xfa\b\n" +
+	"\x06orders\x18\x01 \x03(\v2\x1c.brokerkit.goplugin.v1.OrderR\x06orders2\xf9\v\n" +
 	"\x06Broker\x12X\n" +
 	"\aConnect\x12%.brokerkit.goplugin.v1.ConnectRequest\x1a&.brokerkit.goplugin.v1.ConnectResponse\x12H\n" +
 	"\n" +
@@ -1715,7 +2346,11 @@ const file_broker_proto_rawDesc = "" +
 	"\bAccounts\x12\x1c.brokerkit.goplugin.v1.Empty\x1a'.brokerkit.goplugin.v1.AccountsResponse\x12S\n" +
 	"\tPositions\x12\x1c.brokerkit.goplugin.v1.Empty\x1a(.brokerkit.goplugin.v1.PositionsResponse\x12m\n" +
 	"\x0eAccountSummary\x12,.brokerkit.goplugin.v1.AccountSummaryRequest\x1a-.brokerkit.goplugin.v1.AccountSummaryResponse\x12B\n" +
-	"\x04Ping\x12\x1c.brokerkit.goplugin.v1.Empty\x1a\x1c.brokerkit.goplugin.v1.Empty\x12d\n" +
+	"\x04Ping\x12\x1c.brokerkit.goplugin.v1.Empty\x1a\x1c.brokerkit.goplugin.v1.Empty\x12b\n" +
+	"\x0fContractDetails\x12\x1f.brokerkit.goplugin.v1.Contract\x1a..brokerkit.goplugin.v1.ContractDetailsResponse\x12I\n" +
+	"\bSnapshot\x12\x1f.brokerkit.goplugin.v1.Contract\x1a\x1c.brokerkit.goplugin.v1.Quote\x12m\n" +
+	"\x0eHistoricalBars\x12,.brokerkit.goplugin.v1.HistoricalBarsRequest\x1a-.brokerkit.goplugin.v1.HistoricalBarsResponse\x12_\n" +
+	"\x11SetMarketDataType\x12,.brokerkit.goplugin.v1.MarketDataTypeRequest\x1a\x1c.brokerkit.goplugin.v1.Empty\x12d\n" +
 	"\x0eAccountUpdates\x12,.brokerkit.goplugin.v1.AccountUpdatesRequest\x1a$.brokerkit.goplugin.v1.AccountUpdate\x12_\n" +
 	"\n" +
 	"Executions\x12&.brokerkit.goplugin.v1.ExecutionFilter\x1a).brokerkit.goplugin.v1.ExecutionsResponse\x12Q\n" +
@@ -1738,78 +2373,102 @@ func file_broker_proto_rawDescGZIP() []byte {
 	return file_broker_proto_rawDescData
 }
 
-var file_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_broker_proto_goTypes = []any{
-	(*Empty)(nil),                  // 0: brokerkit.goplugin.v1.Empty
-	(*Error)(nil),                  // 1: brokerkit.goplugin.v1.Error
-	(*ConnectRequest)(nil),         // 2: brokerkit.goplugin.v1.ConnectRequest
-	(*ConnectResponse)(nil),        // 3: brokerkit.goplugin.v1.ConnectResponse
-	(*AccountsResponse)(nil),       // 4: brokerkit.goplugin.v1.AccountsResponse
-	(*Contract)(nil),               // 5: brokerkit.goplugin.v1.Contract
-	(*Position)(nil),               // 6: brokerkit.goplugin.v1.Position
-	(*PositionsResponse)(nil),      // 7: brokerkit.goplugin.v1.PositionsResponse
-	(*AccountSummaryRequest)(nil),  // 8: brokerkit.goplugin.v1.AccountSummaryRequest
-	(*SummaryValue)(nil),           // 9: brokerkit.goplugin.v1.SummaryValue
-	(*AccountSummary)(nil),         // 10: brokerkit.goplugin.v1.AccountSummary
-	(*AccountSummaryResponse)(nil), // 11: brokerkit.goplugin.v1.AccountSummaryResponse
-	(*Event)(nil),                  // 12: brokerkit.goplugin.v1.Event
-	(*AccountUpdatesRequest)(nil),  // 13: brokerkit.goplugin.v1.AccountUpdatesRequest
-	(*AccountValue)(nil),           // 14: brokerkit.goplugin.v1.AccountValue
-	(*PortfolioItem)(nil),          // 15: brokerkit.goplugin.v1.PortfolioItem
-	(*AccountUpdate)(nil),          // 16: brokerkit.goplugin.v1.AccountUpdate
-	(*ExecutionFilter)(nil),        // 17: brokerkit.goplugin.v1.ExecutionFilter
-	(*Execution)(nil),              // 18: brokerkit.goplugin.v1.Execution
-	(*ExecutionsResponse)(nil),     // 19: brokerkit.goplugin.v1.ExecutionsResponse
-	(*Order)(nil),                  // 20: brokerkit.goplugin.v1.Order
-	(*OrdersResponse)(nil),         // 21: brokerkit.goplugin.v1.OrdersResponse
-	nil,                            // 22: brokerkit.goplugin.v1.AccountSummary.ValuesEntry
-	(*timestamppb.Timestamp)(nil),  // 23: google.protobuf.Timestamp
+	(*Empty)(nil),                   // 0: brokerkit.goplugin.v1.Empty
+	(*Error)(nil),                   // 1: brokerkit.goplugin.v1.Error
+	(*ConnectRequest)(nil),          // 2: brokerkit.goplugin.v1.ConnectRequest
+	(*ConnectResponse)(nil),         // 3: brokerkit.goplugin.v1.ConnectResponse
+	(*AccountsResponse)(nil),        // 4: brokerkit.goplugin.v1.AccountsResponse
+	(*Contract)(nil),                // 5: brokerkit.goplugin.v1.Contract
+	(*Position)(nil),                // 6: brokerkit.goplugin.v1.Position
+	(*PositionsResponse)(nil),       // 7: brokerkit.goplugin.v1.PositionsResponse
+	(*AccountSummaryRequest)(nil),   // 8: brokerkit.goplugin.v1.AccountSummaryRequest
+	(*SummaryValue)(nil),            // 9: brokerkit.goplugin.v1.SummaryValue
+	(*AccountSummary)(nil),          // 10: brokerkit.goplugin.v1.AccountSummary
+	(*AccountSummaryResponse)(nil),  // 11: brokerkit.goplugin.v1.AccountSummaryResponse
+	(*Event)(nil),                   // 12: brokerkit.goplugin.v1.Event
+	(*ContractDetails)(nil),         // 13: brokerkit.goplugin.v1.ContractDetails
+	(*ContractDetailsResponse)(nil), // 14: brokerkit.goplugin.v1.ContractDetailsResponse
+	(*Quote)(nil),                   // 15: brokerkit.goplugin.v1.Quote
+	(*HistoricalBarsRequest)(nil),   // 16: brokerkit.goplugin.v1.HistoricalBarsRequest
+	(*Bar)(nil),                     // 17: brokerkit.goplugin.v1.Bar
+	(*HistoricalBarsResponse)(nil),  // 18: brokerkit.goplugin.v1.HistoricalBarsResponse
+	(*MarketDataTypeRequest)(nil),   // 19: brokerkit.goplugin.v1.MarketDataTypeRequest
+	(*AccountUpdatesRequest)(nil),   // 20: brokerkit.goplugin.v1.AccountUpdatesRequest
+	(*AccountValue)(nil),            // 21: brokerkit.goplugin.v1.AccountValue
+	(*PortfolioItem)(nil),           // 22: brokerkit.goplugin.v1.PortfolioItem
+	(*AccountUpdate)(nil),           // 23: brokerkit.goplugin.v1.AccountUpdate
+	(*ExecutionFilter)(nil),         // 24: brokerkit.goplugin.v1.ExecutionFilter
+	(*Execution)(nil),               // 25: brokerkit.goplugin.v1.Execution
+	(*ExecutionsResponse)(nil),      // 26: brokerkit.goplugin.v1.ExecutionsResponse
+	(*Order)(nil),                   // 27: brokerkit.goplugin.v1.Order
+	(*OrdersResponse)(nil),          // 28: brokerkit.goplugin.v1.OrdersResponse
+	nil,                             // 29: brokerkit.goplugin.v1.AccountSummary.ValuesEntry
+	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
 }
 var file_broker_proto_depIdxs = []int32{
 	5,  // 0: brokerkit.goplugin.v1.Position.contract:type_name -> brokerkit.goplugin.v1.Contract
 	6,  // 1: brokerkit.goplugin.v1.PositionsResponse.positions:type_name -> brokerkit.goplugin.v1.Position
-	22, // 2: brokerkit.goplugin.v1.AccountSummary.values:type_name -> brokerkit.goplugin.v1.AccountSummary.ValuesEntry
+	29, // 2: brokerkit.goplugin.v1.AccountSummary.values:type_name -> brokerkit.goplugin.v1.AccountSummary.ValuesEntry
 	10, // 3: brokerkit.goplugin.v1.AccountSummaryResponse.summaries:type_name -> brokerkit.goplugin.v1.AccountSummary
-	23, // 4: brokerkit.goplugin.v1.Event.time:type_name -> google.protobuf.Timestamp
-	5,  // 5: brokerkit.goplugin.v1.PortfolioItem.contract:type_name -> brokerkit.goplugin.v1.Contract
-	14, // 6: brokerkit.goplugin.v1.AccountUpdate.values:type_name -> brokerkit.goplugin.v1.AccountValue
-	15, // 7: brokerkit.goplugin.v1.AccountUpdate.portfolio:type_name -> brokerkit.goplugin.v1.PortfolioItem
-	5,  // 8: brokerkit.goplugin.v1.Execution.contract:type_name -> brokerkit.goplugin.v1.Contract
-	18, // 9: brokerkit.goplugin.v1.ExecutionsResponse.executions:type_name -> brokerkit.goplugin.v1.Execution
-	5,  // 10: brokerkit.goplugin.v1.Order.contract:type_name -> brokerkit.goplugin.v1.Contract
-	20, // 11: brokerkit.goplugin.v1.OrdersResponse.orders:type_name -> brokerkit.goplugin.v1.Order
-	9,  // 12: brokerkit.goplugin.v1.AccountSummary.ValuesEntry.value:type_name -> brokerkit.goplugin.v1.SummaryValue
-	2,  // 13: brokerkit.goplugin.v1.Broker.Connect:input_type -> brokerkit.goplugin.v1.ConnectRequest
-	0,  // 14: brokerkit.goplugin.v1.Broker.Disconnect:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 15: brokerkit.goplugin.v1.Broker.Accounts:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 16: brokerkit.goplugin.v1.Broker.Positions:input_type -> brokerkit.goplugin.v1.Empty
-	8,  // 17: brokerkit.goplugin.v1.Broker.AccountSummary:input_type -> brokerkit.goplugin.v1.AccountSummaryRequest
-	0,  // 18: brokerkit.goplugin.v1.Broker.Ping:input_type -> brokerkit.goplugin.v1.Empty
-	13, // 19: brokerkit.goplugin.v1.Broker.AccountUpdates:input_type -> brokerkit.goplugin.v1.AccountUpdatesRequest
-	17, // 20: brokerkit.goplugin.v1.Broker.Executions:input_type -> brokerkit.goplugin.v1.ExecutionFilter
-	0,  // 21: brokerkit.goplugin.v1.Broker.OpenOrders:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 22: brokerkit.goplugin.v1.Broker.CompletedOrders:input_type -> brokerkit.goplugin.v1.Empty
-	13, // 23: brokerkit.goplugin.v1.Broker.SubscribeAccountUpdates:input_type -> brokerkit.goplugin.v1.AccountUpdatesRequest
-	0,  // 24: brokerkit.goplugin.v1.Broker.Subscribe:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 25: brokerkit.goplugin.v1.Broker.Close:input_type -> brokerkit.goplugin.v1.Empty
-	3,  // 26: brokerkit.goplugin.v1.Broker.Connect:output_type -> brokerkit.goplugin.v1.ConnectResponse
-	0,  // 27: brokerkit.goplugin.v1.Broker.Disconnect:output_type -> brokerkit.goplugin.v1.Empty
-	4,  // 28: brokerkit.goplugin.v1.Broker.Accounts:output_type -> brokerkit.goplugin.v1.AccountsResponse
-	7,  // 29: brokerkit.goplugin.v1.Broker.Positions:output_type -> brokerkit.goplugin.v1.PositionsResponse
-	11, // 30: brokerkit.goplugin.v1.Broker.AccountSummary:output_type -> brokerkit.goplugin.v1.AccountSummaryResponse
-	0,  // 31: brokerkit.goplugin.v1.Broker.Ping:output_type -> brokerkit.goplugin.v1.Empty
-	16, // 32: brokerkit.goplugin.v1.Broker.AccountUpdates:output_type -> brokerkit.goplugin.v1.AccountUpdate
-	19, // 33: brokerkit.goplugin.v1.Broker.Executions:output_type -> brokerkit.goplugin.v1.ExecutionsResponse
-	21, // 34: brokerkit.goplugin.v1.Broker.OpenOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
-	21, // 35: brokerkit.goplugin.v1.Broker.CompletedOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
-	16, // 36: brokerkit.goplugin.v1.Broker.SubscribeAccountUpdates:output_type -> brokerkit.goplugin.v1.AccountUpdate
-	12, // 37: brokerkit.goplugin.v1.Broker.Subscribe:output_type -> brokerkit.goplugin.v1.Event
-	0,  // 38: brokerkit.goplugin.v1.Broker.Close:output_type -> brokerkit.goplugin.v1.Empty
-	26, // [26:39] is the sub-list for method output_type
-	13, // [13:26] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	30, // 4: brokerkit.goplugin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	5,  // 5: brokerkit.goplugin.v1.ContractDetails.contract:type_name -> brokerkit.goplugin.v1.Contract
+	13, // 6: brokerkit.goplugin.v1.ContractDetailsResponse.contracts:type_name -> brokerkit.goplugin.v1.ContractDetails
+	5,  // 7: brokerkit.goplugin.v1.Quote.contract:type_name -> brokerkit.goplugin.v1.Contract
+	30, // 8: brokerkit.goplugin.v1.Quote.last_time:type_name -> google.protobuf.Timestamp
+	30, // 9: brokerkit.goplugin.v1.Quote.time:type_name -> google.protobuf.Timestamp
+	5,  // 10: brokerkit.goplugin.v1.HistoricalBarsRequest.contract:type_name -> brokerkit.goplugin.v1.Contract
+	30, // 11: brokerkit.goplugin.v1.HistoricalBarsRequest.end:type_name -> google.protobuf.Timestamp
+	30, // 12: brokerkit.goplugin.v1.Bar.time:type_name -> google.protobuf.Timestamp
+	17, // 13: brokerkit.goplugin.v1.HistoricalBarsResponse.bars:type_name -> brokerkit.goplugin.v1.Bar
+	5,  // 14: brokerkit.goplugin.v1.PortfolioItem.contract:type_name -> brokerkit.goplugin.v1.Contract
+	21, // 15: brokerkit.goplugin.v1.AccountUpdate.values:type_name -> brokerkit.goplugin.v1.AccountValue
+	22, // 16: brokerkit.goplugin.v1.AccountUpdate.portfolio:type_name -> brokerkit.goplugin.v1.PortfolioItem
+	5,  // 17: brokerkit.goplugin.v1.Execution.contract:type_name -> brokerkit.goplugin.v1.Contract
+	25, // 18: brokerkit.goplugin.v1.ExecutionsResponse.executions:type_name -> brokerkit.goplugin.v1.Execution
+	5,  // 19: brokerkit.goplugin.v1.Order.contract:type_name -> brokerkit.goplugin.v1.Contract
+	27, // 20: brokerkit.goplugin.v1.OrdersResponse.orders:type_name -> brokerkit.goplugin.v1.Order
+	9,  // 21: brokerkit.goplugin.v1.AccountSummary.ValuesEntry.value:type_name -> brokerkit.goplugin.v1.SummaryValue
+	2,  // 22: brokerkit.goplugin.v1.Broker.Connect:input_type -> brokerkit.goplugin.v1.ConnectRequest
+	0,  // 23: brokerkit.goplugin.v1.Broker.Disconnect:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 24: brokerkit.goplugin.v1.Broker.Accounts:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 25: brokerkit.goplugin.v1.Broker.Positions:input_type -> brokerkit.goplugin.v1.Empty
+	8,  // 26: brokerkit.goplugin.v1.Broker.AccountSummary:input_type -> brokerkit.goplugin.v1.AccountSummaryRequest
+	0,  // 27: brokerkit.goplugin.v1.Broker.Ping:input_type -> brokerkit.goplugin.v1.Empty
+	5,  // 28: brokerkit.goplugin.v1.Broker.ContractDetails:input_type -> brokerkit.goplugin.v1.Contract
+	5,  // 29: brokerkit.goplugin.v1.Broker.Snapshot:input_type -> brokerkit.goplugin.v1.Contract
+	16, // 30: brokerkit.goplugin.v1.Broker.HistoricalBars:input_type -> brokerkit.goplugin.v1.HistoricalBarsRequest
+	19, // 31: brokerkit.goplugin.v1.Broker.SetMarketDataType:input_type -> brokerkit.goplugin.v1.MarketDataTypeRequest
+	20, // 32: brokerkit.goplugin.v1.Broker.AccountUpdates:input_type -> brokerkit.goplugin.v1.AccountUpdatesRequest
+	24, // 33: brokerkit.goplugin.v1.Broker.Executions:input_type -> brokerkit.goplugin.v1.ExecutionFilter
+	0,  // 34: brokerkit.goplugin.v1.Broker.OpenOrders:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 35: brokerkit.goplugin.v1.Broker.CompletedOrders:input_type -> brokerkit.goplugin.v1.Empty
+	20, // 36: brokerkit.goplugin.v1.Broker.SubscribeAccountUpdates:input_type -> brokerkit.goplugin.v1.AccountUpdatesRequest
+	0,  // 37: brokerkit.goplugin.v1.Broker.Subscribe:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 38: brokerkit.goplugin.v1.Broker.Close:input_type -> brokerkit.goplugin.v1.Empty
+	3,  // 39: brokerkit.goplugin.v1.Broker.Connect:output_type -> brokerkit.goplugin.v1.ConnectResponse
+	0,  // 40: brokerkit.goplugin.v1.Broker.Disconnect:output_type -> brokerkit.goplugin.v1.Empty
+	4,  // 41: brokerkit.goplugin.v1.Broker.Accounts:output_type -> brokerkit.goplugin.v1.AccountsResponse
+	7,  // 42: brokerkit.goplugin.v1.Broker.Positions:output_type -> brokerkit.goplugin.v1.PositionsResponse
+	11, // 43: brokerkit.goplugin.v1.Broker.AccountSummary:output_type -> brokerkit.goplugin.v1.AccountSummaryResponse
+	0,  // 44: brokerkit.goplugin.v1.Broker.Ping:output_type -> brokerkit.goplugin.v1.Empty
+	14, // 45: brokerkit.goplugin.v1.Broker.ContractDetails:output_type -> brokerkit.goplugin.v1.ContractDetailsResponse
+	15, // 46: brokerkit.goplugin.v1.Broker.Snapshot:output_type -> brokerkit.goplugin.v1.Quote
+	18, // 47: brokerkit.goplugin.v1.Broker.HistoricalBars:output_type -> brokerkit.goplugin.v1.HistoricalBarsResponse
+	0,  // 48: brokerkit.goplugin.v1.Broker.SetMarketDataType:output_type -> brokerkit.goplugin.v1.Empty
+	23, // 49: brokerkit.goplugin.v1.Broker.AccountUpdates:output_type -> brokerkit.goplugin.v1.AccountUpdate
+	26, // 50: brokerkit.goplugin.v1.Broker.Executions:output_type -> brokerkit.goplugin.v1.ExecutionsResponse
+	28, // 51: brokerkit.goplugin.v1.Broker.OpenOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
+	28, // 52: brokerkit.goplugin.v1.Broker.CompletedOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
+	23, // 53: brokerkit.goplugin.v1.Broker.SubscribeAccountUpdates:output_type -> brokerkit.goplugin.v1.AccountUpdate
+	12, // 54: brokerkit.goplugin.v1.Broker.Subscribe:output_type -> brokerkit.goplugin.v1.Event
+	0,  // 55: brokerkit.goplugin.v1.Broker.Close:output_type -> brokerkit.goplugin.v1.Empty
+	39, // [39:56] is the sub-list for method output_type
+	22, // [22:39] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_broker_proto_init() }
@@ -1823,7 +2482,7 @@ func file_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_broker_proto_rawDesc), len(file_broker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

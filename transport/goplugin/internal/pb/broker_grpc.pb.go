@@ -38,6 +38,10 @@ const (
 	Broker_Positions_FullMethodName               = "/brokerkit.goplugin.v1.Broker/Positions"
 	Broker_AccountSummary_FullMethodName          = "/brokerkit.goplugin.v1.Broker/AccountSummary"
 	Broker_Ping_FullMethodName                    = "/brokerkit.goplugin.v1.Broker/Ping"
+	Broker_ContractDetails_FullMethodName         = "/brokerkit.goplugin.v1.Broker/ContractDetails"
+	Broker_Snapshot_FullMethodName                = "/brokerkit.goplugin.v1.Broker/Snapshot"
+	Broker_HistoricalBars_FullMethodName          = "/brokerkit.goplugin.v1.Broker/HistoricalBars"
+	Broker_SetMarketDataType_FullMethodName       = "/brokerkit.goplugin.v1.Broker/SetMarketDataType"
 	Broker_AccountUpdates_FullMethodName          = "/brokerkit.goplugin.v1.Broker/AccountUpdates"
 	Broker_Executions_FullMethodName              = "/brokerkit.goplugin.v1.Broker/Executions"
 	Broker_OpenOrders_FullMethodName              = "/brokerkit.goplugin.v1.Broker/OpenOrders"
@@ -57,6 +61,10 @@ type BrokerClient interface {
 	Positions(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*PositionsResponse, error)
 	AccountSummary(ctx context.Context, in *AccountSummaryRequest, opts ...grpc.CallOption) (*AccountSummaryResponse, error)
 	Ping(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
+	ContractDetails(ctx context.Context, in *Contract, opts ...grpc.CallOption) (*ContractDetailsResponse, error)
+	Snapshot(ctx context.Context, in *Contract, opts ...grpc.CallOption) (*Quote, error)
+	HistoricalBars(ctx context.Context, in *HistoricalBarsRequest, opts ...grpc.CallOption) (*HistoricalBarsResponse, error)
+	SetMarketDataType(ctx context.Context, in *MarketDataTypeRequest, opts ...grpc.CallOption) (*Empty, error)
 	AccountUpdates(ctx context.Context, in *AccountUpdatesRequest, opts ...grpc.CallOption) (*AccountUpdate, error)
 	Executions(ctx context.Context, in *ExecutionFilter, opts ...grpc.CallOption) (*ExecutionsResponse, error)
 	OpenOrders(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*OrdersResponse, error)
@@ -127,6 +135,42 @@ func (c *brokerClient) AccountSummary(ctx context.Context, in *AccountSummaryReq
 func (c *brokerClient) Ping(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error) {
 	out := new(Empty)
 	err := c.cc.Invoke(ctx, Broker_Ping_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) ContractDetails(ctx context.Context, in *Contract, opts ...grpc.CallOption) (*ContractDetailsResponse, error) {
+	out := new(ContractDetailsResponse)
+	err := c.cc.Invoke(ctx, Broker_ContractDetails_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) Snapshot(ctx context.Context, in *Contract, opts ...grpc.CallOption) (*Quote, error) {
+	out := new(Quote)
+	err := c.cc.Invoke(ctx, Broker_Snapshot_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) HistoricalBars(ctx context.Context, in *HistoricalBarsRequest, opts ...grpc.CallOption) (*HistoricalBarsResponse, error) {
+	out := new(HistoricalBarsResponse)
+	err := c.cc.Invoke(ctx, Broker_HistoricalBars_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerClient) SetMarketDataType(ctx context.Context, in *MarketDataTypeRequest, opts ...grpc.CallOption) (*Empty, error) {
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Broker_SetMarketDataType_FullMethodName, in, out, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +296,10 @@ type BrokerServer interface {
 	Positions(context.Context, *Empty) (*PositionsResponse, error)
 	AccountSummary(context.Context, *AccountSummaryRequest) (*AccountSummaryResponse, error)
 	Ping(context.Context, *Empty) (*Empty, error)
+	ContractDetails(context.Context, *Contract) (*ContractDetailsResponse, error)
+	Snapshot(context.Context, *Contract) (*Quote, error)
+	HistoricalBars(context.Context, *HistoricalBarsRequest) (*HistoricalBarsResponse, error)
+	SetMarketDataType(context.Context, *MarketDataTypeRequest) (*Empty, error)
 	AccountUpdates(context.Context, *AccountUpdatesRequest) (*AccountUpdate, error)
 	Executions(context.Context, *ExecutionFilter) (*ExecutionsResponse, error)
 	OpenOrders(context.Context, *Empty) (*OrdersResponse, error)
@@ -288,6 +336,18 @@ func (UnimplementedBrokerServer) AccountSummary(context.Context, *AccountSummary
 }
 func (UnimplementedBrokerServer) Ping(context.Context, *Empty) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Ping not implemented")
+}
+func (UnimplementedBrokerServer) ContractDetails(context.Context, *Contract) (*ContractDetailsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ContractDetails not implemented")
+}
+func (UnimplementedBrokerServer) Snapshot(context.Context, *Contract) (*Quote, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Snapshot not implemented")
+}
+func (UnimplementedBrokerServer) HistoricalBars(context.Context, *HistoricalBarsRequest) (*HistoricalBarsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method HistoricalBars not implemented")
+}
+func (UnimplementedBrokerServer) SetMarketDataType(context.Context, *MarketDataTypeRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetMarketDataType not implemented")
 }
 func (UnimplementedBrokerServer) AccountUpdates(context.Context, *AccountUpdatesRequest) (*AccountUpdate, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method AccountUpdates not implemented")
@@ -427,6 +487,78 @@ func _Broker_Ping_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(BrokerServer).Ping(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_ContractDetails_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Contract)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).ContractDetails(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_ContractDetails_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).ContractDetails(ctx, req.(*Contract))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_Snapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Contract)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).Snapshot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_Snapshot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).Snapshot(ctx, req.(*Contract))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_HistoricalBars_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HistoricalBarsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).HistoricalBars(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_HistoricalBars_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).HistoricalBars(ctx, req.(*HistoricalBarsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Broker_SetMarketDataType_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MarketDataTypeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServer).SetMarketDataType(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Broker_SetMarketDataType_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServer).SetMarketDataType(ctx, req.(*MarketDataTypeRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -593,6 +725,22 @@ var Broker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Ping",
 			Handler:    _Broker_Ping_Handler,
+		},
+		{
+			MethodName: "ContractDetails",
+			Handler:    _Broker_ContractDetails_Handler,
+		},
+		{
+			MethodName: "Snapshot",
+			Handler:    _Broker_Snapshot_Handler,
+		},
+		{
+			MethodName: "HistoricalBars",
+			Handler:    _Broker_HistoricalBars_Handler,
+		},
+		{
+			MethodName: "SetMarketDataType",
+			Handler:    _Broker_SetMarketDataType_Handler,
 		},
 		{
 			MethodName: "AccountUpdates",
