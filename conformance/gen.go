@@ -266,17 +266,24 @@ func GenSummaryTags() *rapid.Generator[[]string] {
 }
 
 // GenScript generates a fake gateway script without faults: 1 to 4
-// accounts, up to 12 positions and a summary, all inside the limits above.
+// accounts, up to 12 positions (at most one per account and contract id, as
+// IB keeps them: a portfolio row is keyed by both) and a summary, all inside
+// the limits above.
 func GenScript() *rapid.Generator[fakes.Script] {
 	return rapid.Custom(func(t *rapid.T) fakes.Script {
 		accts := GenAccounts().Draw(t, "accounts")
 		return fakes.Script{
 			Accounts:    accts,
 			NextValidID: rapid.Int64Range(1, 1<<40).Draw(t, "nextValidID"),
-			Positions:   rapid.SliceOfN(GenPosition(accts), 0, 12).Draw(t, "positions"),
+			Positions:   rapid.SliceOfNDistinct(GenPosition(accts), 0, 12, positionKey).Draw(t, "positions"),
 			Summary:     GenSummary(accts).Draw(t, "summary"),
 		}
 	})
+}
+
+// positionKey identifies a position as IB does: account and contract id.
+func positionKey(p broker.Position) string {
+	return p.Account + "\x00" + strconv.FormatInt(p.Contract.ConID, 10)
 }
 
 // ExpectedSummary is what AccountSummary(tags...) returns for a gateway

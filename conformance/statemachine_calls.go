@@ -194,7 +194,12 @@ func (m *machine) setScript(t *rapid.T) {
 	s.Faults = m.script.Faults
 	if cmp.Equal(s.Positions, m.script.Positions, cmpOpts...) {
 		// A change nobody can see proves nothing: make one.
-		s.Positions = append(slices.Clone(s.Positions), GenPosition(s.Accounts).Draw(t, "extraPosition"))
+		// (At most one position per account and contract id, as in GenScript.)
+		extra := GenPosition(s.Accounts).Draw(t, "extraPosition")
+		for slices.ContainsFunc(s.Positions, func(p broker.Position) bool { return positionKey(p) == positionKey(extra) }) {
+			extra.Contract.ConID++
+		}
+		s.Positions = append(slices.Clone(s.Positions), extra)
 	}
 	live := m.connected && !m.dead
 	if live {
