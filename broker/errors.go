@@ -24,6 +24,12 @@ var (
 	ErrNotFound           = errors.New("broker: not found")                           // IB code 200: no such instrument
 	ErrNotSubscribed      = errors.New("broker: market data not subscribed")          // IB codes 354, 10089
 	ErrPacing             = errors.New("broker: pacing limit of the gateway reached") // IB codes 100, 101, 162 (pacing)
+	ErrReadOnly           = errors.New("broker: read-only session")                   // orders refused locally, or IB 321 in read-only mode
+	ErrRejected           = errors.New("broker: order rejected")                      // IB codes 201, 110 and other refusals of an order
+	// ErrOutcomeUnknown: an order (or cancel) was sent and its answer was lost
+	// with the session or the caller's context; it may or may not have taken
+	// effect. Reconcile by the order's key before sending it again.
+	ErrOutcomeUnknown = errors.New("broker: outcome of the order unknown")
 )
 
 // APIError is an error the gateway reported with IB's numeric code
@@ -44,10 +50,14 @@ func (e *APIError) Error() string {
 // ErrClientIDInUse, 502 ErrGatewayUnreachable, 504 and 1100 ErrNotConnected,
 // 200 ErrNotFound, 354 and 10089 ErrNotSubscribed, 100, 101 and 162 (a pacing
 // violation; 162's other historical data errors are none) ErrPacing, 321
-// ErrInvalidArgument.
+// ErrInvalidArgument (ErrReadOnly when its text says read-only mode), 201 and
+// 110 ErrRejected, 10147 ErrNotFound.
 func (e *APIError) Is(target error) bool {
 	if e.Code == IBCodeHistoricalDataError && !strings.Contains(strings.ToLower(e.Message), "pacing") {
 		return false // 162 is every historical data error; only its pacing violation is ErrPacing
+	}
+	if e.Code == IBCodeValidationError && strings.Contains(strings.ToLower(e.Message), "read-only") {
+		return target == ErrReadOnly // 321 in read-only mode is the gateway's read-only refusal
 	}
 	s, ok := apiCodeSentinels[e.Code]
 	return ok && s == target
@@ -66,6 +76,9 @@ var apiCodeSentinels = map[int64]error{
 	IBCodeMaxTickers:              ErrPacing,
 	IBCodeHistoricalDataError:     ErrPacing,
 	IBCodeValidationError:         ErrInvalidArgument,
+	IBCodeOrderRejected:           ErrRejected,
+	IBCodePriceIncrement:          ErrRejected,
+	IBCodeOrderNotFound:           ErrNotFound,
 }
 
 // wireCodes is the one table of stable error codes that transports put on the wire.
@@ -88,6 +101,9 @@ var wireCodes = []struct {
 	{CodeNotFound, ErrNotFound},
 	{CodeNotSubscribed, ErrNotSubscribed},
 	{CodePacing, ErrPacing},
+	{CodeReadOnly, ErrReadOnly},
+	{CodeRejected, ErrRejected},
+	{CodeOutcomeUnknown, ErrOutcomeUnknown},
 	{CodeCanceled, context.Canceled},
 	{CodeDeadlineExceeded, context.DeadlineExceeded},
 }
@@ -108,6 +124,9 @@ const (
 	CodeNotFound           = "not_found"           // ErrNotFound
 	CodeNotSubscribed      = "not_subscribed"      // ErrNotSubscribed
 	CodePacing             = "pacing"              // ErrPacing
+	CodeReadOnly           = "read_only"           // ErrReadOnly
+	CodeRejected           = "rejected"            // ErrRejected
+	CodeOutcomeUnknown     = "outcome_unknown"     // ErrOutcomeUnknown
 	CodeCanceled           = "canceled"            // context.Canceled
 	CodeDeadlineExceeded   = "deadline_exceeded"   // context.DeadlineExceeded
 )

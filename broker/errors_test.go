@@ -13,7 +13,7 @@ var sentinels = []error{
 	broker.ErrNotConnected, broker.ErrAlreadyConnected, broker.ErrTimeout, broker.ErrClientIDInUse,
 	broker.ErrGatewayUnreachable, broker.ErrHandshakeFailed, broker.ErrUnavailable, broker.ErrProtocol,
 	broker.ErrClosed, broker.ErrInvalidArgument, broker.ErrUnsupported, broker.ErrNotFound, broker.ErrNotSubscribed,
-	broker.ErrPacing, context.Canceled, context.DeadlineExceeded,
+	broker.ErrPacing, broker.ErrReadOnly, broker.ErrRejected, broker.ErrOutcomeUnknown, context.Canceled, context.DeadlineExceeded,
 }
 
 func TestErrorCodesRoundTrip(t *testing.T) {
@@ -61,12 +61,12 @@ func TestAPIErrorAcrossTheWire(t *testing.T) {
 		t.Errorf("round trip lost the sentinel or the IB code: %v", back)
 	}
 	// A code without sentinel travels as api_error and keeps its number.
-	e := &broker.APIError{ReqID: 5, Code: 10147, Message: "OrderId 5 that needs to be cancelled is not found."}
+	e := &broker.APIError{ReqID: 5, Code: 399, Message: "Order Message: Warning: your order will not be placed at the exchange until 2026-12-02 09:30:00 US/Eastern"}
 	if c := broker.ErrorCode(e); c != broker.CodeAPIError {
-		t.Errorf("ErrorCode(10147) = %q", c)
+		t.Errorf("ErrorCode(399) = %q", c)
 	}
-	if broker.IBCode(broker.ErrorFromCode(broker.CodeAPIError, e.Message, 10147)) != 10147 {
-		t.Error("IB code 10147 lost")
+	if broker.IBCode(broker.ErrorFromCode(broker.CodeAPIError, e.Message, 399)) != 399 {
+		t.Error("IB code 399 lost")
 	}
 }
 
@@ -114,12 +114,13 @@ func TestUnknownWireCodeIsProtocol(t *testing.T) {
 }
 
 func TestOps(t *testing.T) {
+	orders := map[broker.Op]bool{broker.OpPlaceOrder: true, broker.OpModifyOrder: true, broker.OpCancelOrder: true}
 	for _, op := range broker.Ops() {
-		if !op.Idempotent() {
-			t.Errorf("%s should be idempotent", op)
+		if op.Idempotent() == orders[op] {
+			t.Errorf("%s: idempotent %v, want %v", op, op.Idempotent(), !orders[op])
 		}
 	}
-	if broker.Op("place_order").Idempotent() {
+	if broker.Op("no_such_op").Idempotent() {
 		t.Error("an unknown op must never be idempotent")
 	}
 }

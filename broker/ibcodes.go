@@ -53,6 +53,14 @@ const (
 	// delayed data follows).
 	IBCodeDisplayingDelayed = 10167
 
+	// IBCodeDuplicateOrderID: "Duplicate order id" (an order id reused; brokerkit
+	// never reuses one).
+	IBCodeDuplicateOrderID = 103
+	// IBCodePriceIncrement: "The price does not conform to the minimum price
+	// variation for this contract." It is ErrRejected.
+	IBCodePriceIncrement = 110
+	// IBCodeOrderRejected: "Order rejected - reason: ..." It is ErrRejected.
+	IBCodeOrderRejected = 201
 	// IBCodeOrderNotFound: CANCEL_ORDER for an order that does not exist.
 	IBCodeOrderNotFound = 10147
 

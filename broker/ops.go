@@ -21,6 +21,9 @@ const (
 	OpSnapshot          Op = "get_snapshot"
 	OpHistoricalBars    Op = "get_historical_bars"
 	OpSetMarketDataType Op = "set_market_data_type"
+	OpPlaceOrder        Op = "place_order"
+	OpModifyOrder       Op = "modify_order"
+	OpCancelOrder       Op = "cancel_order"
 )
 
 var idempotentOps = map[Op]bool{
@@ -38,7 +41,9 @@ var idempotentOps = map[Op]bool{
 	OpSnapshot:          true,
 	OpHistoricalBars:    true, // a repeat counts against IB's pacing; the adapter's queue keeps it within
 	OpSetMarketDataType: true, // setting the same type twice is setting it once
-	// Orders, when they come, are deliberately absent: never retried blindly.
+	// OpPlaceOrder, OpModifyOrder and OpCancelOrder are deliberately absent:
+	// never retried blindly. robust makes PlaceOrder exactly-once by its key
+	// (reconciliation, docs/adr/0016), not by repeating it.
 }
 
 // Idempotent reports whether op may be repeated without changing its effect.
