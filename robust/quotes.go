@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/brokerkit/brokerkit/broker"
 )
@@ -129,9 +130,10 @@ func (b *Broker) forwardQuotes(ctx context.Context, c broker.Contract, out chan 
 		}
 		refused := 0 // subscriptions in a row refused
 		for {
-			// Asking the same session again at once is fine once; a stream
-			// that keeps ending, or a refusal, waits a backoff first.
-			if n := max(refused, ended-1); same && n > 0 {
+			// The same session is asked again at once, unless it refused the
+			// last request or ended the last stream before any value: then
+			// after a backoff that grows while that goes on.
+			if n := max(refused, ended); same && n > 0 {
 				if sleep(ctx, b.cfg.clock, b.cfg.backoff.Delay(n, b.cfg.rand()), b.closing) != nil {
 					return
 				}
@@ -190,8 +192,11 @@ func (b *Broker) pumpQuotes(ctx context.Context, out chan broker.QuoteUpdate, ch
 			if ctx.Err() != nil {
 				return "", false, got
 			}
-			// The inner Broker ended the stream: if the session is gone the
-			// next subscription waits for a new one, else it asks this one.
+			// The inner Broker ended the stream. If it did so because the
+			// session ended or the gateway lost market data (IB 1101), the
+			// news is on its way: wait a moment for it, so that a single
+			// re-subscription, with the right reason, answers both.
+			b.settle(ctx, changed)
 			if reason, same, done, _ = b.staleness(k); reason == "" && !done {
 				reason, same = GapStreamEnded, true
 			}
@@ -201,6 +206,22 @@ func (b *Broker) pumpQuotes(ctx context.Context, out chan broker.QuoteUpdate, ch
 		return "", false, got
 	}
 	return reason, same, got
+}
+
+// streamEndGrace is how long a quote stream that the inner Broker ended
+// waits for news of the session before it is asked again (see pumpQuotes).
+const streamEndGrace = 100 * time.Millisecond
+
+// settle waits until changed is closed, for streamEndGrace at most.
+func (b *Broker) settle(ctx context.Context, changed <-chan struct{}) {
+	t := b.cfg.clock.NewTimer(streamEndGrace)
+	defer t.Stop()
+	select {
+	case <-changed:
+	case <-t.C():
+	case <-ctx.Done():
+	case <-b.closing:
+	}
 }
 
 // staleness says why subscriptions made at k no longer receive fresh data (""

@@ -478,3 +478,44 @@ func TestQuoteStreamNeedsAnInnerStreamer(t *testing.T) {
 		t.Errorf("got %v, want ErrUnsupported", err)
 	}
 }
+
+// TestQuoteStreamEndedByInner: a stream the inner Broker ends while its
+// session stays up is asked again of the same session after a short grace
+// (news of a lost session or a 1101 would come meanwhile), with a gap marker
+// first; a stream that keeps ending without a value is asked again only after
+// a growing backoff.
+func TestQuoteStreamEndedByInner(t *testing.T) {
+	f := &farm{}
+	b, clk, _ := newTest(t, f)
+	connect(t, b)
+	ch, err := b.SubscribeQuotes(t.Context(), stubAAPL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.get(t, 0)
+	q := s.quoteSub(t, 0)
+	q.send(quote(1))
+	recvQuote(t, ch, "the first value")
+	q.end()
+	clk.Advance(clk.waitPending(t, streamEndGrace))
+	if u := recvQuote(t, ch, "the gap marker"); !isGapMarker(u) || u.Gap != GapStreamEnded {
+		t.Fatalf("after the end: %+v", u)
+	}
+	q = s.quoteSub(t, 1) // at once: the first stream had delivered
+	q.end()              // no value this time
+	clk.Advance(clk.waitPending(t, streamEndGrace))
+	clk.Advance(clk.waitPending(t, -1)) // the backoff before asking again
+	s.quoteSub(t, 2).send(quote(3))
+	for {
+		u := recvQuote(t, ch, "the fresh value")
+		if u.Gap != "" && !isGapMarker(u) {
+			t.Fatalf("a gap merged into a value: %+v", u)
+		}
+		if bidOf(u) == 3 {
+			break
+		}
+	}
+	if st := b.Stats(); st.Reconnects != 0 || s.count(opSubscribeQuotes) != 3 {
+		t.Errorf("subscribed %d times, stats %+v; want 3 on the same session", s.count(opSubscribeQuotes), st)
+	}
+}
