@@ -227,7 +227,9 @@ func All() []Mutant {
 		{"quote stream outlives its ctx", "quotes-ctx", []string{"QuoteStream", "QuoteStreamCancel"}, func(b broker.Broker, env Env) broker.Broker { return newQuoteEdit(b, env, quoteIgnoresCtx) }},
 		{"quote stream not cancelled on the wire", "quotes-ctx", []string{"QuoteStream", "QuoteStreamCancel"}, func(b broker.Broker, env Env) broker.Broker { return newQuoteEdit(b, env, quoteNoWireCancel) }},
 		{"quote stream outlives Close", "quotes-close", []string{"QuoteStreamClose"}, func(b broker.Broker, env Env) broker.Broker { return newQuoteEdit(b, env, quoteOutlivesClose) }},
-		{"max tickers reported as not subscribed", "quotes-errors", []string{"QuoteStreamErrors"}, func(b broker.Broker, env Env) broker.Broker { return newQuoteEdit(b, env, quoteMaxTickersNotSubscribed) }},
+		{"max tickers reported as not subscribed", "quotes-errors", []string{"QuoteStreamErrors"}, func(b broker.Broker, env Env) broker.Broker {
+			return newQuoteEdit(b, env, quoteMaxTickersNotSubscribed)
+		}},
 
 		{"connection loss hidden", "subscribe-events", []string{"GatewayDrop"}, w(func(b broker.Broker) broker.Broker { return filterEvents{b, broker.EventConnectionLost} })},
 		{"notices hidden", "subscribe-events", []string{"Notices"}, w(func(b broker.Broker) broker.Broker { return filterEvents{b, broker.EventNotice} })},
