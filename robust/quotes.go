@@ -38,13 +38,15 @@ type streamKey struct{ gen, dataLost uint64 }
 // marker (QuoteUpdate.Gap says why, Quote is zero but for Contract; it may be
 // merged into the first fresh value by conflation) comes first, then the new
 // subscription's values, and nothing from the old one. IB 1102 (data
-// maintained) changes nothing. The channel is closed when ctx is done, on
+// maintained) changes nothing. A first request that finds the session lost
+// is made again on the restored one (up to WithMaxAttempts times in all,
+// within ctx). The channel is closed when ctx is done, on
 // Disconnect, on Close, or when a new subscription is refused for good
 // (ErrNotFound, ErrNotSubscribed, ErrInvalidArgument, ErrUnsupported); other
 // refusals are retried with backoff. An inner Broker without the capability
 // fails with broker.ErrUnsupported.
 func (b *Broker) SubscribeQuotes(ctx context.Context, c broker.Contract) (<-chan broker.QuoteUpdate, error) {
-	in, _, err := b.acquire(ctx)
+	in, gen, err := b.acquire(ctx)
 	if err != nil {
 		var p permanentError
 		if errors.As(err, &p) {
@@ -52,21 +54,32 @@ func (b *Broker) SubscribeQuotes(ctx context.Context, c broker.Contract) (<-chan
 		}
 		return nil, err
 	}
-	k, ok := b.keyOf(in)
-	if !ok { // the session was lost meanwhile: its replacement serves the caller
-		in, k, ok = b.sessionFor(ctx, streamKey{}, false)
-		if !ok {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+	k, ok := b.keyOf(in, gen)
+	for attempt := 1; ; attempt++ {
+		if !ok { // the session was lost meanwhile: its replacement serves the caller
+			if in, k, ok = b.sessionFor(ctx, k, false); !ok {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				return nil, broker.ErrNotConnected
 			}
-			return nil, broker.ErrNotConnected
 		}
+		ch, cancel, err := subscribeQuotesInner(ctx, b.root, in, c)
+		if err == nil {
+			return b.startForwarding(ctx, c, ch, cancel, k)
+		}
+		// A session found lost by this request is restored and asked again,
+		// as a call would be retried; any other refusal is the caller's.
+		if !b.observe(in, k.gen, err, false) || ctx.Err() != nil || attempt >= b.cfg.maxAttempts {
+			return nil, err
+		}
+		ok = false
 	}
-	ch, cancel, err := subscribeQuotesInner(ctx, b.root, in, c)
-	if err != nil {
-		b.observe(in, k.gen, err, false)
-		return nil, err
-	}
+}
+
+// startForwarding starts the forwarder of a new subscription.
+func (b *Broker) startForwarding(ctx context.Context, c broker.Contract, ch <-chan broker.QuoteUpdate,
+	cancel context.CancelFunc, k streamKey) (<-chan broker.QuoteUpdate, error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -80,11 +93,12 @@ func (b *Broker) SubscribeQuotes(ctx context.Context, c broker.Contract) (<-chan
 	return out, nil
 }
 
-// keyOf returns the key of the current session if in serves it.
-func (b *Broker) keyOf(in broker.Broker) (streamKey, bool) {
+// keyOf returns the key of session gen, served by in, and whether it is
+// still the current session.
+func (b *Broker) keyOf(in broker.Broker, gen uint64) (streamKey, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return streamKey{b.gen, b.dataLost}, b.sessionOK && b.inner == in
+	return streamKey{gen, b.dataLost}, b.sessionOK && b.inner == in && b.gen == gen
 }
 
 // subscribeQuotesInner subscribes in under a context that ends with ctx or root.

@@ -519,3 +519,23 @@ func TestQuoteStreamEndedByInner(t *testing.T) {
 		t.Errorf("subscribed %d times, stats %+v; want 3 on the same session", s.count(opSubscribeQuotes), st)
 	}
 }
+
+// TestQuoteSubscribeFindsSessionLost: a first subscription that finds the
+// worker dead (robust did not know yet) is made again on the replacement.
+func TestQuoteSubscribeFindsSessionLost(t *testing.T) {
+	f := &farm{}
+	b, _, _ := newTest(t, f)
+	connect(t, b)
+	f.get(t, 0).kill()
+	ch, err := b.SubscribeQuotes(t.Context(), stubAAPL)
+	if err != nil {
+		t.Fatalf("SubscribeQuotes on a dead worker: %v", err)
+	}
+	f.get(t, 1).quoteSub(t, 0).send(quote(5))
+	if u := recvQuote(t, ch, "the first value"); bidOf(u) != 5 || u.Gap != "" {
+		t.Fatalf("first value %+v", u)
+	}
+	if n := f.get(t, 0).count(opSubscribeQuotes); n != 1 {
+		t.Errorf("asked the dead worker %d times", n)
+	}
+}
