@@ -56,18 +56,10 @@ func awaitQuote(t TB, ch <-chan broker.QuoteUpdate, asked broker.Contract, want 
 }
 
 // awaitClosed fails unless ch is closed within d (values before are drained).
-func awaitClosed(t TB, ch <-chan broker.QuoteUpdate, d time.Duration, what string) {
+func awaitClosed[T any](t TB, ch <-chan T, d time.Duration, what string) {
 	t.Helper()
-	deadline := time.After(d)
-	for {
-		select {
-		case _, open := <-ch:
-			if !open {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("%s: the stream's channel is still open after %v", what, d)
-		}
+	if !drained(ch, d) {
+		t.Fatalf("%s: the stream's channel is still open after %v", what, d)
 	}
 }
 

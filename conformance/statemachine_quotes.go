@@ -152,7 +152,7 @@ func (m *machine) quoteLines(t *rapid.T) {
 }
 
 // drained reads ch until it is closed (true) or d has passed (false).
-func drained(ch <-chan broker.QuoteUpdate, d time.Duration) bool {
+func drained[T any](ch <-chan T, d time.Duration) bool {
 	deadline := time.After(d)
 	for {
 		select {

@@ -79,12 +79,7 @@ func TestSubscribeQuotes(t *testing.T) {
 		t.Run(strconv.Itoa(v), func(t *testing.T) {
 			s := fakes.DefaultScript()
 			s.ServerVersion = v
-			g := newGateway(t, s)
-			a := newAdapter(t)
-			ctx := ctxFor(t)
-			if _, err := a.Connect(ctx, params(g)); err != nil {
-				t.Fatal(err)
-			}
+			g, a, ctx := connected(t, s)
 			snap, err := a.Snapshot(ctx, esz6)
 			if err != nil {
 				t.Fatal(err)
@@ -151,12 +146,7 @@ func TestSubscribeQuotesErrors(t *testing.T) {
 		t.Run(strconv.FormatInt(c.code, 10), func(t *testing.T) {
 			s := fakes.DefaultScript()
 			s.Faults.Market.MarketDataError = c.code
-			g := newGateway(t, s)
-			a := newAdapter(t)
-			ctx := ctxFor(t)
-			if _, err := a.Connect(ctx, params(g)); err != nil {
-				t.Fatal(err)
-			}
+			_, a, ctx := connected(t, s)
 			ch, err := a.SubscribeQuotes(ctx, aapl)
 			if !errors.Is(err, c.want) || broker.IBCode(err) != c.code || ch != nil {
 				t.Errorf("got %v (IB %d), channel %v; want %v", err, broker.IBCode(err), ch, c.want)
@@ -169,12 +159,7 @@ func TestSubscribeQuotesErrors(t *testing.T) {
 	t.Run("max tickers", func(t *testing.T) {
 		s := fakes.DefaultScript()
 		s.Faults.Market.MaxTickers = 1
-		g := newGateway(t, s)
-		a := newAdapter(t)
-		ctx := ctxFor(t)
-		if _, err := a.Connect(ctx, params(g)); err != nil {
-			t.Fatal(err)
-		}
+		_, a, ctx := connected(t, s)
 		if _, err := a.SubscribeQuotes(ctx, esz6); err != nil {
 			t.Fatal(err)
 		}
@@ -204,12 +189,7 @@ func TestSubscribeQuotesErrors(t *testing.T) {
 // 1101 (market data lost) close the channels; 1102 (data maintained) does not.
 func TestSubscribeQuotesEnds(t *testing.T) {
 	setup := func(t *testing.T) (*fakes.Gateway, *ibkr.Adapter, <-chan broker.QuoteUpdate) {
-		g := newGateway(t, fakes.DefaultScript())
-		a := newAdapter(t)
-		ctx := ctxFor(t)
-		if _, err := a.Connect(ctx, params(g)); err != nil {
-			t.Fatal(err)
-		}
+		g, a, ctx := connected(t, fakes.DefaultScript())
 		ch, err := a.SubscribeQuotes(ctx, aapl)
 		if err != nil {
 			t.Fatal(err)
@@ -297,12 +277,7 @@ func TestSubscribeQuotesSlowSubscriber(t *testing.T) {
 			s.Instruments[i].TicksPerSecond = 2000
 		}
 	}
-	g := newGateway(t, s)
-	a := newAdapter(t)
-	ctx := ctxFor(t)
-	if _, err := a.Connect(ctx, params(g)); err != nil {
-		t.Fatal(err)
-	}
+	_, a, ctx := connected(t, s)
 	ch, err := a.SubscribeQuotes(ctx, aapl)
 	if err != nil {
 		t.Fatal(err)
@@ -322,12 +297,7 @@ func TestSubscribeQuotesSlowSubscriber(t *testing.T) {
 	t.Run("slow first tick", func(t *testing.T) {
 		s := fakes.DefaultScript()
 		s.Faults.Market.FirstTickDelay = time.Hour
-		g := newGateway(t, s)
-		a := newAdapter(t)
-		ctx := ctxFor(t)
-		if _, err := a.Connect(ctx, params(g)); err != nil {
-			t.Fatal(err)
-		}
+		_, a, ctx := connected(t, s)
 		ch, err := a.SubscribeQuotes(ctx, esz6)
 		if err != nil {
 			t.Fatal(err)
