@@ -72,14 +72,18 @@ func waitClosed(t *testing.T, ch <-chan broker.QuoteUpdate, what string) {
 
 // TestSubscribeQuotes: a static instrument's stream converges to exactly the
 // script's quote (as Snapshot returns it), one value per tick, at each
-// server version of the matrix (text, raw ids, protobuf market data from 206);
+// server version of the matrix (text, raw ids, protobuf market data from 206;
+// 120 has no TICK_REQ_PARAMS: MARKET_DATA_TYPE is the first answer);
 // cancelling ctx closes the channel and sends CANCEL_MKT_DATA for that id.
 func TestSubscribeQuotes(t *testing.T) {
-	for _, v := range append(serverVersions, 205, 206) {
+	for _, v := range append(serverVersions, 120, 205, 206) {
 		t.Run(strconv.Itoa(v), func(t *testing.T) {
 			s := fakes.DefaultScript()
 			s.ServerVersion = v
 			g, a, ctx := connected(t, s)
+			if cs := g.Connections(); cs[len(cs)-1].ServerVersion != v {
+				t.Fatalf("the session is at server version %d, want %d", cs[len(cs)-1].ServerVersion, v)
+			}
 			snap, err := a.Snapshot(ctx, esz6)
 			if err != nil {
 				t.Fatal(err)
