@@ -46,13 +46,14 @@ type Memory struct {
 	closing context.Context // done once Close has been called
 	close   context.CancelFunc
 
-	mu        sync.Mutex
-	script    Script
-	connected bool
-	closed    bool
-	dataType  broker.MarketDataType  // set by SetMarketDataType; live from each Connect
-	subs      map[*memSub]struct{}   // account update streams (readside.go)
-	quoteSubs map[*quoteSub]struct{} // quote streams (memory_quotes.go)
+	mu               sync.Mutex
+	script           Script
+	connected        bool
+	closed           bool
+	dataType         broker.MarketDataType  // set by SetMarketDataType; live from each Connect
+	subs             map[*memSub]struct{}   // account update streams (readside.go)
+	quoteSubs        map[*quoteSub]struct{} // quote streams (memory_quotes.go)
+	quoteSubsChanged chan struct{}          // closed when quoteSubs changes (WaitQuoteStreams)
 }
 
 var _ broker.Broker = (*Memory)(nil)
