@@ -47,6 +47,7 @@ const (
 	Broker_OpenOrders_FullMethodName              = "/brokerkit.goplugin.v1.Broker/OpenOrders"
 	Broker_CompletedOrders_FullMethodName         = "/brokerkit.goplugin.v1.Broker/CompletedOrders"
 	Broker_SubscribeAccountUpdates_FullMethodName = "/brokerkit.goplugin.v1.Broker/SubscribeAccountUpdates"
+	Broker_SubscribeQuotes_FullMethodName         = "/brokerkit.goplugin.v1.Broker/SubscribeQuotes"
 	Broker_Subscribe_FullMethodName               = "/brokerkit.goplugin.v1.Broker/Subscribe"
 	Broker_Close_FullMethodName                   = "/brokerkit.goplugin.v1.Broker/Close"
 )
@@ -73,6 +74,10 @@ type BrokerClient interface {
 	// response headers once subscribed, then an AccountUpdate after the first download
 	// and after every change, until the call is cancelled or the stream ends.
 	SubscribeAccountUpdates(ctx context.Context, in *AccountUpdatesRequest, opts ...grpc.CallOption) (Broker_SubscribeAccountUpdatesClient, error)
+	// SubscribeQuotes streams one contract's top of book (broker.QuoteStreamer): response
+	// headers once subscribed, then a QuoteUpdate per change, conflated in the child while
+	// the stream's flow control window is full, until the call is cancelled or the stream ends.
+	SubscribeQuotes(ctx context.Context, in *Contract, opts ...grpc.CallOption) (Broker_SubscribeQuotesClient, error)
 	// Subscribe streams events until the call is cancelled or the Broker is closed.
 	Subscribe(ctx context.Context, in *Empty, opts ...grpc.CallOption) (Broker_SubscribeClient, error)
 	// Close closes the served Broker; the child exits when its host kills it.
@@ -245,8 +250,40 @@ func (x *brokerSubscribeAccountUpdatesClient) Recv() (*AccountUpdate, error) {
 	return m, nil
 }
 
+func (c *brokerClient) SubscribeQuotes(ctx context.Context, in *Contract, opts ...grpc.CallOption) (Broker_SubscribeQuotesClient, error) {
+	stream, err := c.cc.NewStream(ctx, &Broker_ServiceDesc.Streams[1], Broker_SubscribeQuotes_FullMethodName, opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &brokerSubscribeQuotesClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type Broker_SubscribeQuotesClient interface {
+	Recv() (*QuoteUpdate, error)
+	grpc.ClientStream
+}
+
+type brokerSubscribeQuotesClient struct {
+	grpc.ClientStream
+}
+
+func (x *brokerSubscribeQuotesClient) Recv() (*QuoteUpdate, error) {
+	m := new(QuoteUpdate)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 func (c *brokerClient) Subscribe(ctx context.Context, in *Empty, opts ...grpc.CallOption) (Broker_SubscribeClient, error) {
-	stream, err := c.cc.NewStream(ctx, &Broker_ServiceDesc.Streams[1], Broker_Subscribe_FullMethodName, opts...)
+	stream, err := c.cc.NewStream(ctx, &Broker_ServiceDesc.Streams[2], Broker_Subscribe_FullMethodName, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +345,10 @@ type BrokerServer interface {
 	// response headers once subscribed, then an AccountUpdate after the first download
 	// and after every change, until the call is cancelled or the stream ends.
 	SubscribeAccountUpdates(*AccountUpdatesRequest, Broker_SubscribeAccountUpdatesServer) error
+	// SubscribeQuotes streams one contract's top of book (broker.QuoteStreamer): response
+	// headers once subscribed, then a QuoteUpdate per change, conflated in the child while
+	// the stream's flow control window is full, until the call is cancelled or the stream ends.
+	SubscribeQuotes(*Contract, Broker_SubscribeQuotesServer) error
 	// Subscribe streams events until the call is cancelled or the Broker is closed.
 	Subscribe(*Empty, Broker_SubscribeServer) error
 	// Close closes the served Broker; the child exits when its host kills it.
@@ -363,6 +404,9 @@ func (UnimplementedBrokerServer) CompletedOrders(context.Context, *Empty) (*Orde
 }
 func (UnimplementedBrokerServer) SubscribeAccountUpdates(*AccountUpdatesRequest, Broker_SubscribeAccountUpdatesServer) error {
 	return status.Errorf(codes.Unimplemented, "method SubscribeAccountUpdates not implemented")
+}
+func (UnimplementedBrokerServer) SubscribeQuotes(*Contract, Broker_SubscribeQuotesServer) error {
+	return status.Errorf(codes.Unimplemented, "method SubscribeQuotes not implemented")
 }
 func (UnimplementedBrokerServer) Subscribe(*Empty, Broker_SubscribeServer) error {
 	return status.Errorf(codes.Unimplemented, "method Subscribe not implemented")
@@ -656,6 +700,27 @@ func (x *brokerSubscribeAccountUpdatesServer) Send(m *AccountUpdate) error {
 	return x.ServerStream.SendMsg(m)
 }
 
+func _Broker_SubscribeQuotes_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(Contract)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(BrokerServer).SubscribeQuotes(m, &brokerSubscribeQuotesServer{stream})
+}
+
+type Broker_SubscribeQuotesServer interface {
+	Send(*QuoteUpdate) error
+	grpc.ServerStream
+}
+
+type brokerSubscribeQuotesServer struct {
+	grpc.ServerStream
+}
+
+func (x *brokerSubscribeQuotesServer) Send(m *QuoteUpdate) error {
+	return x.ServerStream.SendMsg(m)
+}
+
 func _Broker_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(Empty)
 	if err := stream.RecvMsg(m); err != nil {
@@ -767,6 +832,11 @@ var Broker_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "SubscribeAccountUpdates",
 			Handler:       _Broker_SubscribeAccountUpdates_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "SubscribeQuotes",
+			Handler:       _Broker_SubscribeQuotes_Handler,
 			ServerStreams: true,
 		},
 		{
