@@ -54,6 +54,7 @@ type Memory struct {
 	subs             map[*memSub]struct{}   // account update streams (readside.go)
 	quoteSubs        map[*quoteSub]struct{} // quote streams (memory_quotes.go)
 	quoteSubsChanged chan struct{}          // closed when quoteSubs changes (WaitQuoteStreams)
+	orders           memOrders              // the order book and order streams (memory_orders.go)
 }
 
 var _ broker.Broker = (*Memory)(nil)
@@ -165,6 +166,7 @@ func (m *Memory) Connect(ctx context.Context, p broker.ConnectParams) (broker.Co
 		return broker.ConnectInfo{}, broker.ErrAlreadyConnected
 	}
 	m.connected, m.dataType = true, broker.MarketDataLive
+	m.startOrdersLocked(p)
 	return broker.ConnectInfo{Accounts: nonNil(slices.Clone(m.script.Accounts)), ServerVersion: m.script.serverVersion()}, nil
 }
 
@@ -180,6 +182,7 @@ func (m *Memory) Disconnect(ctx context.Context) error {
 	}
 	m.connected = false
 	m.endSubsLocked()
+	m.endOrderSubsLocked()
 	return nil
 }
 
@@ -254,6 +257,7 @@ func (m *Memory) Close() error {
 	m.mu.Lock()
 	m.closed, m.connected = true, false
 	m.endSubsLocked()
+	m.endOrderSubsLocked()
 	m.mu.Unlock()
 	m.close()
 	m.hub.Close()
