@@ -118,3 +118,26 @@ async def test_quote_stream_ends_when_the_worker_dies(quote_worker):
             assert await asyncio.wait_for(drain(), 20) == 0
     finally:
         await client.close()
+
+
+@pytest.mark.asyncio
+async def test_quote_stream_through_the_real_worker(brokerkit_bin, gateway):
+    """The brokerkit worker over the fake gateway: the first quote is the snapshot's, then AAPL moves (the demo
+    script walks it at 10 ticks/s), and leaving the block unsubscribes. A plain worker: re-subscribing after a
+    gateway drop is robust's (the --robust worker's) part."""
+    async with brokerkit.Client(brokerkit_bin, robust_worker=False) as client:
+        await client.connect(gateway.host, gateway.port, client_id=81)
+        snap = await client.snapshot("AAPL")
+        async with client.subscribe_quotes("AAPL") as quotes:
+            first = await asyncio.wait_for(quotes.__anext__(), 10)
+            q = first.quote
+            assert (q.bid, q.ask, q.close, q.volume) == (snap.bid, snap.ask, snap.close, snap.volume)
+            assert type(q.bid) is Decimal and q.market_data_type == "live" and first.gap == ""
+            moved = await asyncio.wait_for(quotes.__anext__(), 10)
+            assert moved.quote.contract.symbol == "AAPL" and moved.dropped >= 0
+            assert (moved.quote.bid, moved.quote.ask, moved.quote.last) != (q.bid, q.ask, q.last) or moved.dropped
+        assert quotes.ended
+        with pytest.raises(brokerkit.NotSubscribed) as e:
+            await client.subscribe_quotes({"symbol": "IBM", "sec_type": "STK"})
+        assert e.value.ib_code == 10089
+        assert await client.ping(10) >= 0
