@@ -40,25 +40,8 @@ func (c *Client) SubscribeQuotes(ctx context.Context, ct broker.Contract) (<-cha
 	if err != nil {
 		return nil, err
 	}
-	stream := cs.(pb.Broker_SubscribeQuotesClient)
 	ch := make(chan broker.QuoteUpdate, 1)
-	go func() {
-		defer c.pumps.Done()
-		defer close(ch)
-		defer release()
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			u, err := quoteUpdateFromPB(m)
-			if err != nil {
-				c.log.Warn("dropping malformed quote", "error", err)
-				continue
-			}
-			broker.Conflate(ch, u)
-		}
-	}()
+	pump(c, release, cs.(pb.Broker_SubscribeQuotesClient).Recv, quoteUpdateFromPB, "quote", ch, broker.Conflate)
 	return ch, nil
 }
 
