@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -169,63 +168,7 @@ func TestClientQuoteStreamNeverRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var before runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-
-	done := make(chan error, 1)
-	go func() { _, err := c.AccountSummary(ctx, "ticks:AAPL:"+strconv.Itoa(ticks)); done <- err }()
-	var slowest time.Duration
-	pings := 0
-	for ticking := true; ticking; {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-			ticking = false
-		default:
-			start := time.Now()
-			if err := c.Ping(ctx); err != nil {
-				t.Fatal(err)
-			}
-			slowest = max(slowest, time.Since(start))
-			pings++
-		}
-	}
-	var after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("%d pings answered while %d ticks streamed unread: slowest %v; host heap grew %d KiB", pings, ticks, slowest, grew>>10)
-	if slowest > 2*time.Second {
-		t.Errorf("a ping took %v while the stream was unread", slowest)
-	}
-	if grew > 4<<20 {
-		t.Errorf("host heap grew %d KiB with the stream unread, want bounded", grew>>10)
-	}
-
-	newest := testbroker.TickQuote(ticks).Bid
-	var seen int64
-	reads := 0
-	for {
-		u, ok := recvQuote(t, ch)
-		if !ok {
-			t.Fatal("stream closed")
-		}
-		reads++
-		seen += 1 + u.Dropped
-		if u.Quote.Bid.Equal(newest) {
-			break
-		}
-	}
-	t.Logf("the newest quote after %d read(s)", reads)
-	if seen != ticks+1 { // the first quote (the snapshot) and every tick
-		t.Errorf("values taken plus Dropped = %d, want %d", seen, ticks+1)
-	}
-	if reads > 3 {
-		t.Errorf("%d reads to reach the newest quote: the host did not conflate", reads)
-	}
+	testbroker.UnreadQuotes(t, ctx, c, ch, ticks)
 }
 
 // quoteLine is a quote event line as a host in another language reads it.
