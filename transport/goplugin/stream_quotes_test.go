@@ -159,7 +159,7 @@ func TestQuoteStreamRawConsumerNeverReads(t *testing.T) {
 	}
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(lis) }()
-	conn, err := grpc.Dial(lis.Addr().String(),
+	conn, err := grpc.NewClient(lis.Addr().String(),
 		append(grpclink.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatal(err)
