@@ -20,8 +20,11 @@ import (
 // full, so a consumer that does not read holds the child's memory at one
 // value plus gRPC's per-stream write buffer, and the connection's other calls
 // go on (gRPC returns connection-level window as data arrives, whether or not
-// the stream is read). The host's pump always reads the stream and conflates
-// again (broker.Conflate), adding the child's count to its own.
+// the stream is read). A consumer that reads again late first receives what
+// its window held (at most its initial window of older quotes: 4 MiB with
+// grpclink's options, a few thousand), each with its count, then the newest.
+// The host's pump always reads the stream and conflates again
+// (broker.Conflate), adding the child's count to its own.
 
 // opSubscribeQuotes names SubscribeQuotes in errors.
 const opSubscribeQuotes broker.Op = "subscribe_quotes"
