@@ -13,7 +13,7 @@ STATICCHECK_VERSION ?= v0.8.2
 # The Python that has pytest and pytest-asyncio (Debian's /usr/bin/python3 after .ci/run installs them).
 PYTHON    ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import pytest, pytest_asyncio' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: help build demo test test-go mutants test-python test-node test-tws-python vet lint bench bench-python bench-all fuzz proto soak gateway clean
+.PHONY: help build demo test test-go mutants test-python test-node test-tws-python vet lint bench profile bench-python bench-all fuzz proto soak gateway clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -65,7 +65,11 @@ bench: ## cross-transport benchmarks, their target table and plots (BUSY=1: besi
 	$(GO) run ./scripts/benchtable -json bin/bench.json $(wildcard bin/bench-idle.txt bin/bench-busy.txt) bin/bench-$(BENCHMODE).txt > bin/bench.md
 	cat bin/bench.md
 	cd scripts/benchplot && $(GO) run . -in ../../bin/bench.json -table ../../bin/bench.md -out ../../bin/bench.html
-	@echo "==> report: bin/bench.html (plots and tables)" >&2
+	@echo "==> report: bin/bench.html (plots and tables); issue 18's targets, also in bin/bench-targets.md:" >&2
+	@$(GO) run ./scripts/benchtable -targets-only $(wildcard bin/bench-idle.txt bin/bench-busy.txt) bin/bench-$(BENCHMODE).txt | tee bin/bench-targets.md
+
+profile: ## CPU profiles and execution traces of one stdiojson and one goplugin Ping, host and worker, in bin/profile/ with a summary (BUSY=1 as bench; about a minute)
+	BUSY=$(BUSY) GO=$(GO) ./scripts/profile.sh
 
 bench-python: build ## the Python client's call latency and 64-task throughput next to a plan-style locked client
 	python3 clients/python/bench.py --brokerkit $(BIN)

@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -28,8 +30,10 @@ import (
 //
 // A "mem" worker serves a fakes.Memory holding N positions; an "ibkr" worker serves
 // the IBKR adapter. With $BROKERKIT_BENCH_WORKER_PROFILE set to a directory, a
-// worker writes its CPU profile there (worker-PID.prof), for `make bench`'s
-// figures to be explained from the worker's side too.
+// worker writes its CPU profile there (worker-TRANSPORT-PID.prof) when it
+// exits, for `make bench`'s figures to be explained from the worker's side too;
+// with $BROKERKIT_BENCH_WORKER_TRACE set to a directory, its execution trace
+// (worker-TRANSPORT-PID.trace). `make profile` (scripts/profile.sh) sets both.
 //
 //	<test binary> bench-grpc-echo SOCKET                        a bare gRPC unary echo on a Unix socket
 //	<test binary> bench-netrpc-echo                             an echo over go-plugin's net/rpc protocol
@@ -37,8 +41,8 @@ import (
 //
 // With $BROKERKIT_BENCH_BUSY=1 (make bench BUSY=1) the benchmarks run beside one
 // unrelated process spinning for the whole run, started and ended here; the
-// output says which mode ran ("brokerkit-bench-mode: busy" or "idle"), for
-// scripts/benchtable.
+// output says which mode ran ("brokerkit-bench-mode: busy" or "idle"), when
+// it started and the load average then, for scripts/benchtable.
 const (
 	argWorker     = "bench-worker"
 	argEcho       = "bench-echo"
@@ -47,6 +51,7 @@ const (
 	argSpin       = "bench-spin"
 
 	envWorkerProfile = "BROKERKIT_BENCH_WORKER_PROFILE"
+	envWorkerTrace   = "BROKERKIT_BENCH_WORKER_TRACE"
 	envBusy          = "BROKERKIT_BENCH_BUSY"
 )
 
@@ -96,6 +101,13 @@ func runBenchmarks(m *testing.M) int {
 	}
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
 		fmt.Println("brokerkit-bench-mode:", mode)
+		fmt.Println("brokerkit-bench-started:", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+		// The 1, 5 and 15 minute load averages: a shared machine's other work.
+		if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+			if f := strings.Fields(string(load)); len(f) >= 3 {
+				fmt.Println("brokerkit-bench-load:", strings.Join(f[:3], " "))
+			}
+		}
 	}
 	code := m.Run()
 	stop()
@@ -128,6 +140,13 @@ func runWorker(args []string) int {
 		if err == nil && pprof.StartCPUProfile(f) == nil {
 			defer f.Close()
 			defer pprof.StopCPUProfile()
+		}
+	}
+	if dir := os.Getenv(envWorkerTrace); dir != "" {
+		f, err := os.Create(filepath.Join(dir, "worker-"+args[0]+"-"+strconv.Itoa(os.Getpid())+".trace"))
+		if err == nil && trace.Start(f) == nil {
+			defer f.Close()
+			defer trace.Stop()
 		}
 	}
 	switch args[0] {

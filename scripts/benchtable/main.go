@@ -14,7 +14,8 @@
 // least 4 runs in 5 met it, judged on the busy run when there is one. The other
 // tables show medians of the busy run if there is one, else of the idle run. A
 // figure whose benchmark is missing prints as "–". With -json FILE it also
-// writes the figures for scripts/benchplot.
+// writes the figures for scripts/benchplot; with -targets-only it prints only
+// the targets table, which `make bench` prints last for pasting.
 package main
 
 import (
@@ -31,13 +32,18 @@ import (
 
 func main() {
 	jsonOut := flag.String("json", "", "also write the figures as JSON to this file, for scripts/benchplot")
+	targetsOnly := flag.Bool("targets-only", false, "print only the table of issue 18's targets (what `make bench` prints last)")
 	flag.Parse()
 	sets, err := readAll(flag.Args())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchtable:", err)
 		os.Exit(1)
 	}
-	render(os.Stdout, sets)
+	if *targetsOnly {
+		renderTargets(os.Stdout, sets)
+	} else {
+		render(os.Stdout, sets)
+	}
 	if *jsonOut != "" {
 		if err := writeJSON(*jsonOut, sets); err != nil {
 			fmt.Fprintln(os.Stderr, "benchtable:", err)
@@ -97,6 +103,9 @@ type results struct {
 	header []string // goos, goarch, cpu lines
 	procs  string
 	mode   string // "idle" or "busy" (brokerkit-bench-mode)
+	// started and load are when the run began and the load average then
+	// (brokerkit-bench-started, brokerkit-bench-load), if the run says.
+	started, load string
 }
 
 var procsSuffix = regexp.MustCompile(`-(\d+)$`)
@@ -115,6 +124,14 @@ func parse(r io.Reader) (*results, error) {
 		}
 		if m, ok := strings.CutPrefix(line, "brokerkit-bench-mode:"); ok {
 			res.mode = strings.TrimSpace(m)
+			continue
+		}
+		if m, ok := strings.CutPrefix(line, "brokerkit-bench-started:"); ok {
+			res.started = strings.TrimSpace(m)
+			continue
+		}
+		if m, ok := strings.CutPrefix(line, "brokerkit-bench-load:"); ok {
+			res.load = strings.TrimSpace(m)
 			continue
 		}
 		if !strings.HasPrefix(line, "Benchmark") {
