@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/brokerkit/brokerkit/internal/childproc"
 	"github.com/brokerkit/brokerkit/internal/grpclink"
 )
 
@@ -158,6 +159,7 @@ const envEchoTLS = "BROKERKIT_BENCH_ECHO_TLS"
 // socket path with the transport's server options (and mutual TLS if
 // envEchoTLS is set), says "ready" on stdout, and exits when stdin closes.
 func serveGRPCEcho(path string) error {
+	childproc.SetProcs()
 	opts := append(grpclink.ServerOptions(), grpc.ForceServerCodec(rawCodec{}))
 	if v, ok := os.LookupEnv(envEchoTLS); ok {
 		cfg, err := grpclink.ChildTLS(v)

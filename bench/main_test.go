@@ -19,6 +19,7 @@ import (
 
 	"github.com/brokerkit/brokerkit/adapters/ibkr"
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/childproc"
 	"github.com/brokerkit/brokerkit/transport/goplugin"
 	"github.com/brokerkit/brokerkit/transport/stdiojson"
 )
@@ -43,6 +44,11 @@ import (
 // unrelated process spinning for the whole run, started and ended here; the
 // output says which mode ran ("brokerkit-bench-mode: busy" or "idle"), when
 // it started and the load average then, for scripts/benchtable.
+//
+// The Go echo children (bench-echo, bench-grpc-echo, bench-netrpc-echo) run with
+// the workers' GOMAXPROCS (1 unless $BROKERKIT_WORKER_GOMAXPROCS says), so that
+// a floor differs from its transport by the transport alone: with 2, an idle P
+// spins looking for work and a bare gRPC echo cost about a quarter more CPU.
 const (
 	argWorker     = "bench-worker"
 	argEcho       = "bench-echo"
@@ -61,6 +67,7 @@ func TestMain(m *testing.M) {
 		case argWorker:
 			os.Exit(runWorker(os.Args[2:]))
 		case argEcho:
+			childproc.SetProcs()
 			echo(os.Stdin, os.Stdout)
 			os.Exit(0)
 		case argGRPCEcho:
@@ -74,6 +81,7 @@ func TestMain(m *testing.M) {
 			}
 			os.Exit(0)
 		case argNetRPCEcho:
+			childproc.SetProcs()
 			serveNetRPCEcho()
 			os.Exit(0)
 		case argSpin:

@@ -16,7 +16,9 @@
 #
 # The summary gives, per transport and side, CPU time per Ping, the share of
 # CPU by category (stacks that contain the category's functions; categories
-# overlap) and `go tool pprof -top`. Explore further with
+# overlap), from the trace the time goroutines waited runnable (scheduler
+# latency, `go tool trace -pprof=sched`, also kept as TRANSPORT-SIDE.sched.pprof)
+# and the goroutines started per Ping, and `go tool pprof -top`. Explore further with
 #   go tool pprof -http=: bin/profile/bench.test bin/profile/goplugin-host.prof
 #   go tool trace bin/profile/goplugin-worker.trace
 #
@@ -29,8 +31,9 @@ GO=${GO:-go}
 OUT=${OUT:-bin/profile}
 PROFILETIME=${PROFILETIME:-5s}
 TOP=${TOP:-12}
+TRACED=5000
 mkdir -p "$OUT"
-rm -f "$OUT"/*.prof "$OUT"/*.trace "$OUT"/*-bench.txt "$OUT"/summary.txt
+rm -f "$OUT"/*.prof "$OUT"/*.pprof "$OUT"/*.trace "$OUT"/*-bench.txt "$OUT"/summary.txt
 abs=$(cd "$OUT" && pwd)
 bin=$abs/bench.test
 echo "==> building $OUT/bench.test" >&2
@@ -62,7 +65,7 @@ run() {
 
 for tr in stdiojson goplugin; do
   run "$tr" prof "$PROFILETIME"
-  run "$tr" trace 5000x
+  run "$tr" trace "${TRACED}x"
 done
 
 # cpu FILE: total CPU seconds of a profile ("Total samples = X" in pprof's header).
@@ -108,6 +111,14 @@ categories=(
       for c in "${categories[@]}"; do
         printf '  %-40s %6s%%\n' "${c%%|*}" "$(share "$f" "${c#*|}")"
       done
+      tr_=$OUT/$tr-$side.trace
+      $GO tool trace -pprof=sched "$tr_" >"$OUT/$tr-$side.sched.pprof" 2>/dev/null || true
+      delay=$($GO tool pprof -top -nodecount=1 "$OUT/$tr-$side.sched.pprof" 2>/dev/null |
+        sed -n 's/.* of \([0-9.]*\)\([mu]\?s\) total.*/\1 \2/p' |
+        awk '{ print ($2 == "s") ? $1 * 1e6 : ($2 == "ms") ? $1 * 1e3 : $1 }')
+      created=$($GO tool trace -d=parsed "$tr_" 2>/dev/null | grep -c 'NotExist->Runnable' || true)
+      echo "  traced run ($TRACED round trips): $(awk -v d="${delay:-0}" -v c="$created" -v n="$TRACED" \
+        'BEGIN { printf "%.1f µs per Ping runnable but not running (scheduler latency), %.2f goroutines started per Ping", d / n, c / n }')"
       echo
       $GO tool pprof -top -nodecount="$TOP" "$bin" "$f" 2>/dev/null | sed -n '/flat%/,$p'
     done
