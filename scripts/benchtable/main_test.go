@@ -109,7 +109,7 @@ func TestTargetsPerRunMedianSpreadAndCount(t *testing.T) {
 		"The tables below are medians of the busy run.",
 		"| stdiojson | 10.9 µs | 1.09× | 1.56× |",
 		"Runs: idle 3 run(s), busy 5 run(s)",
-		"Busy: 5 run(s), started 2026-12-02 03:00 UTC, load average 7.10 6.00 5.00 at the start.",
+		"Busy: 5 run(s), started 2026-12-02 03:00 UTC, load average 7.10 at the start.",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q; output:\n%s", want, out.String())
@@ -180,5 +180,26 @@ func TestTargetsOnlyIsTheTargetsTable(t *testing.T) {
 	}
 	if strings.Contains(only.String(), "Positions: fake gateway") {
 		t.Errorf("the targets table holds a figure table:\n%s", only.String())
+	}
+}
+
+func TestPassesConcatenated(t *testing.T) {
+	// Two passes of the suite appended to one file, as make bench writes them:
+	// the i-th figures pair up, the start is the first pass's, the loads a range.
+	pass := func(started, load, ping, raw string) string {
+		return "brokerkit-bench-mode: busy\nbrokerkit-bench-started: " + started + "\nbrokerkit-bench-load: " + load + "\n" +
+			runs("busy", map[string][]string{"Ping/stdiojson": {ping}, "Ping/rawpipe-stdiojson": {raw}})
+	}
+	in := pass("2026-12-02 03:00 UTC", "9.50 8.00 7.00", "11000 ns/op", "10000 ns/op") +
+		pass("2026-12-02 03:05 UTC", "3.25 6.00 7.00", "30000 ns/op", "20000 ns/op")
+	var out bytes.Buffer
+	renderTargets(&out, parseSets(t, in))
+	for _, want := range []string{
+		"| stdiojson Ping / Go raw pipe echo | ≤ 1.10× | – | 1.30× (1.10×–1.50×), 1/2 met | **missed** |",
+		"Busy: 2 run(s), started 2026-12-02 03:00 UTC, load average 3.25–9.50 at the passes' starts.",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q; output:\n%s", want, out.String())
+		}
 	}
 }

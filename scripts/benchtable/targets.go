@@ -166,8 +166,13 @@ func (r *results) condition(mode string) string {
 	if r.started != "" {
 		s += ", started " + r.started
 	}
-	if r.load != "" {
-		s += ", load average " + r.load + " at the start"
+	if len(r.loads) > 0 {
+		s += fmt.Sprintf(", load average %.2f", slices.Min(r.loads))
+		if len(r.loads) > 1 {
+			s += fmt.Sprintf("–%.2f at the passes' starts", slices.Max(r.loads))
+		} else {
+			s += " at the start"
+		}
 	}
 	return s + "."
 }
