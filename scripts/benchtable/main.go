@@ -286,6 +286,7 @@ func render(w io.Writer, all sets) {
 		{"goplugin, no TLS", "Ping/goplugin-nomtls"},
 		{"Go raw pipe echo, stdiojson's ping line", "Ping/rawpipe-stdiojson"},
 		{"Go raw pipe echo, 64 bytes", "Ping/rawpipe-goplugin"},
+		{"Go raw pipe echo, blocking read(2) on both sides", "PingFloor/rawpipe-blocking"},
 		{"cat echo, stdiojson's ping line", "PingFloor/cat"},
 		{"bare gRPC unary echo, Unix socket, mutual TLS", "PingFloor/grpc-tls"},
 		{"bare gRPC unary echo, Unix socket, no TLS", "PingFloor/grpc"},
