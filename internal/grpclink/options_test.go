@@ -117,13 +117,25 @@ func TestUnaryCallsRunOnStreamWorkers(t *testing.T) {
 			t.Fatalf("long-lived stream %d: %v", i, err)
 		}
 	}
-	for range 3 {
+	// A worker that has not yet come back to wait for work (or, right after
+	// NewServer, not yet started to) makes gRPC start a goroutine for that one
+	// call; so most calls, not every one, must run on a worker. With a single
+	// worker held by a long-lived stream none does.
+	const calls = 10
+	onWorker, last := 0, ""
+	for range calls {
 		in, out := []byte{}, []byte{}
 		if err := conn.Invoke(ctx, "/grpclink.Test/Where", &in, &out); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(out), "grpc.(*Server).serverWorker") {
-			t.Fatalf("with %d long-lived streams open, a unary call ran outside the stream workers:\n%s", longLived, out)
+		if strings.Contains(string(out), "grpc.(*Server).serverWorker") {
+			onWorker++
+		} else {
+			last = string(out)
 		}
+	}
+	if onWorker < calls*8/10 {
+		t.Fatalf("with %d long-lived streams open, %d of %d unary calls ran on a stream worker; one that did not:\n%s",
+			longLived, onWorker, calls, last)
 	}
 }
