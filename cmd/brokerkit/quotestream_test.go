@@ -259,10 +259,14 @@ func TestRunReportsQuotes(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d, stderr %s", code, errs)
 			}
-			ticks := ticksOf(t, out)
-			last := ticks[len(ticks)-1]
+			var last tick // the last complete tick (--duration may stop one midway)
+			for _, tk := range ticksOf(t, out) {
+				if tk.OK {
+					last = tk
+				}
+			}
 			if !last.OK || len(last.Positions) == 0 {
-				t.Fatalf("last tick %+v", last)
+				t.Fatalf("last complete tick %+v\n%s", last, out)
 			}
 			for _, p := range last.Positions {
 				if p.Contract.Symbol != "AAPL" && p.Contract.Symbol != "MSFT" {
