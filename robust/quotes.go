@@ -111,15 +111,9 @@ func subscribeQuotesInner(ctx, root context.Context, in broker.Broker, c broker.
 	if !ok {
 		return nil, nil, fmt.Errorf("robust: %w: the inner Broker does not stream quotes", broker.ErrUnsupported)
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(root, cancel)
-	ch, err := qs.SubscribeQuotes(sctx, c)
-	if err != nil {
-		stop()
-		cancel()
-		return nil, nil, err
-	}
-	return ch, func() { stop(); cancel() }, nil
+	return innerStream(ctx, root, func(sctx context.Context) (<-chan broker.QuoteUpdate, error) {
+		return qs.SubscribeQuotes(sctx, c)
+	})
 }
 
 // forwardQuotes copies the inner stream to out, conflated, until the
