@@ -61,15 +61,6 @@ func (m *machine) trader(t *rapid.T) broker.OrderTrader {
 	return ot
 }
 
-func (m *machine) byKey(key string) *modelOrder {
-	for _, o := range m.om.orders {
-		if o.req.Key == key {
-			return o
-		}
-	}
-	return nil
-}
-
 // crosses reports whether a limit order r fills at price p.
 func crosses(r broker.OrderRequest, p broker.Decimal) bool {
 	if r.OrderType == broker.OrderMarket {
