@@ -127,10 +127,13 @@ func TestDuplicateIDRefreshes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for e := range events { // every message about the first order has arrived
+	for e := range events {
 		if e.Kind == broker.OrderEventStatus && e.Order.Status == broker.StatusFilled {
 			break
 		}
+	}
+	if err := a.Ping(ctx); err != nil { // every message about the first order has arrived
+		t.Fatal(err)
 	}
 	sess, err := a.live()
 	if err != nil {
