@@ -23,6 +23,13 @@ func ExampleCases() {
 	// AccountUpdatesStream
 	// Executions
 	// Orders
+	// OrderPlace
+	// OrderLimitFill
+	// OrderCancel
+	// OrderReadOnly
+	// OrderKeyReuse
+	// OrderReject
+	// OrderCancelMid
 	// Ping
 	// NotConnected
 	// Reconnect
@@ -48,6 +55,11 @@ func ExampleCases() {
 	// HistoricalBars
 	// MarketDataCancel
 	// Pacing
+	// QuoteStream
+	// QuoteStreamCancel
+	// QuoteStreamErrors
+	// QuoteStreamClose
+	// QuoteStreamSlowSubscriber
 }
 
 // Record runs one case outside of any *testing.T and reports what it saw: a
