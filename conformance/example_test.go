@@ -60,6 +60,7 @@ func ExampleCases() {
 	// QuoteStreamErrors
 	// QuoteStreamClose
 	// QuoteStreamSlowSubscriber
+	// QuoteStreamLost
 }
 
 // Record runs one case outside of any *testing.T and reports what it saw: a
