@@ -146,12 +146,17 @@ func ErrorCodes() []string {
 	return append(out, CodeAPIError, CodeInternal)
 }
 
-// ErrorCode returns the stable wire code of err: the code of the first sentinel
-// it matches, else CodeAPIError if it holds an *APIError, else CodeInternal.
-// ErrorCode(nil) is "".
+// ErrorCode returns the stable wire code of err: CodeOutcomeUnknown if it
+// matches ErrOutcomeUnknown (an order sent and then a lost session or context
+// must reach the far side as such, whatever else it wraps), else the code of
+// the first sentinel it matches, else CodeAPIError if it holds an *APIError,
+// else CodeInternal. ErrorCode(nil) is "".
 func ErrorCode(err error) string {
 	if err == nil {
 		return ""
+	}
+	if errors.Is(err, ErrOutcomeUnknown) {
+		return CodeOutcomeUnknown
 	}
 	for _, c := range wireCodes {
 		if errors.Is(err, c.err) {

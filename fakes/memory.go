@@ -50,8 +50,10 @@ type Memory struct {
 	script    Script
 	connected bool
 	closed    bool
-	dataType  broker.MarketDataType // set by SetMarketDataType; live from each Connect
-	subs      map[*memSub]struct{}  // account update streams (readside.go)
+	dataType  broker.MarketDataType  // set by SetMarketDataType; live from each Connect
+	subs      map[*memSub]struct{}   // account update streams (readside.go)
+	quoteSubs map[*quoteSub]struct{} // quote streams (memory_quotes.go)
+	orders    memOrders              // the order book and order streams (memory_orders.go)
 }
 
 var _ broker.Broker = (*Memory)(nil)
@@ -81,6 +83,7 @@ func (m *Memory) SetScript(s Script) {
 	defer m.mu.Unlock()
 	m.script = s
 	m.publishLocked()
+	m.publishQuotesLocked()
 }
 
 // Connected reports whether a session is open.
@@ -162,6 +165,7 @@ func (m *Memory) Connect(ctx context.Context, p broker.ConnectParams) (broker.Co
 		return broker.ConnectInfo{}, broker.ErrAlreadyConnected
 	}
 	m.connected, m.dataType = true, broker.MarketDataLive
+	m.startOrdersLocked(p)
 	return broker.ConnectInfo{Accounts: nonNil(slices.Clone(m.script.Accounts)), ServerVersion: m.script.serverVersion()}, nil
 }
 
@@ -177,6 +181,7 @@ func (m *Memory) Disconnect(ctx context.Context) error {
 	}
 	m.connected = false
 	m.endSubsLocked()
+	m.endOrderSubsLocked()
 	return nil
 }
 
@@ -251,6 +256,7 @@ func (m *Memory) Close() error {
 	m.mu.Lock()
 	m.closed, m.connected = true, false
 	m.endSubsLocked()
+	m.endOrderSubsLocked()
 	m.mu.Unlock()
 	m.close()
 	m.hub.Close()

@@ -117,16 +117,24 @@ func marketable(o *Order, p broker.Decimal) (broker.Decimal, bool) {
 }
 
 // tryFillLocked fills what o can fill at the current price and returns the
-// messages that report it, in the layout of version v of each recipient
-// (pushLocked re-renders them); b.mu is held. placed is true at placement
-// and modification, when an IOC order's unfilled rest is cancelled.
+// events that report it (pushLocked renders them per recipient); b.mu is
+// held. placed is true at placement and modification, when an IOC order's
+// unfilled rest is cancelled.
 func (g *Gateway) tryFillLocked(sc Script, o *Order, placed bool) []orderEvent {
+	return g.orders.tryFill(sc, o, placed, g.recordFill)
+}
+
+// tryFill is the simulator's matching, shared by the Gateway and the Memory:
+// it fills what o can fill at the current price (SetPrice's, else the
+// Quote's), hands each execution to record and returns the events that
+// report them. The caller holds whatever lock guards b.
+func (b *orderBook) tryFill(sc Script, o *Order, placed bool, record func(Execution)) []orderEvent {
 	if o.Status != StatusSubmitted {
 		return nil
 	}
 	q, _ := sc.quote(o.Contract)
 	price := q.Price
-	if p, ok := g.orders.prices[o.Contract.Symbol]; ok {
+	if p, ok := b.prices[o.Contract.Symbol]; ok {
 		price = p
 	}
 	var evs []orderEvent
@@ -139,7 +147,7 @@ func (g *Gateway) tryFillLocked(sc Script, o *Order, placed bool) []orderEvent {
 			if !q.FillSize.IsZero() && q.FillSize.Cmp(size) < 0 {
 				size = q.FillSize
 			}
-			evs = append(evs, g.fillLocked(o, q, size, px)...)
+			evs = append(evs, b.fill(o, q, size, px, record)...)
 		}
 	}
 	if placed && o.TIF == "IOC" && o.working() {
@@ -149,10 +157,9 @@ func (g *Gateway) tryFillLocked(sc Script, o *Order, placed bool) []orderEvent {
 	return evs
 }
 
-// fillLocked executes size of o at px: one execution, the order's new state,
-// the position and the script's executions (REQ_EXECUTIONS, REQ_POSITIONS).
-func (g *Gateway) fillLocked(o *Order, q Quote, size, px broker.Decimal) []orderEvent {
-	b := g.orders
+// fill executes size of o at px: one execution (handed to record, which
+// updates the script's executions and positions) and the order's new state.
+func (b *orderBook) fill(o *Order, q Quote, size, px broker.Decimal, record func(Execution)) []orderEvent {
 	filled := new(big.Rat).Add(o.Filled.Rat(), size.Rat())
 	avg := new(big.Rat).Add(new(big.Rat).Mul(o.AvgFillPrice.Rat(), o.Filled.Rat()), new(big.Rat).Mul(px.Rat(), size.Rat()))
 	avg.Quo(avg, filled)
@@ -174,7 +181,7 @@ func (g *Gateway) fillLocked(o *Order, q Quote, size, px broker.Decimal) []order
 		Side: side, Shares: size, Price: px, CumQty: o.Filled, AvgPrice: o.AvgFillPrice, OrderRef: o.OrderRef,
 		Commission: commission, CommissionCurrency: "USD"}
 	o.ExecIDs = append(o.ExecIDs, e.ExecID)
-	g.recordFill(e)
+	record(e)
 	return []orderEvent{{exec: &e}, snapshot(o, false)}
 }
 
@@ -182,7 +189,13 @@ func (g *Gateway) fillLocked(o *Order, q Quote, size, px broker.Decimal) []order
 func (g *Gateway) recordFill(e Execution) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := g.script.Clone()
+	g.script = g.script.withFill(e)
+}
+
+// withFill returns a copy of s (sharing nothing with it) with e among its
+// executions and the position e trades moved by it.
+func (s Script) withFill(e Execution) Script {
+	s = s.Clone()
 	s.Executions = append(s.Executions, e)
 	delta := e.Shares.Rat()
 	if e.Side == "SLD" {
@@ -209,7 +222,7 @@ func (g *Gateway) recordFill(e Execution) {
 		p.AvgCost = ratDecimal(cost.Quo(cost, new(big.Rat).Abs(qty)))
 	}
 	p.Quantity = ratDecimal(qty)
-	g.script = s
+	return s
 }
 
 // validateQuotes reports a quote the simulator cannot use: an empty or

@@ -123,22 +123,27 @@ func (m *Memory) Executions(ctx context.Context, f broker.ExecutionFilter) ([]br
 	return s.ExecutionsMatching(f), nil
 }
 
-// OpenOrders implements broker.Broker: a Memory has no order simulator (the
-// Gateway's orders come from PLACE_ORDER, not from the Script), so the list is
-// empty, as a Gateway with no orders placed answers.
+// OpenOrders implements broker.Broker with the working orders of the
+// session's client id in the Memory's order book (memory_orders.go), oldest
+// first, as the adapter reports them over a Gateway.
 func (m *Memory) OpenOrders(ctx context.Context) ([]broker.Order, error) {
 	if _, err := m.call(ctx, broker.OpOpenOrders); err != nil {
 		return nil, err
 	}
-	return []broker.Order{}, nil
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.openOrdersLocked(), nil
 }
 
-// CompletedOrders implements broker.Broker: empty, as OpenOrders.
+// CompletedOrders implements broker.Broker with the filled and cancelled
+// orders of the Memory's order book, oldest first.
 func (m *Memory) CompletedOrders(ctx context.Context) ([]broker.Order, error) {
 	if _, err := m.call(ctx, broker.OpCompletedOrders); err != nil {
 		return nil, err
 	}
-	return []broker.Order{}, nil
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.completedOrdersLocked(), nil
 }
 
 // PushAccountUpdates sends the current Script's account values, portfolio and
@@ -226,10 +231,14 @@ func (m *Memory) endSubLocked(sub *memSub) {
 	}
 }
 
-// endSubsLocked ends every subscription (Disconnect, Close).
+// endSubsLocked ends every subscription, of account updates and of quotes
+// (Disconnect, Close).
 func (m *Memory) endSubsLocked() {
 	for sub := range m.subs {
 		m.endSubLocked(sub)
+	}
+	for sub := range m.quoteSubs {
+		m.endQuoteSubLocked(sub)
 	}
 }
 
