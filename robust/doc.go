@@ -66,7 +66,8 @@
 // orderRef. One call per key is in flight: concurrent calls with the same key wait
 // for it and share its outcome (Existing set, for them). An order placed or found
 // is remembered by key (the last 10000), and a later call with the key returns it
-// with Existing set, sending nothing; the request's other terms are not compared.
+// with Existing set, sending nothing (or fails with ErrInvalidArgument if its
+// terms differ from those the order was placed with).
 // Before the first send of a key it does not remember, robust looks the key up
 // at the gateway (WithLookupBeforePlace, default on: three requests, about 0.15 ms
 // against the fake gateway in process, three round trips to a real one), so that a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/brokerkit/brokerkit/broker"
@@ -21,39 +22,58 @@ const rememberedOrders = 10000
 // orderKeys is the Broker's table of keys. The zero value is ready to use.
 type orderKeys struct {
 	mu      sync.Mutex
-	flights map[string]*flight            // PlaceOrders in progress, by key
-	placed  map[string]broker.PlacedOrder // orders this Broker placed or found, by key
-	fifo    []string                      // keys of placed, oldest first
-	ids     map[int64]broker.PlacedOrder  // the orders of placed, by order id
-	unknown map[string]int64              // keys whose last send had an unknown outcome: the client id it was sent with
+	flights map[string]*flight             // PlaceOrders in progress, by key
+	placed  map[string]broker.PlacedOrder  // orders this Broker placed or found, by key
+	reqs    map[string]broker.OrderRequest // the request of each order of placed
+	fifo    []string                       // keys of placed, oldest first
+	ids     map[int64]broker.PlacedOrder   // the orders of placed, by order id
+	unknown map[string]int64               // keys whose last send had an unknown outcome: the client id it was sent with
 }
 
 // flight is one PlaceOrder in progress; done is closed when po and err are set.
 type flight struct {
+	req     broker.OrderRequest
 	done    chan struct{}
 	po      broker.PlacedOrder
 	err     error
 	waiters int // calls that joined it (guarded by orderKeys.mu)
 }
 
-// join returns the order already placed under key, or the flight to wait
+// join returns the order already placed under r.Key, or the flight to wait
 // for, or a new flight that the caller leads (leader true) and must finish.
-func (k *orderKeys) join(key string) (po broker.PlacedOrder, known bool, f *flight, leader bool) {
+// It fails with ErrInvalidArgument if the order or flight of the key has
+// other terms than r.
+func (k *orderKeys) join(r broker.OrderRequest) (po broker.PlacedOrder, known bool, f *flight, leader bool, err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if po, ok := k.placed[key]; ok {
-		return po, true, nil, false
+	other := func(q broker.OrderRequest, id int64) error {
+		if sameTerms(q, r) {
+			return nil
+		}
+		return fmt.Errorf("%w: order key %s was placed with other terms (order %d)", broker.ErrInvalidArgument, r.Key, id)
 	}
-	if f, ok := k.flights[key]; ok {
+	if po, ok := k.placed[r.Key]; ok {
+		return po, true, nil, false, other(k.reqs[r.Key], po.OrderID)
+	}
+	if f, ok := k.flights[r.Key]; ok {
+		if err := other(f.req, 0); err != nil {
+			return broker.PlacedOrder{}, false, nil, false, err
+		}
 		f.waiters++
-		return broker.PlacedOrder{}, false, f, false
+		return broker.PlacedOrder{}, false, f, false, nil
 	}
 	if k.flights == nil {
 		k.flights = map[string]*flight{}
 	}
-	f = &flight{done: make(chan struct{})}
-	k.flights[key] = f
-	return broker.PlacedOrder{}, false, f, true
+	f = &flight{req: r, done: make(chan struct{})}
+	k.flights[r.Key] = f
+	return broker.PlacedOrder{}, false, f, true, nil
+}
+
+// sameTerms reports whether q and r ask for the same order.
+func sameTerms(q, r broker.OrderRequest) bool {
+	q.TIF, r.TIF = strings.ToUpper(q.TIF), strings.ToUpper(r.TIF)
+	return q == r
 }
 
 // finish ends the flight of key with its outcome and remembers a placed order.
@@ -75,13 +95,16 @@ func (k *orderKeys) finish(key string, f *flight, po broker.PlacedOrder, err err
 	}
 	if k.ids == nil {
 		k.ids = map[int64]broker.PlacedOrder{}
+		k.reqs = map[string]broker.OrderRequest{}
 	}
 	po.Existing = false
 	k.placed[key] = po
+	k.reqs[key] = f.req
 	k.ids[po.OrderID] = po
 	for len(k.fifo) > rememberedOrders {
 		delete(k.ids, k.placed[k.fifo[0]].OrderID)
 		delete(k.placed, k.fifo[0])
+		delete(k.reqs, k.fifo[0])
 		k.fifo = k.fifo[1:]
 	}
 }
@@ -114,9 +137,11 @@ func (k *orderKeys) markUnknown(key string, clientID int64) {
 // PlaceOrder places r exactly once by r.Key (see the package doc, "Orders"):
 //
 //   - An order this Broker already placed or found under r.Key is returned
-//     with Existing set, and nothing is sent; r's other terms are not compared.
+//     with Existing set, and nothing is sent; if r has other terms than the
+//     request it was placed with, PlaceOrder fails with ErrInvalidArgument.
 //   - Concurrent calls with the same key share one outcome: one of them sends,
-//     the others wait for it (and get Existing set).
+//     the others wait for it (and get Existing set); the same rule of terms
+//     applies. An order found at the gateway by a lookup is taken as is.
 //   - Unless WithLookupBeforePlace(false), the key is first looked up at the
 //     gateway (OpenOrders, CompletedOrders, Executions); found, that order is
 //     returned with Existing set.
@@ -140,8 +165,10 @@ func (b *Broker) PlaceOrder(ctx context.Context, r broker.OrderRequest) (broker.
 		return broker.PlacedOrder{}, err
 	}
 	for {
-		po, known, f, leader := b.keys.join(r.Key)
+		po, known, f, leader, err := b.keys.join(r)
 		switch {
+		case err != nil:
+			return broker.PlacedOrder{}, err
 		case known:
 			po.Existing = true
 			return po, nil

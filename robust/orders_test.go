@@ -540,3 +540,26 @@ func TestOrderStreamClosedByClose(t *testing.T) {
 		t.Errorf("%d events for 3 orders", n)
 	}
 }
+
+// TestPlaceOrderSameKeyOtherTerms: a key reused with other terms is a
+// caller's bug: ErrInvalidArgument, nothing sent; the TIF's case is no term.
+func TestPlaceOrderSameKeyOtherTerms(t *testing.T) {
+	b, f := newOrderTest(t)
+	r := orderReq("k")
+	r.TIF = "day"
+	po, err := b.PlaceOrder(ctx10s(t), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.TIF = broker.TIFDay
+	if again, err := b.PlaceOrder(ctx10s(t), r); err != nil || again.OrderID != po.OrderID || !again.Existing {
+		t.Fatalf("same terms, TIF in capitals: %+v, %v", again, err)
+	}
+	r.Quantity = broker.DecimalFromInt(11)
+	if _, err := b.PlaceOrder(ctx10s(t), r); !errors.Is(err, broker.ErrInvalidArgument) {
+		t.Fatalf("other quantity: got %v, want ErrInvalidArgument", err)
+	}
+	if got := f.placeCalls(); got != 1 {
+		t.Errorf("%d send(s), want 1", got)
+	}
+}
