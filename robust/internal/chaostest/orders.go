@@ -119,13 +119,13 @@ func waitNewOrder(gw *fakes.Gateway, n int, done <-chan struct{}) {
 // repeat concurrently and sequentially) meet a fault drawn per batch: the
 // gateway drops the connection of the next order before acking it
 // (DropNextOrder), drops every connection at once or once the order is in
-// its book, holds its replies (Stall) until the order is in its book; with
-// kill, the worker is killed with SIGKILL at once or once the order is in the
-// book. Scripts draw a late ack (Faults.AckDelay) and a per-connection drop
+// its book, holds its replies (Stall) from the first request of the batch on,
+// briefly or past robust's attempt timeout; with kill, the worker is killed
+// with SIGKILL at once or once the order is in the book. Scripts draw a late ack (Faults.AckDelay) and a per-connection drop
 // after the Nth order (Faults.DropAfterOrder). Every call must succeed and
 // CheckOrders must hold.
 func OrdersProperty(t *testing.T, dial robust.Dialer, kill bool) {
-	faults := []string{"none", "drop next order", "drop at once", "drop when held", "stall until held"}
+	faults := []string{"none", "drop next order", "drop at once", "drop when held", "late answer", "stall past the timeout"}
 	if kill {
 		faults = append(faults, "kill at once", "kill when held")
 	}
@@ -138,7 +138,8 @@ func OrdersProperty(t *testing.T, dial robust.Dialer, kill bool) {
 			rt.Fatal(err)
 		}
 		defer func() { _ = gw.Close() }()
-		b := robust.New(dial, Options(robust.WithLookupBeforePlace(rapid.Bool().Draw(rt, "lookup before place")))...)
+		b := robust.New(dial, Options(robust.WithAttemptTimeout(orderAttemptTimeout),
+			robust.WithLookupBeforePlace(rapid.Bool().Draw(rt, "lookup before place")))...)
 		defer func() { _ = b.Close() }()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -148,10 +149,13 @@ func OrdersProperty(t *testing.T, dial robust.Dialer, kill bool) {
 			rt.Fatalf("Connect: %v", err)
 		}
 		got := placed{}
+		market := map[string]bool{} // a key keeps its terms
+		for _, k := range []string{"k1", "k2", "k3"} {
+			market[k] = rapid.Bool().Draw(rt, "market "+k)
+		}
 		for batch := range rapid.IntRange(1, 4).Draw(rt, "batches") {
 			fault := rapid.SampledFrom(faults).Draw(rt, fmt.Sprintf("fault %d", batch))
 			keys := rapid.SliceOfN(rapid.SampledFrom([]string{"k1", "k2", "k3"}), 1, 3).Draw(rt, fmt.Sprintf("keys %d", batch))
-			market := rapid.Bool().Draw(rt, fmt.Sprintf("market %d", batch))
 			pos, errs := placeAll(ctx, b, gw, s, keys, market, fault)
 			for i, k := range keys {
 				if errs[i] != nil {
@@ -164,14 +168,33 @@ func OrdersProperty(t *testing.T, dial robust.Dialer, kill bool) {
 	})
 }
 
+// stallTriggers are the requests that end the wait of a stall fault, by the
+// TWS API's message ids: PLACE_ORDER, REQ_OPEN_ORDERS, REQ_EXECUTIONS,
+// REQ_IDS, REQ_COMPLETED_ORDERS and START_API (a reconnection).
+var stallTriggers = []int{3, 5, 7, 8, 99, fakes.MsgStartAPI}
+
+func countRequests(gw *fakes.Gateway) int {
+	n := 0
+	for _, id := range stallTriggers {
+		n += gw.RequestCount(id)
+	}
+	return n
+}
+
+// orderAttemptTimeout bounds each attempt in OrdersProperty: a stall past it
+// makes a send's outcome unknown.
+const orderAttemptTimeout = 300 * time.Millisecond
+
 // placeAll places one order per key concurrently and injects fault.
-func placeAll(ctx context.Context, b *robust.Broker, gw *fakes.Gateway, s fakes.Script, keys []string, market bool,
+func placeAll(ctx context.Context, b *robust.Broker, gw *fakes.Gateway, s fakes.Script, keys []string, market map[string]bool,
 	fault string) ([]broker.PlacedOrder, []error) {
 	before := len(gw.Orders())
 	if fault == "drop next order" {
 		gw.DropNextOrder()
 	}
-	if fault == "stall until held" {
+	stall := fault == "late answer" || fault == "stall past the timeout"
+	requests := countRequests(gw)
+	if stall {
 		gw.Stall()
 	}
 	pid := b.Stats().WorkerPID
@@ -180,7 +203,7 @@ func placeAll(ctx context.Context, b *robust.Broker, gw *fakes.Gateway, s fakes.
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for i, k := range keys {
-		wg.Go(func() { pos[i], errs[i] = b.PlaceOrder(ctx, OrderRequest(s, k, market)) })
+		wg.Go(func() { pos[i], errs[i] = b.PlaceOrder(ctx, OrderRequest(s, k, market[k])) })
 	}
 	go func() { wg.Wait(); close(done) }()
 	switch fault {
@@ -189,8 +212,22 @@ func placeAll(ctx context.Context, b *robust.Broker, gw *fakes.Gateway, s fakes.
 	case "drop when held":
 		waitNewOrder(gw, before, done)
 		gw.DropConnections()
-	case "stall until held":
-		waitNewOrder(gw, before, done)
+	case "late answer", "stall past the timeout":
+		deadline := time.Now().Add(10 * time.Second)
+		for countRequests(gw) == requests && time.Now().Before(deadline) {
+			select {
+			case <-done:
+				deadline = time.Now()
+			default:
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if fault == "stall past the timeout" {
+			select { // the fault's length, not a synchronisation
+			case <-time.After(orderAttemptTimeout + 100*time.Millisecond):
+			case <-done:
+			}
+		}
 		gw.Resume()
 	case "kill at once":
 		_ = syscall.Kill(pid, syscall.SIGKILL)
