@@ -63,6 +63,9 @@ type Broker struct {
 	kick      chan struct{} // recovery needed
 	probe     chan struct{} // health check now
 
+	// Orders by key (orders_place.go).
+	keys orderKeys
+
 	// Notifications to the hook (notify.go).
 	pending  []Change
 	flushing bool
