@@ -43,6 +43,8 @@ func (s *server) handle(ctx context.Context, req wireRequest) (data any, err err
 		return s.subscribeAccountUpdates(req)
 	case CommandUnsubscribe:
 		return s.unsubscribe(req)
+	case CommandSubscribeOrders:
+		return s.subscribeOrders(req)
 	}
 	if op, ok := serveOps[broker.Op(req.Command)]; ok {
 		return op(ctx, s.b, &req)
@@ -55,7 +57,7 @@ func commandNames() []string {
 	for _, op := range broker.Ops() {
 		out = append(out, string(op))
 	}
-	return append(out, CommandSubscribeAccountUpdates, CommandUnsubscribe)
+	return append(out, CommandSubscribeAccountUpdates, CommandUnsubscribe, CommandSubscribeOrders)
 }
 
 // hello reports the protocol and, the first time events are asked for, starts

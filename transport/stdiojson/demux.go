@@ -216,30 +216,44 @@ func (c *Client) deliver(id uint64, r result) bool {
 
 // call makes one request on behalf of a Broker method.
 func (c *Client) call(ctx context.Context, command string, req *wireRequest, out any) error {
+	_, err := c.callSent(ctx, command, req, out)
+	return err
+}
+
+// callSent is call that also reports whether the request line was written to
+// the worker's input, after which the worker may have acted on it whatever
+// the error (ops_orders.go turns such errors into ErrOutcomeUnknown).
+func (c *Client) callSent(ctx context.Context, command string, req *wireRequest, out any) (sent bool, err error) {
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
 	if closed {
-		return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
+		return false, fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
 	}
-	err := c.rawCall(ctx, command, req, out, true)
+	sent, err = c.exchange(ctx, command, req, out, true)
 	if err != nil && !errors.Is(err, broker.ErrClosed) && ctx.Err() == nil {
 		c.mu.Lock()
 		closed = c.closed
 		c.mu.Unlock()
 		if closed { // Close overtook the call (its disconnect, or the worker's exit)
-			return fmt.Errorf("stdiojson: %s: %w (%v)", command, broker.ErrClosed, err)
+			return sent, fmt.Errorf("stdiojson: %s: %w (%v)", command, broker.ErrClosed, err)
 		}
 	}
-	return err
+	return sent, err
 }
 
 // rawCall sends a request and waits for its answer, ctx, or the worker's death.
 // A public call fails with ErrClosed once Close has begun; Close's own requests
 // (disconnect) and Start's hello are not public.
 func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, out any, public bool) error {
+	_, err := c.exchange(ctx, command, req, out, public)
+	return err
+}
+
+// exchange is rawCall that also reports whether the request line was written.
+func (c *Client) exchange(ctx context.Context, command string, req *wireRequest, out any, public bool) (sent bool, _ error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("stdiojson: %s: %w", command, err)
+		return false, fmt.Errorf("stdiojson: %s: %w", command, err)
 	}
 	if req == nil {
 		req = &wireRequest{}
@@ -249,14 +263,14 @@ func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, 
 	req.Command = command
 	line, err := encodeRequest(req)
 	if err != nil {
-		return fmt.Errorf("%w: encode %s: %w", broker.ErrInvalidArgument, command, err)
+		return false, fmt.Errorf("%w: encode %s: %w", broker.ErrInvalidArgument, command, err)
 	}
 
 	w := &waiter{ch: make(chan result, 2)}
 	c.mu.Lock()
 	if public && c.closed {
 		c.mu.Unlock()
-		return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
+		return false, fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
 	}
 	if c.dead != nil {
 		err := c.dead
@@ -264,7 +278,7 @@ func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, 
 			err = broker.ErrClosed
 		}
 		c.mu.Unlock()
-		return fmt.Errorf("stdiojson: %s: %w", command, err)
+		return false, fmt.Errorf("stdiojson: %s: %w", command, err)
 	}
 	c.pending[id] = w
 	c.writing.Add(1) // Close waits for requests on their way before it cancels them
@@ -281,35 +295,35 @@ func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, 
 		c.mu.Unlock()
 		switch {
 		case closed: // Close closed the pipe under a call that was on its way
-			return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
+			return false, fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
 		case dead != nil:
-			return fmt.Errorf("stdiojson: %s: %w", command, dead)
+			return false, fmt.Errorf("stdiojson: %s: %w", command, dead)
 		}
-		return fmt.Errorf("%w: stdiojson: %s: write to worker: %w", broker.ErrUnavailable, command, err)
+		return false, fmt.Errorf("%w: stdiojson: %s: write to worker: %w", broker.ErrUnavailable, command, err)
 	}
 	r, err := c.await(ctx, id, w)
 	if err != nil {
-		return fmt.Errorf("stdiojson: %s: %w", command, err)
+		return true, fmt.Errorf("stdiojson: %s: %w", command, err)
 	}
 	if r.err != nil {
-		return fmt.Errorf("stdiojson: %s: %w", command, r.err)
+		return true, fmt.Errorf("stdiojson: %s: %w", command, r.err)
 	}
 	if out == nil {
-		return nil
+		return true, nil
 	}
 	err = decodeAnswer(r.data, out)
 	if err != nil && r.fastID != nil {
 		if in, ok := reparse(r.fastID, r.data); ok {
 			if in.Status == statusError {
-				return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrorFromCode(in.Code, in.Error, in.IBCode))
+				return true, fmt.Errorf("stdiojson: %s: %w", command, broker.ErrorFromCode(in.Code, in.Error, in.IBCode))
 			}
 			err = decodeAnswer(in.Data, out)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %s answer: %v", broker.ErrProtocol, command, err)
+		return true, fmt.Errorf("%w: %s answer: %v", broker.ErrProtocol, command, err)
 	}
-	return nil
+	return true, nil
 }
 
 // decodeAnswer decodes an answer's data into out.

@@ -35,26 +35,35 @@ type (
 	}
 	// wireStreamEvent is one event line of a stream.
 	wireStreamEvent struct {
-		Event        string                `json:"event"`
-		Subscription string                `json:"subscription"`
-		Time         time.Time             `json:"time"`
-		Update       *broker.AccountUpdate `json:"update,omitempty"`
-		Message      string                `json:"message,omitempty"`
+		Event        string    `json:"event"`
+		Subscription string    `json:"subscription"`
+		Time         time.Time `json:"time"`
+		Update       any       `json:"update,omitempty"` // *broker.AccountUpdate, *broker.OrderEvent (ops_orders.go)
+		Message      string    `json:"message,omitempty"`
 	}
 )
 
 // ---- worker ----
 
-// subscribeAccountUpdates opens the stream: its answer is queued before any
-// of its events, which a goroutine then forwards until the stream ends.
+// subscribeAccountUpdates opens the stream of one account's updates.
 func (s *server) subscribeAccountUpdates(req wireRequest) (any, error) {
-	sub := req.Subscription
-	if sub == "" {
-		return nil, fmt.Errorf("%w: %s needs a \"subscription\" name", broker.ErrInvalidArgument, req.Command)
-	}
 	as, ok := s.b.(broker.AccountStreamer)
 	if !ok {
 		return nil, fmt.Errorf("%w: the worker's Broker does not stream account updates", broker.ErrUnsupported)
+	}
+	return subscribeStream(s, req, eventAccountUpdate, func(ctx context.Context) (<-chan broker.AccountUpdate, error) {
+		return as.SubscribeAccountUpdates(ctx, req.Account)
+	})
+}
+
+// subscribeStream opens the stream named req.Subscription with subscribe,
+// under a context that ends with unsubscribe or the worker: its answer is
+// queued before any of its events, which a goroutine then forwards as event
+// lines of kind event until the stream ends.
+func subscribeStream[T any](s *server, req wireRequest, event string, subscribe func(context.Context) (<-chan T, error)) (any, error) {
+	sub := req.Subscription
+	if sub == "" {
+		return nil, fmt.Errorf("%w: %s needs a \"subscription\" name", broker.ErrInvalidArgument, req.Command)
 	}
 	s.mu.Lock()
 	_, taken := s.streams[sub]
@@ -63,7 +72,7 @@ func (s *server) subscribeAccountUpdates(req wireRequest) (any, error) {
 		return nil, fmt.Errorf("%w: subscription %q is live", broker.ErrInvalidArgument, sub)
 	}
 	ctx, cancel := context.WithCancel(s.runCtx)
-	ch, err := as.SubscribeAccountUpdates(ctx, req.Account)
+	ch, err := subscribe(ctx)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -77,15 +86,17 @@ func (s *server) subscribeAccountUpdates(req wireRequest) (any, error) {
 	s.streams[sub] = cancel
 	s.send(encodeResponse(req.ID, subscribedData{Subscription: sub}, nil))
 	s.events.Add(1)
-	go s.forwardStream(sub, ch, cancel)
+	go forwardStream(s, sub, event, ch, cancel)
 	return nil, errAnswered
 }
 
-func (s *server) forwardStream(sub string, ch <-chan broker.AccountUpdate, cancel context.CancelFunc) {
+// forwardStream writes an event line of kind event for every value of ch,
+// then, once ch is closed, forgets the stream and writes its subscription_end.
+func forwardStream[T any](s *server, sub, event string, ch <-chan T, cancel context.CancelFunc) {
 	defer s.events.Done()
 	defer cancel()
 	for u := range ch {
-		s.sendStreamEvent(wireStreamEvent{Event: eventAccountUpdate, Subscription: sub, Time: time.Now(), Update: &u})
+		s.sendStreamEvent(wireStreamEvent{Event: event, Subscription: sub, Time: time.Now(), Update: &u})
 	}
 	s.mu.Lock()
 	delete(s.streams, sub)
@@ -133,30 +144,43 @@ var _ broker.AccountStreamer = (*Client)(nil)
 func (c *Client) SubscribeAccountUpdates(ctx context.Context, account string) (<-chan broker.AccountUpdate, error) {
 	name := "a" + strconv.FormatUint(c.nextSub.Add(1), 10)
 	st := &clientStream{ch: make(chan broker.AccountUpdate, 1)}
+	err := c.subscribe(ctx, CommandSubscribeAccountUpdates, name, &wireRequest{Account: account}, func() {
+		if c.streams == nil {
+			c.streams = map[string]*clientStream{}
+		}
+		c.streams[name] = st
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st.ch, nil
+}
+
+// subscribe opens stream name with command and req: register (called under
+// c.mu) records where its events go before the request is sent, as they may
+// follow the answer at once; the stream ends (unsubscribe) when ctx does.
+func (c *Client) subscribe(ctx context.Context, command, name string, req *wireRequest, register func()) error {
 	c.mu.Lock()
 	switch {
 	case c.closed:
 		c.mu.Unlock()
-		return nil, fmt.Errorf("stdiojson: %s: %w", CommandSubscribeAccountUpdates, broker.ErrClosed)
+		return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
 	case c.dead != nil:
 		defer c.mu.Unlock()
-		return nil, c.dead
+		return c.dead
 	}
-	if c.streams == nil {
-		c.streams = map[string]*clientStream{}
-	}
-	c.streams[name] = st // before the request: its events may follow the answer at once
+	register()
 	c.mu.Unlock()
-	err := c.call(ctx, CommandSubscribeAccountUpdates, &wireRequest{Account: account, Subscription: name}, nil)
-	if err != nil {
+	req.Subscription = name
+	if err := c.call(ctx, command, req, nil); err != nil {
 		c.endStream(name)
 		if ctx.Err() != nil { // the worker may have opened it before the cancel
 			c.unsubscribe(name)
 		}
-		return nil, err
+		return err
 	}
 	context.AfterFunc(ctx, func() { c.unsubscribe(name) })
-	return st.ch, nil
+	return nil
 }
 
 // unsubscribe asks the worker to end stream name (bounded in time) and ends it here.
@@ -171,6 +195,10 @@ func (c *Client) unsubscribe(name string) {
 func (c *Client) streamEvent(in wireInbound) {
 	if in.Event == eventSubscriptionEnd {
 		c.endStream(in.Subscription)
+		return
+	}
+	if in.Event == eventOrder {
+		c.orderEvent(in)
 		return
 	}
 	if in.Event != eventAccountUpdate {
@@ -198,6 +226,7 @@ func (c *Client) endStream(name string) {
 		delete(c.streams, name)
 		close(st.ch)
 	}
+	c.endOrderStreamLocked(name)
 }
 
 // endStreams closes every stream (the worker died or the Client closed).
@@ -207,5 +236,8 @@ func (c *Client) endStreams() {
 	for name, st := range c.streams {
 		delete(c.streams, name)
 		close(st.ch)
+	}
+	for name := range c.orderStreams {
+		c.endOrderStreamLocked(name)
 	}
 }
