@@ -15,10 +15,10 @@ from .client import IDEMPOTENT_COMMANDS, Client, State, find_binary
 from .compat import SubprocessIBKRClient, connect_ibkr_robust
 from .errors import (APIError, AlreadyConnected, BrokerError, Canceled, CircuitOpen, ClientIDInUse, Closed,
                      DeadlineExceeded, GatewayUnreachable, HandshakeFailed, InvalidArgument, NotConnected,
-                     NotFound, NotSubscribed, Pacing, ProtocolError, Timeout, Unsupported, WorkerExited,
-                     WorkerNotFound, WorkerUnavailable)
+                     NotFound, NotSubscribed, OutcomeUnknown, Pacing, ProtocolError, ReadOnly, Rejected, Timeout,
+                     Unsupported, WorkerExited, WorkerNotFound, WorkerUnavailable)
 from .types import (AccountSummary, AccountUpdate, AccountValue, Bar, ConnectInfo, Contract, ContractDetails, Event,
-                    Execution, Order, PortfolioItem, Position, Quote, SummaryValue)
+                    Execution, Order, OrderEvent, PlacedOrder, PortfolioItem, Position, Quote, SummaryValue)
 
 __version__ = "0.1.0"
 
@@ -29,4 +29,5 @@ __all__ = [
     "Closed", "DeadlineExceeded", "GatewayUnreachable", "HandshakeFailed", "InvalidArgument", "NotConnected",
     "ProtocolError", "Timeout", "Unsupported", "WorkerExited", "WorkerNotFound", "WorkerUnavailable",
     "Bar", "ContractDetails", "Quote", "NotFound", "NotSubscribed", "Pacing",
+    "PlacedOrder", "OrderEvent", "ReadOnly", "Rejected", "OutcomeUnknown",
 ]
