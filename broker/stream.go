@@ -67,7 +67,7 @@ type QuoteUpdate struct {
 
 // QuoteStreamer is the capability of streaming quotes (REQ_MKT_DATA, top of
 // book). Every Broker of this module implements it; find it with a type
-// assertion. docs/adr/0016 describes the shape, which reuses ADR 0014's.
+// assertion. docs/adr/0017 describes the shape, which reuses ADR 0014's.
 type QuoteStreamer interface {
 	// SubscribeQuotes subscribes to c's top of book, of the market data type
 	// last set by SetMarketDataType, and returns a channel of its changes: one

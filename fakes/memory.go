@@ -50,9 +50,10 @@ type Memory struct {
 	script    Script
 	connected bool
 	closed    bool
-	dataType  broker.MarketDataType // set by SetMarketDataType; live from each Connect
-	subs      map[*memSub]struct{}  // account update streams (readside.go)
-	orders    memOrders             // the order book and order streams (memory_orders.go)
+	dataType  broker.MarketDataType  // set by SetMarketDataType; live from each Connect
+	subs      map[*memSub]struct{}   // account update streams (readside.go)
+	quoteSubs map[*quoteSub]struct{} // quote streams (memory_quotes.go)
+	orders    memOrders              // the order book and order streams (memory_orders.go)
 }
 
 var _ broker.Broker = (*Memory)(nil)
@@ -82,6 +83,7 @@ func (m *Memory) SetScript(s Script) {
 	defer m.mu.Unlock()
 	m.script = s
 	m.publishLocked()
+	m.publishQuotesLocked()
 }
 
 // Connected reports whether a session is open.

@@ -231,10 +231,14 @@ func (m *Memory) endSubLocked(sub *memSub) {
 	}
 }
 
-// endSubsLocked ends every subscription (Disconnect, Close).
+// endSubsLocked ends every subscription, of account updates and of quotes
+// (Disconnect, Close).
 func (m *Memory) endSubsLocked() {
 	for sub := range m.subs {
 		m.endSubLocked(sub)
+	}
+	for sub := range m.quoteSubs {
+		m.endQuoteSubLocked(sub)
 	}
 }
 

@@ -178,6 +178,11 @@ func (s *session) Error(reqID int64, _ int64, code int64, msg string, _ string) 
 	if e, ok := eventFor(reqID, code, msg); ok {
 		s.a.hub.Publish(e)
 	}
+	if code == broker.IBCodeRestoredDataLost { // the gateway has forgotten every market data line
+		s.mu.Lock()
+		s.endQuotesLocked(fmt.Errorf("ibkr: quote stream: market data lost (IB %d): %w", code, broker.ErrNotConnected))
+		s.mu.Unlock()
+	}
 }
 
 // eventFor maps an ERR_MSG to the event subscribers see, if any.

@@ -1,7 +1,7 @@
 package ibkr
 
 // This file holds scmhub's EWrapper callbacks for market data requests:
-// contract details, snapshot ticks and historical bars (the others are in
+// contract details, ticks of snapshots and streams (quotes.go), and historical bars (the others are in
 // callbacks.go).
 
 import (
@@ -43,66 +43,78 @@ func (s *session) ContractDetailsEnd(reqID int64) {
 	}
 }
 
-// snapLocked is the snapshot request with that id, if any.
-func (s *session) snapLocked(reqID int64) *snapReq {
-	r, _ := s.byID[reqID].(*snapReq)
-	return r
+// ticksLocked is the quote the ticks under reqID feed: a snapshot's, or a
+// stream's (q, which publishes each tick). r is nil for no such request.
+func (s *session) ticksLocked(reqID int64) (r *snapReq, q *quoteSub) {
+	switch x := s.byID[reqID].(type) {
+	case *snapReq:
+		return x, nil
+	case *quoteSub:
+		return &x.snap, x
+	}
+	return nil, nil
 }
 
-// TickPrice sets a price of the snapshot request with that id.
+// tick applies a tick to the quote under reqID; a stream's first answer
+// starts it, and a tick of the quote's fields (apply reports it) is published.
+func (s *session) tick(reqID int64, apply func(r *snapReq) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, q := s.ticksLocked(reqID)
+	if r == nil {
+		return
+	}
+	if q != nil {
+		q.startLocked()
+	}
+	if apply(r) && q != nil {
+		s.publishQuoteLocked(reqID, q)
+	}
+}
+
+// TickPrice sets a price of the market data request with that id.
 func (s *session) TickPrice(reqID int64, tt ibapi.TickType, price float64, _ ibapi.TickAttrib) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r := s.snapLocked(reqID); r != nil {
-		r.setPrice(tt, price)
-	}
+	s.tick(reqID, func(r *snapReq) bool { return r.setPrice(tt, price) })
 }
 
-// TickSize sets a size of the snapshot request with that id.
+// TickSize sets a size of the market data request with that id.
 func (s *session) TickSize(reqID int64, tt ibapi.TickType, size ibapi.Decimal) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r := s.snapLocked(reqID); r != nil {
-		r.setSize(tt, size)
-	}
+	s.tick(reqID, func(r *snapReq) bool { return r.setSize(tt, size) })
 }
 
-// TickString sets the last trade's time of the snapshot request with that id.
+// TickString sets the last trade's time of the market data request with that id.
 func (s *session) TickString(reqID int64, tt ibapi.TickType, value string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r := s.snapLocked(reqID); r != nil {
-		r.setString(tt, value)
-	}
+	s.tick(reqID, func(r *snapReq) bool { return r.setString(tt, value) })
 }
 
-// TickGeneric sets the halted flag of the snapshot request with that id.
+// TickGeneric sets the halted flag of the market data request with that id.
 func (s *session) TickGeneric(reqID int64, tt ibapi.TickType, value float64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r := s.snapLocked(reqID); r != nil && (tt == ibapi.HALTED || tt == ibapi.DELAYED_HALTED) {
-		r.q.Halted = value > 0
-	}
+	s.tick(reqID, func(r *snapReq) bool { return r.setHalted(tt, value) })
 }
 
-// MarketDataType records the type the gateway announced for the snapshot request with that id.
+// MarketDataType records the type the gateway announced for the market data
+// request with that id; a stream publishes a change of type once it has
+// published a value (the first value carries it anyway).
 func (s *session) MarketDataType(reqID int64, t int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r := s.snapLocked(reqID); r != nil {
+	s.tick(reqID, func(r *snapReq) bool {
+		changed := r.q.DataType != broker.MarketDataType(t)
 		r.q.DataType = broker.MarketDataType(t)
-	}
+		q, _ := s.byID[reqID].(*quoteSub)
+		return changed && q != nil && q.sent
+	})
 }
 
-// TickReqParams is the gateway's first answer to a market data request; a
-// snapshot has no use for it.
-func (s *session) TickReqParams(int64, float64, string, int64) {}
+// TickReqParams is the gateway's first answer to a market data request: it
+// starts a stream (a snapshot has no use for it).
+func (s *session) TickReqParams(reqID int64, _ float64, _ string, _ int64) {
+	s.tick(reqID, func(*snapReq) bool { return false })
+}
 
 // TickSnapshotEnd completes the snapshot request with that id.
 func (s *session) TickSnapshotEnd(reqID int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r := s.snapLocked(reqID); r != nil {
+	if r, ok := s.byID[reqID].(*snapReq); ok {
 		s.finishByIDLocked(reqID, r.err)
 	}
 }

@@ -365,8 +365,9 @@ func contractDetailsSize(d broker.ContractDetails) int {
 }
 
 // setPrice records a TICK_PRICE; IB's "no price" (-1, or 0 for some ticks
-// outside hours) leaves the field unset.
-func (r *snapReq) setPrice(tt ibapi.TickType, price float64) {
+// outside hours) leaves the field unset. It reports whether the tick was one
+// of the quote's (a stream publishes those).
+func (r *snapReq) setPrice(tt ibapi.TickType, price float64) bool {
 	var dst *broker.Decimal
 	switch tt {
 	case ibapi.BID, ibapi.DELAYED_BID:
@@ -384,21 +385,23 @@ func (r *snapReq) setPrice(tt ibapi.TickType, price float64) {
 	case ibapi.OPEN, ibapi.DELAYED_OPEN:
 		dst = &r.q.Open
 	default:
-		return
+		return false
 	}
 	if price == -1 {
-		return
+		return true
 	}
 	d, err := decimalFromFloat(price)
 	if err != nil {
 		r.fail(fmt.Errorf("tick %d: %w", tt, err))
-		return
+		return true
 	}
 	*dst = d
+	return true
 }
 
 // setSize records a TICK_SIZE; scmhub's unset size leaves the field unset.
-func (r *snapReq) setSize(tt ibapi.TickType, size ibapi.Decimal) {
+// It reports whether the tick was one of the quote's.
+func (r *snapReq) setSize(tt ibapi.TickType, size ibapi.Decimal) bool {
 	var dst *broker.Decimal
 	switch tt {
 	case ibapi.BID_SIZE, ibapi.DELAYED_BID_SIZE:
@@ -410,30 +413,42 @@ func (r *snapReq) setSize(tt ibapi.TickType, size ibapi.Decimal) {
 	case ibapi.VOLUME, ibapi.DELAYED_VOLUME:
 		dst = &r.q.Volume
 	default:
-		return
+		return false
 	}
 	if size == ibapi.UNSET_DECIMAL {
-		return
+		return true
 	}
 	d, err := decimalFromIB(size)
 	if err != nil {
 		r.fail(fmt.Errorf("tick %d: %w", tt, err))
-		return
+		return true
 	}
 	*dst = d
+	return true
 }
 
-// setString records LAST_TIMESTAMP (epoch seconds).
-func (r *snapReq) setString(tt ibapi.TickType, v string) {
+// setString records LAST_TIMESTAMP (epoch seconds) and reports whether the
+// tick was that.
+func (r *snapReq) setString(tt ibapi.TickType, v string) bool {
 	if tt != ibapi.LAST_TIMESTAMP && tt != ibapi.DELAYED_LAST_TIMESTAMP {
-		return
+		return false
 	}
 	sec, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
 		r.fail(fmt.Errorf("%w: last timestamp %q", broker.ErrProtocol, v))
-		return
+		return true
 	}
 	r.q.LastTime = time.Unix(sec, 0).UTC()
+	return true
+}
+
+// setHalted records a HALTED generic tick and reports whether the tick was that.
+func (r *snapReq) setHalted(tt ibapi.TickType, value float64) bool {
+	if tt != ibapi.HALTED && tt != ibapi.DELAYED_HALTED {
+		return false
+	}
+	r.q.Halted = value > 0
+	return true
 }
 
 func (r *snapReq) fail(err error) {

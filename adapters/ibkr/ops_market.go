@@ -54,15 +54,8 @@ func (a *Adapter) Snapshot(ctx context.Context, c broker.Contract) (broker.Quote
 	if err != nil {
 		return broker.Quote{}, err
 	}
-	v := s.info().ServerVersion
 	r := &snapReq{done: make(chan struct{}), q: broker.Quote{Contract: c}}
-	if err := s.startByID(id, r, reqSnapshot(v, id, c)); err != nil {
-		return broker.Quote{}, err
-	}
-	if err := s.waitByID(ctx, "snapshot", id, r.done, request{}); err != nil {
-		if ctx.Err() != nil {
-			_ = s.sendLocked(cancelMktData(id))
-		}
+	if err := s.startMktData(ctx, "snapshot", id, r, c, true, r.done); err != nil {
 		return broker.Quote{}, err
 	}
 	if r.err != nil {
@@ -219,18 +212,41 @@ func reqContractData(v int, id int64, c broker.Contract) request {
 		call: func(ec *ibapi.EClient) { ec.ReqContractDetails(id, scmhubContract(c)) }}
 }
 
-func reqSnapshot(v int, id int64, c broker.Contract) request {
+// startMktData sends REQ_MKT_DATA (a snapshot or a stream) for r under id
+// and waits until done is closed: the snapshot's end, or a stream's first
+// answer. If ctx ends first, the request is dropped and cancelled with
+// CANCEL_MKT_DATA. Snapshot and SubscribeQuotes share it.
+func (s *session) startMktData(ctx context.Context, what string, id int64, r idRequest, c broker.Contract, snapshot bool, done <-chan struct{}) error {
+	if err := s.startByID(id, r, reqMktData(s.info().ServerVersion, id, c, snapshot)); err != nil {
+		return err
+	}
+	if err := s.waitByID(ctx, what, id, done, request{}); err != nil {
+		if ctx.Err() != nil {
+			_ = s.sendLocked(cancelMktData(id))
+		}
+		return err
+	}
+	return nil
+}
+
+// reqMktData is REQ_MKT_DATA for c: a snapshot (ended by TICK_SNAPSHOT_END) or
+// a stream (ended by CANCEL_MKT_DATA).
+func reqMktData(v int, id int64, c broker.Contract, snapshot bool) request {
+	snap := "0"
+	if snapshot {
+		snap = "1"
+	}
 	f := append([]string{"11", strconv.FormatInt(id, 10)}, contractFields(c)...)
-	f = append(f, "0", "", "1") // no delta neutral contract, generic ticks, snapshot
+	f = append(f, "0", "", snap) // no delta neutral contract, generic ticks, snapshot
 	if v >= int(ibapi.MIN_SERVER_VER_REQ_SMART_COMPONENTS) {
 		f = append(f, "0") // regulatory snapshot
 	}
 	f = append(f, "") // options
 	return request{id: ibapi.REQ_MKT_DATA, fields: f, paced: true,
 		pb: func() proto.Message {
-			return &protobuf.MarketDataRequest{ReqId: proto.Int32(int32(id)), Contract: contractPB(c), Snapshot: proto.Bool(true)}
+			return &protobuf.MarketDataRequest{ReqId: proto.Int32(int32(id)), Contract: contractPB(c), Snapshot: optBool(snapshot)}
 		},
-		call: func(ec *ibapi.EClient) { ec.ReqMktData(id, scmhubContract(c), "", true, false, nil) }}
+		call: func(ec *ibapi.EClient) { ec.ReqMktData(id, scmhubContract(c), "", snapshot, false, nil) }}
 }
 
 func cancelMktData(id int64) request {

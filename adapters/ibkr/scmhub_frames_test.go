@@ -89,8 +89,8 @@ func TestRequestFramesMatchScmhub(t *testing.T) {
 			next("START_API")
 			for _, r := range []request{reqPositions(), cancelPositions(), reqAccountSummary(1048577, "All", "NetLiquidation,$LEDGER"),
 				cancelAccountSummary(1048577), reqCurrentTime(false),
-				reqContractData(v, 1048578, stock), reqContractData(v, 1048579, option), reqSnapshot(v, 1048580, option),
-				cancelMktData(1048580), reqMarketDataType(3), reqHistorical(v, 1048581, stock, bars),
+				reqContractData(v, 1048578, stock), reqContractData(v, 1048579, option), reqMktData(v, 1048580, option, true), reqMktData(v, 1048583, stock, false),
+				cancelMktData(1048580), cancelMktData(1048583), reqMarketDataType(3), reqHistorical(v, 1048581, stock, bars),
 				reqHistorical(v, 1048582, option, broker.BarsRequest{Duration: "2 W", BarSize: "1 day", WhatToShow: "MIDPOINT"}),
 				cancelHistorical(1048581)} {
 				r.call(ec)

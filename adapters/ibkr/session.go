@@ -157,6 +157,7 @@ func (s *session) markDeadLocked(err error) bool {
 	s.deadErr = err
 	close(s.dead)
 	s.pos = nil
+	s.endQuotesLocked(err)
 	clear(s.byID)
 	s.pings = nil
 	s.lists = [numLists]*listReq{}
