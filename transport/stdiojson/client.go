@@ -101,11 +101,9 @@ type Client struct {
 	mu      sync.Mutex
 	pending map[uint64]*waiter
 	streams map[string]*clientStream // live subscriptions, by name (stream.go)
-	// orderStreams are the live order subscriptions, by name (ops_orders.go).
-	orderStreams map[string]*broker.OrderQueue
-	closed       bool
-	dead         error         // why the worker is unusable; set once
-	deadCh       chan struct{} // closed when dead is set
+	closed  bool
+	dead    error         // why the worker is unusable; set once
+	deadCh  chan struct{} // closed when dead is set
 
 	// The worker's output is read by whoever holds the read token (see lead):
 	// a caller waiting for its answer, or the background reader when no call is

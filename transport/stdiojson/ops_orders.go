@@ -15,7 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"time"
 
 	"github.com/brokerkit/brokerkit/broker"
 )
@@ -149,6 +149,14 @@ func serveCancelOrder(ctx context.Context, b broker.Broker, req *wireRequest) (a
 
 // ---- subscribe_orders ----
 
+// wireOrderEvent is one event line of an order stream.
+type wireOrderEvent struct {
+	Event        string             `json:"event"`
+	Subscription string             `json:"subscription"`
+	Time         time.Time          `json:"time"`
+	Update       *broker.OrderEvent `json:"update"`
+}
+
 // subscribeOrders opens the worker's order stream. The Broker's channel is
 // the stream's bounded queue (broker.OrderQueue): while the host does not
 // read, events wait there, and past OrderEventBuffer of them the Broker drops
@@ -158,7 +166,17 @@ func (s *server) subscribeOrders(req wireRequest) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: the worker's Broker does not stream order events", broker.ErrUnsupported)
 	}
-	return subscribeStream(s, req, eventOrder, st.SubscribeOrders)
+	return s.openStream(req, func(ctx context.Context, sub string) (func(), error) {
+		ch, err := st.SubscribeOrders(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return func() {
+			for e := range ch {
+				s.sendStreamEvent(wireOrderEvent{Event: eventOrder, Subscription: sub, Time: time.Now(), Update: &e})
+			}
+		}, nil
+	})
 }
 
 // SubscribeOrders implements broker.OrderStreamer over the worker's
@@ -167,41 +185,27 @@ func (s *server) subscribeOrders(req wireRequest) (any, error) {
 // event. The channel is closed when ctx is done (the worker is told to
 // unsubscribe), when the worker ends the stream, when it dies, and on Close.
 func (c *Client) SubscribeOrders(ctx context.Context) (<-chan broker.OrderEvent, error) {
-	name := "o" + strconv.FormatUint(c.nextSub.Add(1), 10)
-	q := broker.NewOrderQueue(broker.OrderEventBuffer)
-	err := c.subscribe(ctx, CommandSubscribeOrders, name, &wireRequest{}, func() {
-		if c.orderStreams == nil {
-			c.orderStreams = map[string]*broker.OrderQueue{}
-		}
-		c.orderStreams[name] = q
-	})
-	if err != nil {
+	st := &clientStream{orders: broker.NewOrderQueue(broker.OrderEventBuffer)}
+	if err := c.openStream(ctx, CommandSubscribeOrders, "o", st, &wireRequest{}); err != nil {
 		return nil, err
 	}
-	return q.C(), nil
+	return st.orders.C(), nil
 }
 
-// orderEvent routes an order event line to its stream's queue.
+// orderEvent routes an order event line to its stream's queue; a malformed
+// one becomes a gap (an event was lost: the subscriber must know).
 func (c *Client) orderEvent(in wireInbound) {
 	var e broker.OrderEvent
 	err := json.Unmarshal(in.Update, &e)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	q := c.orderStreams[in.Subscription]
+	st := c.streams[in.Subscription]
 	switch {
-	case q == nil:
-	case err != nil: // an event is lost: the subscriber must know
+	case st == nil || st.orders == nil:
+	case err != nil:
 		c.log.Warn("malformed order event", "subscription", in.Subscription, "error", err)
-		q.Gap(fmt.Sprintf("a malformed order event from the worker was dropped: %v", err))
+		st.orders.Gap(fmt.Sprintf("a malformed order event from the worker was dropped: %v", err))
 	default:
-		q.Send(e)
-	}
-}
-
-// endOrderStreamLocked closes order stream name's channel, once; c.mu is held.
-func (c *Client) endOrderStreamLocked(name string) {
-	if q := c.orderStreams[name]; q != nil {
-		delete(c.orderStreams, name)
-		q.Close()
+		st.orders.Send(e)
 	}
 }

@@ -272,11 +272,10 @@ func recvAnswer(t *testing.T, p *pipeServer) map[string]any {
 // order and, when its caller lets the queue fill, drops and counts them and
 // then delivers one gap event; a malformed event line is a gap too.
 func TestOrderEventsQueueOnTheHost(t *testing.T) {
-	c := &Client{log: hclog.NewNullLogger(), orderStreams: map[string]*broker.OrderQueue{}}
 	q := broker.NewOrderQueue(4)
-	c.orderStreams["o1"] = q
+	c := &Client{log: hclog.NewNullLogger(), streams: map[string]*clientStream{"o1": {orders: q}}}
 	line := func(id int) []byte {
-		b, _ := json.Marshal(wireStreamEvent{Event: eventOrder, Subscription: "o1", Time: time.Now(),
+		b, _ := json.Marshal(wireOrderEvent{Event: eventOrder, Subscription: "o1", Time: time.Now(),
 			Update: &broker.OrderEvent{Kind: broker.OrderEventStatus, Order: broker.Order{OrderID: int64(id), Status: "Submitted"}}})
 		return b
 	}
@@ -303,7 +302,7 @@ func TestOrderEventsQueueOnTheHost(t *testing.T) {
 	if _, ok := <-q.C(); ok {
 		t.Fatal("subscription_end did not close the order stream")
 	}
-	if _, ok := c.orderStreams["o1"]; ok {
+	if _, ok := c.streams["o1"]; ok {
 		t.Fatal("the ended stream is still registered")
 	}
 }

@@ -15,7 +15,7 @@ import (
 // worker answers at once and then writes event lines carrying that name, a
 // kind and the typed data, until a subscription_end event. The host ends one
 // with "unsubscribe". Account updates are the first stream; market data and
-// order status will be further kinds of the same lines.
+// order status will be further kinds of the same lines (orders: ops_orders.go).
 
 // The protocol's stream commands and event kinds.
 const (
@@ -35,32 +35,41 @@ type (
 	}
 	// wireStreamEvent is one event line of a stream.
 	wireStreamEvent struct {
-		Event        string    `json:"event"`
-		Subscription string    `json:"subscription"`
-		Time         time.Time `json:"time"`
-		Update       any       `json:"update,omitempty"` // *broker.AccountUpdate, *broker.OrderEvent (ops_orders.go)
-		Message      string    `json:"message,omitempty"`
+		Event        string                `json:"event"`
+		Subscription string                `json:"subscription"`
+		Time         time.Time             `json:"time"`
+		Update       *broker.AccountUpdate `json:"update,omitempty"`
+		Message      string                `json:"message,omitempty"`
 	}
 )
 
 // ---- worker ----
 
-// subscribeAccountUpdates opens the stream of one account's updates.
+// subscribeAccountUpdates opens a stream of account updates.
 func (s *server) subscribeAccountUpdates(req wireRequest) (any, error) {
 	as, ok := s.b.(broker.AccountStreamer)
 	if !ok {
 		return nil, fmt.Errorf("%w: the worker's Broker does not stream account updates", broker.ErrUnsupported)
 	}
-	return subscribeStream(s, req, eventAccountUpdate, func(ctx context.Context) (<-chan broker.AccountUpdate, error) {
-		return as.SubscribeAccountUpdates(ctx, req.Account)
+	return s.openStream(req, func(ctx context.Context, sub string) (func(), error) {
+		ch, err := as.SubscribeAccountUpdates(ctx, req.Account)
+		if err != nil {
+			return nil, err
+		}
+		return func() {
+			for u := range ch {
+				s.sendStreamEvent(wireStreamEvent{Event: eventAccountUpdate, Subscription: sub, Time: time.Now(), Update: &u})
+			}
+		}, nil
 	})
 }
 
-// subscribeStream opens the stream named req.Subscription with subscribe,
-// under a context that ends with unsubscribe or the worker: its answer is
-// queued before any of its events, which a goroutine then forwards as event
-// lines of kind event until the stream ends.
-func subscribeStream[T any](s *server, req wireRequest, event string, subscribe func(context.Context) (<-chan T, error)) (any, error) {
+// openStream opens the stream req names: subscribe subscribes the Broker under
+// the stream's context (done on unsubscribe and when the worker stops) and
+// returns forward, which writes the stream's events until the Broker's channel
+// is closed. The answer is queued before any event, forward runs in its own
+// goroutine, and a subscription_end line follows it.
+func (s *server) openStream(req wireRequest, subscribe func(ctx context.Context, sub string) (forward func(), err error)) (any, error) {
 	sub := req.Subscription
 	if sub == "" {
 		return nil, fmt.Errorf("%w: %s needs a \"subscription\" name", broker.ErrInvalidArgument, req.Command)
@@ -72,7 +81,7 @@ func subscribeStream[T any](s *server, req wireRequest, event string, subscribe 
 		return nil, fmt.Errorf("%w: subscription %q is live", broker.ErrInvalidArgument, sub)
 	}
 	ctx, cancel := context.WithCancel(s.runCtx)
-	ch, err := subscribe(ctx)
+	forward, err := subscribe(ctx, sub)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -86,26 +95,20 @@ func subscribeStream[T any](s *server, req wireRequest, event string, subscribe 
 	s.streams[sub] = cancel
 	s.send(encodeResponse(req.ID, subscribedData{Subscription: sub}, nil))
 	s.events.Add(1)
-	go forwardStream(s, sub, event, ch, cancel)
+	go func() {
+		defer s.events.Done()
+		defer cancel()
+		forward()
+		s.mu.Lock()
+		delete(s.streams, sub)
+		s.mu.Unlock()
+		s.sendStreamEvent(wireStreamEvent{Event: eventSubscriptionEnd, Subscription: sub, Time: time.Now(),
+			Message: "the stream ended (unsubscribed, session ended, or worker stopping)"})
+	}()
 	return nil, errAnswered
 }
 
-// forwardStream writes an event line of kind event for every value of ch,
-// then, once ch is closed, forgets the stream and writes its subscription_end.
-func forwardStream[T any](s *server, sub, event string, ch <-chan T, cancel context.CancelFunc) {
-	defer s.events.Done()
-	defer cancel()
-	for u := range ch {
-		s.sendStreamEvent(wireStreamEvent{Event: event, Subscription: sub, Time: time.Now(), Update: &u})
-	}
-	s.mu.Lock()
-	delete(s.streams, sub)
-	s.mu.Unlock()
-	s.sendStreamEvent(wireStreamEvent{Event: eventSubscriptionEnd, Subscription: sub, Time: time.Now(),
-		Message: "the stream ended (unsubscribed, session ended, or worker stopping)"})
-}
-
-func (s *server) sendStreamEvent(e wireStreamEvent) {
+func (s *server) sendStreamEvent(e any) {
 	b, err := json.Marshal(e)
 	if err != nil {
 		s.log.Warn("dropping stream event that does not encode", "error", err)
@@ -130,9 +133,21 @@ func (s *server) unsubscribe(req wireRequest) (any, error) {
 
 // ---- host ----
 
-// clientStream is one live subscription of the host.
+// clientStream is one live subscription of the host: one of its channels is
+// not nil.
 type clientStream struct {
-	ch chan broker.AccountUpdate
+	ch     chan broker.AccountUpdate
+	orders *broker.OrderQueue // ops_orders.go
+}
+
+// close closes the stream's channel. Under c.mu, once.
+func (st *clientStream) close() {
+	switch {
+	case st.ch != nil:
+		close(st.ch)
+	case st.orders != nil:
+		st.orders.Close()
+	}
 }
 
 var _ broker.AccountStreamer = (*Client)(nil)
@@ -142,24 +157,18 @@ var _ broker.AccountStreamer = (*Client)(nil)
 // worker is told to unsubscribe), when the worker ends the stream, when it
 // dies, and on Close.
 func (c *Client) SubscribeAccountUpdates(ctx context.Context, account string) (<-chan broker.AccountUpdate, error) {
-	name := "a" + strconv.FormatUint(c.nextSub.Add(1), 10)
 	st := &clientStream{ch: make(chan broker.AccountUpdate, 1)}
-	err := c.subscribe(ctx, CommandSubscribeAccountUpdates, name, &wireRequest{Account: account}, func() {
-		if c.streams == nil {
-			c.streams = map[string]*clientStream{}
-		}
-		c.streams[name] = st
-	})
-	if err != nil {
+	if err := c.openStream(ctx, CommandSubscribeAccountUpdates, "a", st, &wireRequest{Account: account}); err != nil {
 		return nil, err
 	}
 	return st.ch, nil
 }
 
-// subscribe opens stream name with command and req: register (called under
-// c.mu) records where its events go before the request is sent, as they may
-// follow the answer at once; the stream ends (unsubscribe) when ctx does.
-func (c *Client) subscribe(ctx context.Context, command, name string, req *wireRequest, register func()) error {
+// openStream registers st under a new name with prefix and sends command with
+// req naming it; once answered, the stream lives until ctx is done (then the
+// worker is told to unsubscribe), the worker ends it, dies, or Close.
+func (c *Client) openStream(ctx context.Context, command, prefix string, st *clientStream, req *wireRequest) error {
+	name := prefix + strconv.FormatUint(c.nextSub.Add(1), 10)
 	c.mu.Lock()
 	switch {
 	case c.closed:
@@ -169,7 +178,10 @@ func (c *Client) subscribe(ctx context.Context, command, name string, req *wireR
 		defer c.mu.Unlock()
 		return c.dead
 	}
-	register()
+	if c.streams == nil {
+		c.streams = map[string]*clientStream{}
+	}
+	c.streams[name] = st // before the request: its events may follow the answer at once
 	c.mu.Unlock()
 	req.Subscription = name
 	if err := c.call(ctx, command, req, nil); err != nil {
@@ -193,11 +205,11 @@ func (c *Client) unsubscribe(name string) {
 
 // streamEvent routes an event line of a stream.
 func (c *Client) streamEvent(in wireInbound) {
-	if in.Event == eventSubscriptionEnd {
+	switch in.Event {
+	case eventSubscriptionEnd:
 		c.endStream(in.Subscription)
 		return
-	}
-	if in.Event == eventOrder {
+	case eventOrder:
 		c.orderEvent(in)
 		return
 	}
@@ -213,7 +225,7 @@ func (c *Client) streamEvent(in wireInbound) {
 	u.Values, u.Portfolio = nonNil(u.Values), nonNil(u.Portfolio)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st := c.streams[in.Subscription]; st != nil {
+	if st := c.streams[in.Subscription]; st != nil && st.ch != nil {
 		broker.Latest(st.ch, u)
 	}
 }
@@ -224,9 +236,8 @@ func (c *Client) endStream(name string) {
 	defer c.mu.Unlock()
 	if st := c.streams[name]; st != nil {
 		delete(c.streams, name)
-		close(st.ch)
+		st.close()
 	}
-	c.endOrderStreamLocked(name)
 }
 
 // endStreams closes every stream (the worker died or the Client closed).
@@ -235,9 +246,6 @@ func (c *Client) endStreams() {
 	defer c.mu.Unlock()
 	for name, st := range c.streams {
 		delete(c.streams, name)
-		close(st.ch)
-	}
-	for name := range c.orderStreams {
-		c.endOrderStreamLocked(name)
+		st.close()
 	}
 }
