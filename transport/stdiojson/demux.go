@@ -160,7 +160,7 @@ func (c *Client) route(line []byte, tooLong bool) bool {
 	if tooLong {
 		id, _ := parseID(peekID(line))
 		c.log.Error("line from worker too long", "limit", c.cfg.maxLine)
-		return c.deliver(id, result{err: fmt.Errorf("%w: response longer than %d bytes", broker.ErrProtocol, c.cfg.maxLine)})
+		return c.deliver(id, result{lost: true, err: fmt.Errorf("%w: response longer than %d bytes", broker.ErrProtocol, c.cfg.maxLine)})
 	}
 	if len(bytesTrimSpace(line)) == 0 {
 		return false
@@ -216,30 +216,31 @@ func (c *Client) deliver(id uint64, r result) bool {
 
 // call makes one request on behalf of a Broker method.
 func (c *Client) call(ctx context.Context, command string, req *wireRequest, out any) error {
-	_, err := c.callSent(ctx, command, req, out)
+	_, err := c.callLost(ctx, command, req, out)
 	return err
 }
 
-// callSent is call that also reports whether the request line was written to
-// the worker's input, after which the worker may have acted on it whatever
-// the error (ops_orders.go turns such errors into ErrOutcomeUnknown).
-func (c *Client) callSent(ctx context.Context, command string, req *wireRequest, out any) (sent bool, err error) {
+// callLost is call that also reports whether the request line reached the
+// worker's input and then no answer could be read (the worker died, the
+// context ended, Close came, the answer was unreadable): the worker may have
+// acted on it (ops_orders.go turns such errors into ErrOutcomeUnknown).
+func (c *Client) callLost(ctx context.Context, command string, req *wireRequest, out any) (lost bool, err error) {
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
 	if closed {
 		return false, fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
 	}
-	sent, err = c.exchange(ctx, command, req, out, true)
+	lost, err = c.exchange(ctx, command, req, out, true)
 	if err != nil && !errors.Is(err, broker.ErrClosed) && ctx.Err() == nil {
 		c.mu.Lock()
 		closed = c.closed
 		c.mu.Unlock()
 		if closed { // Close overtook the call (its disconnect, or the worker's exit)
-			return sent, fmt.Errorf("stdiojson: %s: %w (%v)", command, broker.ErrClosed, err)
+			return lost, fmt.Errorf("stdiojson: %s: %w (%v)", command, broker.ErrClosed, err)
 		}
 	}
-	return sent, err
+	return lost, err
 }
 
 // rawCall sends a request and waits for its answer, ctx, or the worker's death.
@@ -250,8 +251,9 @@ func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, 
 	return err
 }
 
-// exchange is rawCall that also reports whether the request line was written.
-func (c *Client) exchange(ctx context.Context, command string, req *wireRequest, out any, public bool) (sent bool, _ error) {
+// exchange is rawCall that also reports whether the request line was written
+// and then no answer of the worker could be read (see callLost).
+func (c *Client) exchange(ctx context.Context, command string, req *wireRequest, out any, public bool) (lost bool, _ error) {
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("stdiojson: %s: %w", command, err)
 	}
@@ -306,24 +308,24 @@ func (c *Client) exchange(ctx context.Context, command string, req *wireRequest,
 		return true, fmt.Errorf("stdiojson: %s: %w", command, err)
 	}
 	if r.err != nil {
-		return true, fmt.Errorf("stdiojson: %s: %w", command, r.err)
+		return r.lost, fmt.Errorf("stdiojson: %s: %w", command, r.err)
 	}
 	if out == nil {
-		return true, nil
+		return false, nil
 	}
 	err = decodeAnswer(r.data, out)
 	if err != nil && r.fastID != nil {
 		if in, ok := reparse(r.fastID, r.data); ok {
 			if in.Status == statusError {
-				return true, fmt.Errorf("stdiojson: %s: %w", command, broker.ErrorFromCode(in.Code, in.Error, in.IBCode))
+				return false, fmt.Errorf("stdiojson: %s: %w", command, broker.ErrorFromCode(in.Code, in.Error, in.IBCode))
 			}
 			err = decodeAnswer(in.Data, out)
 		}
 	}
 	if err != nil {
-		return true, fmt.Errorf("%w: %s answer: %v", broker.ErrProtocol, command, err)
+		return true, fmt.Errorf("%w: %s answer: %v", broker.ErrProtocol, command, err) // a success we cannot read
 	}
-	return true, nil
+	return false, nil
 }
 
 // decodeAnswer decodes an answer's data into out.

@@ -73,20 +73,18 @@ func (c *Client) CancelOrder(ctx context.Context, orderID int64) error {
 	return c.orderCall(ctx, broker.OpCancelOrder, &wireRequest{OrderID: orderID}, nil)
 }
 
-// orderCall makes an order request. Once its line was written, a lost answer
-// is ErrOutcomeUnknown (wrapping the cause: ErrUnavailable when the worker
-// died, ErrClosed, or the context's error); before that, the cause alone, as
-// nothing reached the worker.
+// orderCall makes an order request. When its line reached the worker and no
+// answer of the worker could be read (it died, the context ended, Close came,
+// the answer was unreadable), the error is ErrOutcomeUnknown wrapping the
+// cause (ErrUnavailable when the worker died): the worker may have sent the
+// order. Otherwise the error is the worker's answer, or the cause alone when
+// nothing was written.
 func (c *Client) orderCall(ctx context.Context, op broker.Op, req *wireRequest, out any) error {
-	sent, err := c.callSent(ctx, string(op), req, out)
-	if err == nil || !sent || errors.Is(err, broker.ErrOutcomeUnknown) {
+	lost, err := c.callLost(ctx, string(op), req, out)
+	if err == nil || !lost || errors.Is(err, broker.ErrOutcomeUnknown) {
 		return err
 	}
-	if errors.Is(err, broker.ErrUnavailable) || errors.Is(err, broker.ErrClosed) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %s reached the worker and its answer was lost: %w", broker.ErrOutcomeUnknown, op, err)
-	}
-	return err
+	return fmt.Errorf("%w: %s reached the worker and its answer was lost: %w", broker.ErrOutcomeUnknown, op, err)
 }
 
 // orderTrader is the worker's Broker as an OrderTrader, or ErrUnsupported.

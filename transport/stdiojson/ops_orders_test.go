@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -22,7 +23,8 @@ func init() {
 // orderFaults is a memBroker whose PlaceOrder misbehaves by the order's key:
 // "exit" ends the worker process once the order is received, "block" waits
 // for the call's context and then reports the outcome unknown, as the
-// adapter does for an order sent and not acknowledged.
+// adapter does for an order sent and not acknowledged, "unavailable" answers
+// unavailable, as a robust worker with an open breaker does.
 type orderFaults struct{ *memBroker }
 
 func (f orderFaults) PlaceOrder(ctx context.Context, r broker.OrderRequest) (broker.PlacedOrder, error) {
@@ -32,6 +34,8 @@ func (f orderFaults) PlaceOrder(ctx context.Context, r broker.OrderRequest) (bro
 	case "block":
 		<-ctx.Done()
 		return broker.PlacedOrder{}, errors.Join(broker.ErrOutcomeUnknown, ctx.Err())
+	case "unavailable": // the worker's own verdict (a robust worker's open breaker): nothing was sent
+		return broker.PlacedOrder{}, fmt.Errorf("robust: circuit breaker open: %w", broker.ErrUnavailable)
 	}
 	return f.memBroker.PlaceOrder(ctx, r)
 }
@@ -158,6 +162,10 @@ func TestOrderOutcomeUnknownWhenTheWorkerDies(t *testing.T) {
 	events, err := c.SubscribeOrders(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	_, err = c.PlaceOrder(ctx, orderReq("unavailable", broker.ActionBuy, "1", "AAPL", broker.OrderMarket, ""))
+	if !errors.Is(err, broker.ErrUnavailable) || errors.Is(err, broker.ErrOutcomeUnknown) {
+		t.Errorf("the worker's own unavailable answer = %v, want ErrUnavailable only (its verdict: nothing sent)", err)
 	}
 	_, err = c.PlaceOrder(ctx, orderReq("exit", broker.ActionBuy, "1", "AAPL", broker.OrderMarket, ""))
 	if !errors.Is(err, broker.ErrOutcomeUnknown) || !errors.Is(err, broker.ErrUnavailable) {
