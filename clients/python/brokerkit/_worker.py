@@ -97,7 +97,7 @@ class Worker:
                     self._send_nowait({"id": next(self._ids), "command": "cancel", "target": rid})
                 raise OutcomeUnknown(f"{command}: no answer within {timeout}s after it reached the worker "
                                      f"(pid {self.pid}); the order may exist") from e
-            except WorkerUnavailable as e:
+            except WorkerExited as e:  # the worker's death, not its own "unavailable" answer (nothing sent)
                 raise OutcomeUnknown(f"{command}: the worker (pid {self.pid}) died after receiving it; "
                                      f"the order may exist: {e}") from e
         except (asyncio.TimeoutError, asyncio.CancelledError):

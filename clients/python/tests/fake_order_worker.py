@@ -45,6 +45,9 @@ for line in sys.stdin:
         if key == "readonly":
             send({"id": rid, "status": "error", "code": "read_only", "error": "read-only session"})
             continue
+        if key == "unavailable":  # the worker's own verdict (a robust worker's open breaker): nothing was sent
+            send({"id": rid, "status": "error", "code": "unavailable", "error": "robust: circuit breaker open"})
+            continue
         if key == "reject":
             send({"id": rid, "status": "error", "code": "rejected", "error": "ib error 201: rejected", "ib_code": 201})
             continue

@@ -31,6 +31,9 @@ async def test_place_order_sends_exact_decimals_and_typed_errors():
         with pytest.raises(brokerkit.Rejected) as e:
             await client.place_order("reject", "AAPL", "BUY", 1)
         assert e.value.ib_code == 201 and e.value.code == "rejected"
+        with pytest.raises(brokerkit.WorkerUnavailable) as u:  # the worker's own answer: not OutcomeUnknown
+            await client.place_order("unavailable", "AAPL", "BUY", 1)
+        assert not isinstance(u.value, brokerkit.OutcomeUnknown)
 
 
 @pytest.mark.asyncio
@@ -40,7 +43,7 @@ async def test_worker_death_after_place_order_is_outcome_unknown():
         pid = client.pid
         with pytest.raises(brokerkit.OutcomeUnknown) as e:
             await client.place_order("die", "AAPL", "BUY", 1)
-        assert isinstance(e.value.__cause__, brokerkit.WorkerUnavailable)
+        assert isinstance(e.value.__cause__, brokerkit.WorkerExited)
         # Never retried: the next order goes to the restarted worker and is placed once.
         placed = await client.place_order("after", "AAPL", "BUY", 1, timeout=10)
         assert placed.key == "after" and client.pid != pid
