@@ -1,6 +1,6 @@
 module github.com/brokerkit/brokerkit
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/google/go-cmp v0.7.0
@@ -9,9 +9,9 @@ require (
 	github.com/rs/zerolog v1.34.0
 	github.com/scmhub/ibapi v0.10.47
 	go.uber.org/goleak v1.3.0
-	golang.org/x/sys v0.41.0
-	google.golang.org/grpc v1.61.0
-	google.golang.org/protobuf v1.36.11
+	golang.org/x/sys v0.49.0
+	google.golang.org/grpc v1.85.0
+	google.golang.org/protobuf v1.36.12
 	pgregory.net/rapid v1.3.0
 )
 
@@ -23,7 +23,7 @@ require (
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/oklog/run v1.1.0 // indirect
 	github.com/robaho/fixed v0.0.0-20251201003256-beee5759f86a // indirect
-	golang.org/x/net v0.38.0 // indirect
-	golang.org/x/text v0.23.0 // indirect
-	google.golang.org/genproto/googleapis/rpc v0.0.0-20231106174013-bbf56f31fb17 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
 )

@@ -213,7 +213,7 @@ func grpcEcho(b *testing.B, withTLS bool) *grpc.ClientConn {
 	}
 	opts := append(grpclink.DialOptions(), grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
-	conn, err := grpc.Dial("unix://"+sock, opts...)
+	conn, err := grpc.NewClient("unix://"+sock, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

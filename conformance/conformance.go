@@ -135,7 +135,7 @@ type Case struct {
 
 // Cases lists every case Run runs, in order.
 func Cases() []Case {
-	return []Case{
+	return append([]Case{
 		{"Connect", TestConnect},
 		{"InvalidParams", TestInvalidParams},
 		{"Positions", TestPositions},
@@ -169,7 +169,7 @@ func Cases() []Case {
 		{"HistoricalBars", TestHistoricalBars},
 		{"MarketDataCancel", TestMarketDataCancel},
 		{"Pacing", TestPacing},
-	}
+	}, quoteStreamCases()...)
 }
 
 // NewEnv starts a fake gateway serving s on 127.0.0.1:0, closed by t.Cleanup,

@@ -65,3 +65,19 @@ func TestRecordHang(t *testing.T) {
 		t.Errorf("Record returned after %v, want about Features.CaseTimeout (%v)", d, timeout)
 	}
 }
+
+// TestQuoteCasesSkipWithoutCapability: a Broker without broker.QuoteStreamer
+// skips every quote stream case, naming the capability.
+func TestQuoteCasesSkipWithoutCapability(t *testing.T) {
+	for _, c := range conformance.Cases() {
+		if !strings.HasPrefix(c.Name, "QuoteStream") {
+			continue
+		}
+		res := conformance.Record(c, func(t conformance.TB, env conformance.Env) broker.Broker {
+			return struct{ broker.Broker }{newAdapter(t, env)}
+		}, conformance.Features{})
+		if !res.Skipped || res.Failed() || !strings.Contains(res.Reason, "broker.QuoteStreamer") {
+			t.Errorf("%s over a Broker without QuoteStreamer: %+v, want a skip naming it", c.Name, res)
+		}
+	}
+}

@@ -91,6 +91,13 @@ type StateMachineFeatures struct {
 //     broker.ErrNotConnected, or with Features.Reconnects succeed again;
 //   - Notices: IB 1100 then 1101 or 1102 reach subscribers as connection
 //     lost and restored, and the session stays usable;
+//   - Quote and QuoteCancel (with broker.QuoteStreamer): a stream of a drawn
+//     instrument must fail as the model says or converge to the script's
+//     quote (the fields a moving quote's walk leaves alone); it stays open
+//     across actions until QuoteCancel closes it (promptly, its line leaving
+//     the gateway), Disconnect, Close, a drop, a crash or IB 1101 end it
+//     (with Features.Reconnects only Disconnect and Close do: the Broker
+//     subscribes again on the new session);
 //   - Crash (with Features.Crash): the worker process is killed; with
 //     Features.Reconnects the Broker recovers, else every later call fails
 //     at once with broker.ErrUnavailable (and Close succeeds).
@@ -98,7 +105,7 @@ type StateMachineFeatures struct {
 // After every action the answers must equal the model's (go-cmp, decimals
 // exact) or be the typed error the model predicts; the invariant is that the
 // gateway holds exactly one live session while the model is connected and
-// none otherwise. At the end of each check the gateway's script changes once
+// none otherwise, and one market data line per open quote stream. At the end of each check the gateway's script changes once
 // more (SetScript, with a session), then the Broker is closed, every method
 // must fail with broker.ErrClosed, a worker process (a Broker with an
 // Exited() <-chan struct{} method) must have exited, the gateway must see
@@ -178,6 +185,7 @@ type machine struct {
 	dead      bool                  // the worker crashed and nothing restarts it
 	mdType    broker.MarketDataType // the session's market data type (live from each new session)
 	barsAsked map[string]bool       // historical windows asked for in this check (IB paces repeats)
+	quotes    []*modelQuote         // the quote streams open (statemachine_quotes.go)
 
 	// pingAnswerMayBeLate: a request answered by CURRENT_TIME (a Ping, or a
 	// Positions fence) was abandoned in this check, so its answer may come
@@ -213,30 +221,32 @@ func runMachine(t *rapid.T, newBroker Factory, f StateMachineFeatures) {
 	}
 
 	actions := map[string]func(*rapid.T){
-		"Connect":    m.connect,
-		"Disconnect": m.disconnect,
-		"Accounts":   m.accountsCall,
-		"Positions":  m.positionsCall,
-		"Summary":    m.summaryCall,
-		"Ping":       m.pingCall,
-		"Updates":    m.accountUpdatesCall,
-		"Executions": m.executionsCall,
-		"Orders":     m.ordersCall,
-		"Stream":     m.streamCall,
-		"Burst":      m.burst,
-		"SetScript":  m.setScript,
-		"Slow":       m.toggleSlow,
-		"CancelSlow": m.cancelSlow,
-		"CancelMid":  m.cancelMidCall,
-		"Stall":      m.stall,
-		"Refuse":     m.refuse,
-		"Drop":       m.drop,
-		"Notices":    m.notices,
-		"Details":    m.detailsCall,
-		"Snapshot":   m.snapshotCall,
-		"Bars":       m.barsCall,
-		"MDType":     m.marketTypeCall,
-		"":           m.invariants,
+		"Connect":     m.connect,
+		"Disconnect":  m.disconnect,
+		"Accounts":    m.accountsCall,
+		"Positions":   m.positionsCall,
+		"Summary":     m.summaryCall,
+		"Ping":        m.pingCall,
+		"Updates":     m.accountUpdatesCall,
+		"Executions":  m.executionsCall,
+		"Orders":      m.ordersCall,
+		"Stream":      m.streamCall,
+		"Burst":       m.burst,
+		"SetScript":   m.setScript,
+		"Slow":        m.toggleSlow,
+		"CancelSlow":  m.cancelSlow,
+		"CancelMid":   m.cancelMidCall,
+		"Stall":       m.stall,
+		"Refuse":      m.refuse,
+		"Drop":        m.drop,
+		"Notices":     m.notices,
+		"Details":     m.detailsCall,
+		"Snapshot":    m.snapshotCall,
+		"Bars":        m.barsCall,
+		"MDType":      m.marketTypeCall,
+		"Quote":       m.quoteCall,
+		"QuoteCancel": m.quoteCancel,
+		"":            m.invariants,
 	}
 	if f.Crash != nil {
 		actions["Crash"] = m.crash
@@ -345,7 +355,8 @@ func (m *machine) cancelMidCall(t *rapid.T) {
 	expect(t, "Ping after a call cancelled mid-call", m.b.Ping(ctx2), nil)
 }
 
-// invariants: the gateway holds exactly the model's sessions.
+// invariants: the gateway holds exactly the model's sessions, and one market
+// data line per open quote stream.
 func (m *machine) invariants(t *rapid.T) {
 	want := 0
 	if m.connected {
@@ -355,6 +366,7 @@ func (m *machine) invariants(t *rapid.T) {
 	for {
 		ids := m.env.Gateway.LiveClientIDs()
 		if len(ids) == want && (want == 0 || ids[0] == m.env.ClientID) {
+			m.quoteLines(t)
 			return
 		}
 		if time.Now().After(deadline) {
@@ -372,6 +384,7 @@ func (m *machine) finish(t *rapid.T, before goleak.Option) {
 	if err := m.b.Close(); err != nil && !(m.dead && errors.Is(err, broker.ErrUnavailable)) {
 		t.Fatalf("Close: %v", err)
 	}
+	m.quotesLost(t, "after Close", false)
 	ctx, cancel := m.ctx(t)
 	defer cancel()
 	cs := calls(m.b)

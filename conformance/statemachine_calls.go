@@ -54,6 +54,7 @@ func (m *machine) disconnect(t *rapid.T) {
 		err = nil // the crashed worker cannot be told; nil would do as well
 	}
 	expect(t, "Disconnect", err, nil)
+	m.quotesLost(t, "after Disconnect", false)
 	m.connected = false
 	waitGatewayIdle(t, m.env, "after Disconnect")
 }

@@ -73,11 +73,13 @@ func (m *machine) drop(t *rapid.T) {
 	})
 	if m.f.Reconnects {
 		m.awaitRecovery(t, "after a gateway drop")
+		m.quotesLost(t, "after a gateway drop", true)
 		return
 	}
 	ctx, cancel := m.ctx(t)
 	defer cancel()
 	expect(t, "Ping after a gateway drop", m.b.Ping(ctx), broker.ErrNotConnected)
+	m.quotesLost(t, "after a gateway drop", false)
 	m.connected = false
 }
 
@@ -126,6 +128,9 @@ func (m *machine) notices(t *rapid.T) {
 	ctx, cancel := m.ctx(t)
 	defer cancel()
 	expect(t, "Ping after notices", m.b.Ping(ctx), nil)
+	if restored == broker.IBCodeRestoredDataLost { // the gateway forgot its market data lines
+		m.quotesLost(t, "after IB 1101", true)
+	}
 }
 
 func (m *machine) crash(t *rapid.T) {
@@ -135,8 +140,10 @@ func (m *machine) crash(t *rapid.T) {
 	m.f.Crash(t, m.b)
 	if m.f.Reconnects {
 		m.awaitRecovery(t, "after the worker crashed")
+		m.quotesLost(t, "after the worker crashed", true)
 		return
 	}
+	m.quotesLost(t, "after the worker crashed", false)
 	m.dead, m.connected = true, false
 	// The crash is noticed asynchronously (the pipe or connection closing);
 	// from then on every call must fail at once with ErrUnavailable.

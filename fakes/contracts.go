@@ -68,6 +68,11 @@ type Instrument struct {
 	// Seed (0: the con id), one tick of MinTick per step; 0 keeps it static.
 	TicksPerSecond float64
 	Seed           int64
+	// StepInBidSize ends every random-walk step with a TICK_SIZE bid size
+	// equal to the step's number (1, 2, ...), so that a subscriber's bid size
+	// names the newest step it has seen: with WithTickHook, a latency
+	// benchmark matches what it received to when the gateway wrote it.
+	StepInBidSize bool
 }
 
 // InstrumentQuote is an instrument's top of book when a subscription starts.

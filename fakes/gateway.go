@@ -56,6 +56,7 @@ type options struct {
 	maxVersion       int
 	records          RecordLimits
 	handshakeTimeout time.Duration
+	tickHook         func(TickWrite)
 }
 
 // RecordLimits bound what the gateway remembers for Connections, so that a
@@ -331,14 +332,17 @@ func (g *Gateway) DropConnections() int {
 
 // Notify sends ERR_MSG with id -1, code and msg ("" means NoticeText(code)) to
 // every live API connection (START_API done, not half-open) and returns how many
-// it reached.
+// it reached. 1101 ("connectivity restored, data lost") also makes each
+// connection forget its market data streams, as IB does: nothing of them is
+// sent after the notice, and the client must subscribe again (1102, "data
+// maintained", keeps them).
 func (g *Gateway) Notify(code int64, msg string) int {
 	if msg == "" {
 		msg = NoticeText(code)
 	}
 	n := 0
 	for _, c := range g.live(true) {
-		if c.sendError(-1, code, msg) == nil {
+		if c.notify(code, msg) == nil {
 			n++
 		}
 	}

@@ -99,6 +99,7 @@ type marketState struct {
 // mdSub is one market data request.
 type mdSub struct {
 	reqID     int64
+	clientID  int64 // of its connection, for WithTickHook
 	in        Instrument
 	delayed   bool
 	snapshot  bool
@@ -146,6 +147,7 @@ func (c *conn) replyMarketDataType(v int, fields []string) [][]string {
 // deltaNeutral[,conId,delta,price],genericTicks,snapshot[,regulatory][,options]".
 func (c *conn) replyMktData(sc Script, v int, fields []string) [][]string {
 	reqID := intField(fields, 2, -1)
+	clientID := c.clientID()
 	errAnswer := func(code int64) [][]string { return [][]string{errorFields(v, reqID, code, NoticeText(code))} }
 	r := contractFieldsAt(fields, 3)
 	i := 15
@@ -198,6 +200,7 @@ func (c *conn) replyMktData(sc Script, v int, fields []string) [][]string {
 	}
 	out = append(out, []string{itoa(outMarketDataType), "1", i64(reqID), itoa(shown)})
 	s := newSub(reqID, in, delayed, snapshot)
+	s.clientID = clientID
 	s.moving = !snapshot && in.TicksPerSecond > 0 && shown != mdFrozen && shown != mdDelayedFrozen
 	ticks := s.initialTicks()
 	if snapshot {
@@ -416,10 +419,18 @@ func (c *conn) pumpOnceLocked(m *marketState, mf MarketFaults, now time.Time) (b
 				break
 			}
 			s.steps++
-			for _, f := range s.step(now) {
+			msgs := s.step(now)
+			if s.in.StepInBidSize {
+				msgs = append(msgs, s.tickSize(tickBidSize, itoa(s.steps)))
+			}
+			for _, f := range msgs {
 				if c.send(f...) != nil {
 					return false, false
 				}
+			}
+			if hook := c.g.opts.tickHook; hook != nil {
+				hook(TickWrite{ClientID: s.clientID, ReqID: s.reqID, ConID: s.in.Contract.ConID, Step: int64(s.steps),
+					At: time.Now()})
 			}
 		}
 	}

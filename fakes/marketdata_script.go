@@ -42,6 +42,7 @@ type (
 		Quote           jsonQuote    `json:"quote"`
 		TicksPerSecond  float64      `json:"ticks_per_second,omitempty"`
 		Seed            int64        `json:"seed,omitempty"`
+		StepInBidSize   bool         `json:"step_in_bid_size,omitempty"`
 	}
 	jsonQuote struct {
 		Bid      string `json:"bid,omitempty"`
@@ -86,7 +87,7 @@ func marshalInstruments(ins []Instrument) []jsonInstrument {
 		out = append(out, jsonInstrument{Contract: marshalContract(in.Contract), PrimaryExchange: in.PrimaryExchange,
 			LongName: in.LongName, MinTick: decText(in.MinTick), TimeZone: in.TimeZone, TradingHours: in.TradingHours,
 			LiquidHours: in.LiquidHours, ValidExchanges: in.ValidExchanges, DelayedOnly: in.DelayedOnly,
-			Halted: in.Halted, TicksPerSecond: in.TicksPerSecond, Seed: in.Seed,
+			Halted: in.Halted, TicksPerSecond: in.TicksPerSecond, Seed: in.Seed, StepInBidSize: in.StepInBidSize,
 			Quote: jsonQuote{Bid: decText(q.Bid), Ask: decText(q.Ask), Last: decText(q.Last), Close: decText(q.Close),
 				Open: decText(q.Open), High: decText(q.High), Low: decText(q.Low), BidSize: decText(q.BidSize),
 				AskSize: decText(q.AskSize), LastSize: decText(q.LastSize), Volume: decText(q.Volume)}})
@@ -103,7 +104,7 @@ func unmarshalInstruments(js []jsonInstrument, bad func(string, ...any) error) (
 			LocalSymbol: c.LocalSymbol, TradingClass: c.TradingClass}, PrimaryExchange: j.PrimaryExchange,
 			LongName: j.LongName, TimeZone: j.TimeZone, TradingHours: j.TradingHours, LiquidHours: j.LiquidHours,
 			ValidExchanges: j.ValidExchanges, DelayedOnly: j.DelayedOnly, Halted: j.Halted,
-			TicksPerSecond: j.TicksPerSecond, Seed: j.Seed}
+			TicksPerSecond: j.TicksPerSecond, Seed: j.Seed, StepInBidSize: j.StepInBidSize}
 		q := j.Quote
 		for _, d := range []struct {
 			name string

@@ -117,8 +117,10 @@ func (c *conn) paced(sc Script, v int, fields []string) [][]string {
 	case itoa(inReqMarketDataType):
 		return c.replyMarketDataType(v, fields)
 	case itoa(inReqMktData):
+		defer c.g.noteMarketChange()
 		return c.replyMktData(sc, v, fields)
 	case itoa(inCancelMktData):
+		defer c.g.noteMarketChange()
 		return c.replyCancelMktData(fields)
 	case itoa(inReqHistoricalData):
 		h := parseHistorical(v, fields)

@@ -13,8 +13,8 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 gobin=$tmp/bin
-GOBIN=$gobin go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
-GOBIN=$gobin go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
+GOBIN=$gobin go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+GOBIN=$gobin go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 export PATH="$gobin:$PATH"
 
 protoc --proto_path=transport/goplugin/internal/pb \

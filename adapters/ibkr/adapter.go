@@ -89,6 +89,7 @@ type Adapter struct {
 	closing      context.Context         // done once Close starts: aborts a Connect in flight
 	startClose   context.CancelFunc
 	reqIDs       atomic.Int64
+	lastOrderID  atomic.Int64  // the last order id allocated, in any session (orders.go)
 	pace         *pacer        // IB's message and historical pacing, across sessions
 	libLog       *hclog.Logger // this Adapter's registration as scmhub's logger
 

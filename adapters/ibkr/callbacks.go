@@ -57,10 +57,11 @@ func (s *session) ManagedAccounts(accounts []string) {
 	s.checkReadyLocked()
 }
 
-// NextValidID records that NEXT_VALID_ID has arrived.
-func (s *session) NextValidID(int64) {
+// NextValidID records NEXT_VALID_ID, the lowest order id the gateway accepts.
+func (s *session) NextValidID(id int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.nextValidIDLocked(id)
 	s.haveNextID = true
 	s.checkReadyLocked()
 }
@@ -160,6 +161,10 @@ func (s *session) AccountSummaryEnd(reqID int64) {
 func (s *session) Error(reqID int64, _ int64, code int64, msg string, _ string) {
 	apiErr := &broker.APIError{ReqID: reqID, Code: code, Message: msg}
 	s.mu.Lock()
+	if s.orderErrorLocked(apiErr) { // an order with a request in flight (orders.go)
+		s.mu.Unlock()
+		return
+	}
 	// 10167 (delayed data displayed) is a warning: delayed ticks follow.
 	if reqID >= 0 && code != broker.IBCodeDisplayingDelayed && s.finishByIDLocked(reqID, apiErr) {
 		s.mu.Unlock()
@@ -272,8 +277,14 @@ func (s *session) AccountDownloadEnd(account string) {
 	}
 }
 
-// OpenOrder adds an OPEN_ORDER row to the open orders request, if any.
-func (s *session) OpenOrder(_ int64, c *ibapi.Contract, o *ibapi.Order, st *ibapi.OrderState) {
+// OpenOrder updates the order's track (orders.go) and adds the row to the
+// open orders request, if any.
+func (s *session) OpenOrder(id int64, c *ibapi.Contract, o *ibapi.Order, st *ibapi.OrderState) {
+	if x, err := orderFromIB(c, o, st); err == nil {
+		s.mu.Lock()
+		s.orderUpdateLocked(id, &x, x.Status, nil, x.PermID)
+		s.mu.Unlock()
+	}
 	s.addOrder(listOpenOrders, c, o, st)
 }
 
@@ -316,11 +327,14 @@ func (s *session) addOrder(k listKind, c *ibapi.Contract, o *ibapi.Order, st *ib
 	}
 }
 
-// OrderStatus updates the status and filled quantity of an order in the open
-// orders request, if it holds that order.
-func (s *session) OrderStatus(_ int64, status string, filled, _ ibapi.Decimal, _ float64, permID, _ int64, _ float64, _ int64, _ string, _ float64) {
+// OrderStatus updates the order's track (orders.go) and the status and filled
+// quantity of the order in the open orders request, if it holds that order.
+func (s *session) OrderStatus(id int64, status string, filled, _ ibapi.Decimal, _ float64, permID, _ int64, _ float64, _ int64, _ string, _ float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if f, err := optDecimal(filled); err == nil {
+		s.orderUpdateLocked(id, nil, status, &f, permID)
+	}
 	r := s.lists[listOpenOrders]
 	if r == nil {
 		return
@@ -348,6 +362,10 @@ func (s *session) endList(k listKind) {
 func (s *session) ExecDetails(reqID int64, c *ibapi.Contract, e *ibapi.Execution) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if reqID == -1 { // a fill as it happens (orders_events.go)
+		s.fillLocked(c, e)
+		return
+	}
 	r, ok := s.byID[reqID].(*execReq)
 	if !ok {
 		return
@@ -383,6 +401,7 @@ func (s *session) ExecDetailsEnd(reqID int64) {
 func (s *session) CommissionAndFeesReport(c ibapi.CommissionAndFeesReport) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.commissionLocked(c)
 	for id, req := range s.byID {
 		r, ok := req.(*execReq)
 		if !ok {

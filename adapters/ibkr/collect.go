@@ -80,8 +80,9 @@ type request struct {
 	fields    []string             // after the id
 	pb        func() proto.Message // the protobuf form
 	call      func(*ibapi.EClient)
-	viaClient bool // always through scmhub (Connect's first ping, see Adapter.Connect)
-	paced     bool // its pacing slot was taken, with the caller's context (pacing.go)
+	viaClient bool   // always through scmhub (Connect's first ping, see Adapter.Connect)
+	paced     bool   // its pacing slot was taken, with the caller's context (pacing.go)
+	raw       []byte // the whole frame, built by scmhub (orders_frames.go); fields and pb unused
 }
 
 // frame encodes r as one TWS frame in the form scmhub uses at server version
@@ -90,6 +91,9 @@ type request struct {
 // integer, followed by the text fields or, from the version scmhub's
 // PROTOBUF_MSG_IDS names for r, by the protobuf body under id+200.
 func (r request) frame(v int) ([]byte, error) {
+	if r.raw != nil {
+		return r.raw, nil
+	}
 	b := make([]byte, 4, 64) // length, filled in last
 	switch since, ok := ibapi.PROTOBUF_MSG_IDS[r.id]; {
 	case v < int(ibapi.MIN_SERVER_VER_PROTOBUF):

@@ -25,7 +25,8 @@ import (
 // NEXT_VALID_ID, or for error 326 (client id in use).
 // An IPv6 host literal fails with broker.ErrUnsupported (scmhub dials IPv4
 // only). p.ReadOnly is not sent: the TWS API has no read-only flag on the wire (it is a
-// gateway setting), and this adapter never places orders.
+// gateway setting); the session refuses order operations locally instead
+// (broker.ErrReadOnly, nothing sent).
 func (a *Adapter) Connect(ctx context.Context, p broker.ConnectParams) (broker.ConnectInfo, error) {
 	if err := p.Validate(); err != nil {
 		return broker.ConnectInfo{}, err
@@ -80,6 +81,7 @@ func (a *Adapter) Connect(ctx context.Context, p broker.ConnectParams) (broker.C
 
 	// 2. Handshake through scmhub, under a watchdog.
 	s := newSession(a)
+	s.ord.readOnly = p.ReadOnly
 	ec := ibapi.NewEClient(s)
 	if a.opts.connectOptions != "" {
 		ec.SetConnectionOptions(a.opts.connectOptions)

@@ -47,6 +47,25 @@
 // context (WithPacing, docs/adr/0015). Other clients of the gateway are not
 // counted.
 //
+// # Orders
+//
+// The Adapter implements broker.OrderTrader and broker.OrderStreamer
+// (docs/adr/0016). Order ids are allocated by the Adapter: never below the
+// session's NEXT_VALID_ID nor at or below any id it used before, in any
+// session, and sent in allocation order; a gateway that still refuses an id as
+// a duplicate (IB 103) is asked for a fresh one (REQ_IDS) and the order is
+// placed once more. The idempotency key travels as the orderRef; within a
+// session a key makes one order. PlaceOrder returns at the gateway's first
+// OPEN_ORDER or ORDER_STATUS for the id, or its ERR_MSG naming the id (201 and
+// 110 broker.ErrRejected, 321 in read-only mode broker.ErrReadOnly); a session
+// lost or a context ended in between is broker.ErrOutcomeUnknown. A session
+// connected with ConnectParams.ReadOnly refuses every order operation with
+// broker.ErrReadOnly and sends nothing. The PLACE_ORDER, CANCEL_ORDER and
+// REQ_IDS frames are scmhub's own, built on an offline EClient at the
+// session's server version (orders_frames.go). A ModifyOrder is acknowledged
+// by the next OPEN_ORDER or ORDER_STATUS of the order, which may be an
+// unprompted status sent before the gateway read the modification.
+//
 // # Decimals
 //
 // scmhub rounds quantities to 7 fractional digits and carries average costs

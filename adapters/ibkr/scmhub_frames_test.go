@@ -92,7 +92,7 @@ func TestRequestFramesMatchScmhub(t *testing.T) {
 				reqContractData(v, 1048578, stock), reqContractData(v, 1048579, option), reqMktData(v, 1048580, option, true), reqMktData(v, 1048583, stock, false),
 				cancelMktData(1048580), cancelMktData(1048583), reqMarketDataType(3), reqHistorical(v, 1048581, stock, bars),
 				reqHistorical(v, 1048582, option, broker.BarsRequest{Duration: "2 W", BarSize: "1 day", WhatToShow: "MIDPOINT"}),
-				cancelHistorical(1048581)} {
+				cancelHistorical(1048581), orderRequest(t, v, 7), cancelRequest(t, v, 7), idsRequest(t, v)} {
 				r.call(ec)
 				want := next(strconv.Itoa(int(r.id)))
 				if got, err := r.frame(v); err != nil || !bytes.Equal(got, want) {
@@ -107,4 +107,38 @@ func TestRequestFramesMatchScmhub(t *testing.T) {
 			<-served
 		})
 	}
+}
+
+// orderRequest, cancelRequest and idsRequest are the order requests as the
+// adapter builds them (on an offline scmhub client, orders_frames.go) beside
+// the call that makes a connected scmhub client write them.
+func orderRequest(t *testing.T, v int, id int64) request {
+	r := broker.OrderRequest{Key: "k-1", Contract: broker.Contract{Symbol: "AAPL", SecType: "STK", Exchange: "SMART",
+		Currency: "USD"}, Action: "BUY", Quantity: broker.MustDecimal("12.5"), OrderType: "STP LMT",
+		LimitPrice: broker.MustDecimal("190.25"), AuxPrice: broker.MustDecimal("191"), TIF: "GTC", OutsideRTH: true, Hold: true}
+	frame, err := placeOrderFrame(v, id, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, o, err := scmhubOrder(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return request{id: ibapi.PLACE_ORDER, raw: frame, call: func(ec *ibapi.EClient) { ec.PlaceOrder(id, c, o) }}
+}
+
+func cancelRequest(t *testing.T, v int, id int64) request {
+	frame, err := cancelOrderFrame(v, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return request{id: ibapi.CANCEL_ORDER, raw: frame, call: func(ec *ibapi.EClient) { ec.CancelOrder(id, ibapi.NewOrderCancel()) }}
+}
+
+func idsRequest(t *testing.T, v int) request {
+	frame, err := reqIDsFrame(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return request{id: ibapi.REQ_IDS, raw: frame, call: func(ec *ibapi.EClient) { ec.ReqIDs(1) }}
 }

@@ -64,6 +64,7 @@ type session struct {
 	lists         [numLists]*listReq // the list request of each kind on the wire (lists.go)
 	listStale     [numLists]bool     // an earlier request of that kind may still be answering
 	stream        *acctStream        // the account updates subscription, if any (stream.go)
+	ord           orderBook          // orders and order events (orders.go)
 }
 
 // posCollect is one REQ_POSITIONS on the wire and the calls sharing it.
@@ -162,6 +163,7 @@ func (s *session) markDeadLocked(err error) bool {
 	s.pings = nil
 	s.lists = [numLists]*listReq{}
 	s.endStreamLocked()
+	s.endOrdersLocked()
 	return true
 }
 

@@ -144,7 +144,7 @@ func inProcessPair(t *testing.T, b broker.Broker) (c *Client, exit context.Cance
 	}
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(lis) }()
-	conn, err := grpc.Dial(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,10 +82,15 @@ func (b centsQuote) Snapshot(ctx context.Context, c broker.Contract) (broker.Quo
 	if err != nil {
 		return q, err
 	}
+	return roundCents(q), nil
+}
+
+// roundCents rounds q's prices to cents.
+func roundCents(q broker.Quote) broker.Quote {
 	for _, p := range []*broker.Decimal{&q.Bid, &q.Ask, &q.Last, &q.Open, &q.High, &q.Low, &q.Close} {
 		*p = broker.MustDecimal(new(big.Rat).SetFloat64(p.Float64()).FloatString(2))
 	}
-	return q, nil
+	return q
 }
 
 // typeNoop accepts SetMarketDataType and forgets it.

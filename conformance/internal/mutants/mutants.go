@@ -78,6 +78,11 @@ var Sentences = []Sentence{
 	{"bars-errors", "It fails with ErrInvalidArgument when r is malformed or the gateway refuses it (IB code 321), with ErrNotFound ... (200), and with ErrPacing ... (162)."},
 	{"mdtype-invalid", "SetMarketDataType ... fails with ErrInvalidArgument for a type other than IB's four."},
 	{"market-notconnected", "ContractDetails, Snapshot, HistoricalBars and SetMarketDataType fail with ErrNotConnected if there is no session."},
+	{"quotes-value", "SubscribeQuotes (broker.QuoteStreamer) returns a channel of c's top of book: one value per change, each the whole quote as Snapshot reports it ..."},
+	{"quotes-conflate", "... conflated (Conflate): a subscriber that does not keep up finds the newest state and a count of what it missed, and the Broker is never slowed."},
+	{"quotes-ctx", "The channel is closed when ctx is done (and the subscription is cancelled on the wire) ..."},
+	{"quotes-close", "... on Close ..."},
+	{"quotes-errors", "It fails like Snapshot (ErrNotFound, ErrNotSubscribed, ErrPacing for IB 101) and with ErrNotConnected without a session."},
 	{"subscribe-events", "Subscribe returns a channel of events (connection lost and restored, gateway notices)."},
 	{"subscribe-ctx", "The channel is closed when ctx is done ..."},
 	{"subscribe-close", "... or the Broker is closed."},
@@ -215,6 +220,16 @@ func All() []Mutant {
 		{"bars errors flattened to text", "bars-errors", []string{"HistoricalBars"}, w(func(b broker.Broker) broker.Broker { return barsErrorsText{b} })},
 		{"invalid market data type accepted", "mdtype-invalid", []string{"Snapshot"}, w(func(b broker.Broker) broker.Broker { return acceptsAnyType{b} })},
 		{"market data type set without a session", "market-notconnected", []string{"NotConnected"}, w(func(b broker.Broker) broker.Broker { return typeWithoutSession{b} })},
+
+		{"quote prices rounded to cents", "quotes-value", []string{"QuoteStream"}, func(b broker.Broker, env Env) broker.Broker { return newQuoteEdit(b, env, quoteCents) }},
+		{"blocking quote delivery", "quotes-conflate", []string{"QuoteStreamSlowSubscriber"}, func(b broker.Broker, env Env) broker.Broker { return newQuoteEdit(b, env, quoteBlocking) }},
+		{"replaced quotes not counted", "quotes-conflate", []string{"QuoteStreamSlowSubscriber"}, func(b broker.Broker, env Env) broker.Broker { return newQuoteEdit(b, env, quoteUncounted) }},
+		{"quote stream outlives its ctx", "quotes-ctx", []string{"QuoteStream", "QuoteStreamCancel"}, func(b broker.Broker, env Env) broker.Broker { return newQuoteEdit(b, env, quoteIgnoresCtx) }},
+		{"quote stream not cancelled on the wire", "quotes-ctx", []string{"QuoteStream", "QuoteStreamCancel"}, func(b broker.Broker, env Env) broker.Broker { return newQuoteEdit(b, env, quoteNoWireCancel) }},
+		{"quote stream outlives Close", "quotes-close", []string{"QuoteStreamClose"}, func(b broker.Broker, env Env) broker.Broker { return newQuoteEdit(b, env, quoteOutlivesClose) }},
+		{"max tickers reported as not subscribed", "quotes-errors", []string{"QuoteStreamErrors"}, func(b broker.Broker, env Env) broker.Broker {
+			return newQuoteEdit(b, env, quoteMaxTickersNotSubscribed)
+		}},
 
 		{"connection loss hidden", "subscribe-events", []string{"GatewayDrop"}, w(func(b broker.Broker) broker.Broker { return filterEvents{b, broker.EventConnectionLost} })},
 		{"notices hidden", "subscribe-events", []string{"Notices"}, w(func(b broker.Broker) broker.Broker { return filterEvents{b, broker.EventNotice} })},
