@@ -14,6 +14,10 @@
 //	panic         panic
 //	exit:N        exit the process with status N
 //
+// PlaceOrder runs its order's key as one such tag first (keys may hold ':'),
+// so "exit:7", "block" or "err:unavailable:0" steer an order the same way;
+// any other key places the order on fakes.Memory's order book.
+//
 // Other tags pass through to fakes.Memory. Connect refuses two client ids the
 // way the gateway would: broker.IBCodeClientIDInUse (326) with an
 // *broker.APIError of that code, and broker.IBCodeConnectFail (502) with
@@ -216,4 +220,13 @@ func (b *Broker) hook(ctx context.Context, _ broker.Op, tags []string) error {
 		}
 	}
 	return nil
+}
+
+// PlaceOrder implements broker.OrderTrader: r.Key steers it as a tag (see the
+// package doc), then fakes.Memory places it.
+func (b *Broker) PlaceOrder(ctx context.Context, r broker.OrderRequest) (broker.PlacedOrder, error) {
+	if err := b.hook(ctx, broker.OpPlaceOrder, []string{r.Key}); err != nil {
+		return broker.PlacedOrder{}, err
+	}
+	return b.Memory.PlaceOrder(ctx, r)
 }

@@ -3,8 +3,6 @@ package goplugin
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,29 +13,6 @@ import (
 	"github.com/brokerkit/brokerkit/fakes"
 	"github.com/brokerkit/brokerkit/transport/goplugin/internal/pb"
 )
-
-func init() {
-	childModes["orderfaults"] = func() broker.Broker { return orderFaults{newMemBroker()} }
-}
-
-// orderFaults is a memBroker whose PlaceOrder misbehaves by the order's key:
-// "exit" ends the child once the order is received, "block" waits for the
-// call's context, "unavailable" answers unavailable (the child's own verdict,
-// as a robust child with an open breaker gives: nothing was sent).
-type orderFaults struct{ *memBroker }
-
-func (f orderFaults) PlaceOrder(ctx context.Context, r broker.OrderRequest) (broker.PlacedOrder, error) {
-	switch r.Key {
-	case "exit":
-		os.Exit(7)
-	case "block":
-		<-ctx.Done()
-		return broker.PlacedOrder{}, errors.Join(broker.ErrOutcomeUnknown, ctx.Err())
-	case "unavailable":
-		return broker.PlacedOrder{}, fmt.Errorf("robust: circuit breaker open: %w", broker.ErrUnavailable)
-	}
-	return f.memBroker.PlaceOrder(ctx, r)
-}
 
 func orderReq(key, action, qty, symbol, orderType, limit string) broker.OrderRequest {
 	r := broker.OrderRequest{Key: key, Contract: broker.Contract{Symbol: symbol, SecType: "STK", Exchange: "SMART", Currency: "USD"},
@@ -160,7 +135,7 @@ func TestOrdersReadOnlyOverGRPC(t *testing.T) {
 // ErrOutcomeUnknown; a place_order on the dead child, which cannot have been
 // sent, is ErrUnavailable alone; the order stream closes with the child.
 func TestOrderOutcomeOverAChild(t *testing.T) {
-	c, _ := startChild(t, "orderfaults")
+	c, _ := startChild(t, "mem")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if _, err := c.Connect(ctx, broker.ConnectParams{}); err != nil {
@@ -170,7 +145,7 @@ func TestOrderOutcomeOverAChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.PlaceOrder(ctx, orderReq("unavailable", broker.ActionBuy, "1", "AAPL", broker.OrderMarket, ""))
+	_, err = c.PlaceOrder(ctx, orderReq("err:unavailable:0", broker.ActionBuy, "1", "AAPL", broker.OrderMarket, ""))
 	if !errors.Is(err, broker.ErrUnavailable) || errors.Is(err, broker.ErrOutcomeUnknown) {
 		t.Errorf("the child's own unavailable = %v, want ErrUnavailable only", err)
 	}
@@ -180,7 +155,7 @@ func TestOrderOutcomeOverAChild(t *testing.T) {
 	if !errors.Is(err, broker.ErrOutcomeUnknown) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("abandoned PlaceOrder = %v, want ErrOutcomeUnknown and DeadlineExceeded", err)
 	}
-	_, err = c.PlaceOrder(ctx, orderReq("exit", broker.ActionBuy, "1", "AAPL", broker.OrderMarket, ""))
+	_, err = c.PlaceOrder(ctx, orderReq("exit:7", broker.ActionBuy, "1", "AAPL", broker.OrderMarket, ""))
 	if !errors.Is(err, broker.ErrOutcomeUnknown) || !errors.Is(err, broker.ErrUnavailable) {
 		t.Fatalf("PlaceOrder as the child dies = %v, want ErrOutcomeUnknown and ErrUnavailable", err)
 	}

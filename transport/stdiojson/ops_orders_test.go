@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,30 +13,6 @@ import (
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/fakes"
 )
-
-func init() {
-	workerModes["orderfaults"] = func() broker.Broker { return orderFaults{newMemBroker(0)} }
-}
-
-// orderFaults is a memBroker whose PlaceOrder misbehaves by the order's key:
-// "exit" ends the worker process once the order is received, "block" waits
-// for the call's context and then reports the outcome unknown, as the
-// adapter does for an order sent and not acknowledged, "unavailable" answers
-// unavailable, as a robust worker with an open breaker does.
-type orderFaults struct{ *memBroker }
-
-func (f orderFaults) PlaceOrder(ctx context.Context, r broker.OrderRequest) (broker.PlacedOrder, error) {
-	switch r.Key {
-	case "exit":
-		os.Exit(7)
-	case "block":
-		<-ctx.Done()
-		return broker.PlacedOrder{}, errors.Join(broker.ErrOutcomeUnknown, ctx.Err())
-	case "unavailable": // the worker's own verdict (a robust worker's open breaker): nothing was sent
-		return broker.PlacedOrder{}, fmt.Errorf("robust: circuit breaker open: %w", broker.ErrUnavailable)
-	}
-	return f.memBroker.PlaceOrder(ctx, r)
-}
 
 func orderReq(key, action, qty, symbol, orderType, limit string) broker.OrderRequest {
 	r := broker.OrderRequest{Key: key, Contract: broker.Contract{Symbol: symbol, SecType: "STK", Exchange: "SMART", Currency: "USD"},
@@ -154,7 +128,7 @@ func TestOrdersReadOnlyThroughTheWorker(t *testing.T) {
 // ErrUnavailable); an order command on the dead worker, which cannot have
 // reached it, is ErrUnavailable alone.
 func TestOrderOutcomeUnknownWhenTheWorkerDies(t *testing.T) {
-	c, _ := startMem(t, 0, WithEnv(envTestMode+"=orderfaults"))
+	c, _ := startMem(t, 0)
 	ctx := ctxBound(t)
 	if _, err := c.Connect(ctx, broker.ConnectParams{}); err != nil {
 		t.Fatal(err)
@@ -163,11 +137,11 @@ func TestOrderOutcomeUnknownWhenTheWorkerDies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.PlaceOrder(ctx, orderReq("unavailable", broker.ActionBuy, "1", "AAPL", broker.OrderMarket, ""))
+	_, err = c.PlaceOrder(ctx, orderReq("err:unavailable:0", broker.ActionBuy, "1", "AAPL", broker.OrderMarket, ""))
 	if !errors.Is(err, broker.ErrUnavailable) || errors.Is(err, broker.ErrOutcomeUnknown) {
 		t.Errorf("the worker's own unavailable answer = %v, want ErrUnavailable only (its verdict: nothing sent)", err)
 	}
-	_, err = c.PlaceOrder(ctx, orderReq("exit", broker.ActionBuy, "1", "AAPL", broker.OrderMarket, ""))
+	_, err = c.PlaceOrder(ctx, orderReq("exit:7", broker.ActionBuy, "1", "AAPL", broker.OrderMarket, ""))
 	if !errors.Is(err, broker.ErrOutcomeUnknown) || !errors.Is(err, broker.ErrUnavailable) {
 		t.Fatalf("PlaceOrder as the worker dies = %v, want ErrOutcomeUnknown and ErrUnavailable", err)
 	}
@@ -191,7 +165,7 @@ func TestOrderOutcomeUnknownWhenTheWorkerDies(t *testing.T) {
 // TestOrderOutcomeUnknownWhenTheCallerGivesUp: a place_order abandoned by its
 // context after it was written is ErrOutcomeUnknown and the context's error.
 func TestOrderOutcomeUnknownWhenTheCallerGivesUp(t *testing.T) {
-	c, _ := startMem(t, 0, WithEnv(envTestMode+"=orderfaults"))
+	c, _ := startMem(t, 0)
 	ctx := ctxBound(t)
 	if _, err := c.Connect(ctx, broker.ConnectParams{}); err != nil {
 		t.Fatal(err)
