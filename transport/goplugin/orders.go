@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -83,12 +84,16 @@ func orderCall[Req, Resp, T any](c *Client, ctx context.Context, op broker.Op,
 	return zero, fmt.Errorf("%w: goplugin: %s reached the child and its answer was lost: %w", broker.ErrOutcomeUnknown, op, err)
 }
 
-// childAnswered reports whether err is a status the child's server sent
-// (errorToStatus attaches an Error detail to every one).
+// childAnswered reports whether err is a status the child's server sent:
+// errorToStatus attaches an Error detail to every one, and a child without
+// the Orders service (built before it) answers Unimplemented.
 func childAnswered(err error) bool {
 	st, ok := status.FromError(err)
 	if !ok {
 		return false
+	}
+	if st.Code() == codes.Unimplemented {
+		return true
 	}
 	for _, d := range st.Details() {
 		if _, ok := d.(*pb.Error); ok {

@@ -3,11 +3,14 @@ package goplugin
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/fakes"
@@ -200,5 +203,35 @@ func TestOrderEventConversion(t *testing.T) {
 	}
 	if _, err := orderRequestFromPB(&pb.OrderRequest{Quantity: "x"}); !errors.Is(err, broker.ErrInvalidArgument) {
 		t.Errorf("malformed request quantity: %v", err)
+	}
+}
+
+// TestOrdersOfAnOlderChild: a child whose gRPC server lacks the Orders
+// service answers Unimplemented, which is ErrUnsupported (nothing was done),
+// not an unknown outcome.
+func TestOrdersOfAnOlderChild(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := testLogger(t)
+	srv := newGRPCServer(log)(nil)
+	pb.RegisterBrokerServer(srv, &server{b: fakes.NewMemory(fakes.DefaultScript()), log: log}) // no Orders service
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, exit := context.WithCancel(context.Background())
+	c := newClient(conn, done, log)
+	c.kill = func() { exit(); _ = conn.Close(); srv.Stop(); <-served }
+	t.Cleanup(func() { _ = c.Close() })
+	_, err = c.PlaceOrder(t.Context(), orderReq("old", broker.ActionBuy, "1", "AAPL", broker.OrderMarket, ""))
+	if !errors.Is(err, broker.ErrUnsupported) || errors.Is(err, broker.ErrOutcomeUnknown) {
+		t.Errorf("PlaceOrder on a child without Orders = %v, want ErrUnsupported only", err)
+	}
+	if _, err := c.SubscribeOrders(t.Context()); !errors.Is(err, broker.ErrUnsupported) {
+		t.Errorf("SubscribeOrders on a child without Orders = %v, want ErrUnsupported", err)
 	}
 }
