@@ -15,7 +15,7 @@ import (
 // worker answers at once and then writes event lines carrying that name, a
 // kind and the typed data, until a subscription_end event. The host ends one
 // with "unsubscribe". Account updates are the first stream; market data and
-// order status will be further kinds of the same lines (orders: ops_orders.go).
+// order status are further kinds of the same lines (quotes: stream_quotes.go, orders: ops_orders.go).
 
 // The protocol's stream commands and event kinds.
 const (
@@ -137,7 +137,8 @@ func (s *server) unsubscribe(req wireRequest) (any, error) {
 // not nil.
 type clientStream struct {
 	ch     chan broker.AccountUpdate
-	orders *broker.OrderQueue // ops_orders.go
+	quotes chan broker.QuoteUpdate // stream_quotes.go
+	orders *broker.OrderQueue      // ops_orders.go
 }
 
 // close closes the stream's channel. Under c.mu, once.
@@ -145,6 +146,8 @@ func (st *clientStream) close() {
 	switch {
 	case st.ch != nil:
 		close(st.ch)
+	case st.quotes != nil:
+		close(st.quotes)
 	case st.orders != nil:
 		st.orders.Close()
 	}
@@ -208,6 +211,9 @@ func (c *Client) streamEvent(in wireInbound) {
 	switch in.Event {
 	case eventSubscriptionEnd:
 		c.endStream(in.Subscription)
+		return
+	case eventQuote:
+		c.quoteEvent(in)
 		return
 	case eventOrder:
 		c.orderEvent(in)
