@@ -161,3 +161,22 @@ func TestDemoFillsAnOrder(t *testing.T) {
 		t.Errorf("demo's text lacks the filled order:\n%s", text)
 	}
 }
+
+// TestOrderOnAReadOnlyGateway: a gateway whose API is read-only refuses the
+// order (IB 321); the command exits 1 with one line that says what to change.
+func TestOrderOnAReadOnlyGateway(t *testing.T) {
+	s := fakes.DefaultScript()
+	s.ReadOnlyAPI = true
+	gw, err := fakes.NewGateway(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	code, out, errs := run(t, "order", "buy", "1", "AAPL", "--port", strconv.Itoa(gw.Port()), "--client-id", "90", "--key", "ro-1")
+	if code != 1 || out != "" || !strings.Contains(errs, "Read-Only API") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if n := len(gw.Orders()); n != 0 {
+		t.Errorf("the read-only gateway holds %d orders", n)
+	}
+}
