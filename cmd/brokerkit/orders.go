@@ -256,17 +256,26 @@ func lookupKey(ctx context.Context, c *connFlags, b broker.Broker, key string) (
 	if err != nil {
 		return nil, err
 	}
+	var found *broker.PlacedOrder
 	for _, o := range append(open, done...) {
 		if o.OrderRef == key {
-			return &broker.PlacedOrder{OrderID: o.OrderID, PermID: o.PermID, Key: key, Status: o.Status, Existing: true}, nil
+			found = &broker.PlacedOrder{OrderID: o.OrderID, PermID: o.PermID, Key: key, Status: o.Status, Existing: true}
+			break
 		}
 	}
-	for _, x := range xs {
-		if x.OrderRef == key {
-			return &broker.PlacedOrder{OrderID: x.OrderID, PermID: x.PermID, Key: key, Existing: true}, nil
+	if found != nil && found.OrderID != 0 {
+		return found, nil
+	}
+	for _, x := range xs { // IB's completed orders carry no order id: an execution of the order has it
+		if x.OrderRef == key || (found != nil && found.PermID != 0 && x.PermID == found.PermID) {
+			if found == nil {
+				found = &broker.PlacedOrder{PermID: x.PermID, Key: key, Existing: true}
+			}
+			found.OrderID = x.OrderID
+			break
 		}
 	}
-	return nil, nil
+	return found, nil
 }
 
 // settle is how long waitFinal keeps reading after a final status: the
