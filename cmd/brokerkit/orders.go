@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -34,6 +35,15 @@ func liveGuard(what string, port int, live bool) error {
 			"(paper trading is on 4002 / 7497)", errUsage, port, name, what)
 	}
 	return nil
+}
+
+// readWrite makes the order commands connect read-write by default; an
+// explicit --readonly asks for a read-only session, in which what (the order
+// or the cancel) is refused locally: a dry check of everything but trading.
+func readWrite(fs *flag.FlagSet, what string) {
+	_ = fs.Set("readonly", "false")
+	f := fs.Lookup("readonly")
+	f.DefValue, f.Usage = "false", "ask for a read-only API session: "+what
 }
 
 // newOrderKey returns a fresh random idempotency key.
@@ -129,7 +139,7 @@ type orderDoc struct {
 func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("order", stderr)
 	c := connectFlags(fs)
-	fs.Lookup("readonly").Usage = "ignored: an order command connects read-write"
+	readWrite(fs, "the order is refused before anything is sent")
 	f := &orderFlags{}
 	fs.StringVar(&f.mf.secType, "sec-type", "STK", "security type (STK, OPT, FUT, CASH, ...)")
 	fs.StringVar(&f.mf.exchange, "exchange", "SMART", "exchange")
@@ -172,7 +182,6 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f.waitTimeout <= 0 || f.maxAttempts < 1 {
 		return fmt.Errorf("%w: --wait-timeout and --max-attempts must be positive", errUsage)
 	}
-	c.params.ReadOnly = false
 	if !f.keyGiven {
 		fmt.Fprintf(stderr, "brokerkit order: key %s (to retry this same order, rerun with --key %s)\n", r.Key, r.Key)
 	}
@@ -400,7 +409,7 @@ func orText(s, alt string) string {
 func runCancel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("cancel", stderr)
 	c := connectFlags(fs)
-	fs.Lookup("readonly").Usage = "ignored: cancel connects read-write"
+	readWrite(fs, "the cancel is refused before anything is sent")
 	live := fs.Bool("live", false, "allow a live-trading port (4001, 7496): real money")
 	transport := fs.String("transport", "inprocess", "inprocess, stdiojson or goplugin")
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
@@ -422,7 +431,6 @@ func runCancel(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := liveGuard("cancelling an order", c.params.WithDefaults().Port, *live); err != nil {
 		return err
 	}
-	c.params.ReadOnly = false
 	rb, err := openOrderBroker(*transport, 1, newLogger(stderr, *verbose))
 	if err != nil {
 		return err

@@ -180,3 +180,25 @@ func TestOrderOnAReadOnlyGateway(t *testing.T) {
 		t.Errorf("the read-only gateway holds %d orders", n)
 	}
 }
+
+// TestOrderReadOnlyFlag: order and cancel connect read-write unless
+// --readonly asks otherwise; then they are refused before anything is sent.
+func TestOrderReadOnlyFlag(t *testing.T) {
+	gw := gatewayWith(t, fakes.Faults{})
+	port := strconv.Itoa(gw.Port())
+	for _, args := range [][]string{
+		{"order", "buy", "1", "AAPL", "--readonly", "--key", "ro-flag"},
+		{"cancel", "1", "--readonly"},
+	} {
+		code, out, errs := run(t, append(args, "--port", port, "--client-id", "91")...)
+		if code != 1 || out != "" || !strings.Contains(errs, "read-only") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want the read-only refusal", args, code, out, errs)
+		}
+	}
+	if n := len(gw.Orders()); n != 0 {
+		t.Errorf("a read-only session sent %d orders", n)
+	}
+	if _, out, _ := run(t, "order", "-h"); !strings.Contains(out, "ask for a read-only API session: the order is refused") {
+		t.Errorf("order -h does not explain --readonly:\n%s", out)
+	}
+}
