@@ -186,11 +186,11 @@ func TestOrderOnAReadOnlyGateway(t *testing.T) {
 func TestOrderReadOnlyFlag(t *testing.T) {
 	gw := gatewayWith(t, fakes.Faults{})
 	port := strconv.Itoa(gw.Port())
-	for _, args := range [][]string{
+	for i, args := range [][]string{
 		{"order", "buy", "1", "AAPL", "--readonly", "--key", "ro-flag"},
 		{"cancel", "1", "--readonly"},
 	} {
-		code, out, errs := run(t, append(args, "--port", port, "--client-id", "91")...)
+		code, out, errs := run(t, append(args, "--port", port, "--client-id", strconv.Itoa(91+i))...)
 		if code != 1 || out != "" || !strings.Contains(errs, "read-only") {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want the read-only refusal", args, code, out, errs)
 		}
