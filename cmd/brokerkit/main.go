@@ -7,6 +7,9 @@
 //	brokerkit demo [--json] [--transport inprocess|stdiojson|goplugin] [--script FILE]
 //	brokerkit gateway [--listen 127.0.0.1:4002] [--script FILE | --record FILE --upstream HOST:PORT [--redact] | --replay FILE]
 //	brokerkit accounts|positions|summary|ping [--host H] [--port P] [--client-id N] [--timeout D] [--call-timeout D] [--json]
+//	brokerkit contract SYMBOL [--sec-type STK --exchange SMART --currency USD] [--json]
+//	brokerkit quote SYMBOL... [--stream [--count N]] [--type live|frozen|delayed|delayed-frozen] [--json]
+//	brokerkit bars SYMBOL [--duration 1D] [--bar 5m] [--json|--csv]
 //	brokerkit orders [--open|--completed] [--json]
 //	brokerkit order buy|sell QTY SYMBOL [--limit P] [--stop P] [--key K] [--tif DAY] [--outside-rth] [--live] [--wait] [--json]
 //	brokerkit cancel ORDER_ID [--live] [--json]
@@ -66,7 +69,7 @@ func commands() []command {
 		{"cancel", "cancel one order: cancel ORDER_ID (--live for ports 4001/7496)", runCancel},
 		{"ping", "make one round trip to a gateway", runQuery("ping")},
 		{"contract", "print the contract details of a symbol (or con id)", runMarket("contract")},
-		{"quote", "print a snapshot quote of one or more symbols", runMarket("quote")},
+		{"quote", "print a snapshot quote of one or more symbols, or stream them (--stream)", runMarket("quote")},
 		{"bars", "print historical bars of a symbol (--duration 1D --bar 5m, --json or --csv)", runMarket("bars")},
 		{"run", "keep a robust connection and report positions every interval as JSON lines", runRunner},
 		{"version", "print the versions of brokerkit, Go, scmhub/ibapi and the protocols", runVersion},
