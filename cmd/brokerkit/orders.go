@@ -110,13 +110,15 @@ func (f *orderFlags) request(pos []string) (broker.OrderRequest, error) {
 }
 
 // openOrderBroker returns a disconnected robust Broker over the transport: it
-// places an order exactly once by its key, reconciling after a lost session.
-func openOrderBroker(transport string, maxAttempts int, log hclog.Logger) (*robust.Broker, error) {
+// places an order exactly once by its key, reconciling after a lost session,
+// and with lookup looks the key up at the gateway before the first send (a
+// key the user gives may be a retry by an earlier process).
+func openOrderBroker(transport string, maxAttempts int, lookup bool, log hclog.Logger) (*robust.Broker, error) {
 	if err := checkTransport(transport); err != nil {
 		return nil, err
 	}
 	return robust.New(func(ctx context.Context) (broker.Broker, error) { return openBroker(ctx, transport, log) },
-		robust.WithLogger(log.Named("robust")), robust.WithMaxAttempts(maxAttempts)), nil
+		robust.WithLogger(log.Named("robust")), robust.WithMaxAttempts(maxAttempts), robust.WithLookupBeforePlace(lookup)), nil
 }
 
 // orderCapabilities is b as an OrderTrader and an OrderStreamer.
@@ -186,7 +188,7 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "brokerkit order: key %s (to retry this same order, rerun with --key %s)\n", r.Key, r.Key)
 	}
 	log := newLogger(stderr, f.verbose)
-	rb, err := openOrderBroker(f.transport, f.maxAttempts, log)
+	rb, err := openOrderBroker(f.transport, f.maxAttempts, f.keyGiven, log)
 	if err != nil {
 		return err
 	}
@@ -212,23 +214,12 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	doc := orderDoc{}
-	if f.keyGiven { // a retry, perhaps by another process: the gateway knows what was placed
-		found, err := lookupKey(ctx, c, b, r.Key)
-		if err != nil {
-			return err
-		}
-		if found != nil {
-			doc.Placed = *found
-		}
-	}
-	if doc.Placed.Key == "" {
-		err = c.call(ctx, "place order", func(ctx context.Context) (err error) {
-			doc.Placed, err = t.PlaceOrder(ctx, r)
-			return err
-		})
-		if err != nil {
-			return orderError(err, r.Key)
-		}
+	err = c.call(ctx, "place order", func(ctx context.Context) (err error) {
+		doc.Placed, err = t.PlaceOrder(ctx, r)
+		return err
+	})
+	if err != nil {
+		return orderError(err, r.Key)
 	}
 	if f.wait {
 		if err := waitFinal(ctx, c, b, events, &doc, f.waitTimeout); err != nil {
@@ -245,46 +236,6 @@ func orderError(err error, key string) error {
 		return fmt.Errorf("%w; the order may or may not exist: rerun with --key %s (and the same --client-id) to find it or place it once", err, key)
 	}
 	return err
-}
-
-// lookupKey finds an order placed under key: in the open orders of this
-// client id, the completed orders, then today's executions.
-func lookupKey(ctx context.Context, c *connFlags, b broker.Broker, key string) (*broker.PlacedOrder, error) {
-	var open, done []broker.Order
-	var xs []broker.Execution
-	err := c.call(ctx, "look the key up", func(ctx context.Context) (err error) {
-		if open, err = b.OpenOrders(ctx); err != nil {
-			return err
-		}
-		if done, err = b.CompletedOrders(ctx); err != nil {
-			return err
-		}
-		xs, err = b.Executions(ctx, broker.ExecutionFilter{})
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	var found *broker.PlacedOrder
-	for _, o := range append(open, done...) {
-		if o.OrderRef == key {
-			found = &broker.PlacedOrder{OrderID: o.OrderID, PermID: o.PermID, Key: key, Status: o.Status, Existing: true}
-			break
-		}
-	}
-	if found != nil && found.OrderID != 0 {
-		return found, nil
-	}
-	for _, x := range xs { // IB's completed orders carry no order id: an execution of the order has it
-		if x.OrderRef == key || (found != nil && found.PermID != 0 && x.PermID == found.PermID) {
-			if found == nil {
-				found = &broker.PlacedOrder{PermID: x.PermID, Key: key, Existing: true}
-			}
-			found.OrderID = x.OrderID
-			break
-		}
-	}
-	return found, nil
 }
 
 // settle is how long waitFinal keeps reading after a final status: the
@@ -431,7 +382,7 @@ func runCancel(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := liveGuard("cancelling an order", c.params.WithDefaults().Port, *live); err != nil {
 		return err
 	}
-	rb, err := openOrderBroker(*transport, 1, newLogger(stderr, *verbose))
+	rb, err := openOrderBroker(*transport, 1, false, newLogger(stderr, *verbose))
 	if err != nil {
 		return err
 	}
