@@ -76,11 +76,13 @@ async def test_order_events_are_queued_with_a_gap_on_overflow():
 
 
 @pytest.mark.asyncio
-async def test_orders_on_the_fake_gateway(brokerkit_bin, gateway):
-    """The real worker (IBKR adapter) against `brokerkit gateway`: a market order fills at the scripted price,
-    the stream reports it, the key is reused, a read-only session refuses."""
-    async with brokerkit.Client(brokerkit_bin, robust_worker=False) as client:
-        await client.connect(gateway.host, gateway.port, client_id=61)
+@pytest.mark.parametrize("robust_worker", [False, True])
+async def test_orders_on_the_fake_gateway(brokerkit_bin, gateway, robust_worker):
+    """The real worker (IBKR adapter, plain or inside robust) against `brokerkit gateway`: a market order fills at
+    the scripted price, the stream reports it, the key is reused, a read-only session refuses."""
+    cid = 61 if robust_worker else 63
+    async with brokerkit.Client(brokerkit_bin, robust_worker=robust_worker) as client:
+        await client.connect(gateway.host, gateway.port, client_id=cid)
         events = await client.orders()
         placed = await client.place_order("py-1", "AAPL", "BUY", Decimal("2"))
         assert placed.key == "py-1" and placed.order_id > 0
@@ -96,7 +98,7 @@ async def test_orders_on_the_fake_gateway(brokerkit_bin, gateway):
         with pytest.raises(brokerkit.NotFound):
             await client.cancel_order(999999)
         await events.aclose()
-    async with brokerkit.Client(brokerkit_bin, robust_worker=False) as client:
-        await client.connect(gateway.host, gateway.port, client_id=62, readonly=True)
+    async with brokerkit.Client(brokerkit_bin, robust_worker=robust_worker) as client:
+        await client.connect(gateway.host, gateway.port, client_id=cid + 1, readonly=True)
         with pytest.raises(brokerkit.ReadOnly):
             await client.place_order("py-3", "AAPL", "BUY", 1)
