@@ -4,9 +4,12 @@
 package conformance
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -103,10 +106,10 @@ func (m *machine) placeOrderCall(t *rapid.T) {
 	}
 	ctx, cancel := m.ctx(t)
 	defer cancel()
-	if len(reusable) > 0 && m.connected && !m.dead && rapid.IntRange(0, 3).Draw(t, "reuseKey") == 0 {
+	if len(reusable) > 0 && m.connected && !m.dead && rapid.IntRange(0, 2).Draw(t, "reuseKey") == 0 {
 		o := rapid.SampledFrom(reusable).Draw(t, "reused")
 		r := o.req
-		same := rapid.Bool().Draw(t, "sameTerms")
+		same := rapid.IntRange(0, 3).Draw(t, "sameTerms") != 0
 		if !same {
 			r.Quantity = broker.DecimalFromInt(int64(rapid.IntRange(6, 9).Draw(t, "otherQty")))
 		}
@@ -121,15 +124,7 @@ func (m *machine) placeOrderCall(t *rapid.T) {
 		}
 		return
 	}
-	m.om.keys++
-	r := broker.OrderRequest{Key: fmt.Sprintf("sm-%d", m.om.keys), Contract: machineOrderContract,
-		Action:    rapid.SampledFrom([]string{broker.ActionBuy, broker.ActionSell}).Draw(t, "action"),
-		Quantity:  broker.DecimalFromInt(int64(rapid.IntRange(1, 5).Draw(t, "qty"))),
-		OrderType: rapid.SampledFrom([]string{broker.OrderMarket, broker.OrderLimit, broker.OrderLimit}).Draw(t, "type")}
-	onTick := true
-	if r.OrderType == broker.OrderLimit {
-		r.LimitPrice, onTick = m.drawPrice(t, "limit")
-	}
+	r, onTick := m.drawOrderRequest(t)
 	p, err := ot.PlaceOrder(ctx, r)
 	want := m.wantErr()
 	if want == nil && !onTick {
@@ -145,12 +140,93 @@ func (m *machine) placeOrderCall(t *rapid.T) {
 	if slices.ContainsFunc(m.om.orders, func(o *modelOrder) bool { return o.id == p.OrderID }) {
 		t.Fatalf("PlaceOrder(%s) reused order id %d", r.Key, p.OrderID)
 	}
-	o := &modelOrder{req: r, id: p.OrderID, status: fakes.StatusSubmitted, session: m.session}
+	m.placed(t, r, p.OrderID)
+}
+
+// drawOrderRequest draws a new order under a fresh key: market or limit, buy
+// or sell; onTick is false for a limit price the gateway refuses (IB 110).
+func (m *machine) drawOrderRequest(t *rapid.T) (r broker.OrderRequest, onTick bool) {
+	m.om.keys++
+	r = broker.OrderRequest{Key: fmt.Sprintf("sm-%d", m.om.keys), Contract: machineOrderContract,
+		Action:    rapid.SampledFrom([]string{broker.ActionBuy, broker.ActionSell}).Draw(t, "action"),
+		Quantity:  broker.DecimalFromInt(int64(rapid.IntRange(1, 5).Draw(t, "qty"))),
+		OrderType: rapid.SampledFrom([]string{broker.OrderMarket, broker.OrderLimit, broker.OrderLimit}).Draw(t, "type")}
+	onTick = true
+	if r.OrderType == broker.OrderLimit {
+		r.LimitPrice, onTick = m.drawPrice(t, "limit")
+	}
+	return r, onTick
+}
+
+// placed adds the order r, placed under id, to the model.
+func (m *machine) placed(t *rapid.T, r broker.OrderRequest, id int64) {
+	o := &modelOrder{req: r, id: id, status: fakes.StatusSubmitted, session: m.session}
 	if crosses(r, m.om.price) {
 		o.status = fakes.StatusFilled
 	}
 	m.om.orders = append(m.om.orders, o)
 	m.afterOrders(t)
+}
+
+// placeCancelMid stalls the gateway, places a new order and cancels the call
+// once its PLACE_ORDER reached the gateway: the call must return within
+// PromptBound, successfully or with ErrOutcomeUnknown or context.Canceled.
+// The gateway then answers; the order exists (the model takes its id from
+// the gateway), and a PlaceOrder of the same key must return it, Existing,
+// never place a second one.
+func (m *machine) placeCancelMid(t *rapid.T) {
+	ot := m.trader(t)
+	if !m.connected || m.dead {
+		t.Skip("needs a session")
+	}
+	r, onTick := m.drawOrderRequest(t)
+	if !onTick {
+		r.LimitPrice = m.om.price
+	}
+	m.env.Gateway.Stall()
+	defer m.env.Gateway.Resume()
+	mark := m.env.Gateway.RequestCount(reqPlaceOrder)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	type result struct {
+		p   broker.PlacedOrder
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := ot.PlaceOrder(ctx, r)
+		done <- result{p, err}
+	}()
+	if err := awaitFirstRequest(m.env, done, requestCount{reqPlaceOrder, mark + 1}); err != nil {
+		t.Fatalf("PlaceOrder %s: %v", r.Key, err)
+	}
+	cancel()
+	select {
+	case res := <-done:
+		if res.err != nil && !errors.Is(res.err, broker.ErrOutcomeUnknown) && !errors.Is(res.err, context.Canceled) {
+			t.Fatalf("PlaceOrder %s cancelled mid-call: %v, want success, ErrOutcomeUnknown or context.Canceled", r.Key, res.err)
+		}
+	case <-time.After(2 * PromptBound):
+		m.env.Gateway.Resume()
+		t.Fatalf("PlaceOrder %s did not return within %v of its context being cancelled", r.Key, 2*PromptBound)
+	}
+	m.env.Gateway.Resume()
+	var at []fakes.Order
+	deadline := time.Now().Add(CallTimeout)
+	for at = gatewayOrders(m.env, r.Key); len(at) == 0 && time.Now().Before(deadline); at = gatewayOrders(m.env, r.Key) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(at) != 1 {
+		t.Fatalf("the gateway holds %d orders of key %s after its PLACE_ORDER was read", len(at), r.Key)
+	}
+	ctx2, cancel2 := m.ctx(t)
+	defer cancel2()
+	p, err := ot.PlaceOrder(ctx2, r)
+	expect(t, "PlaceOrder "+r.Key+" again after a call cancelled mid-call", err, nil)
+	if p.OrderID != at[0].ID || !p.Existing {
+		t.Fatalf("PlaceOrder %s again = %+v, want the gateway's order %d, Existing", r.Key, p, at[0].ID)
+	}
+	m.placed(t, r, at[0].ID)
 }
 
 // drawOrder draws one of the model's orders, or (nil) an id nobody used.
@@ -302,5 +378,6 @@ func (m *machine) orderActions() map[string]func(*rapid.T) {
 		"CancelOrder": m.cancelOrderCall,
 		"ModifyOrder": m.modifyOrderCall,
 		"MovePrice":   m.movePrice,
+		"PlaceMid":    m.placeCancelMid,
 	}
 }
