@@ -73,11 +73,12 @@ func crosses(r broker.OrderRequest, p broker.Decimal) bool {
 	return (r.Action == broker.ActionBuy && c <= 0) || (r.Action == broker.ActionSell && c >= 0)
 }
 
-// drawPrice draws a limit price near the market, off the tick one time in ten.
-func (m *machine) drawPrice(t *rapid.T, label string) (broker.Decimal, bool) {
+// drawPrice draws a price near the market, off the tick one time in ten if
+// offTick allows it (the market itself always is on the tick).
+func (m *machine) drawPrice(t *rapid.T, label string, offTick bool) (broker.Decimal, bool) {
 	ticks := rapid.IntRange(-30, 30).Draw(t, label+"Ticks")
 	p := new(big.Rat).Add(m.om.price.Rat(), big.NewRat(int64(ticks), 100))
-	onTick := rapid.IntRange(0, 9).Draw(t, label+"OffTick") != 0
+	onTick := !offTick || rapid.IntRange(0, 9).Draw(t, label+"OffTick") != 0
 	if !onTick {
 		p.Add(p, big.NewRat(1, 200))
 	}
@@ -153,7 +154,7 @@ func (m *machine) drawOrderRequest(t *rapid.T) (r broker.OrderRequest, onTick bo
 		OrderType: rapid.SampledFrom([]string{broker.OrderMarket, broker.OrderLimit, broker.OrderLimit}).Draw(t, "type")}
 	onTick = true
 	if r.OrderType == broker.OrderLimit {
-		r.LimitPrice, onTick = m.drawPrice(t, "limit")
+		r.LimitPrice, onTick = m.drawPrice(t, "limit", true)
 	}
 	return r, onTick
 }
@@ -274,7 +275,7 @@ func (m *machine) modifyOrderCall(t *rapid.T) {
 	}
 	o := rapid.SampledFrom(limits).Draw(t, "modified")
 	r := o.req
-	px, onTick := m.drawPrice(t, "newLimit")
+	px, onTick := m.drawPrice(t, "newLimit", true)
 	if !onTick {
 		px = m.om.price
 	}
@@ -305,7 +306,7 @@ func (m *machine) modifyOrderCall(t *rapid.T) {
 // is connected.
 func (m *machine) movePrice(t *rapid.T) {
 	m.trader(t)
-	p, _ := m.drawPrice(t, "price")
+	p, _ := m.drawPrice(t, "price", false)
 	if p.Cmp(m.om.price) == 0 {
 		t.Skip("the price does not move")
 	}
