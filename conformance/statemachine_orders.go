@@ -31,9 +31,14 @@ var (
 	machineOrderContract = broker.Contract{Symbol: machineOrderSymbol, SecType: "STK", Exchange: "SMART", Currency: "USD"}
 )
 
-// withOrderMarket adds the machine's order market to s.
+// withOrderMarket adds the machine's order market to s, and keeps its next
+// valid order id within TWS's 32-bit order ids (a Broker refuses to place
+// beyond: ibkr's TestOrderIDsAre32Bit).
 func withOrderMarket(s fakes.Script) fakes.Script {
 	s = s.Clone()
+	if s.NextValidID > 1<<30 {
+		s.NextValidID %= 1 << 30
+	}
 	s.Quotes = append(s.Quotes, fakes.Quote{Symbol: machineOrderSymbol, ConID: machineOrderConID, Price: machineOrderPrice})
 	return s
 }
