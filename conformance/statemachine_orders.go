@@ -48,6 +48,7 @@ type modelOrder struct {
 	req     broker.OrderRequest
 	id      int64
 	status  string // fakes.StatusSubmitted, StatusFilled or StatusCancelled
+	account string // the account the gateway gave it (its script's first, then)
 	session int    // machine.session when placed: the plain adapter dedupes keys per session
 }
 
@@ -167,6 +168,9 @@ func (m *machine) drawOrderRequest(t *rapid.T) (r broker.OrderRequest, onTick bo
 // placed adds the order r, placed under id, to the model.
 func (m *machine) placed(t *rapid.T, r broker.OrderRequest, id int64) {
 	o := &modelOrder{req: r, id: id, status: fakes.StatusSubmitted, session: m.session}
+	if at := gatewayOrders(m.env, r.Key); len(at) > 0 {
+		o.account = at[len(at)-1].Account
+	}
 	if crosses(r, m.om.price) {
 		o.status = fakes.StatusFilled
 	}
@@ -289,8 +293,12 @@ func (m *machine) modifyOrderCall(t *rapid.T) {
 	defer cancel()
 	p, err := ot.ModifyOrder(ctx, o.id, r)
 	want := m.wantErr()
-	if want == nil && o.status != fakes.StatusSubmitted {
+	switch {
+	case want != nil:
+	case o.status != fakes.StatusSubmitted:
 		want = broker.ErrNotFound
+	case len(m.script.Accounts) > 0 && !slices.Contains(m.script.Accounts, o.account):
+		want = broker.ErrRejected // the gateway no longer manages its account (SetScript): IB 201
 	}
 	expect(t, fmt.Sprintf("ModifyOrder(%d, %s, %s)", o.id, o.req.Key, o.status), err, want)
 	if err != nil {
