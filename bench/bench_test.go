@@ -26,7 +26,7 @@ import (
 // Benchmark names are read by scripts/benchtable; keep them in step:
 //
 //	Ping/{stdiojson,goplugin,goplugin-nomtls,rawpipe-stdiojson,rawpipe-goplugin}
-//	PingFloor/{cat,grpc,grpc-tls,netrpc}
+//	PingFloor/{cat,rawpipe-blocking,grpc,grpc-tls,netrpc}
 //	ThroughputFloor/{rawpipe,cat}/depth=64               (metric ops/s)
 //	PingGateway/{inprocess,stdiojson,goplugin}
 //	Throughput/{stdiojson,goplugin}/callers={1,4,8,16,64,256}    (metric ops/s)
@@ -34,6 +34,7 @@ import (
 //	Latency/{stdiojson,goplugin,goplugin-nomtls,rawpipe,cat,grpc,grpc-tls}  (metrics ns-p50, ns-p90, ns-p99, ns-p999)
 //	ColdStart/{inprocess,stdiojson,goplugin,goplugin-nomtls,goplugin-automtls}
 //	KillRecover/{stdiojson,goplugin}                     (metrics ms-median, ms-p95, kills)
+//	QuoteTicks, QuoteLatency: see quotes_test.go
 
 // transport starts a worker child serving kind ("mem" with n positions, or
 // "ibkr") and returns the host's Broker for it.

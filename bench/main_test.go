@@ -9,27 +9,33 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/brokerkit/brokerkit/adapters/ibkr"
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/childproc"
 	"github.com/brokerkit/brokerkit/transport/goplugin"
 	"github.com/brokerkit/brokerkit/transport/stdiojson"
 )
 
 // The test binary run again is the benchmarks' child process:
 //
-//	<test binary> bench-worker stdiojson|goplugin mem|ibkr N   a worker serving a Broker
+//	<test binary> bench-worker stdiojson|goplugin mem|ibkr|ibkr-quotes N   a worker serving a Broker
 //	<test binary> bench-echo                                    copy each stdin line to stdout
 //
 // A "mem" worker serves a fakes.Memory holding N positions; an "ibkr" worker serves
-// the IBKR adapter. With $BROKERKIT_BENCH_WORKER_PROFILE set to a directory, a
-// worker writes its CPU profile there (worker-PID.prof), for `make bench`'s
-// figures to be explained from the worker's side too.
+// the IBKR adapter, an "ibkr-quotes" one with pacing lifted (quotes_test.go).
+// With $BROKERKIT_BENCH_WORKER_PROFILE set to a directory, a
+// worker writes its CPU profile there (worker-TRANSPORT-PID.prof) when it
+// exits, for `make bench`'s figures to be explained from the worker's side too;
+// with $BROKERKIT_BENCH_WORKER_TRACE set to a directory, its execution trace
+// (worker-TRANSPORT-PID.trace). `make profile` (scripts/profile.sh) sets both.
 //
 //	<test binary> bench-grpc-echo SOCKET                        a bare gRPC unary echo on a Unix socket
 //	<test binary> bench-netrpc-echo                             an echo over go-plugin's net/rpc protocol
@@ -37,8 +43,13 @@ import (
 //
 // With $BROKERKIT_BENCH_BUSY=1 (make bench BUSY=1) the benchmarks run beside one
 // unrelated process spinning for the whole run, started and ended here; the
-// output says which mode ran ("brokerkit-bench-mode: busy" or "idle"), for
-// scripts/benchtable.
+// output says which mode ran ("brokerkit-bench-mode: busy" or "idle"), when
+// it started and the load average then, for scripts/benchtable.
+//
+// The Go echo children (bench-echo, bench-grpc-echo, bench-netrpc-echo) run with
+// the workers' GOMAXPROCS (1 unless $BROKERKIT_WORKER_GOMAXPROCS says), so that
+// a floor differs from its transport by the transport alone: with 2, an idle P
+// spins looking for work and a bare gRPC echo cost about a quarter more CPU.
 const (
 	argWorker     = "bench-worker"
 	argEcho       = "bench-echo"
@@ -47,6 +58,7 @@ const (
 	argSpin       = "bench-spin"
 
 	envWorkerProfile = "BROKERKIT_BENCH_WORKER_PROFILE"
+	envWorkerTrace   = "BROKERKIT_BENCH_WORKER_TRACE"
 	envBusy          = "BROKERKIT_BENCH_BUSY"
 )
 
@@ -56,6 +68,7 @@ func TestMain(m *testing.M) {
 		case argWorker:
 			os.Exit(runWorker(os.Args[2:]))
 		case argEcho:
+			childproc.SetProcs()
 			echo(os.Stdin, os.Stdout)
 			os.Exit(0)
 		case argGRPCEcho:
@@ -69,6 +82,7 @@ func TestMain(m *testing.M) {
 			}
 			os.Exit(0)
 		case argNetRPCEcho:
+			childproc.SetProcs()
 			serveNetRPCEcho()
 			os.Exit(0)
 		case argSpin:
@@ -96,6 +110,13 @@ func runBenchmarks(m *testing.M) int {
 	}
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
 		fmt.Println("brokerkit-bench-mode:", mode)
+		fmt.Println("brokerkit-bench-started:", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+		// The 1, 5 and 15 minute load averages: a shared machine's other work.
+		if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+			if f := strings.Fields(string(load)); len(f) >= 3 {
+				fmt.Println("brokerkit-bench-load:", strings.Join(f[:3], " "))
+			}
+		}
 	}
 	code := m.Run()
 	stop()
@@ -120,14 +141,24 @@ func runWorker(args []string) int {
 		return 2
 	}
 	newBroker := func() broker.Broker { return ibkr.New() }
-	if args[1] == "mem" {
+	switch args[1] {
+	case "mem":
 		newBroker = func() broker.Broker { return newMemBroker(n) }
+	case kindQuotes:
+		newBroker = func() broker.Broker { return newQuoteAdapter() }
 	}
 	if dir := os.Getenv(envWorkerProfile); dir != "" {
 		f, err := os.Create(filepath.Join(dir, "worker-"+args[0]+"-"+strconv.Itoa(os.Getpid())+".prof"))
 		if err == nil && pprof.StartCPUProfile(f) == nil {
 			defer f.Close()
 			defer pprof.StopCPUProfile()
+		}
+	}
+	if dir := os.Getenv(envWorkerTrace); dir != "" {
+		f, err := os.Create(filepath.Join(dir, "worker-"+args[0]+"-"+strconv.Itoa(os.Getpid())+".trace"))
+		if err == nil && trace.Start(f) == nil {
+			defer f.Close()
+			defer trace.Stop()
 		}
 	}
 	switch args[0] {
