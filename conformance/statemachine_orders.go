@@ -4,9 +4,12 @@
 package conformance
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -28,9 +31,14 @@ var (
 	machineOrderContract = broker.Contract{Symbol: machineOrderSymbol, SecType: "STK", Exchange: "SMART", Currency: "USD"}
 )
 
-// withOrderMarket adds the machine's order market to s.
+// withOrderMarket adds the machine's order market to s, and keeps its next
+// valid order id within TWS's 32-bit order ids (a Broker refuses to place
+// beyond: ibkr's TestOrderIDsAre32Bit).
 func withOrderMarket(s fakes.Script) fakes.Script {
 	s = s.Clone()
+	if s.NextValidID > 1<<30 {
+		s.NextValidID %= 1 << 30
+	}
 	s.Quotes = append(s.Quotes, fakes.Quote{Symbol: machineOrderSymbol, ConID: machineOrderConID, Price: machineOrderPrice})
 	return s
 }
@@ -40,6 +48,7 @@ type modelOrder struct {
 	req     broker.OrderRequest
 	id      int64
 	status  string // fakes.StatusSubmitted, StatusFilled or StatusCancelled
+	account string // the account the gateway gave it (its script's first, then)
 	session int    // machine.session when placed: the plain adapter dedupes keys per session
 }
 
@@ -70,11 +79,12 @@ func crosses(r broker.OrderRequest, p broker.Decimal) bool {
 	return (r.Action == broker.ActionBuy && c <= 0) || (r.Action == broker.ActionSell && c >= 0)
 }
 
-// drawPrice draws a limit price near the market, off the tick one time in ten.
-func (m *machine) drawPrice(t *rapid.T, label string) (broker.Decimal, bool) {
+// drawPrice draws a price near the market, off the tick one time in ten if
+// offTick allows it (the market itself always is on the tick).
+func (m *machine) drawPrice(t *rapid.T, label string, offTick bool) (broker.Decimal, bool) {
 	ticks := rapid.IntRange(-30, 30).Draw(t, label+"Ticks")
 	p := new(big.Rat).Add(m.om.price.Rat(), big.NewRat(int64(ticks), 100))
-	onTick := rapid.IntRange(0, 9).Draw(t, label+"OffTick") != 0
+	onTick := !offTick || rapid.IntRange(0, 9).Draw(t, label+"OffTick") != 0
 	if !onTick {
 		p.Add(p, big.NewRat(1, 200))
 	}
@@ -103,10 +113,10 @@ func (m *machine) placeOrderCall(t *rapid.T) {
 	}
 	ctx, cancel := m.ctx(t)
 	defer cancel()
-	if len(reusable) > 0 && m.connected && !m.dead && rapid.IntRange(0, 3).Draw(t, "reuseKey") == 0 {
+	if len(reusable) > 0 && m.connected && !m.dead && rapid.IntRange(0, 2).Draw(t, "reuseKey") == 0 {
 		o := rapid.SampledFrom(reusable).Draw(t, "reused")
 		r := o.req
-		same := rapid.Bool().Draw(t, "sameTerms")
+		same := rapid.IntRange(0, 3).Draw(t, "sameTerms") != 0
 		if !same {
 			r.Quantity = broker.DecimalFromInt(int64(rapid.IntRange(6, 9).Draw(t, "otherQty")))
 		}
@@ -121,15 +131,7 @@ func (m *machine) placeOrderCall(t *rapid.T) {
 		}
 		return
 	}
-	m.om.keys++
-	r := broker.OrderRequest{Key: fmt.Sprintf("sm-%d", m.om.keys), Contract: machineOrderContract,
-		Action:    rapid.SampledFrom([]string{broker.ActionBuy, broker.ActionSell}).Draw(t, "action"),
-		Quantity:  broker.DecimalFromInt(int64(rapid.IntRange(1, 5).Draw(t, "qty"))),
-		OrderType: rapid.SampledFrom([]string{broker.OrderMarket, broker.OrderLimit, broker.OrderLimit}).Draw(t, "type")}
-	onTick := true
-	if r.OrderType == broker.OrderLimit {
-		r.LimitPrice, onTick = m.drawPrice(t, "limit")
-	}
+	r, onTick := m.drawOrderRequest(t)
 	p, err := ot.PlaceOrder(ctx, r)
 	want := m.wantErr()
 	if want == nil && !onTick {
@@ -145,12 +147,96 @@ func (m *machine) placeOrderCall(t *rapid.T) {
 	if slices.ContainsFunc(m.om.orders, func(o *modelOrder) bool { return o.id == p.OrderID }) {
 		t.Fatalf("PlaceOrder(%s) reused order id %d", r.Key, p.OrderID)
 	}
-	o := &modelOrder{req: r, id: p.OrderID, status: fakes.StatusSubmitted, session: m.session}
+	m.placed(t, r, p.OrderID)
+}
+
+// drawOrderRequest draws a new order under a fresh key: market or limit, buy
+// or sell; onTick is false for a limit price the gateway refuses (IB 110).
+func (m *machine) drawOrderRequest(t *rapid.T) (r broker.OrderRequest, onTick bool) {
+	m.om.keys++
+	r = broker.OrderRequest{Key: fmt.Sprintf("sm-%d", m.om.keys), Contract: machineOrderContract,
+		Action:    rapid.SampledFrom([]string{broker.ActionBuy, broker.ActionSell}).Draw(t, "action"),
+		Quantity:  broker.DecimalFromInt(int64(rapid.IntRange(1, 5).Draw(t, "qty"))),
+		OrderType: rapid.SampledFrom([]string{broker.OrderMarket, broker.OrderLimit, broker.OrderLimit}).Draw(t, "type")}
+	onTick = true
+	if r.OrderType == broker.OrderLimit {
+		r.LimitPrice, onTick = m.drawPrice(t, "limit", true)
+	}
+	return r, onTick
+}
+
+// placed adds the order r, placed under id, to the model.
+func (m *machine) placed(t *rapid.T, r broker.OrderRequest, id int64) {
+	o := &modelOrder{req: r, id: id, status: fakes.StatusSubmitted, session: m.session}
+	if at := gatewayOrders(m.env, r.Key); len(at) > 0 {
+		o.account = at[len(at)-1].Account
+	}
 	if crosses(r, m.om.price) {
 		o.status = fakes.StatusFilled
 	}
 	m.om.orders = append(m.om.orders, o)
 	m.afterOrders(t)
+}
+
+// placeCancelMid stalls the gateway, places a new order and cancels the call
+// once its PLACE_ORDER reached the gateway: the call must return within
+// PromptBound, successfully or with ErrOutcomeUnknown or context.Canceled.
+// The gateway then answers; the order exists (the model takes its id from
+// the gateway), and a PlaceOrder of the same key must return it, Existing,
+// never place a second one.
+func (m *machine) placeCancelMid(t *rapid.T) {
+	ot := m.trader(t)
+	if !m.connected || m.dead {
+		t.Skip("needs a session")
+	}
+	r, onTick := m.drawOrderRequest(t)
+	if !onTick {
+		r.LimitPrice = m.om.price
+	}
+	m.env.Gateway.Stall()
+	defer m.env.Gateway.Resume()
+	mark := m.env.Gateway.RequestCount(reqPlaceOrder)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	type result struct {
+		p   broker.PlacedOrder
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := ot.PlaceOrder(ctx, r)
+		done <- result{p, err}
+	}()
+	if err := awaitFirstRequest(m.env, done, requestCount{reqPlaceOrder, mark + 1}); err != nil {
+		t.Fatalf("PlaceOrder %s: %v", r.Key, err)
+	}
+	cancel()
+	select {
+	case res := <-done:
+		if res.err != nil && !errors.Is(res.err, broker.ErrOutcomeUnknown) && !errors.Is(res.err, context.Canceled) {
+			t.Fatalf("PlaceOrder %s cancelled mid-call: %v, want success, ErrOutcomeUnknown or context.Canceled", r.Key, res.err)
+		}
+	case <-time.After(2 * PromptBound):
+		m.env.Gateway.Resume()
+		t.Fatalf("PlaceOrder %s did not return within %v of its context being cancelled", r.Key, 2*PromptBound)
+	}
+	m.env.Gateway.Resume()
+	var at []fakes.Order
+	deadline := time.Now().Add(CallTimeout)
+	for at = gatewayOrders(m.env, r.Key); len(at) == 0 && time.Now().Before(deadline); at = gatewayOrders(m.env, r.Key) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(at) != 1 {
+		t.Fatalf("the gateway holds %d orders of key %s after its PLACE_ORDER was read", len(at), r.Key)
+	}
+	ctx2, cancel2 := m.ctx(t)
+	defer cancel2()
+	p, err := ot.PlaceOrder(ctx2, r)
+	expect(t, "PlaceOrder "+r.Key+" again after a call cancelled mid-call", err, nil)
+	if p.OrderID != at[0].ID || !p.Existing {
+		t.Fatalf("PlaceOrder %s again = %+v, want the gateway's order %d, Existing", r.Key, p, at[0].ID)
+	}
+	m.placed(t, r, at[0].ID)
 }
 
 // drawOrder draws one of the model's orders, or (nil) an id nobody used.
@@ -198,7 +284,7 @@ func (m *machine) modifyOrderCall(t *rapid.T) {
 	}
 	o := rapid.SampledFrom(limits).Draw(t, "modified")
 	r := o.req
-	px, onTick := m.drawPrice(t, "newLimit")
+	px, onTick := m.drawPrice(t, "newLimit", true)
 	if !onTick {
 		px = m.om.price
 	}
@@ -207,8 +293,12 @@ func (m *machine) modifyOrderCall(t *rapid.T) {
 	defer cancel()
 	p, err := ot.ModifyOrder(ctx, o.id, r)
 	want := m.wantErr()
-	if want == nil && o.status != fakes.StatusSubmitted {
+	switch {
+	case want != nil:
+	case o.status != fakes.StatusSubmitted:
 		want = broker.ErrNotFound
+	case len(m.script.Accounts) > 0 && !slices.Contains(m.script.Accounts, o.account):
+		want = broker.ErrRejected // the gateway no longer manages its account (SetScript): IB 201
 	}
 	expect(t, fmt.Sprintf("ModifyOrder(%d, %s, %s)", o.id, o.req.Key, o.status), err, want)
 	if err != nil {
@@ -229,7 +319,7 @@ func (m *machine) modifyOrderCall(t *rapid.T) {
 // is connected.
 func (m *machine) movePrice(t *rapid.T) {
 	m.trader(t)
-	p, _ := m.drawPrice(t, "price")
+	p, _ := m.drawPrice(t, "price", false)
 	if p.Cmp(m.om.price) == 0 {
 		t.Skip("the price does not move")
 	}
@@ -302,5 +392,6 @@ func (m *machine) orderActions() map[string]func(*rapid.T) {
 		"CancelOrder": m.cancelOrderCall,
 		"ModifyOrder": m.modifyOrderCall,
 		"MovePrice":   m.movePrice,
+		"PlaceMid":    m.placeCancelMid,
 	}
 }

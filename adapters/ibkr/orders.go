@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/scmhub/ibapi"
@@ -215,26 +216,25 @@ func (a *Adapter) sendPlace(ctx context.Context, s *session, tr *orderTrack, r b
 	}
 	s.reqMu.Lock()
 	s.mu.Lock()
-	if s.deadErr != nil || ctx.Err() != nil {
-		err := s.deadErr
-		if err == nil {
-			err = fmt.Errorf("ibkr: %s: %w", what, ctx.Err())
-		}
+	refuse := func(err error) (broker.PlacedOrder, error) { // nothing was sent
 		s.refuseLocked(tr, err)
 		s.mu.Unlock()
 		s.reqMu.Unlock()
 		return broker.PlacedOrder{}, err
 	}
-	version, next := s.serverVersion, s.ord.nextID
-	s.mu.Unlock()
-	id := a.allocOrderID(next)
-	frame, err := placeOrderFrame(version, id, r)
-	s.mu.Lock()
+	switch {
+	case s.deadErr != nil:
+		return refuse(s.deadErr)
+	case ctx.Err() != nil:
+		return refuse(fmt.Errorf("ibkr: %s: %w", what, ctx.Err()))
+	case s.ord.nextID > math.MaxInt32 || a.lastOrderID.Load() >= math.MaxInt32:
+		return refuse(fmt.Errorf("ibkr: %s: no order id left below 2^31 (next valid id %d; TWS's order ids are 32-bit): %w",
+			what, s.ord.nextID, broker.ErrProtocol))
+	}
+	id := a.allocOrderID(s.ord.nextID)
+	frame, err := placeOrderFrame(s.serverVersion, id, r)
 	if err != nil {
-		s.refuseLocked(tr, err)
-		s.mu.Unlock()
-		s.reqMu.Unlock()
-		return broker.PlacedOrder{}, err
+		return refuse(err)
 	}
 	tr.id = id
 	s.ord.byID[id] = tr
@@ -317,6 +317,9 @@ func (a *Adapter) ModifyOrder(ctx context.Context, orderID int64, r broker.Order
 		return broker.PlacedOrder{}, err
 	}
 	what := fmt.Sprintf("modify order %d", orderID)
+	if orderID <= 0 || orderID > math.MaxInt32 {
+		return broker.PlacedOrder{}, fmt.Errorf("%w: %s: order ids are positive 32-bit integers", broker.ErrInvalidArgument, what)
+	}
 	tr, err := a.openTrack(ctx, s, orderID)
 	if err != nil {
 		return broker.PlacedOrder{}, fmt.Errorf("ibkr: %s: %w", what, err)
@@ -445,8 +448,8 @@ func (a *Adapter) CancelOrder(ctx context.Context, orderID int64) error {
 		return err
 	}
 	what := fmt.Sprintf("cancel order %d", orderID)
-	if orderID <= 0 {
-		return fmt.Errorf("%w: %s: order ids are positive", broker.ErrInvalidArgument, what)
+	if orderID <= 0 || orderID > math.MaxInt32 {
+		return fmt.Errorf("%w: %s: order ids are positive 32-bit integers", broker.ErrInvalidArgument, what)
 	}
 	if err := a.pace.wait(ctx, 1); err != nil {
 		return fmt.Errorf("ibkr: %s: %w", what, err)

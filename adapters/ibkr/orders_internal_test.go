@@ -171,3 +171,38 @@ func TestDuplicateIDRefreshes(t *testing.T) {
 		t.Errorf("%d orders of key d-2: %s", n, fmt.Sprint(g.Orders()))
 	}
 }
+
+// TestOrderIDsAre32Bit: a gateway whose next valid id is past TWS's 32-bit
+// order ids makes PlaceOrder fail with ErrProtocol, sending nothing (scmhub's
+// protobuf form would truncate the id).
+func TestOrderIDsAre32Bit(t *testing.T) {
+	s := fakes.DefaultScript()
+	s.NextValidID = 1 << 40
+	s.Quotes = []fakes.Quote{{Symbol: "AAPL", Price: broker.MustDecimal("100")}}
+	g, err := fakes.NewGateway(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	a := New()
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.Connect(ctx, broker.ConnectParams{Host: g.Host(), Port: g.Port(), ClientID: 3}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.PlaceOrder(ctx, broker.OrderRequest{Key: "big", Contract: broker.Contract{Symbol: "AAPL", SecType: "STK"},
+		Action: "BUY", Quantity: broker.MustDecimal("1"), OrderType: "MKT"})
+	if !errors.Is(err, broker.ErrProtocol) {
+		t.Errorf("PlaceOrder with next valid id 2^40: %v, want ErrProtocol", err)
+	}
+	if err := a.CancelOrder(ctx, 1<<40); !errors.Is(err, broker.ErrInvalidArgument) {
+		t.Errorf("CancelOrder(2^40): %v, want ErrInvalidArgument", err)
+	}
+	if err := a.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := g.RequestCount(int(ibapi.PLACE_ORDER)) + g.RequestCount(int(ibapi.CANCEL_ORDER)); n != 0 {
+		t.Errorf("%d order requests sent", n)
+	}
+}
