@@ -46,14 +46,15 @@ type Memory struct {
 	closing context.Context // done once Close has been called
 	close   context.CancelFunc
 
-	mu        sync.Mutex
-	script    Script
-	connected bool
-	closed    bool
-	dataType  broker.MarketDataType  // set by SetMarketDataType; live from each Connect
-	subs      map[*memSub]struct{}   // account update streams (readside.go)
-	quoteSubs map[*quoteSub]struct{} // quote streams (memory_quotes.go)
-	orders    memOrders              // the order book and order streams (memory_orders.go)
+	mu               sync.Mutex
+	script           Script
+	connected        bool
+	closed           bool
+	dataType         broker.MarketDataType  // set by SetMarketDataType; live from each Connect
+	subs             map[*memSub]struct{}   // account update streams (readside.go)
+	quoteSubs        map[*quoteSub]struct{} // quote streams (memory_quotes.go)
+	quoteSubsChanged chan struct{}          // closed when quoteSubs changes (WaitQuoteStreams)
+	orders           memOrders              // the order book and order streams (memory_orders.go)
 }
 
 var _ broker.Broker = (*Memory)(nil)

@@ -59,6 +59,7 @@ func (m *Memory) SubscribeQuotes(ctx context.Context, c broker.Contract) (<-chan
 		m.quoteSubs = map[*quoteSub]struct{}{}
 	}
 	m.quoteSubs[sub] = struct{}{}
+	m.quoteSubsChangedLocked()
 	sub.stop = context.AfterFunc(ctx, func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -156,13 +157,44 @@ func (m *Memory) endQuoteSubLocked(sub *quoteSub) {
 		delete(m.quoteSubs, sub)
 		sub.stop()
 		close(sub.ch)
+		m.quoteSubsChangedLocked()
 	}
 }
 
-// QuoteStreams reports how many quote streams are live: a test's way to see
-// that a cancellation reached the Memory.
+// quoteSubsChangedLocked wakes the callers of WaitQuoteStreams.
+func (m *Memory) quoteSubsChangedLocked() {
+	if m.quoteSubsChanged != nil {
+		close(m.quoteSubsChanged)
+		m.quoteSubsChanged = nil
+	}
+}
+
+// QuoteStreams reports how many quote streams are live.
 func (m *Memory) QuoteStreams() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.quoteSubs)
+}
+
+// WaitQuoteStreams waits until exactly n quote streams are live, or ctx is
+// done: a test's way to see that a subscription or its cancellation reached
+// the Memory.
+func (m *Memory) WaitQuoteStreams(ctx context.Context, n int) error {
+	for {
+		m.mu.Lock()
+		got := len(m.quoteSubs)
+		if m.quoteSubsChanged == nil {
+			m.quoteSubsChanged = make(chan struct{})
+		}
+		changed := m.quoteSubsChanged
+		m.mu.Unlock()
+		if got == n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("fakes: memory: wait for %d quote stream(s) (have %d): %w", n, got, ctx.Err())
+		}
+	}
 }

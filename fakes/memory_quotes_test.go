@@ -123,7 +123,17 @@ func TestMemoryQuoteStreamEnds(t *testing.T) {
 	if got := m.QuoteStreams(); got != 1 {
 		t.Fatalf("after cancel QuoteStreams = %d, want 1", got)
 	}
+	short, stop := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer stop()
+	if err := m.WaitQuoteStreams(short, 0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitQuoteStreams(0) with one live: %v", err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- m.WaitQuoteStreams(t.Context(), 0) }()
 	if err := m.Disconnect(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; err != nil {
 		t.Fatal(err)
 	}
 	for _, ok := recvQuote(t, ch2); ok; _, ok = recvQuote(t, ch2) {

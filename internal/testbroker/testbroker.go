@@ -11,6 +11,10 @@
 //	err:CODE:N    fail with broker.ErrorFromCode(CODE, "scripted", N)
 //	event:KIND    publish an event of that kind (IB code 2104); "event" alone publishes a notice
 //	positions:N   serve N positions made by the Broker's generator from now on
+//	ticks:SYM:N   push N quote ticks of stock SYM (fakes.Memory.SetQuote): tick i has
+//	              bid i.01, ask i.02, last i.015, sizes i (TickQuote)
+//	gap:SYM:WHY   send a gap marker with reason WHY to SYM's quote streams
+//	quotestreams:N wait until N quote streams are live (or the call's context ends)
 //	panic         panic
 //	exit:N        exit the process with status N
 //
@@ -208,6 +212,19 @@ func (b *Broker) hook(ctx context.Context, _ broker.Op, tags []string) error {
 				ps = b.gen(n)
 			}
 			b.SetPositions(ps)
+		case "ticks", "gap":
+			sym, rest, _ := strings.Cut(arg, ":")
+			if err := b.quotes(verb, broker.Contract{Symbol: sym, SecType: "STK"}, rest); err != nil {
+				return err
+			}
+		case "quotestreams":
+			n, err := strconv.Atoi(arg)
+			if err != nil {
+				return fmt.Errorf("%w: %v", broker.ErrInvalidArgument, err)
+			}
+			if err := b.WaitQuoteStreams(ctx, n); err != nil {
+				return err
+			}
 		case "panic":
 			panic("testbroker: scripted panic")
 		case "exit":
@@ -216,4 +233,30 @@ func (b *Broker) hook(ctx context.Context, _ broker.Op, tags []string) error {
 		}
 	}
 	return nil
+}
+
+// quotes runs the "ticks" and "gap" tags for contract c.
+func (b *Broker) quotes(verb string, c broker.Contract, arg string) error {
+	if verb == "gap" {
+		_, err := b.QuoteGap(c, arg)
+		return err
+	}
+	n, err := strconv.Atoi(arg)
+	if err != nil {
+		return fmt.Errorf("%w: %v", broker.ErrInvalidArgument, err)
+	}
+	for i := 1; i <= n; i++ {
+		if _, err := b.SetQuote(c, TickQuote(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TickQuote is the quote of tick i of the "ticks" tag.
+func TickQuote(i int) fakes.InstrumentQuote {
+	n := strconv.Itoa(i)
+	d := broker.MustDecimal
+	return fakes.InstrumentQuote{Bid: d(n + ".01"), Ask: d(n + ".02"), Last: d(n + ".015"), BidSize: d(n), AskSize: d(n),
+		LastSize: d(n), Volume: d(n + "00.5")}
 }

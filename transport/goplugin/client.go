@@ -115,30 +115,14 @@ func (c *Client) Subscribe(ctx context.Context) (<-chan broker.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	stream := cs.(pb.Broker_SubscribeClient)
-
 	ch := make(chan broker.Event, broker.EventBuffer)
-	go func() {
-		defer c.pumps.Done()
-		defer close(ch)
-		defer release()
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			e, err := eventFromPB(m)
-			if err != nil {
-				c.log.Warn("dropping malformed event", "error", err)
-				continue
-			}
-			select {
-			case ch <- e:
-			default:
-				c.log.Debug("subscriber full, dropping event", "kind", e.Kind, "code", e.Code)
-			}
+	pump(c, release, cs.(pb.Broker_SubscribeClient).Recv, eventFromPB, "event", ch, func(ch chan broker.Event, e broker.Event) {
+		select {
+		case ch <- e:
+		default:
+			c.log.Debug("subscriber full, dropping event", "kind", e.Kind, "code", e.Code)
 		}
-	}()
+	})
 	return ch, nil
 }
 

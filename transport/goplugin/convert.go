@@ -434,14 +434,18 @@ func quoteToPB(q broker.Quote) *pb.Quote {
 	return m
 }
 
-func quoteFromPB(m *pb.Quote) (broker.Quote, error) {
+func quoteFromPB(m *pb.Quote) (broker.Quote, error) { return quoteFromPBAs(m, false) }
+
+// quoteFromPBAs reads m; market data type 0 is accepted only if zeroType (a
+// gap marker's zero quote).
+func quoteFromPBAs(m *pb.Quote, zeroType bool) (broker.Quote, error) {
 	c, err := contractFromPB(m.GetContract())
 	if err != nil {
 		return broker.Quote{}, err
 	}
 	q := broker.Quote{Contract: c, Halted: m.GetHalted(), DataType: broker.MarketDataType(m.GetMarketDataType()),
 		Time: m.GetTime().AsTime()}
-	if !q.DataType.Valid() {
+	if !q.DataType.Valid() && (q.DataType != 0 || !zeroType) {
 		return broker.Quote{}, fmt.Errorf("%w: market data type %d", broker.ErrProtocol, m.GetMarketDataType())
 	}
 	if m.GetLastTime() != nil {

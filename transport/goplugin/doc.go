@@ -38,8 +38,10 @@
 // # Wire
 //
 // The service is brokerkit.goplugin.v1.Broker in internal/pb/broker.proto, one
-// RPC per method of broker.Broker plus a server stream for Subscribe and one for
-// SubscribeAccountUpdates (broker.AccountStreamer, docs/adr/0014). Exact
+// RPC per method of broker.Broker plus a server stream for Subscribe, one for
+// SubscribeAccountUpdates (broker.AccountStreamer, docs/adr/0014) and one for
+// SubscribeQuotes (broker.QuoteStreamer; quotes are conflated in the child, so
+// a consumer that does not read blocks only its own stream: stream_quotes.go). Exact
 // decimals travel as canonical decimal strings and are never rounded. A failed
 // call ends with a gRPC status carrying an Error detail {code, message, ib_code}:
 // code is broker.ErrorCode of the child's error, and the host rebuilds it with

@@ -76,26 +76,35 @@ func (c *Client) SubscribeAccountUpdates(ctx context.Context, account string) (<
 	if err != nil {
 		return nil, err
 	}
-	stream := cs.(pb.Broker_SubscribeAccountUpdatesClient)
 	ch := make(chan broker.AccountUpdate, 1)
+	pump(c, release, cs.(pb.Broker_SubscribeAccountUpdatesClient).Recv, accountUpdateFromPB, "account update", ch,
+		broker.Latest[broker.AccountUpdate])
+	return ch, nil
+}
+
+// pump starts the goroutine that owns a stream opened by openStream: it
+// receives messages until the stream ends, converts each with conv (a
+// malformed one is logged as what and dropped), hands it to deliver, which
+// must not block, and finally closes ch and releases the stream.
+func pump[M, T any](c *Client, release func(), recv func() (M, error), conv func(M) (T, error), what string,
+	ch chan T, deliver func(chan T, T)) {
 	go func() {
 		defer c.pumps.Done()
 		defer close(ch)
 		defer release()
 		for {
-			m, err := stream.Recv()
+			m, err := recv()
 			if err != nil {
 				return
 			}
-			u, err := accountUpdateFromPB(m)
+			v, err := conv(m)
 			if err != nil {
-				c.log.Warn("dropping malformed account update", "error", err)
+				c.log.Warn("dropping malformed "+what, "error", err)
 				continue
 			}
-			broker.Latest(ch, u)
+			deliver(ch, v)
 		}
 	}()
-	return ch, nil
 }
 
 // SubscribeAccountUpdates subscribes the served Broker, sends the headers,

@@ -41,6 +41,8 @@ func (s *server) handle(ctx context.Context, req wireRequest) (data any, err err
 		return s.cancel(req)
 	case CommandSubscribeAccountUpdates:
 		return s.subscribeAccountUpdates(req)
+	case CommandSubscribeQuotes:
+		return s.subscribeQuotes(req)
 	case CommandUnsubscribe:
 		return s.unsubscribe(req)
 	}
@@ -55,7 +57,7 @@ func commandNames() []string {
 	for _, op := range broker.Ops() {
 		out = append(out, string(op))
 	}
-	return append(out, CommandSubscribeAccountUpdates, CommandUnsubscribe)
+	return append(out, CommandSubscribeAccountUpdates, CommandSubscribeQuotes, CommandUnsubscribe)
 }
 
 // hello reports the protocol and, the first time events are asked for, starts

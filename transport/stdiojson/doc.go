@@ -12,7 +12,10 @@
 // plan's lines: they are executed one after another and answered in order, with
 // nothing else on the stream. Errors travel as the stable codes of
 // [broker.ErrorCode] and come back as the same sentinels, so errors.Is works alike
-// in-process and across the pipe. PROTOCOL.md beside this file specifies every
+// in-process and across the pipe. Streams (account updates, quotes) are event
+// lines named by a host-chosen subscription; quotes are conflated by the worker
+// and the host, so a host that reads slowly costs neither memory nor other
+// answers (stream_quotes.go). PROTOCOL.md beside this file specifies every
 // message, for clients in any language.
 //
 // # Two ways to run the worker

@@ -1,6 +1,7 @@
 package stdiojson
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -145,6 +146,28 @@ func (w *lineWriter) write(line []byte) error {
 			return nil
 		}
 	}
+}
+
+// awaitRoom waits until at most limit bytes are queued behind the writing
+// sender, writing has failed, or ctx is done, and reports whether there is
+// room. Lines that may be conflated (quote streams) wait here before they are
+// written, so that they never fill the queue that answers wait in: a host that
+// reads slowly finds answers behind at most limit bytes of them.
+func (w *lineWriter) awaitRoom(ctx context.Context, limit int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) > limit && w.err == nil && ctx.Err() == nil {
+		stop := context.AfterFunc(ctx, func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.drained.Broadcast()
+		})
+		defer stop()
+		for len(w.queue) > limit && w.err == nil && ctx.Err() == nil {
+			w.drained.Wait()
+		}
+	}
+	return len(w.queue) <= limit && w.err == nil && ctx.Err() == nil
 }
 
 // fail records the first write error, drops what is queued and wakes the

@@ -119,7 +119,12 @@ func (c *Client) Snapshot(ctx context.Context, ct broker.Contract) (broker.Quote
 	if err := c.call(ctx, string(broker.OpSnapshot), &wireRequest{Contract: toWireContract(ct)}, &d); err != nil {
 		return broker.Quote{}, err
 	}
-	w := d.Quote
+	return fromWireQuote(d.Quote, false)
+}
+
+// fromWireQuote parses a quote's decimals exactly and its market data type;
+// an empty type is accepted only if zeroType (a gap marker's zero quote).
+func fromWireQuote(w wireQuote, zeroType bool) (broker.Quote, error) {
 	q := broker.Quote{Halted: w.Halted, Time: w.Time}
 	var errs []error
 	var err error
@@ -136,8 +141,10 @@ func (c *Client) Snapshot(ctx context.Context, ct broker.Contract) (broker.Quote
 			errs = append(errs, err)
 		}
 	}
-	if q.DataType, err = broker.ParseMarketDataType(w.MarketDataType); err != nil {
-		errs = append(errs, fmt.Errorf("%w: %v", broker.ErrProtocol, err))
+	if w.MarketDataType != "" || !zeroType {
+		if q.DataType, err = broker.ParseMarketDataType(w.MarketDataType); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %v", broker.ErrProtocol, err))
+		}
 	}
 	if w.LastTime != nil {
 		q.LastTime = *w.LastTime
@@ -157,14 +164,23 @@ func serveSnapshot(ctx context.Context, b broker.Broker, req *wireRequest) (any,
 	if err != nil {
 		return nil, err
 	}
+	return snapshotData{Quote: toWireQuote(q)}, nil
+}
+
+// toWireQuote is q as the wire carries it; a zero market data type (a gap
+// marker's) is "".
+func toWireQuote(q broker.Quote) wireQuote {
 	w := wireQuote{Contract: *toWireContract(q.Contract), Bid: q.Bid.String(), Ask: q.Ask.String(), Last: q.Last.String(),
 		BidSize: q.BidSize.String(), AskSize: q.AskSize.String(), LastSize: q.LastSize.String(), Open: q.Open.String(),
 		High: q.High.String(), Low: q.Low.String(), Close: q.Close.String(), Volume: q.Volume.String(), Halted: q.Halted,
-		MarketDataType: q.DataType.String(), Time: q.Time}
+		Time: q.Time}
+	if q.DataType != 0 {
+		w.MarketDataType = q.DataType.String()
+	}
 	if !q.LastTime.IsZero() {
 		w.LastTime = &q.LastTime
 	}
-	return snapshotData{Quote: w}, nil
+	return w
 }
 
 // HistoricalBars implements broker.Broker.

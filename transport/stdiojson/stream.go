@@ -15,7 +15,7 @@ import (
 // worker answers at once and then writes event lines carrying that name, a
 // kind and the typed data, until a subscription_end event. The host ends one
 // with "unsubscribe". Account updates are the first stream; market data and
-// order status will be further kinds of the same lines.
+// order status will be further kinds of the same lines (quotes: stream_quotes.go).
 
 // The protocol's stream commands and event kinds.
 const (
@@ -45,16 +45,34 @@ type (
 
 // ---- worker ----
 
-// subscribeAccountUpdates opens the stream: its answer is queued before any
-// of its events, which a goroutine then forwards until the stream ends.
+// subscribeAccountUpdates opens a stream of account updates.
 func (s *server) subscribeAccountUpdates(req wireRequest) (any, error) {
-	sub := req.Subscription
-	if sub == "" {
-		return nil, fmt.Errorf("%w: %s needs a \"subscription\" name", broker.ErrInvalidArgument, req.Command)
-	}
 	as, ok := s.b.(broker.AccountStreamer)
 	if !ok {
 		return nil, fmt.Errorf("%w: the worker's Broker does not stream account updates", broker.ErrUnsupported)
+	}
+	return s.openStream(req, func(ctx context.Context, sub string) (func(), error) {
+		ch, err := as.SubscribeAccountUpdates(ctx, req.Account)
+		if err != nil {
+			return nil, err
+		}
+		return func() {
+			for u := range ch {
+				s.sendStreamEvent(wireStreamEvent{Event: eventAccountUpdate, Subscription: sub, Time: time.Now(), Update: &u})
+			}
+		}, nil
+	})
+}
+
+// openStream opens the stream req names: subscribe subscribes the Broker under
+// the stream's context (done on unsubscribe and when the worker stops) and
+// returns forward, which writes the stream's events until the Broker's channel
+// is closed. The answer is queued before any event, forward runs in its own
+// goroutine, and a subscription_end line follows it.
+func (s *server) openStream(req wireRequest, subscribe func(ctx context.Context, sub string) (forward func(), err error)) (any, error) {
+	sub := req.Subscription
+	if sub == "" {
+		return nil, fmt.Errorf("%w: %s needs a \"subscription\" name", broker.ErrInvalidArgument, req.Command)
 	}
 	s.mu.Lock()
 	_, taken := s.streams[sub]
@@ -63,7 +81,7 @@ func (s *server) subscribeAccountUpdates(req wireRequest) (any, error) {
 		return nil, fmt.Errorf("%w: subscription %q is live", broker.ErrInvalidArgument, sub)
 	}
 	ctx, cancel := context.WithCancel(s.runCtx)
-	ch, err := as.SubscribeAccountUpdates(ctx, req.Account)
+	forward, err := subscribe(ctx, sub)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -77,24 +95,20 @@ func (s *server) subscribeAccountUpdates(req wireRequest) (any, error) {
 	s.streams[sub] = cancel
 	s.send(encodeResponse(req.ID, subscribedData{Subscription: sub}, nil))
 	s.events.Add(1)
-	go s.forwardStream(sub, ch, cancel)
+	go func() {
+		defer s.events.Done()
+		defer cancel()
+		forward()
+		s.mu.Lock()
+		delete(s.streams, sub)
+		s.mu.Unlock()
+		s.sendStreamEvent(wireStreamEvent{Event: eventSubscriptionEnd, Subscription: sub, Time: time.Now(),
+			Message: "the stream ended (unsubscribed, session ended, or worker stopping)"})
+	}()
 	return nil, errAnswered
 }
 
-func (s *server) forwardStream(sub string, ch <-chan broker.AccountUpdate, cancel context.CancelFunc) {
-	defer s.events.Done()
-	defer cancel()
-	for u := range ch {
-		s.sendStreamEvent(wireStreamEvent{Event: eventAccountUpdate, Subscription: sub, Time: time.Now(), Update: &u})
-	}
-	s.mu.Lock()
-	delete(s.streams, sub)
-	s.mu.Unlock()
-	s.sendStreamEvent(wireStreamEvent{Event: eventSubscriptionEnd, Subscription: sub, Time: time.Now(),
-		Message: "the stream ended (unsubscribed, session ended, or worker stopping)"})
-}
-
-func (s *server) sendStreamEvent(e wireStreamEvent) {
+func (s *server) sendStreamEvent(e any) {
 	b, err := json.Marshal(e)
 	if err != nil {
 		s.log.Warn("dropping stream event that does not encode", "error", err)
@@ -119,9 +133,21 @@ func (s *server) unsubscribe(req wireRequest) (any, error) {
 
 // ---- host ----
 
-// clientStream is one live subscription of the host.
+// clientStream is one live subscription of the host: one of its channels is
+// not nil.
 type clientStream struct {
-	ch chan broker.AccountUpdate
+	ch     chan broker.AccountUpdate
+	quotes chan broker.QuoteUpdate // stream_quotes.go
+}
+
+// close closes the stream's channel. Under c.mu, once.
+func (st *clientStream) close() {
+	switch {
+	case st.ch != nil:
+		close(st.ch)
+	case st.quotes != nil:
+		close(st.quotes)
+	}
 }
 
 var _ broker.AccountStreamer = (*Client)(nil)
@@ -131,32 +157,42 @@ var _ broker.AccountStreamer = (*Client)(nil)
 // worker is told to unsubscribe), when the worker ends the stream, when it
 // dies, and on Close.
 func (c *Client) SubscribeAccountUpdates(ctx context.Context, account string) (<-chan broker.AccountUpdate, error) {
-	name := "a" + strconv.FormatUint(c.nextSub.Add(1), 10)
 	st := &clientStream{ch: make(chan broker.AccountUpdate, 1)}
+	if err := c.openStream(ctx, CommandSubscribeAccountUpdates, "a", st, &wireRequest{Account: account}); err != nil {
+		return nil, err
+	}
+	return st.ch, nil
+}
+
+// openStream registers st under a new name with prefix and sends command with
+// req naming it; once answered, the stream lives until ctx is done (then the
+// worker is told to unsubscribe), the worker ends it, dies, or Close.
+func (c *Client) openStream(ctx context.Context, command, prefix string, st *clientStream, req *wireRequest) error {
+	name := prefix + strconv.FormatUint(c.nextSub.Add(1), 10)
 	c.mu.Lock()
 	switch {
 	case c.closed:
 		c.mu.Unlock()
-		return nil, fmt.Errorf("stdiojson: %s: %w", CommandSubscribeAccountUpdates, broker.ErrClosed)
+		return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
 	case c.dead != nil:
 		defer c.mu.Unlock()
-		return nil, c.dead
+		return c.dead
 	}
 	if c.streams == nil {
 		c.streams = map[string]*clientStream{}
 	}
 	c.streams[name] = st // before the request: its events may follow the answer at once
 	c.mu.Unlock()
-	err := c.call(ctx, CommandSubscribeAccountUpdates, &wireRequest{Account: account, Subscription: name}, nil)
-	if err != nil {
+	req.Subscription = name
+	if err := c.call(ctx, command, req, nil); err != nil {
 		c.endStream(name)
 		if ctx.Err() != nil { // the worker may have opened it before the cancel
 			c.unsubscribe(name)
 		}
-		return nil, err
+		return err
 	}
 	context.AfterFunc(ctx, func() { c.unsubscribe(name) })
-	return st.ch, nil
+	return nil
 }
 
 // unsubscribe asks the worker to end stream name (bounded in time) and ends it here.
@@ -169,8 +205,12 @@ func (c *Client) unsubscribe(name string) {
 
 // streamEvent routes an event line of a stream.
 func (c *Client) streamEvent(in wireInbound) {
-	if in.Event == eventSubscriptionEnd {
+	switch in.Event {
+	case eventSubscriptionEnd:
 		c.endStream(in.Subscription)
+		return
+	case eventQuote:
+		c.quoteEvent(in)
 		return
 	}
 	if in.Event != eventAccountUpdate {
@@ -185,7 +225,7 @@ func (c *Client) streamEvent(in wireInbound) {
 	u.Values, u.Portfolio = nonNil(u.Values), nonNil(u.Portfolio)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st := c.streams[in.Subscription]; st != nil {
+	if st := c.streams[in.Subscription]; st != nil && st.ch != nil {
 		broker.Latest(st.ch, u)
 	}
 }
@@ -196,7 +236,7 @@ func (c *Client) endStream(name string) {
 	defer c.mu.Unlock()
 	if st := c.streams[name]; st != nil {
 		delete(c.streams, name)
-		close(st.ch)
+		st.close()
 	}
 }
 
@@ -206,6 +246,6 @@ func (c *Client) endStreams() {
 	defer c.mu.Unlock()
 	for name, st := range c.streams {
 		delete(c.streams, name)
-		close(st.ch)
+		st.close()
 	}
 }

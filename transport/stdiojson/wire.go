@@ -92,6 +92,9 @@ type wireInbound struct {
 
 	Subscription string          `json:"subscription"` // a stream's event (stream.go)
 	Update       json.RawMessage `json:"update"`
+	Quote        json.RawMessage `json:"quote"` // a quote stream's (stream_quotes.go)
+	Gap          string          `json:"gap"`
+	Dropped      int64           `json:"dropped"`
 
 	fast bool // Data was cut out by fastSuccess, not decoded
 }

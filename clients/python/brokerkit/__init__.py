@@ -13,12 +13,13 @@ Both restart a worker that crashes or freezes and reconnect it with the last con
 from .breaker import BreakerState, CircuitBreaker
 from .client import IDEMPOTENT_COMMANDS, Client, State, find_binary
 from .compat import SubprocessIBKRClient, connect_ibkr_robust
+from .quotes import QuoteStream
 from .errors import (APIError, AlreadyConnected, BrokerError, Canceled, CircuitOpen, ClientIDInUse, Closed,
                      DeadlineExceeded, GatewayUnreachable, HandshakeFailed, InvalidArgument, NotConnected,
                      NotFound, NotSubscribed, Pacing, ProtocolError, Timeout, Unsupported, WorkerExited,
                      WorkerNotFound, WorkerUnavailable)
 from .types import (AccountSummary, AccountUpdate, AccountValue, Bar, ConnectInfo, Contract, ContractDetails, Event,
-                    Execution, Order, PortfolioItem, Position, Quote, SummaryValue)
+                    Execution, Order, PortfolioItem, Position, Quote, QuoteUpdate, SummaryValue)
 
 __version__ = "0.1.0"
 
@@ -28,5 +29,5 @@ __all__ = [
     "SummaryValue", "AccountUpdate", "AccountValue", "PortfolioItem", "Execution", "Order", "BrokerError", "APIError", "AlreadyConnected", "Canceled", "CircuitOpen", "ClientIDInUse",
     "Closed", "DeadlineExceeded", "GatewayUnreachable", "HandshakeFailed", "InvalidArgument", "NotConnected",
     "ProtocolError", "Timeout", "Unsupported", "WorkerExited", "WorkerNotFound", "WorkerUnavailable",
-    "Bar", "ContractDetails", "Quote", "NotFound", "NotSubscribed", "Pacing",
+    "Bar", "ContractDetails", "Quote", "NotFound", "NotSubscribed", "Pacing", "QuoteStream", "QuoteUpdate",
 ]

@@ -20,8 +20,9 @@ from .breaker import CircuitBreaker
 from .errors import (BrokerError, ProtocolError, Closed, ClientIDInUse, NotConnected, WorkerExited, WorkerNotFound,
                      WorkerUnavailable)
 from ._worker import Worker
+from .quotes import QuoteStream
 from .types import (AccountSummary, AccountUpdate, Bar, ConnectInfo, Contract, ContractDetails, Event, Execution,
-                    Order, Position, Quote)
+                    Order, Position, Quote, QuoteUpdate)
 
 log = logging.getLogger("brokerkit")
 
@@ -183,7 +184,10 @@ class Client:
         """Ends every stream's iterator: the worker that served them is gone."""
         streams, self._streams = self._streams, {}
         for q in streams.values():
-            _put_latest(q, None)
+            if isinstance(q, QuoteStream):
+                q._end()
+            else:
+                _put_latest(q, None)
 
     # ---- observability ----
 
@@ -240,7 +244,16 @@ class Client:
         sub = msg.get("subscription")
         if isinstance(sub, str):
             q = self._streams.get(sub)
-            if q is not None:
+            if isinstance(q, QuoteStream):
+                if msg.get("event") == "subscription_end":
+                    self._streams.pop(sub, None)
+                    q._end()
+                elif msg.get("event") == "quote":
+                    try:
+                        q._offer(QuoteUpdate.from_wire(msg))
+                    except ProtocolError:
+                        log.warning("ignoring malformed quote of %s", sub)
+            elif q is not None:
                 if msg.get("event") == "subscription_end":
                     self._streams.pop(sub, None)
                     _put_latest(q, None)
@@ -333,19 +346,38 @@ class Client:
         state: once the gateway has sent its first download, then after every change. A slow consumer sees the
         newest state. The iterator ends when the worker ends the stream (session ended, worker restarted) or the
         client closes; closing the iterator unsubscribes."""
+        q: asyncio.Queue = asyncio.Queue(maxsize=1)
+        params = {"account": account} if account else {}
+        name = await self._open_stream(q, "subscribe_account_updates", params, timeout)
+        return self._stream(name, q)
+
+    def subscribe_quotes(self, contract: "ContractArg", timeout: Optional[float] = None) -> QuoteStream:
+        """A stream of one contract's quotes (``subscribe_quotes``), as :class:`QuoteUpdate` values with exact
+        Decimals: ``async with client.subscribe_quotes("AAPL") as quotes: async for u in quotes: ...``, or
+        ``quotes = await client.subscribe_quotes(...)`` and ``await quotes.aclose()``. Subscribing fails as
+        :meth:`snapshot` does (:class:`NotFound`, :class:`NotSubscribed`, :class:`Pacing`, :class:`NotConnected`).
+        A consumer that does not keep up gets the newest quote with ``dropped`` counting what it missed."""
+        return QuoteStream(self, _contract(contract), timeout)
+
+    async def _open_stream(self, sink: Any, command: str, params: Mapping[str, Any],
+                           timeout: Optional[float]) -> str:
+        """Registers sink (a queue of size 1 or a QuoteStream) under a new subscription name and subscribes it
+        with command; returns the name."""
         self._stream_seq += 1
         name = f"py{self._stream_seq}"
-        q: asyncio.Queue = asyncio.Queue(maxsize=1)
-        self._streams[name] = q
-        params = {"subscription": name}
-        if account:
-            params["account"] = account
+        self._streams[name] = sink
         try:
-            await self._call("subscribe_account_updates", params, timeout)
+            await self._call(command, {"subscription": name, **params}, timeout)
         except BaseException:
             self._streams.pop(name, None)
             raise
-        return self._stream(name, q)
+        return name
+
+    async def _unsubscribe(self, name: str) -> None:
+        """Ends stream name here and, if it was live, in the worker."""
+        if self._streams.pop(name, None) is not None and not self._closed:
+            with contextlib.suppress(BrokerError):
+                await self._call("unsubscribe", {"subscription": name}, 5.0)
 
     async def _stream(self, name: str, q: asyncio.Queue) -> AsyncIterator[AccountUpdate]:
         try:
@@ -355,9 +387,7 @@ class Client:
                     return
                 yield u
         finally:
-            if self._streams.pop(name, None) is not None and not self._closed:
-                with contextlib.suppress(BrokerError):
-                    await self._call("unsubscribe", {"subscription": name}, 5.0)
+            await self._unsubscribe(name)
 
     async def ping(self, timeout: Optional[float] = None) -> float:
         """One round trip to the gateway; returns its duration in seconds."""

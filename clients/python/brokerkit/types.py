@@ -141,6 +141,33 @@ class Quote:
 
 
 @dataclass(frozen=True)
+class QuoteUpdate:
+    """One value of a quote stream (``subscribe_quotes``): the instrument's newest top of book; ``gap``, when not
+    empty, why the stream was interrupted (values before it are stale; a gap marker alone has a quote that is zero
+    but for its contract, with ``market_data_type`` ""); ``dropped``, how many changes were conflated away before
+    this one, by the worker and by this client together."""
+
+    quote: Quote
+    gap: str = ""
+    dropped: int = 0
+
+    @classmethod
+    def from_wire(cls, msg: Mapping[str, Any]) -> "QuoteUpdate":
+        gap, dropped = msg.get("gap", ""), msg.get("dropped", 0)
+        if not isinstance(gap, str) or not isinstance(dropped, int) or isinstance(dropped, bool) or dropped < 0:
+            raise ProtocolError(f"malformed quote event: gap {gap!r}, dropped {dropped!r}")
+        q = msg.get("quote")
+        if not isinstance(q, Mapping):
+            raise ProtocolError(f"quote event without a quote: {q!r}")
+        return cls(Quote.from_wire(q), gap, dropped)
+
+    def after(self, older: "QuoteUpdate") -> "QuoteUpdate":
+        """This update replacing ``older``, which the consumer did not take: ``older`` and what it had dropped
+        are counted, and its gap is kept if this one has none (a gap is never conflated away)."""
+        return QuoteUpdate(self.quote, self.gap or older.gap, self.dropped + older.dropped + 1)
+
+
+@dataclass(frozen=True)
 class Bar:
     """One historical bar; ``time`` is its start."""
 

@@ -1109,6 +1109,68 @@ func (x *Quote) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// QuoteUpdate is one value of a quote stream (broker.QuoteUpdate). A gap marker alone
+// has a quote that is zero but for its contract (market_data_type 0).
+type QuoteUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Quote         *Quote                 `protobuf:"bytes,1,opt,name=quote,proto3" json:"quote,omitempty"`
+	Gap           string                 `protobuf:"bytes,2,opt,name=gap,proto3" json:"gap,omitempty"`          // why the stream was interrupted; "" if it was not
+	Dropped       int64                  `protobuf:"varint,3,opt,name=dropped,proto3" json:"dropped,omitempty"` // changes conflated away before this one
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuoteUpdate) Reset() {
+	*x = QuoteUpdate{}
+	mi := &file_broker_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuoteUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuoteUpdate) ProtoMessage() {}
+
+func (x *QuoteUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuoteUpdate.ProtoReflect.Descriptor instead.
+func (*QuoteUpdate) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *QuoteUpdate) GetQuote() *Quote {
+	if x != nil {
+		return x.Quote
+	}
+	return nil
+}
+
+func (x *QuoteUpdate) GetGap() string {
+	if x != nil {
+		return x.Gap
+	}
+	return ""
+}
+
+func (x *QuoteUpdate) GetDropped() int64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
 type HistoricalBarsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Contract      *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
@@ -1123,7 +1185,7 @@ type HistoricalBarsRequest struct {
 
 func (x *HistoricalBarsRequest) Reset() {
 	*x = HistoricalBarsRequest{}
-	mi := &file_broker_proto_msgTypes[16]
+	mi := &file_broker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1197,7 @@ func (x *HistoricalBarsRequest) String() string {
 func (*HistoricalBarsRequest) ProtoMessage() {}
 
 func (x *HistoricalBarsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[16]
+	mi := &file_broker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1210,7 @@ func (x *HistoricalBarsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoricalBarsRequest.ProtoReflect.Descriptor instead.
 func (*HistoricalBarsRequest) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{16}
+	return file_broker_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HistoricalBarsRequest) GetContract() *Contract {
@@ -1209,7 +1271,7 @@ type Bar struct {
 
 func (x *Bar) Reset() {
 	*x = Bar{}
-	mi := &file_broker_proto_msgTypes[17]
+	mi := &file_broker_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1283,7 @@ func (x *Bar) String() string {
 func (*Bar) ProtoMessage() {}
 
 func (x *Bar) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[17]
+	mi := &file_broker_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1296,7 @@ func (x *Bar) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bar.ProtoReflect.Descriptor instead.
 func (*Bar) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{17}
+	return file_broker_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Bar) GetTime() *timestamppb.Timestamp {
@@ -1302,7 +1364,7 @@ type HistoricalBarsResponse struct {
 
 func (x *HistoricalBarsResponse) Reset() {
 	*x = HistoricalBarsResponse{}
-	mi := &file_broker_proto_msgTypes[18]
+	mi := &file_broker_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1376,7 @@ func (x *HistoricalBarsResponse) String() string {
 func (*HistoricalBarsResponse) ProtoMessage() {}
 
 func (x *HistoricalBarsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[18]
+	mi := &file_broker_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1389,7 @@ func (x *HistoricalBarsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoricalBarsResponse.ProtoReflect.Descriptor instead.
 func (*HistoricalBarsResponse) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{18}
+	return file_broker_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HistoricalBarsResponse) GetBars() []*Bar {
@@ -1346,7 +1408,7 @@ type MarketDataTypeRequest struct {
 
 func (x *MarketDataTypeRequest) Reset() {
 	*x = MarketDataTypeRequest{}
-	mi := &file_broker_proto_msgTypes[19]
+	mi := &file_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1358,7 +1420,7 @@ func (x *MarketDataTypeRequest) String() string {
 func (*MarketDataTypeRequest) ProtoMessage() {}
 
 func (x *MarketDataTypeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[19]
+	mi := &file_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1371,7 +1433,7 @@ func (x *MarketDataTypeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarketDataTypeRequest.ProtoReflect.Descriptor instead.
 func (*MarketDataTypeRequest) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{19}
+	return file_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MarketDataTypeRequest) GetMarketDataType() int32 {
@@ -1390,7 +1452,7 @@ type AccountUpdatesRequest struct {
 
 func (x *AccountUpdatesRequest) Reset() {
 	*x = AccountUpdatesRequest{}
-	mi := &file_broker_proto_msgTypes[20]
+	mi := &file_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1464,7 @@ func (x *AccountUpdatesRequest) String() string {
 func (*AccountUpdatesRequest) ProtoMessage() {}
 
 func (x *AccountUpdatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[20]
+	mi := &file_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1477,7 @@ func (x *AccountUpdatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountUpdatesRequest.ProtoReflect.Descriptor instead.
 func (*AccountUpdatesRequest) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{20}
+	return file_broker_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AccountUpdatesRequest) GetAccount() string {
@@ -1436,7 +1498,7 @@ type AccountValue struct {
 
 func (x *AccountValue) Reset() {
 	*x = AccountValue{}
-	mi := &file_broker_proto_msgTypes[21]
+	mi := &file_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1510,7 @@ func (x *AccountValue) String() string {
 func (*AccountValue) ProtoMessage() {}
 
 func (x *AccountValue) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[21]
+	mi := &file_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1523,7 @@ func (x *AccountValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountValue.ProtoReflect.Descriptor instead.
 func (*AccountValue) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{21}
+	return file_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AccountValue) GetKey() string {
@@ -1501,7 +1563,7 @@ type PortfolioItem struct {
 
 func (x *PortfolioItem) Reset() {
 	*x = PortfolioItem{}
-	mi := &file_broker_proto_msgTypes[22]
+	mi := &file_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1575,7 @@ func (x *PortfolioItem) String() string {
 func (*PortfolioItem) ProtoMessage() {}
 
 func (x *PortfolioItem) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[22]
+	mi := &file_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +1588,7 @@ func (x *PortfolioItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortfolioItem.ProtoReflect.Descriptor instead.
 func (*PortfolioItem) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{22}
+	return file_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PortfolioItem) GetAccount() string {
@@ -1597,7 +1659,7 @@ type AccountUpdate struct {
 
 func (x *AccountUpdate) Reset() {
 	*x = AccountUpdate{}
-	mi := &file_broker_proto_msgTypes[23]
+	mi := &file_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1671,7 @@ func (x *AccountUpdate) String() string {
 func (*AccountUpdate) ProtoMessage() {}
 
 func (x *AccountUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[23]
+	mi := &file_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1684,7 @@ func (x *AccountUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountUpdate.ProtoReflect.Descriptor instead.
 func (*AccountUpdate) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{23}
+	return file_broker_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AccountUpdate) GetAccount() string {
@@ -1668,7 +1730,7 @@ type ExecutionFilter struct {
 
 func (x *ExecutionFilter) Reset() {
 	*x = ExecutionFilter{}
-	mi := &file_broker_proto_msgTypes[24]
+	mi := &file_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1742,7 @@ func (x *ExecutionFilter) String() string {
 func (*ExecutionFilter) ProtoMessage() {}
 
 func (x *ExecutionFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[24]
+	mi := &file_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1755,7 @@ func (x *ExecutionFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionFilter.ProtoReflect.Descriptor instead.
 func (*ExecutionFilter) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{24}
+	return file_broker_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExecutionFilter) GetClientId() int64 {
@@ -1770,7 +1832,7 @@ type Execution struct {
 
 func (x *Execution) Reset() {
 	*x = Execution{}
-	mi := &file_broker_proto_msgTypes[25]
+	mi := &file_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +1844,7 @@ func (x *Execution) String() string {
 func (*Execution) ProtoMessage() {}
 
 func (x *Execution) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[25]
+	mi := &file_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +1857,7 @@ func (x *Execution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Execution.ProtoReflect.Descriptor instead.
 func (*Execution) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{25}
+	return file_broker_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Execution) GetExecId() string {
@@ -1926,7 +1988,7 @@ type ExecutionsResponse struct {
 
 func (x *ExecutionsResponse) Reset() {
 	*x = ExecutionsResponse{}
-	mi := &file_broker_proto_msgTypes[26]
+	mi := &file_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1938,7 +2000,7 @@ func (x *ExecutionsResponse) String() string {
 func (*ExecutionsResponse) ProtoMessage() {}
 
 func (x *ExecutionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[26]
+	mi := &file_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1951,7 +2013,7 @@ func (x *ExecutionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionsResponse.ProtoReflect.Descriptor instead.
 func (*ExecutionsResponse) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{26}
+	return file_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExecutionsResponse) GetExecutions() []*Execution {
@@ -1983,7 +2045,7 @@ type Order struct {
 
 func (x *Order) Reset() {
 	*x = Order{}
-	mi := &file_broker_proto_msgTypes[27]
+	mi := &file_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1995,7 +2057,7 @@ func (x *Order) String() string {
 func (*Order) ProtoMessage() {}
 
 func (x *Order) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[27]
+	mi := &file_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2008,7 +2070,7 @@ func (x *Order) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Order.ProtoReflect.Descriptor instead.
 func (*Order) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{27}
+	return file_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Order) GetOrderId() int64 {
@@ -2118,7 +2180,7 @@ type OrdersResponse struct {
 
 func (x *OrdersResponse) Reset() {
 	*x = OrdersResponse{}
-	mi := &file_broker_proto_msgTypes[28]
+	mi := &file_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +2192,7 @@ func (x *OrdersResponse) String() string {
 func (*OrdersResponse) ProtoMessage() {}
 
 func (x *OrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_broker_proto_msgTypes[28]
+	mi := &file_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +2205,7 @@ func (x *OrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrdersResponse.ProtoReflect.Descriptor instead.
 func (*OrdersResponse) Descriptor() ([]byte, []int) {
-	return file_broker_proto_rawDescGZIP(), []int{28}
+	return file_broker_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *OrdersResponse) GetOrders() []*Order {
@@ -2243,7 +2305,11 @@ const file_broker_proto_rawDesc = "" +
 	"\x06halted\x18\r \x01(\bR\x06halted\x12(\n" +
 	"\x10market_data_type\x18\x0e \x01(\x05R\x0emarketDataType\x127\n" +
 	"\tlast_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\blastTime\x12.\n" +
-	"\x04time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xf4\x01\n" +
+	"\x04time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"m\n" +
+	"\vQuoteUpdate\x122\n" +
+	"\x05quote\x18\x01 \x01(\v2\x1c.brokerkit.goplugin.v1.QuoteR\x05quote\x12\x10\n" +
+	"\x03gap\x18\x02 \x01(\tR\x03gap\x12\x18\n" +
+	"\adropped\x18\x03 \x01(\x03R\adropped\"\xf4\x01\n" +
 	"\x15HistoricalBarsRequest\x12;\n" +
 	"\bcontract\x18\x01 \x01(\v2\x1f.brokerkit.goplugin.v1.ContractR\bcontract\x12,\n" +
 	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x1a\n" +
@@ -2338,7 +2404,7 @@ const file_broker_proto_rawDesc = "" +
 	"\x06status\x18\r \x01(\tR\x06status\x12\x16\n" +
 	"\x06filled\x18\x0e \x01(\tR\x06filled\"F\n" +
 	"\x0eOrdersResponse\x124\n" +
-	"\x06orders\x18\x01 \x03(\v2\x1c.brokerkit.goplugin.v1.OrderR\x06orders2\xf9\v\n" +
+	"\x06orders\x18\x01 \x03(\v2\x1c.brokerkit.goplugin.v1.OrderR\x06orders2\xd3\f\n" +
 	"\x06Broker\x12X\n" +
 	"\aConnect\x12%.brokerkit.goplugin.v1.ConnectRequest\x1a&.brokerkit.goplugin.v1.ConnectResponse\x12H\n" +
 	"\n" +
@@ -2357,7 +2423,8 @@ const file_broker_proto_rawDesc = "" +
 	"\n" +
 	"OpenOrders\x12\x1c.brokerkit.goplugin.v1.Empty\x1a%.brokerkit.goplugin.v1.OrdersResponse\x12V\n" +
 	"\x0fCompletedOrders\x12\x1c.brokerkit.goplugin.v1.Empty\x1a%.brokerkit.goplugin.v1.OrdersResponse\x12o\n" +
-	"\x17SubscribeAccountUpdates\x12,.brokerkit.goplugin.v1.AccountUpdatesRequest\x1a$.brokerkit.goplugin.v1.AccountUpdate0\x01\x12I\n" +
+	"\x17SubscribeAccountUpdates\x12,.brokerkit.goplugin.v1.AccountUpdatesRequest\x1a$.brokerkit.goplugin.v1.AccountUpdate0\x01\x12X\n" +
+	"\x0fSubscribeQuotes\x12\x1f.brokerkit.goplugin.v1.Contract\x1a\".brokerkit.goplugin.v1.QuoteUpdate0\x01\x12I\n" +
 	"\tSubscribe\x12\x1c.brokerkit.goplugin.v1.Empty\x1a\x1c.brokerkit.goplugin.v1.Event0\x01\x12C\n" +
 	"\x05Close\x12\x1c.brokerkit.goplugin.v1.Empty\x1a\x1c.brokerkit.goplugin.v1.EmptyB?Z=github.com/brokerkit/brokerkit/transport/goplugin/internal/pbb\x06proto3"
 
@@ -2373,7 +2440,7 @@ func file_broker_proto_rawDescGZIP() []byte {
 	return file_broker_proto_rawDescData
 }
 
-var file_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_broker_proto_goTypes = []any{
 	(*Empty)(nil),                   // 0: brokerkit.goplugin.v1.Empty
 	(*Error)(nil),                   // 1: brokerkit.goplugin.v1.Error
@@ -2391,84 +2458,88 @@ var file_broker_proto_goTypes = []any{
 	(*ContractDetails)(nil),         // 13: brokerkit.goplugin.v1.ContractDetails
 	(*ContractDetailsResponse)(nil), // 14: brokerkit.goplugin.v1.ContractDetailsResponse
 	(*Quote)(nil),                   // 15: brokerkit.goplugin.v1.Quote
-	(*HistoricalBarsRequest)(nil),   // 16: brokerkit.goplugin.v1.HistoricalBarsRequest
-	(*Bar)(nil),                     // 17: brokerkit.goplugin.v1.Bar
-	(*HistoricalBarsResponse)(nil),  // 18: brokerkit.goplugin.v1.HistoricalBarsResponse
-	(*MarketDataTypeRequest)(nil),   // 19: brokerkit.goplugin.v1.MarketDataTypeRequest
-	(*AccountUpdatesRequest)(nil),   // 20: brokerkit.goplugin.v1.AccountUpdatesRequest
-	(*AccountValue)(nil),            // 21: brokerkit.goplugin.v1.AccountValue
-	(*PortfolioItem)(nil),           // 22: brokerkit.goplugin.v1.PortfolioItem
-	(*AccountUpdate)(nil),           // 23: brokerkit.goplugin.v1.AccountUpdate
-	(*ExecutionFilter)(nil),         // 24: brokerkit.goplugin.v1.ExecutionFilter
-	(*Execution)(nil),               // 25: brokerkit.goplugin.v1.Execution
-	(*ExecutionsResponse)(nil),      // 26: brokerkit.goplugin.v1.ExecutionsResponse
-	(*Order)(nil),                   // 27: brokerkit.goplugin.v1.Order
-	(*OrdersResponse)(nil),          // 28: brokerkit.goplugin.v1.OrdersResponse
-	nil,                             // 29: brokerkit.goplugin.v1.AccountSummary.ValuesEntry
-	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
+	(*QuoteUpdate)(nil),             // 16: brokerkit.goplugin.v1.QuoteUpdate
+	(*HistoricalBarsRequest)(nil),   // 17: brokerkit.goplugin.v1.HistoricalBarsRequest
+	(*Bar)(nil),                     // 18: brokerkit.goplugin.v1.Bar
+	(*HistoricalBarsResponse)(nil),  // 19: brokerkit.goplugin.v1.HistoricalBarsResponse
+	(*MarketDataTypeRequest)(nil),   // 20: brokerkit.goplugin.v1.MarketDataTypeRequest
+	(*AccountUpdatesRequest)(nil),   // 21: brokerkit.goplugin.v1.AccountUpdatesRequest
+	(*AccountValue)(nil),            // 22: brokerkit.goplugin.v1.AccountValue
+	(*PortfolioItem)(nil),           // 23: brokerkit.goplugin.v1.PortfolioItem
+	(*AccountUpdate)(nil),           // 24: brokerkit.goplugin.v1.AccountUpdate
+	(*ExecutionFilter)(nil),         // 25: brokerkit.goplugin.v1.ExecutionFilter
+	(*Execution)(nil),               // 26: brokerkit.goplugin.v1.Execution
+	(*ExecutionsResponse)(nil),      // 27: brokerkit.goplugin.v1.ExecutionsResponse
+	(*Order)(nil),                   // 28: brokerkit.goplugin.v1.Order
+	(*OrdersResponse)(nil),          // 29: brokerkit.goplugin.v1.OrdersResponse
+	nil,                             // 30: brokerkit.goplugin.v1.AccountSummary.ValuesEntry
+	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
 }
 var file_broker_proto_depIdxs = []int32{
 	5,  // 0: brokerkit.goplugin.v1.Position.contract:type_name -> brokerkit.goplugin.v1.Contract
 	6,  // 1: brokerkit.goplugin.v1.PositionsResponse.positions:type_name -> brokerkit.goplugin.v1.Position
-	29, // 2: brokerkit.goplugin.v1.AccountSummary.values:type_name -> brokerkit.goplugin.v1.AccountSummary.ValuesEntry
+	30, // 2: brokerkit.goplugin.v1.AccountSummary.values:type_name -> brokerkit.goplugin.v1.AccountSummary.ValuesEntry
 	10, // 3: brokerkit.goplugin.v1.AccountSummaryResponse.summaries:type_name -> brokerkit.goplugin.v1.AccountSummary
-	30, // 4: brokerkit.goplugin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	31, // 4: brokerkit.goplugin.v1.Event.time:type_name -> google.protobuf.Timestamp
 	5,  // 5: brokerkit.goplugin.v1.ContractDetails.contract:type_name -> brokerkit.goplugin.v1.Contract
 	13, // 6: brokerkit.goplugin.v1.ContractDetailsResponse.contracts:type_name -> brokerkit.goplugin.v1.ContractDetails
 	5,  // 7: brokerkit.goplugin.v1.Quote.contract:type_name -> brokerkit.goplugin.v1.Contract
-	30, // 8: brokerkit.goplugin.v1.Quote.last_time:type_name -> google.protobuf.Timestamp
-	30, // 9: brokerkit.goplugin.v1.Quote.time:type_name -> google.protobuf.Timestamp
-	5,  // 10: brokerkit.goplugin.v1.HistoricalBarsRequest.contract:type_name -> brokerkit.goplugin.v1.Contract
-	30, // 11: brokerkit.goplugin.v1.HistoricalBarsRequest.end:type_name -> google.protobuf.Timestamp
-	30, // 12: brokerkit.goplugin.v1.Bar.time:type_name -> google.protobuf.Timestamp
-	17, // 13: brokerkit.goplugin.v1.HistoricalBarsResponse.bars:type_name -> brokerkit.goplugin.v1.Bar
-	5,  // 14: brokerkit.goplugin.v1.PortfolioItem.contract:type_name -> brokerkit.goplugin.v1.Contract
-	21, // 15: brokerkit.goplugin.v1.AccountUpdate.values:type_name -> brokerkit.goplugin.v1.AccountValue
-	22, // 16: brokerkit.goplugin.v1.AccountUpdate.portfolio:type_name -> brokerkit.goplugin.v1.PortfolioItem
-	5,  // 17: brokerkit.goplugin.v1.Execution.contract:type_name -> brokerkit.goplugin.v1.Contract
-	25, // 18: brokerkit.goplugin.v1.ExecutionsResponse.executions:type_name -> brokerkit.goplugin.v1.Execution
-	5,  // 19: brokerkit.goplugin.v1.Order.contract:type_name -> brokerkit.goplugin.v1.Contract
-	27, // 20: brokerkit.goplugin.v1.OrdersResponse.orders:type_name -> brokerkit.goplugin.v1.Order
-	9,  // 21: brokerkit.goplugin.v1.AccountSummary.ValuesEntry.value:type_name -> brokerkit.goplugin.v1.SummaryValue
-	2,  // 22: brokerkit.goplugin.v1.Broker.Connect:input_type -> brokerkit.goplugin.v1.ConnectRequest
-	0,  // 23: brokerkit.goplugin.v1.Broker.Disconnect:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 24: brokerkit.goplugin.v1.Broker.Accounts:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 25: brokerkit.goplugin.v1.Broker.Positions:input_type -> brokerkit.goplugin.v1.Empty
-	8,  // 26: brokerkit.goplugin.v1.Broker.AccountSummary:input_type -> brokerkit.goplugin.v1.AccountSummaryRequest
-	0,  // 27: brokerkit.goplugin.v1.Broker.Ping:input_type -> brokerkit.goplugin.v1.Empty
-	5,  // 28: brokerkit.goplugin.v1.Broker.ContractDetails:input_type -> brokerkit.goplugin.v1.Contract
-	5,  // 29: brokerkit.goplugin.v1.Broker.Snapshot:input_type -> brokerkit.goplugin.v1.Contract
-	16, // 30: brokerkit.goplugin.v1.Broker.HistoricalBars:input_type -> brokerkit.goplugin.v1.HistoricalBarsRequest
-	19, // 31: brokerkit.goplugin.v1.Broker.SetMarketDataType:input_type -> brokerkit.goplugin.v1.MarketDataTypeRequest
-	20, // 32: brokerkit.goplugin.v1.Broker.AccountUpdates:input_type -> brokerkit.goplugin.v1.AccountUpdatesRequest
-	24, // 33: brokerkit.goplugin.v1.Broker.Executions:input_type -> brokerkit.goplugin.v1.ExecutionFilter
-	0,  // 34: brokerkit.goplugin.v1.Broker.OpenOrders:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 35: brokerkit.goplugin.v1.Broker.CompletedOrders:input_type -> brokerkit.goplugin.v1.Empty
-	20, // 36: brokerkit.goplugin.v1.Broker.SubscribeAccountUpdates:input_type -> brokerkit.goplugin.v1.AccountUpdatesRequest
-	0,  // 37: brokerkit.goplugin.v1.Broker.Subscribe:input_type -> brokerkit.goplugin.v1.Empty
-	0,  // 38: brokerkit.goplugin.v1.Broker.Close:input_type -> brokerkit.goplugin.v1.Empty
-	3,  // 39: brokerkit.goplugin.v1.Broker.Connect:output_type -> brokerkit.goplugin.v1.ConnectResponse
-	0,  // 40: brokerkit.goplugin.v1.Broker.Disconnect:output_type -> brokerkit.goplugin.v1.Empty
-	4,  // 41: brokerkit.goplugin.v1.Broker.Accounts:output_type -> brokerkit.goplugin.v1.AccountsResponse
-	7,  // 42: brokerkit.goplugin.v1.Broker.Positions:output_type -> brokerkit.goplugin.v1.PositionsResponse
-	11, // 43: brokerkit.goplugin.v1.Broker.AccountSummary:output_type -> brokerkit.goplugin.v1.AccountSummaryResponse
-	0,  // 44: brokerkit.goplugin.v1.Broker.Ping:output_type -> brokerkit.goplugin.v1.Empty
-	14, // 45: brokerkit.goplugin.v1.Broker.ContractDetails:output_type -> brokerkit.goplugin.v1.ContractDetailsResponse
-	15, // 46: brokerkit.goplugin.v1.Broker.Snapshot:output_type -> brokerkit.goplugin.v1.Quote
-	18, // 47: brokerkit.goplugin.v1.Broker.HistoricalBars:output_type -> brokerkit.goplugin.v1.HistoricalBarsResponse
-	0,  // 48: brokerkit.goplugin.v1.Broker.SetMarketDataType:output_type -> brokerkit.goplugin.v1.Empty
-	23, // 49: brokerkit.goplugin.v1.Broker.AccountUpdates:output_type -> brokerkit.goplugin.v1.AccountUpdate
-	26, // 50: brokerkit.goplugin.v1.Broker.Executions:output_type -> brokerkit.goplugin.v1.ExecutionsResponse
-	28, // 51: brokerkit.goplugin.v1.Broker.OpenOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
-	28, // 52: brokerkit.goplugin.v1.Broker.CompletedOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
-	23, // 53: brokerkit.goplugin.v1.Broker.SubscribeAccountUpdates:output_type -> brokerkit.goplugin.v1.AccountUpdate
-	12, // 54: brokerkit.goplugin.v1.Broker.Subscribe:output_type -> brokerkit.goplugin.v1.Event
-	0,  // 55: brokerkit.goplugin.v1.Broker.Close:output_type -> brokerkit.goplugin.v1.Empty
-	39, // [39:56] is the sub-list for method output_type
-	22, // [22:39] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	31, // 8: brokerkit.goplugin.v1.Quote.last_time:type_name -> google.protobuf.Timestamp
+	31, // 9: brokerkit.goplugin.v1.Quote.time:type_name -> google.protobuf.Timestamp
+	15, // 10: brokerkit.goplugin.v1.QuoteUpdate.quote:type_name -> brokerkit.goplugin.v1.Quote
+	5,  // 11: brokerkit.goplugin.v1.HistoricalBarsRequest.contract:type_name -> brokerkit.goplugin.v1.Contract
+	31, // 12: brokerkit.goplugin.v1.HistoricalBarsRequest.end:type_name -> google.protobuf.Timestamp
+	31, // 13: brokerkit.goplugin.v1.Bar.time:type_name -> google.protobuf.Timestamp
+	18, // 14: brokerkit.goplugin.v1.HistoricalBarsResponse.bars:type_name -> brokerkit.goplugin.v1.Bar
+	5,  // 15: brokerkit.goplugin.v1.PortfolioItem.contract:type_name -> brokerkit.goplugin.v1.Contract
+	22, // 16: brokerkit.goplugin.v1.AccountUpdate.values:type_name -> brokerkit.goplugin.v1.AccountValue
+	23, // 17: brokerkit.goplugin.v1.AccountUpdate.portfolio:type_name -> brokerkit.goplugin.v1.PortfolioItem
+	5,  // 18: brokerkit.goplugin.v1.Execution.contract:type_name -> brokerkit.goplugin.v1.Contract
+	26, // 19: brokerkit.goplugin.v1.ExecutionsResponse.executions:type_name -> brokerkit.goplugin.v1.Execution
+	5,  // 20: brokerkit.goplugin.v1.Order.contract:type_name -> brokerkit.goplugin.v1.Contract
+	28, // 21: brokerkit.goplugin.v1.OrdersResponse.orders:type_name -> brokerkit.goplugin.v1.Order
+	9,  // 22: brokerkit.goplugin.v1.AccountSummary.ValuesEntry.value:type_name -> brokerkit.goplugin.v1.SummaryValue
+	2,  // 23: brokerkit.goplugin.v1.Broker.Connect:input_type -> brokerkit.goplugin.v1.ConnectRequest
+	0,  // 24: brokerkit.goplugin.v1.Broker.Disconnect:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 25: brokerkit.goplugin.v1.Broker.Accounts:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 26: brokerkit.goplugin.v1.Broker.Positions:input_type -> brokerkit.goplugin.v1.Empty
+	8,  // 27: brokerkit.goplugin.v1.Broker.AccountSummary:input_type -> brokerkit.goplugin.v1.AccountSummaryRequest
+	0,  // 28: brokerkit.goplugin.v1.Broker.Ping:input_type -> brokerkit.goplugin.v1.Empty
+	5,  // 29: brokerkit.goplugin.v1.Broker.ContractDetails:input_type -> brokerkit.goplugin.v1.Contract
+	5,  // 30: brokerkit.goplugin.v1.Broker.Snapshot:input_type -> brokerkit.goplugin.v1.Contract
+	17, // 31: brokerkit.goplugin.v1.Broker.HistoricalBars:input_type -> brokerkit.goplugin.v1.HistoricalBarsRequest
+	20, // 32: brokerkit.goplugin.v1.Broker.SetMarketDataType:input_type -> brokerkit.goplugin.v1.MarketDataTypeRequest
+	21, // 33: brokerkit.goplugin.v1.Broker.AccountUpdates:input_type -> brokerkit.goplugin.v1.AccountUpdatesRequest
+	25, // 34: brokerkit.goplugin.v1.Broker.Executions:input_type -> brokerkit.goplugin.v1.ExecutionFilter
+	0,  // 35: brokerkit.goplugin.v1.Broker.OpenOrders:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 36: brokerkit.goplugin.v1.Broker.CompletedOrders:input_type -> brokerkit.goplugin.v1.Empty
+	21, // 37: brokerkit.goplugin.v1.Broker.SubscribeAccountUpdates:input_type -> brokerkit.goplugin.v1.AccountUpdatesRequest
+	5,  // 38: brokerkit.goplugin.v1.Broker.SubscribeQuotes:input_type -> brokerkit.goplugin.v1.Contract
+	0,  // 39: brokerkit.goplugin.v1.Broker.Subscribe:input_type -> brokerkit.goplugin.v1.Empty
+	0,  // 40: brokerkit.goplugin.v1.Broker.Close:input_type -> brokerkit.goplugin.v1.Empty
+	3,  // 41: brokerkit.goplugin.v1.Broker.Connect:output_type -> brokerkit.goplugin.v1.ConnectResponse
+	0,  // 42: brokerkit.goplugin.v1.Broker.Disconnect:output_type -> brokerkit.goplugin.v1.Empty
+	4,  // 43: brokerkit.goplugin.v1.Broker.Accounts:output_type -> brokerkit.goplugin.v1.AccountsResponse
+	7,  // 44: brokerkit.goplugin.v1.Broker.Positions:output_type -> brokerkit.goplugin.v1.PositionsResponse
+	11, // 45: brokerkit.goplugin.v1.Broker.AccountSummary:output_type -> brokerkit.goplugin.v1.AccountSummaryResponse
+	0,  // 46: brokerkit.goplugin.v1.Broker.Ping:output_type -> brokerkit.goplugin.v1.Empty
+	14, // 47: brokerkit.goplugin.v1.Broker.ContractDetails:output_type -> brokerkit.goplugin.v1.ContractDetailsResponse
+	15, // 48: brokerkit.goplugin.v1.Broker.Snapshot:output_type -> brokerkit.goplugin.v1.Quote
+	19, // 49: brokerkit.goplugin.v1.Broker.HistoricalBars:output_type -> brokerkit.goplugin.v1.HistoricalBarsResponse
+	0,  // 50: brokerkit.goplugin.v1.Broker.SetMarketDataType:output_type -> brokerkit.goplugin.v1.Empty
+	24, // 51: brokerkit.goplugin.v1.Broker.AccountUpdates:output_type -> brokerkit.goplugin.v1.AccountUpdate
+	27, // 52: brokerkit.goplugin.v1.Broker.Executions:output_type -> brokerkit.goplugin.v1.ExecutionsResponse
+	29, // 53: brokerkit.goplugin.v1.Broker.OpenOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
+	29, // 54: brokerkit.goplugin.v1.Broker.CompletedOrders:output_type -> brokerkit.goplugin.v1.OrdersResponse
+	24, // 55: brokerkit.goplugin.v1.Broker.SubscribeAccountUpdates:output_type -> brokerkit.goplugin.v1.AccountUpdate
+	16, // 56: brokerkit.goplugin.v1.Broker.SubscribeQuotes:output_type -> brokerkit.goplugin.v1.QuoteUpdate
+	12, // 57: brokerkit.goplugin.v1.Broker.Subscribe:output_type -> brokerkit.goplugin.v1.Event
+	0,  // 58: brokerkit.goplugin.v1.Broker.Close:output_type -> brokerkit.goplugin.v1.Empty
+	41, // [41:59] is the sub-list for method output_type
+	23, // [23:41] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_broker_proto_init() }
@@ -2482,7 +2553,7 @@ func file_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_broker_proto_rawDesc), len(file_broker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -47,6 +47,7 @@ const (
 	Broker_OpenOrders_FullMethodName              = "/brokerkit.goplugin.v1.Broker/OpenOrders"
 	Broker_CompletedOrders_FullMethodName         = "/brokerkit.goplugin.v1.Broker/CompletedOrders"
 	Broker_SubscribeAccountUpdates_FullMethodName = "/brokerkit.goplugin.v1.Broker/SubscribeAccountUpdates"
+	Broker_SubscribeQuotes_FullMethodName         = "/brokerkit.goplugin.v1.Broker/SubscribeQuotes"
 	Broker_Subscribe_FullMethodName               = "/brokerkit.goplugin.v1.Broker/Subscribe"
 	Broker_Close_FullMethodName                   = "/brokerkit.goplugin.v1.Broker/Close"
 )
@@ -76,6 +77,10 @@ type BrokerClient interface {
 	// response headers once subscribed, then an AccountUpdate after the first download
 	// and after every change, until the call is cancelled or the stream ends.
 	SubscribeAccountUpdates(ctx context.Context, in *AccountUpdatesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AccountUpdate], error)
+	// SubscribeQuotes streams one contract's top of book (broker.QuoteStreamer): response
+	// headers once subscribed, then a QuoteUpdate per change, conflated in the child while
+	// the stream's flow control window is full, until the call is cancelled or the stream ends.
+	SubscribeQuotes(ctx context.Context, in *Contract, opts ...grpc.CallOption) (grpc.ServerStreamingClient[QuoteUpdate], error)
 	// Subscribe streams events until the call is cancelled or the Broker is closed.
 	Subscribe(ctx context.Context, in *Empty, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 	// Close closes the served Broker; the child exits when its host kills it.
@@ -249,9 +254,28 @@ func (c *brokerClient) SubscribeAccountUpdates(ctx context.Context, in *AccountU
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Broker_SubscribeAccountUpdatesClient = grpc.ServerStreamingClient[AccountUpdate]
 
+func (c *brokerClient) SubscribeQuotes(ctx context.Context, in *Contract, opts ...grpc.CallOption) (grpc.ServerStreamingClient[QuoteUpdate], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Broker_ServiceDesc.Streams[1], Broker_SubscribeQuotes_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Contract, QuoteUpdate]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Broker_SubscribeQuotesClient = grpc.ServerStreamingClient[QuoteUpdate]
+
 func (c *brokerClient) Subscribe(ctx context.Context, in *Empty, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Broker_ServiceDesc.Streams[1], Broker_Subscribe_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Broker_ServiceDesc.Streams[2], Broker_Subscribe_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -303,6 +327,10 @@ type BrokerServer interface {
 	// response headers once subscribed, then an AccountUpdate after the first download
 	// and after every change, until the call is cancelled or the stream ends.
 	SubscribeAccountUpdates(*AccountUpdatesRequest, grpc.ServerStreamingServer[AccountUpdate]) error
+	// SubscribeQuotes streams one contract's top of book (broker.QuoteStreamer): response
+	// headers once subscribed, then a QuoteUpdate per change, conflated in the child while
+	// the stream's flow control window is full, until the call is cancelled or the stream ends.
+	SubscribeQuotes(*Contract, grpc.ServerStreamingServer[QuoteUpdate]) error
 	// Subscribe streams events until the call is cancelled or the Broker is closed.
 	Subscribe(*Empty, grpc.ServerStreamingServer[Event]) error
 	// Close closes the served Broker; the child exits when its host kills it.
@@ -361,6 +389,9 @@ func (UnimplementedBrokerServer) CompletedOrders(context.Context, *Empty) (*Orde
 }
 func (UnimplementedBrokerServer) SubscribeAccountUpdates(*AccountUpdatesRequest, grpc.ServerStreamingServer[AccountUpdate]) error {
 	return status.Error(codes.Unimplemented, "method SubscribeAccountUpdates not implemented")
+}
+func (UnimplementedBrokerServer) SubscribeQuotes(*Contract, grpc.ServerStreamingServer[QuoteUpdate]) error {
+	return status.Error(codes.Unimplemented, "method SubscribeQuotes not implemented")
 }
 func (UnimplementedBrokerServer) Subscribe(*Empty, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
@@ -652,6 +683,17 @@ func _Broker_SubscribeAccountUpdates_Handler(srv interface{}, stream grpc.Server
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Broker_SubscribeAccountUpdatesServer = grpc.ServerStreamingServer[AccountUpdate]
 
+func _Broker_SubscribeQuotes_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(Contract)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(BrokerServer).SubscribeQuotes(m, &grpc.GenericServerStream[Contract, QuoteUpdate]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Broker_SubscribeQuotesServer = grpc.ServerStreamingServer[QuoteUpdate]
+
 func _Broker_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(Empty)
 	if err := stream.RecvMsg(m); err != nil {
@@ -753,6 +795,11 @@ var Broker_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "SubscribeAccountUpdates",
 			Handler:       _Broker_SubscribeAccountUpdates_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "SubscribeQuotes",
+			Handler:       _Broker_SubscribeQuotes_Handler,
 			ServerStreams: true,
 		},
 		{
