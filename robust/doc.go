@@ -37,7 +37,10 @@
 // it implements [Exiter] and exits) or misses its pings. Callers that arrive meanwhile
 // wait, within their attempt timeout, and are served by the new session. IB's 1100
 // (the gateway lost IB) moves the state to reconnecting without touching the socket;
-// 1101/1102 move it back. After a user's Disconnect nothing reconnects; Close closes
+// 1101/1102 move it back. Streams (account updates, quotes) outlive sessions:
+// robust subscribes again on the new session by itself, and a quote stream
+// first sends a gap marker (broker.QuoteUpdate.Gap), also after a 1101 (market
+// data lost), which re-subscribes on the same session; see SubscribeQuotes. After a user's Disconnect nothing reconnects; Close closes
 // the inner Broker and stops every goroutine.
 //
 // # Orders

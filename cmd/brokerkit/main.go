@@ -7,6 +7,9 @@
 //	brokerkit demo [--json] [--transport inprocess|stdiojson|goplugin] [--script FILE]
 //	brokerkit gateway [--listen 127.0.0.1:4002] [--script FILE | --record FILE --upstream HOST:PORT [--redact] | --replay FILE]
 //	brokerkit accounts|positions|summary|ping [--host H] [--port P] [--client-id N] [--timeout D] [--call-timeout D] [--json]
+//	brokerkit contract SYMBOL [--sec-type STK --exchange SMART --currency USD] [--json]
+//	brokerkit quote SYMBOL... [--stream [--count N]] [--type live|frozen|delayed|delayed-frozen] [--json]
+//	brokerkit bars SYMBOL [--duration 1D] [--bar 5m] [--json|--csv]
 //	brokerkit run [--symbols AAPL,MSFT] [--transport ...] [--host H --port P --client-id N] [--interval 1s] [--duration D] [--max-failures N]
 //	brokerkit version [--json]
 //	brokerkit worker    (the stdiojson worker: JSON lines on stdin/stdout)
@@ -57,7 +60,7 @@ func commands() []command {
 		{"orders", "print the open (--open) or completed (--completed) orders", runQuery("orders")},
 		{"ping", "make one round trip to a gateway", runQuery("ping")},
 		{"contract", "print the contract details of a symbol (or con id)", runMarket("contract")},
-		{"quote", "print a snapshot quote of one or more symbols", runMarket("quote")},
+		{"quote", "print a snapshot quote of one or more symbols, or stream them (--stream)", runMarket("quote")},
 		{"bars", "print historical bars of a symbol (--duration 1D --bar 5m, --json or --csv)", runMarket("bars")},
 		{"run", "keep a robust connection and report positions every interval as JSON lines", runRunner},
 		{"version", "print the versions of brokerkit, Go, scmhub/ibapi and the protocols", runVersion},
