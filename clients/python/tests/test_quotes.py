@@ -97,9 +97,11 @@ async def test_quote_stream_never_read(quote_worker):
         assert u.quote.bid == Decimal(f"{per}.01") and u.gap == "worker restarted"
         # The first quote and chunks*per lines, each standing for 3 changes: all but u itself were dropped.
         assert u.dropped == 1 + chunks * per * 3 - 1
+        await client.request("push", 10, subscription=quotes.name, n=1)  # waits, untaken, as the stream closes
         await quotes.aclose()
         with pytest.raises(StopAsyncIteration):
             await quotes.__anext__()
+        assert await live_streams(client) == []
     finally:
         await client.close()
 
