@@ -27,6 +27,12 @@ func quoteStreamer(t TB, b broker.Broker) broker.QuoteStreamer {
 	return qs
 }
 
+// quoteMatches reports whether got is want asked as asked, times aside.
+func quoteMatches(asked broker.Contract, want, got broker.Quote) bool {
+	want.Time, want.LastTime, want.Contract = got.Time, got.LastTime, asked
+	return cmp.Equal(want, got)
+}
+
 // awaitQuote reads ch until a value's quote equals want (times aside, checked
 // as sameQuote does) within CallTimeout, and returns that value.
 func awaitQuote(t TB, ch <-chan broker.QuoteUpdate, asked broker.Contract, want broker.Quote, what string) broker.QuoteUpdate {
@@ -40,9 +46,7 @@ func awaitQuote(t TB, ch <-chan broker.QuoteUpdate, asked broker.Contract, want 
 				t.Fatalf("%s: the stream closed before a value equal to the script's; last %+v", what, last.Quote)
 			}
 			last = u
-			w := want
-			w.Time, w.LastTime, w.Contract = u.Quote.Time, u.Quote.LastTime, asked
-			if cmp.Equal(w, u.Quote) {
+			if quoteMatches(asked, want, u.Quote) {
 				sameQuote(t, what, asked, want, u.Quote)
 				return u
 			}
@@ -56,18 +60,10 @@ func awaitQuote(t TB, ch <-chan broker.QuoteUpdate, asked broker.Contract, want 
 }
 
 // awaitClosed fails unless ch is closed within d (values before are drained).
-func awaitClosed(t TB, ch <-chan broker.QuoteUpdate, d time.Duration, what string) {
+func awaitClosed[T any](t TB, ch <-chan T, d time.Duration, what string) {
 	t.Helper()
-	deadline := time.After(d)
-	for {
-		select {
-		case _, open := <-ch:
-			if !open {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("%s: the stream's channel is still open after %v", what, d)
-		}
+	if !drained(ch, d) {
+		t.Fatalf("%s: the stream's channel is still open after %v", what, d)
 	}
 }
 
@@ -266,6 +262,76 @@ func TestQuoteStreamSlowSubscriber(t TB, newBroker Factory, f Features) {
 	}
 }
 
+// TestQuoteStreamLost: when the gateway loses the session's market data (IB
+// 1101: it forgets every line) or drops the session, a Broker that does not
+// restore sessions closes the stream's channel (after 1101 the session
+// itself goes on: a new stream works); one that does (Features.Reconnects)
+// keeps the channel open, sends a value with a gap first, subscribes again
+// (the gateway holds the line again) and the script's quote follows.
+func TestQuoteStreamLost(t TB, newBroker Factory, f Features) {
+	s, env, b := connectedStandard(t, newBroker, f)
+	qs := quoteStreamer(t, b)
+	ctx, cancel := context.WithTimeout(t.Context(), 6*CallTimeout)
+	defer cancel()
+	c := broker.Contract{ConID: staticQuoteConID}
+	want, _ := instrument(t, s, staticQuoteConID).SnapshotAs(broker.MarketDataLive, time.Now())
+	subscribe := func(when string) <-chan broker.QuoteUpdate {
+		t.Helper()
+		ch, err := qs.SubscribeQuotes(ctx, c)
+		if err != nil {
+			t.Fatalf("SubscribeQuotes(%+v) %s: %v", c, when, err)
+		}
+		awaitQuote(t, ch, c, want, "a stream "+when)
+		return ch
+	}
+	ch := subscribe("before any loss")
+	for _, loss := range []struct {
+		what string
+		do   func() int
+	}{
+		{"IB 1101", func() int { return env.Gateway.Notify(broker.IBCodeRestoredDataLost, "") }},
+		{"a gateway drop", env.Gateway.DropConnections},
+	} {
+		if n := loss.do(); n < 1 {
+			t.Fatalf("%s reached no connection", loss.what)
+		}
+		if !f.Reconnects {
+			awaitClosed(t, ch, CallTimeout, "after "+loss.what)
+			if loss.what == "IB 1101" {
+				ch = subscribe("after IB 1101")
+			}
+			continue
+		}
+		u := awaitGap(t, ch, "after "+loss.what)
+		if !quoteMatches(c, want, u.Quote) {
+			awaitQuote(t, ch, c, want, "the stream after "+loss.what+" and its gap")
+		}
+		if err := env.Gateway.WaitMarketDataLines(ctx, 1); err != nil {
+			t.Fatalf("the stream was not subscribed again after %s: %v", loss.what, err)
+		}
+	}
+}
+
+// awaitGap reads ch until a value carries a gap, within 2*CallTimeout (a
+// Broker may take a reconnection to notice), and returns it.
+func awaitGap(t TB, ch <-chan broker.QuoteUpdate, what string) broker.QuoteUpdate {
+	t.Helper()
+	deadline := time.After(2 * CallTimeout)
+	for {
+		select {
+		case u, open := <-ch:
+			if !open {
+				t.Fatalf("%s: the stream closed, though the Broker restores sessions", what)
+			}
+			if u.Gap != "" {
+				return u
+			}
+		case <-deadline:
+			t.Fatalf("%s: no value with a gap within %v", what, 2*CallTimeout)
+		}
+	}
+}
+
 // quoteStreamCases are the cases of quote streams, in Cases' order.
 func quoteStreamCases() []Case {
 	return []Case{
@@ -274,5 +340,6 @@ func quoteStreamCases() []Case {
 		{"QuoteStreamErrors", TestQuoteStreamErrors},
 		{"QuoteStreamClose", TestQuoteStreamClose},
 		{"QuoteStreamSlowSubscriber", TestQuoteStreamSlowSubscriber},
+		{"QuoteStreamLost", TestQuoteStreamLost},
 	}
 }

@@ -194,17 +194,7 @@ func TestAccountUpdatesStream(t TB, newBroker Factory, f Features) {
 	awaitUpdate(t, ch, want, "the gateway reported a change")
 
 	stop()
-	deadline := time.After(CallTimeout)
-	for {
-		select {
-		case _, open := <-ch:
-			if !open {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("the stream's channel is still open %v after its ctx ended", CallTimeout)
-		}
-	}
+	awaitClosed(t, ch, CallTimeout, "after its ctx ended")
 }
 
 // awaitUpdate reads ch until it delivers want (update time aside, checked for

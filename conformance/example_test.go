@@ -48,6 +48,12 @@ func ExampleCases() {
 	// HistoricalBars
 	// MarketDataCancel
 	// Pacing
+	// QuoteStream
+	// QuoteStreamCancel
+	// QuoteStreamErrors
+	// QuoteStreamClose
+	// QuoteStreamSlowSubscriber
+	// QuoteStreamLost
 }
 
 // Record runs one case outside of any *testing.T and reports what it saw: a

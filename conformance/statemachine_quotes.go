@@ -27,7 +27,8 @@ type modelQuote struct {
 // expects the model's answer: its error, or a stream whose values converge to
 // the script's quote of the market data type in force (for a moving quote, the
 // fields the random walk leaves alone). The stream stays open for later
-// actions: QuoteCancel, the session losses, Close.
+// actions: QuoteCancel (half the time at once: a drawn stream is cancelled at
+// the end of this action), the session losses, Close.
 func (m *machine) quoteCall(t *rapid.T) {
 	qs, ok := m.b.(broker.QuoteStreamer)
 	if !ok {
@@ -85,6 +86,9 @@ func (m *machine) quoteCall(t *rapid.T) {
 				w.Bid, w.Ask, w.Last, w.BidSize, w.Volume = last.Bid, last.Ask, last.Last, last.BidSize, last.Volume
 			}
 			if compare(nil, nil, w, last) == nil {
+				if rapid.Bool().Draw(t, "thenCancelOne") { // so that cancels are as frequent as subscriptions
+					m.quoteCancel(t)
+				}
 				return
 			}
 		case <-deadline:
@@ -152,7 +156,7 @@ func (m *machine) quoteLines(t *rapid.T) {
 }
 
 // drained reads ch until it is closed (true) or d has passed (false).
-func drained(ch <-chan broker.QuoteUpdate, d time.Duration) bool {
+func drained[T any](ch <-chan T, d time.Duration) bool {
 	deadline := time.After(d)
 	for {
 		select {

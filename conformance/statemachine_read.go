@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"slices"
-	"time"
 
 	"pgregory.net/rapid"
 
@@ -122,14 +121,7 @@ func (m *machine) streamCall(t *rapid.T) {
 		t.Fatalf("SubscribeAccountUpdates(%q): no first state: %v", acct, ctx.Err())
 	}
 	stop()
-	for {
-		select {
-		case _, open := <-ch:
-			if !open {
-				return
-			}
-		case <-time.After(CallTimeout):
-			t.Fatalf("SubscribeAccountUpdates(%q): channel open %v after its ctx ended", acct, CallTimeout)
-		}
+	if !drained(ch, CallTimeout) {
+		t.Fatalf("SubscribeAccountUpdates(%q): channel open %v after its ctx ended", acct, CallTimeout)
 	}
 }

@@ -84,7 +84,11 @@
 // the instrument's seed. Faults.Market injects 354, 10089, 10167, 101, 162,
 // 200, 321, a slow first tick and a stream that goes silent; Script.Pacing
 // enforces IB's 50 messages/s (error 100, then disconnect) and historical
-// limits (162).
+// limits (162). For quote streams (docs/adr/0017): Notify(1101) makes every
+// connection forget its streams as IB does, MarketDataLines and
+// WaitMarketDataLines count the live ones (a cancel or a re-subscription taking
+// effect), and WithTickHook with Instrument.StepInBidSize tell a benchmark when
+// the gateway wrote the step a subscriber received.
 //
 // # Frame codec
 //

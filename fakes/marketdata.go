@@ -423,14 +423,17 @@ func (c *conn) pumpOnceLocked(m *marketState, mf MarketFaults, now time.Time) (b
 			if s.in.StepInBidSize {
 				msgs = append(msgs, s.tickSize(tickBidSize, itoa(s.steps)))
 			}
-			for _, f := range msgs {
+			var at time.Time
+			for i, f := range msgs {
+				if i == len(msgs)-1 {
+					at = time.Now()
+				}
 				if c.send(f...) != nil {
 					return false, false
 				}
 			}
 			if hook := c.g.opts.tickHook; hook != nil {
-				hook(TickWrite{ClientID: s.clientID, ReqID: s.reqID, ConID: s.in.Contract.ConID, Step: int64(s.steps),
-					At: time.Now()})
+				hook(TickWrite{ClientID: s.clientID, ReqID: s.reqID, ConID: s.in.Contract.ConID, Step: int64(s.steps), At: at})
 			}
 		}
 	}

@@ -20,11 +20,11 @@ type TickWrite struct {
 	ReqID    int64     // the subscription's request id
 	ConID    int64     // the instrument's con id
 	Step     int64     // 1, 2, ... per subscription (the bid size with Instrument.StepInBidSize)
-	At       time.Time // when the write of the step's last message returned
+	At       time.Time // just before the step's last message was written (with StepInBidSize, its bid size)
 }
 
 // WithTickHook has the gateway call f after writing each random-walk step of
-// a streaming subscription. f runs on the connection's pump with its market
+// a streaming subscription (before it writes the next one). f runs on the connection's pump with its market
 // data lock held: it must return quickly and must not call the Gateway. The
 // hook only observes; what the gateway sends is unchanged.
 func WithTickHook(f func(TickWrite)) Option { return func(o *options) { o.tickHook = f } }

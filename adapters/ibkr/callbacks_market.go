@@ -64,11 +64,16 @@ func (s *session) tick(reqID int64, apply func(r *snapReq) bool) {
 	if r == nil {
 		return
 	}
-	if q != nil {
-		q.startLocked()
-	}
-	if apply(r) && q != nil {
+	changed := apply(r)
+	switch {
+	case q == nil:
+	case q.snap.err != nil: // a tick that cannot be converted ends the stream (and fails a SubscribeQuotes still waiting)
 		s.publishQuoteLocked(reqID, q)
+	default:
+		q.startLocked()
+		if changed {
+			s.publishQuoteLocked(reqID, q)
+		}
 	}
 }
 

@@ -36,7 +36,10 @@
 // waiters are released in the order their requests went out, and a waiter that
 // gives up leaves the queue (docs/adr/0007). ContractDetails, Snapshot and
 // HistoricalBars use a fresh request id each; a snapshot or bars request whose
-// context ends is cancelled on the wire.
+// context ends is cancelled on the wire. SubscribeQuotes (broker.QuoteStreamer)
+// holds one streaming REQ_MKT_DATA per subscriber, conflates its ticks into a
+// channel of capacity 1 and cancels it on the wire when its context ends; Close,
+// the session's end and IB 1101 close the channel (docs/adr/0017).
 //
 // # Pacing
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,18 +72,17 @@ func waitClosed(t *testing.T, ch <-chan broker.QuoteUpdate, what string) {
 
 // TestSubscribeQuotes: a static instrument's stream converges to exactly the
 // script's quote (as Snapshot returns it), one value per tick, at each
-// server version of the matrix (text, raw ids, protobuf market data from 206);
+// server version of the matrix (text, raw ids, protobuf market data from 206;
+// 120 has no TICK_REQ_PARAMS: MARKET_DATA_TYPE is the first answer);
 // cancelling ctx closes the channel and sends CANCEL_MKT_DATA for that id.
 func TestSubscribeQuotes(t *testing.T) {
-	for _, v := range append(serverVersions, 205, 206) {
+	for _, v := range append(serverVersions, 120, 205, 206) {
 		t.Run(strconv.Itoa(v), func(t *testing.T) {
 			s := fakes.DefaultScript()
 			s.ServerVersion = v
-			g := newGateway(t, s)
-			a := newAdapter(t)
-			ctx := ctxFor(t)
-			if _, err := a.Connect(ctx, params(g)); err != nil {
-				t.Fatal(err)
+			g, a, ctx := connected(t, s)
+			if cs := g.Connections(); cs[len(cs)-1].ServerVersion != v {
+				t.Fatalf("the session is at server version %d, want %d", cs[len(cs)-1].ServerVersion, v)
 			}
 			snap, err := a.Snapshot(ctx, esz6)
 			if err != nil {
@@ -150,12 +150,7 @@ func TestSubscribeQuotesErrors(t *testing.T) {
 		t.Run(strconv.FormatInt(c.code, 10), func(t *testing.T) {
 			s := fakes.DefaultScript()
 			s.Faults.Market.MarketDataError = c.code
-			g := newGateway(t, s)
-			a := newAdapter(t)
-			ctx := ctxFor(t)
-			if _, err := a.Connect(ctx, params(g)); err != nil {
-				t.Fatal(err)
-			}
+			_, a, ctx := connected(t, s)
 			ch, err := a.SubscribeQuotes(ctx, aapl)
 			if !errors.Is(err, c.want) || broker.IBCode(err) != c.code || ch != nil {
 				t.Errorf("got %v (IB %d), channel %v; want %v", err, broker.IBCode(err), ch, c.want)
@@ -168,12 +163,7 @@ func TestSubscribeQuotesErrors(t *testing.T) {
 	t.Run("max tickers", func(t *testing.T) {
 		s := fakes.DefaultScript()
 		s.Faults.Market.MaxTickers = 1
-		g := newGateway(t, s)
-		a := newAdapter(t)
-		ctx := ctxFor(t)
-		if _, err := a.Connect(ctx, params(g)); err != nil {
-			t.Fatal(err)
-		}
+		_, a, ctx := connected(t, s)
 		if _, err := a.SubscribeQuotes(ctx, esz6); err != nil {
 			t.Fatal(err)
 		}
@@ -203,12 +193,7 @@ func TestSubscribeQuotesErrors(t *testing.T) {
 // 1101 (market data lost) close the channels; 1102 (data maintained) does not.
 func TestSubscribeQuotesEnds(t *testing.T) {
 	setup := func(t *testing.T) (*fakes.Gateway, *ibkr.Adapter, <-chan broker.QuoteUpdate) {
-		g := newGateway(t, fakes.DefaultScript())
-		a := newAdapter(t)
-		ctx := ctxFor(t)
-		if _, err := a.Connect(ctx, params(g)); err != nil {
-			t.Fatal(err)
-		}
+		g, a, ctx := connected(t, fakes.DefaultScript())
 		ch, err := a.SubscribeQuotes(ctx, aapl)
 		if err != nil {
 			t.Fatal(err)
@@ -252,6 +237,19 @@ func TestSubscribeQuotesEnds(t *testing.T) {
 		if err := a.Ping(ctxFor(t)); err != nil {
 			t.Errorf("the session after 1101: %v", err)
 		}
+		if err := g.WaitMarketDataLines(ctxFor(t), 0); err != nil {
+			t.Errorf("the gateway after 1101: %v", err)
+		}
+		again, err := a.SubscribeQuotes(ctxFor(t), esz6) // what robust does on the same session
+		if err != nil {
+			t.Fatalf("subscribing again after 1101: %v", err)
+		}
+		if _, ok := <-again; !ok {
+			t.Error("the new stream closed")
+		}
+		if n := g.MarketDataLines(); n != 1 {
+			t.Errorf("%d lines after subscribing again, want 1", n)
+		}
 	})
 }
 
@@ -283,12 +281,7 @@ func TestSubscribeQuotesSlowSubscriber(t *testing.T) {
 			s.Instruments[i].TicksPerSecond = 2000
 		}
 	}
-	g := newGateway(t, s)
-	a := newAdapter(t)
-	ctx := ctxFor(t)
-	if _, err := a.Connect(ctx, params(g)); err != nil {
-		t.Fatal(err)
-	}
+	_, a, ctx := connected(t, s)
 	ch, err := a.SubscribeQuotes(ctx, aapl)
 	if err != nil {
 		t.Fatal(err)
@@ -308,12 +301,7 @@ func TestSubscribeQuotesSlowSubscriber(t *testing.T) {
 	t.Run("slow first tick", func(t *testing.T) {
 		s := fakes.DefaultScript()
 		s.Faults.Market.FirstTickDelay = time.Hour
-		g := newGateway(t, s)
-		a := newAdapter(t)
-		ctx := ctxFor(t)
-		if _, err := a.Connect(ctx, params(g)); err != nil {
-			t.Fatal(err)
-		}
+		_, a, ctx := connected(t, s)
 		ch, err := a.SubscribeQuotes(ctx, esz6)
 		if err != nil {
 			t.Fatal(err)
@@ -322,4 +310,67 @@ func TestSubscribeQuotesSlowSubscriber(t *testing.T) {
 			t.Errorf("a value before the first tick: %+v", <-ch)
 		}
 	})
+}
+
+// TestSubscribeQuotesPerTick: each tick of a moving quote is one value (taken
+// or counted as dropped), in the gateway's order: with the step number as the
+// bid size (fakes.Instrument.StepInBidSize), the steps a reader sees never go
+// back, and values plus drops are at least two per step (each step is one tick
+// of the walk or more, then its bid size); the gateway's tick hook reports
+// every step the reader saw.
+func TestSubscribeQuotesPerTick(t *testing.T) {
+	s := fakes.DefaultScript()
+	for i := range s.Instruments {
+		if s.Instruments[i].Contract.ConID == 265598 {
+			s.Instruments[i].TicksPerSecond = 500
+			s.Instruments[i].StepInBidSize = true
+		}
+	}
+	var mu sync.Mutex
+	written := map[int64]time.Time{}
+	g, err := fakes.NewGateway(s, fakes.WithTickHook(func(w fakes.TickWrite) {
+		mu.Lock()
+		written[w.Step] = w.At
+		mu.Unlock()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	a := newAdapter(t)
+	ctx := ctxFor(t)
+	if _, err := a.Connect(ctx, params(g)); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := a.SubscribeQuotes(ctx, aapl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values, dropped, step int64
+	for step < 200 {
+		u, ok := <-ch
+		if !ok {
+			t.Fatal("stream closed")
+		}
+		values++
+		dropped += u.Dropped
+		n, err := strconv.ParseInt(u.Quote.BidSize.String(), 10, 64)
+		if err != nil || n < step && n != 300 { // 300: the script's size, before the first step
+			t.Fatalf("bid size %s after step %d", u.Quote.BidSize, step)
+		}
+		if n == 300 {
+			continue
+		}
+		step = n
+	}
+	if values+dropped < 2*step { // a step is its walk's tick(s) and the step's bid size
+		t.Errorf("%d values and %d dropped for %d steps: some ticks were not published", values, dropped, step)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := int64(1); i < step; i++ { // the hook of a step runs before the next step is written
+		if written[i].IsZero() {
+			t.Errorf("the tick hook never reported step %d", i)
+		}
+	}
 }

@@ -82,6 +82,7 @@ var Sentences = []Sentence{
 	{"quotes-conflate", "... conflated (Conflate): a subscriber that does not keep up finds the newest state and a count of what it missed, and the Broker is never slowed."},
 	{"quotes-ctx", "The channel is closed when ctx is done (and the subscription is cancelled on the wire) ..."},
 	{"quotes-close", "... on Close ..."},
+	{"quotes-lost", "... and when the session ends; a decorator that restores sessions (robust) subscribes again instead, keeps the channel open and sends a gap first."},
 	{"quotes-errors", "It fails like Snapshot (ErrNotFound, ErrNotSubscribed, ErrPacing for IB 101) and with ErrNotConnected without a session."},
 	{"subscribe-events", "Subscribe returns a channel of events (connection lost and restored, gateway notices)."},
 	{"subscribe-ctx", "The channel is closed when ctx is done ..."},
@@ -227,6 +228,9 @@ func All() []Mutant {
 		{"quote stream outlives its ctx", "quotes-ctx", []string{"QuoteStream", "QuoteStreamCancel"}, func(b broker.Broker, env Env) broker.Broker { return newQuoteEdit(b, env, quoteIgnoresCtx) }},
 		{"quote stream not cancelled on the wire", "quotes-ctx", []string{"QuoteStream", "QuoteStreamCancel"}, func(b broker.Broker, env Env) broker.Broker { return newQuoteEdit(b, env, quoteNoWireCancel) }},
 		{"quote stream outlives Close", "quotes-close", []string{"QuoteStreamClose"}, func(b broker.Broker, env Env) broker.Broker { return newQuoteEdit(b, env, quoteOutlivesClose) }},
+		{"quote stream left open when market data is lost", "quotes-lost", []string{"QuoteStreamLost"}, func(b broker.Broker, env Env) broker.Broker {
+			return newQuoteEdit(b, env, quoteOutlivesClose)
+		}},
 		{"max tickers reported as not subscribed", "quotes-errors", []string{"QuoteStreamErrors"}, func(b broker.Broker, env Env) broker.Broker {
 			return newQuoteEdit(b, env, quoteMaxTickersNotSubscribed)
 		}},
