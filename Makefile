@@ -4,6 +4,8 @@ PKGS      ?= ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
+# BENCH narrows `make bench` to the benchmarks matching it (go test -bench), e.g. BENCH='Ping|PingFloor'.
+BENCH     ?= .
 # BUSY=1 runs `make bench` beside one unrelated process spinning a core (issue 18: the targets apply to that run).
 BUSY      ?=
 BENCHMODE := $(if $(filter 1,$(BUSY)),busy,idle)
@@ -13,7 +15,7 @@ STATICCHECK_VERSION ?= v0.8.2
 # The Python that has pytest and pytest-asyncio (Debian's /usr/bin/python3 after .ci/run installs them).
 PYTHON    ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import pytest, pytest_asyncio' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: help build demo test test-go mutants test-python test-node test-tws-python vet lint bench bench-python bench-all fuzz proto soak gateway clean
+.PHONY: help build demo test test-go mutants test-python test-node test-tws-python vet lint bench profile bench-python bench-all fuzz proto soak gateway clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -58,14 +60,27 @@ lint: vet ## go vet and staticcheck (what CI runs)
 	@echo "==> staticcheck $(STATICCHECK_VERSION) (the first run downloads and builds it: about 2 minutes)" >&2
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
-bench: ## cross-transport benchmarks, their target table and plots (BUSY=1: beside one spinning process; 5–10 minutes)
+bench: ## cross-transport benchmarks in BENCHCOUNT passes, their target table and plots (BUSY=1: beside one spinning process; 5–10 minutes)
 	@mkdir -p bin
-	BROKERKIT_BENCH_BUSY=$(if $(filter 1,$(BUSY)),1,) $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) -timeout 60m ./bench/ > bin/bench-$(BENCHMODE).txt || { cat bin/bench-$(BENCHMODE).txt; exit 1; }
+	$(GO) test -c -o bin/bench.test ./bench/
+	@# BENCHCOUNT passes of the whole suite, not -count (which repeats each benchmark back to back):
+	@# the i-th figures of a benchmark and of its floor then come from the same pass, seconds apart.
+	@rm -f bin/bench-$(BENCHMODE).txt
+	@for i in $$(seq $(BENCHCOUNT)); do \
+		echo "==> bench pass $$i of $(BENCHCOUNT) ($(BENCHMODE))" >&2; \
+		BROKERKIT_BENCH_BUSY=$(if $(filter 1,$(BUSY)),1,) bin/bench.test -test.run='^$$' -test.bench='$(BENCH)' -test.benchmem \
+			-test.benchtime=$(BENCHTIME) -test.count=1 -test.timeout=60m >> bin/bench-$(BENCHMODE).txt \
+			|| { cat bin/bench-$(BENCHMODE).txt; exit 1; }; \
+	done
 	cat bin/bench-$(BENCHMODE).txt
 	$(GO) run ./scripts/benchtable -json bin/bench.json $(wildcard bin/bench-idle.txt bin/bench-busy.txt) bin/bench-$(BENCHMODE).txt > bin/bench.md
 	cat bin/bench.md
-	cd scripts/benchplot && $(GO) run . -in ../../bin/bench.json -table ../../bin/bench.md -out ../../bin/bench.html
-	@echo "==> report: bin/bench.html (plots and tables)" >&2
+	$(if $(filter .,$(BENCH)),cd scripts/benchplot && $(GO) run . -in ../../bin/bench.json -table ../../bin/bench.md -out ../../bin/bench.html,@echo "==> BENCH=$(BENCH) narrowed the run: no plots" >&2)
+	@echo "==> report: bin/bench.html (plots and tables); issue 18's targets, also in bin/bench-targets.md:" >&2
+	@$(GO) run ./scripts/benchtable -targets-only $(wildcard bin/bench-idle.txt bin/bench-busy.txt) bin/bench-$(BENCHMODE).txt | tee bin/bench-targets.md
+
+profile: ## CPU profiles and execution traces of one stdiojson and one goplugin Ping, host and worker, in bin/profile/ with a summary (BUSY=1 as bench; about a minute)
+	BUSY=$(BUSY) GO=$(GO) ./scripts/profile.sh
 
 bench-python: build ## the Python client's call latency and 64-task throughput next to a plan-style locked client
 	python3 clients/python/bench.py --brokerkit $(BIN)

@@ -26,7 +26,7 @@ import (
 // Benchmark names are read by scripts/benchtable; keep them in step:
 //
 //	Ping/{stdiojson,goplugin,goplugin-nomtls,rawpipe-stdiojson,rawpipe-goplugin}
-//	PingFloor/{cat,grpc,grpc-tls,netrpc}
+//	PingFloor/{cat,rawpipe-blocking,grpc,grpc-tls,netrpc}
 //	ThroughputFloor/{rawpipe,cat}/depth=64               (metric ops/s)
 //	PingGateway/{inprocess,stdiojson,goplugin}
 //	Throughput/{stdiojson,goplugin}/callers={1,4,8,16,64,256}    (metric ops/s)

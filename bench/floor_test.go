@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/brokerkit/brokerkit/internal/childproc"
 	"github.com/brokerkit/brokerkit/internal/grpclink"
 )
 
@@ -158,6 +161,7 @@ const envEchoTLS = "BROKERKIT_BENCH_ECHO_TLS"
 // socket path with the transport's server options (and mutual TLS if
 // envEchoTLS is set), says "ready" on stdout, and exits when stdin closes.
 func serveGRPCEcho(path string) error {
+	childproc.SetProcs()
 	opts := append(grpclink.ServerOptions(), grpc.ForceServerCodec(rawCodec{}))
 	if v, ok := os.LookupEnv(envEchoTLS); ok {
 		cfg, err := grpclink.ChildTLS(v)
@@ -290,11 +294,57 @@ func netRPCEcho(b *testing.B) *rpc.Client {
 	return c
 }
 
+// blockingEcho times the Go raw pipe echo with the host's side of the pipes
+// blocking too: plain pipe(2) descriptors, written and read with write(2) and
+// read(2) on a locked OS thread, with no netpoller (the echo child already
+// blocks in read(2): its stdin is a blocking pipe). Issue 18 asks whether such
+// a reader is worth adopting; this is the floor it would bring.
+func blockingEcho(b *testing.B, line []byte) {
+	var toChild, fromChild [2]int
+	if err := syscall.Pipe2(toChild[:], syscall.O_CLOEXEC); err != nil {
+		b.Fatal(err)
+	}
+	if err := syscall.Pipe2(fromChild[:], syscall.O_CLOEXEC); err != nil {
+		b.Fatal(err)
+	}
+	childIn, childOut := os.NewFile(uintptr(toChild[0]), "echo-stdin"), os.NewFile(uintptr(fromChild[1]), "echo-stdout")
+	cmd := exec.Command(self(), argEcho)
+	cmd.Stdin, cmd.Stdout = childIn, childOut
+	err := cmd.Start()
+	_ = childIn.Close()
+	_ = childOut.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = syscall.Close(toChild[1])
+		_ = syscall.Close(fromChild[0])
+		_ = cmd.Wait()
+	})
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	buf := make([]byte, 4096)
+	for b.Loop() {
+		if _, err := syscall.Write(toChild[1], line); err != nil {
+			b.Fatal(err)
+		}
+		for got := 0; got < len(line); {
+			n, err := syscall.Read(fromChild[0], buf)
+			if err != nil || n == 0 {
+				b.Fatalf("read: %d, %v", n, err)
+			}
+			got += n
+		}
+	}
+}
+
 // BenchmarkPingFloor holds the floors of BenchmarkPing: a cat echo of the
-// stdiojson ping line; a bare gRPC unary echo to a child over a Unix socket,
-// with and without the transport's mutual TLS; go-plugin's net/rpc protocol.
+// stdiojson ping line; the Go raw pipe echo with blocking reads on the host's
+// side too; a bare gRPC unary echo to a child over a Unix socket, with and
+// without the transport's mutual TLS; go-plugin's net/rpc protocol.
 func BenchmarkPingFloor(b *testing.B) {
 	b.Run("cat", func(b *testing.B) { rawEcho(b, catCommand(b), pingLine) })
+	b.Run("rawpipe-blocking", func(b *testing.B) { blockingEcho(b, pingLine) })
 	b.Run("grpc", func(b *testing.B) { grpcEchoLoop(b, grpcEcho(b, false)) })
 	b.Run("grpc-tls", func(b *testing.B) { grpcEchoLoop(b, grpcEcho(b, true)) })
 	b.Run("netrpc", func(b *testing.B) {

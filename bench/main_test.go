@@ -9,14 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/brokerkit/brokerkit/adapters/ibkr"
 	"github.com/brokerkit/brokerkit/broker"
+	"github.com/brokerkit/brokerkit/internal/childproc"
 	"github.com/brokerkit/brokerkit/transport/goplugin"
 	"github.com/brokerkit/brokerkit/transport/stdiojson"
 )
@@ -28,8 +31,10 @@ import (
 //
 // A "mem" worker serves a fakes.Memory holding N positions; an "ibkr" worker serves
 // the IBKR adapter. With $BROKERKIT_BENCH_WORKER_PROFILE set to a directory, a
-// worker writes its CPU profile there (worker-PID.prof), for `make bench`'s
-// figures to be explained from the worker's side too.
+// worker writes its CPU profile there (worker-TRANSPORT-PID.prof) when it
+// exits, for `make bench`'s figures to be explained from the worker's side too;
+// with $BROKERKIT_BENCH_WORKER_TRACE set to a directory, its execution trace
+// (worker-TRANSPORT-PID.trace). `make profile` (scripts/profile.sh) sets both.
 //
 //	<test binary> bench-grpc-echo SOCKET                        a bare gRPC unary echo on a Unix socket
 //	<test binary> bench-netrpc-echo                             an echo over go-plugin's net/rpc protocol
@@ -37,8 +42,13 @@ import (
 //
 // With $BROKERKIT_BENCH_BUSY=1 (make bench BUSY=1) the benchmarks run beside one
 // unrelated process spinning for the whole run, started and ended here; the
-// output says which mode ran ("brokerkit-bench-mode: busy" or "idle"), for
-// scripts/benchtable.
+// output says which mode ran ("brokerkit-bench-mode: busy" or "idle"), when
+// it started and the load average then, for scripts/benchtable.
+//
+// The Go echo children (bench-echo, bench-grpc-echo, bench-netrpc-echo) run with
+// the workers' GOMAXPROCS (1 unless $BROKERKIT_WORKER_GOMAXPROCS says), so that
+// a floor differs from its transport by the transport alone: with 2, an idle P
+// spins looking for work and a bare gRPC echo cost about a quarter more CPU.
 const (
 	argWorker     = "bench-worker"
 	argEcho       = "bench-echo"
@@ -47,6 +57,7 @@ const (
 	argSpin       = "bench-spin"
 
 	envWorkerProfile = "BROKERKIT_BENCH_WORKER_PROFILE"
+	envWorkerTrace   = "BROKERKIT_BENCH_WORKER_TRACE"
 	envBusy          = "BROKERKIT_BENCH_BUSY"
 )
 
@@ -56,6 +67,7 @@ func TestMain(m *testing.M) {
 		case argWorker:
 			os.Exit(runWorker(os.Args[2:]))
 		case argEcho:
+			childproc.SetProcs()
 			echo(os.Stdin, os.Stdout)
 			os.Exit(0)
 		case argGRPCEcho:
@@ -69,6 +81,7 @@ func TestMain(m *testing.M) {
 			}
 			os.Exit(0)
 		case argNetRPCEcho:
+			childproc.SetProcs()
 			serveNetRPCEcho()
 			os.Exit(0)
 		case argSpin:
@@ -96,6 +109,13 @@ func runBenchmarks(m *testing.M) int {
 	}
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
 		fmt.Println("brokerkit-bench-mode:", mode)
+		fmt.Println("brokerkit-bench-started:", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+		// The 1, 5 and 15 minute load averages: a shared machine's other work.
+		if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+			if f := strings.Fields(string(load)); len(f) >= 3 {
+				fmt.Println("brokerkit-bench-load:", strings.Join(f[:3], " "))
+			}
+		}
 	}
 	code := m.Run()
 	stop()
@@ -128,6 +148,13 @@ func runWorker(args []string) int {
 		if err == nil && pprof.StartCPUProfile(f) == nil {
 			defer f.Close()
 			defer pprof.StopCPUProfile()
+		}
+	}
+	if dir := os.Getenv(envWorkerTrace); dir != "" {
+		f, err := os.Create(filepath.Join(dir, "worker-"+args[0]+"-"+strconv.Itoa(os.Getpid())+".trace"))
+		if err == nil && trace.Start(f) == nil {
+			defer f.Close()
+			defer trace.Stop()
 		}
 	}
 	switch args[0] {

@@ -2,19 +2,24 @@
 // brokerkit's performance targets and figures as Markdown tables, each next to
 // the baseline measured in the same run.
 //
-//	go test -run='^$' -bench=. -benchmem -count=5 ./bench/ > bench-idle.txt
-//	BROKERKIT_BENCH_BUSY=1 go test -run='^$' -bench=. -benchmem -count=5 ./bench/ > bench-busy.txt
+//	go test -c -o bench.test ./bench/
+//	for i in 1 2 3 4 5; do ./bench.test -test.run='^$' -test.bench=. -test.benchmem >> bench-idle.txt; done
+//	for i in 1 2 3 4 5; do BROKERKIT_BENCH_BUSY=1 ./bench.test -test.run='^$' -test.bench=. -test.benchmem >> bench-busy.txt; done
 //	go run ./scripts/benchtable bench-idle.txt bench-busy.txt
 //
-// It reads the files named (standard input if none); each says in its
-// "brokerkit-bench-mode:" line whether it ran idle or beside a spinning process
-// (busy). A ratio is computed per run (the i-th run of a benchmark against the
+// (what `make bench` does). It reads the files named (standard input if none);
+// each says in its "brokerkit-bench-mode:" line whether it ran idle or beside a
+// spinning process (busy). A run is one pass of the suite, so the i-th figure of
+// a benchmark and of its baseline were measured seconds apart (go test's -count
+// would repeat each benchmark back to back instead, and pair figures taken
+// minutes apart). A ratio is computed per run (the i-th run of a benchmark against the
 // i-th of its baseline) and reported as the median of the runs with their spread
 // (min–max) and how many runs met the target; a target counts as met when at
 // least 4 runs in 5 met it, judged on the busy run when there is one. The other
 // tables show medians of the busy run if there is one, else of the idle run. A
 // figure whose benchmark is missing prints as "–". With -json FILE it also
-// writes the figures for scripts/benchplot.
+// writes the figures for scripts/benchplot; with -targets-only it prints only
+// the targets table, which `make bench` prints last for pasting.
 package main
 
 import (
@@ -31,13 +36,18 @@ import (
 
 func main() {
 	jsonOut := flag.String("json", "", "also write the figures as JSON to this file, for scripts/benchplot")
+	targetsOnly := flag.Bool("targets-only", false, "print only the table of issue 18's targets (what `make bench` prints last)")
 	flag.Parse()
 	sets, err := readAll(flag.Args())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchtable:", err)
 		os.Exit(1)
 	}
-	render(os.Stdout, sets)
+	if *targetsOnly {
+		renderTargets(os.Stdout, sets)
+	} else {
+		render(os.Stdout, sets)
+	}
 	if *jsonOut != "" {
 		if err := writeJSON(*jsonOut, sets); err != nil {
 			fmt.Fprintln(os.Stderr, "benchtable:", err)
@@ -97,6 +107,11 @@ type results struct {
 	header []string // goos, goarch, cpu lines
 	procs  string
 	mode   string // "idle" or "busy" (brokerkit-bench-mode)
+	// started is when the first pass began (brokerkit-bench-started) and
+	// loads the 1-minute load average at the start of each pass
+	// (brokerkit-bench-load), if the output says.
+	started string
+	loads   []float64
 }
 
 var procsSuffix = regexp.MustCompile(`-(\d+)$`)
@@ -115,6 +130,20 @@ func parse(r io.Reader) (*results, error) {
 		}
 		if m, ok := strings.CutPrefix(line, "brokerkit-bench-mode:"); ok {
 			res.mode = strings.TrimSpace(m)
+			continue
+		}
+		if m, ok := strings.CutPrefix(line, "brokerkit-bench-started:"); ok {
+			if res.started == "" { // the first pass's
+				res.started = strings.TrimSpace(m)
+			}
+			continue
+		}
+		if m, ok := strings.CutPrefix(line, "brokerkit-bench-load:"); ok {
+			if f := strings.Fields(m); len(f) > 0 {
+				if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+					res.loads = append(res.loads, v)
+				}
+			}
 			continue
 		}
 		if !strings.HasPrefix(line, "Benchmark") {
@@ -257,6 +286,7 @@ func render(w io.Writer, all sets) {
 		{"goplugin, no TLS", "Ping/goplugin-nomtls"},
 		{"Go raw pipe echo, stdiojson's ping line", "Ping/rawpipe-stdiojson"},
 		{"Go raw pipe echo, 64 bytes", "Ping/rawpipe-goplugin"},
+		{"Go raw pipe echo, blocking read(2) on both sides", "PingFloor/rawpipe-blocking"},
 		{"cat echo, stdiojson's ping line", "PingFloor/cat"},
 		{"bare gRPC unary echo, Unix socket, mutual TLS", "PingFloor/grpc-tls"},
 		{"bare gRPC unary echo, Unix socket, no TLS", "PingFloor/grpc"},

@@ -85,7 +85,7 @@ func parseSets(t *testing.T, inputs ...string) sets {
 func TestTargetsPerRunMedianSpreadAndCount(t *testing.T) {
 	// Five runs: stdiojson Ping / raw pipe is 1.05, 1.08, 1.20, 1.09, 1.30 →
 	// median 1.09, 3 of 5 met (≤ 1.10): missed. Ping / cat 1.50 … 1.86, all met.
-	busy := runs("busy", map[string][]string{
+	busy := "brokerkit-bench-started: 2026-12-02 03:00 UTC\nbrokerkit-bench-load: 7.10 6.00 5.00\n" + runs("busy", map[string][]string{
 		"Ping/stdiojson":         {"10500 ns/op", "10800 ns/op", "12000 ns/op", "10900 ns/op", "13000 ns/op"},
 		"Ping/rawpipe-stdiojson": {"10000 ns/op", "10000 ns/op", "10000 ns/op", "10000 ns/op", "10000 ns/op"},
 		"PingFloor/cat":          {"7000 ns/op", "7000 ns/op", "7000 ns/op", "7000 ns/op", "7000 ns/op"},
@@ -109,6 +109,7 @@ func TestTargetsPerRunMedianSpreadAndCount(t *testing.T) {
 		"The tables below are medians of the busy run.",
 		"| stdiojson | 10.9 µs | 1.09× | 1.56× |",
 		"Runs: idle 3 run(s), busy 5 run(s)",
+		"Busy: 5 run(s), started 2026-12-02 03:00 UTC, load average 7.10 at the start.",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q; output:\n%s", want, out.String())
@@ -151,5 +152,54 @@ func TestFigureTablesAndReport(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, rep); diff != "" {
 		t.Errorf("report (-want +got):\n%s", diff)
+	}
+}
+
+func TestTargetsOnlyIsTheTargetsTable(t *testing.T) {
+	busy := runs("busy", map[string][]string{
+		"Ping/stdiojson":           {"10500 ns/op", "10800 ns/op"},
+		"Ping/rawpipe-stdiojson":   {"10000 ns/op", "10000 ns/op"},
+		"Positions/n=10/inprocess": {"1000 ns/op", "1000 ns/op"},
+	})
+	all := parseSets(t, busy)
+	var full, only bytes.Buffer
+	render(&full, all)
+	renderTargets(&only, all)
+	if !strings.HasPrefix(full.String(), only.String()) {
+		t.Errorf("the full report does not start with the targets table:\n%s\n---\n%s", only.String(), full.String())
+	}
+	// Every target has its row, and nothing but the targets is in it.
+	rows := 0
+	for _, l := range strings.Split(only.String(), "\n") {
+		if strings.HasPrefix(l, "| ") && !strings.HasPrefix(l, "| target ") {
+			rows++
+		}
+	}
+	if rows != len(targets) {
+		t.Errorf("%d target rows, want %d:\n%s", rows, len(targets), only.String())
+	}
+	if strings.Contains(only.String(), "Positions: fake gateway") {
+		t.Errorf("the targets table holds a figure table:\n%s", only.String())
+	}
+}
+
+func TestPassesConcatenated(t *testing.T) {
+	// Two passes of the suite appended to one file, as make bench writes them:
+	// the i-th figures pair up, the start is the first pass's, the loads a range.
+	pass := func(started, load, ping, raw string) string {
+		return "brokerkit-bench-mode: busy\nbrokerkit-bench-started: " + started + "\nbrokerkit-bench-load: " + load + "\n" +
+			runs("busy", map[string][]string{"Ping/stdiojson": {ping}, "Ping/rawpipe-stdiojson": {raw}})
+	}
+	in := pass("2026-12-02 03:00 UTC", "9.50 8.00 7.00", "11000 ns/op", "10000 ns/op") +
+		pass("2026-12-02 03:05 UTC", "3.25 6.00 7.00", "30000 ns/op", "20000 ns/op")
+	var out bytes.Buffer
+	renderTargets(&out, parseSets(t, in))
+	for _, want := range []string{
+		"| stdiojson Ping / Go raw pipe echo | ≤ 1.10× | – | 1.30× (1.10×–1.50×), 1/2 met | **missed** |",
+		"Busy: 2 run(s), started 2026-12-02 03:00 UTC, load average 3.25–9.50 at the passes' starts.",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q; output:\n%s", want, out.String())
+		}
 	}
 }

@@ -150,7 +150,31 @@ func renderTargets(w io.Writer, all sets) {
 		p("| %s | %s %s | %s | %s | %s |\n", t.what, op, t.format(t.bound), cells["idle"], cells["busy"], v)
 	}
 	p("\nThe verdict is the busy run's when there is one (issue 18: on an idle VM the floors are bimodal), else the idle run's; ")
-	p("a target is met when at least 4 runs in 5 met it.\n")
+	p("a target is met when at least 4 runs in 5 met it.")
+	for _, mode := range []string{"idle", "busy"} {
+		if r := all[mode]; r != nil {
+			p(" %s", r.condition(mode))
+		}
+	}
+	p("\n")
+}
+
+// condition says when a mode's run began and the machine's load then, as far
+// as its output tells.
+func (r *results) condition(mode string) string {
+	s := fmt.Sprintf("%s: %d run(s)", strings.ToUpper(mode[:1])+mode[1:], r.maxRuns())
+	if r.started != "" {
+		s += ", started " + r.started
+	}
+	if len(r.loads) > 0 {
+		s += fmt.Sprintf(", load average %.2f", slices.Min(r.loads))
+		if len(r.loads) > 1 {
+			s += fmt.Sprintf("–%.2f at the passes' starts", slices.Max(r.loads))
+		} else {
+			s += " at the start"
+		}
+	}
+	return s + "."
 }
 
 // modes lists the modes present, for the footer.
