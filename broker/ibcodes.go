@@ -52,6 +52,10 @@ const (
 	// IBCodeDisplayingDelayed: "Displaying delayed market data." (a warning:
 	// delayed data follows).
 	IBCodeDisplayingDelayed = 10167
+	// IBCodePartlyNotSubscribed: "Part of requested market data is not
+	// subscribed. Subscription-independent ticks are still active." (a
+	// warning: the ticks the session may see follow).
+	IBCodePartlyNotSubscribed = 10090
 
 	// IBCodeDuplicateOrderID: "Duplicate order id" (an order id reused; brokerkit
 	// never reuses one).

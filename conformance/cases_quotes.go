@@ -152,7 +152,8 @@ func TestQuoteStreamCancelReachesGateway(t TB, newBroker Factory, f Features) {
 // port's sentinels and IB's codes: an unknown contract is ErrNotFound (200),
 // a delayed-only one under live data and a refused subscription
 // ErrNotSubscribed (10089, 354), one line too many ErrPacing (101), a
-// contract naming nothing ErrInvalidArgument, and no session ErrNotConnected.
+// contract naming nothing ErrInvalidArgument, and no session ErrNotConnected;
+// warning 10090 (part of the data not subscribed) is no error.
 func TestQuoteStreamErrors(t TB, newBroker Factory, f Features) {
 	s := StandardScript()
 	s.Faults.Market.MaxTickers = 1
@@ -188,6 +189,16 @@ func TestQuoteStreamErrors(t TB, newBroker Factory, f Features) {
 	env.Gateway.SetScript(s2)
 	_, err = qs.SubscribeQuotes(ctx, standardAAPL)
 	code("SubscribeQuotes under error 354", err, broker.ErrNotSubscribed, broker.IBCodeMarketDataNotSubscribed)
+	// Warning 10090 (part of the data not subscribed) is no error: the rest flows.
+	s2.Faults.Market.MarketDataError, s2.Faults.Market.MaxTickers = broker.IBCodePartlyNotSubscribed, 0
+	env.Gateway.SetScript(s2)
+	c := broker.Contract{ConID: staticQuoteConID}
+	ch, err := qs.SubscribeQuotes(ctx, c)
+	if err != nil {
+		t.Fatalf("SubscribeQuotes after warning 10090: %v", err)
+	}
+	want, _ := instrument(t, s, staticQuoteConID).SnapshotAs(broker.MarketDataLive, time.Now())
+	awaitQuote(t, ch, c, want, "a stream after warning 10090")
 }
 
 // TestQuoteStreamClose: Close closes every quote stream's channel, and

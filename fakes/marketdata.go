@@ -30,6 +30,9 @@ const (
 	CodeDelayedAvailable = 10089
 	// CodeDisplayingDelayed: warning that delayed data follows.
 	CodeDisplayingDelayed = 10167
+	// CodePartlyNotSubscribed: warning that part of the data is not
+	// subscribed; the rest follows.
+	CodePartlyNotSubscribed = broker.IBCodePartlyNotSubscribed
 )
 
 func init() {
@@ -41,6 +44,7 @@ func init() {
 		CodeNotSubscribed:        "Requested market data is not subscribed.",
 		CodeDelayedAvailable:     "Requested market data requires additional subscription for API. See link in 'Market Data Connections dialog' for more details.Delayed market data is available.",
 		CodeDisplayingDelayed:    "Requested market data is not subscribed. Displaying delayed market data.",
+		CodePartlyNotSubscribed:  "Part of requested market data is not subscribed. Subscription-independent ticks are still active.Delayed market data is not available.",
 		CodeNoSecurityDefinition: textNoSecurityDefinition,
 		CodeValidationError:      "Error validating request.-'bN' : cause - the fake gateway was told to refuse this request",
 	} {
@@ -159,7 +163,7 @@ func (c *conn) replyMktData(sc Script, v int, fields []string) [][]string {
 	}
 	snapshot := field(fields, i+2) == "1"
 	mf := sc.Faults.Market
-	if code := mf.MarketDataError; code != 0 && code != CodeDisplayingDelayed {
+	if code := mf.MarketDataError; code != 0 && code != CodeDisplayingDelayed && code != CodePartlyNotSubscribed {
 		return errAnswer(code)
 	}
 	in, e := sc.lookup(v, reqID, r)
@@ -194,6 +198,9 @@ func (c *conn) replyMktData(sc Script, v int, fields []string) [][]string {
 		shown = m.dataType
 	case m.dataType == mdFrozen:
 		shown = mdFrozen
+	}
+	if mf.MarketDataError == CodePartlyNotSubscribed {
+		out = append(out, errorFields(v, reqID, CodePartlyNotSubscribed, NoticeText(CodePartlyNotSubscribed)))
 	}
 	if v >= minVerMarketRules {
 		out = append(out, []string{itoa(outTickReqParams), i64(reqID), in.minTick().String(), "9c0001", "3"})

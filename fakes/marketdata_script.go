@@ -11,7 +11,8 @@ import (
 // zero value injects none.
 type MarketFaults struct {
 	// MarketDataError != 0 answers every REQ_MKT_DATA with this error (354,
-	// 10089, 101, 200, 321, ...); 10167 is a warning followed by delayed data.
+	// 10089, 101, 200, 321, ...); 10167 is a warning followed by delayed data,
+	// 10090 one followed by the live data.
 	MarketDataError int64
 	// HistoricalError != 0 answers every REQ_HISTORICAL_DATA with this error (162, 200, 321, ...).
 	HistoricalError int64

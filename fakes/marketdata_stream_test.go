@@ -127,3 +127,22 @@ func TestTickHookAndStepInBidSize(t *testing.T) {
 		}
 	}
 }
+
+// TestPartlyNotSubscribedWarns: fault 10090 is a warning for the request,
+// followed by its live data, as IB sends it.
+func TestPartlyNotSubscribedWarns(t *testing.T) {
+	s := fakes.DefaultScript()
+	s.ServerVersion = 193
+	s.Faults.Market.MarketDataError = fakes.CodePartlyNotSubscribed
+	g := startGateway(t, s)
+	c := connectRaw(t, g, 5)
+	c.send(mktDataText(7, "AAPL", true)...)
+	if f := c.read(); f[0] != "4" || f[2] != "7" || f[3] != "10090" {
+		t.Fatalf("first answer %q, want the warning 10090 for request 7", f)
+	}
+	for f := c.read(); f[0] != "57"; f = c.read() { // TICK_SNAPSHOT_END
+		if f[0] == "4" {
+			t.Fatalf("an error after the warning: %q", f)
+		}
+	}
+}

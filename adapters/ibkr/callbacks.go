@@ -165,8 +165,7 @@ func (s *session) Error(reqID int64, _ int64, code int64, msg string, _ string) 
 		s.mu.Unlock()
 		return
 	}
-	// 10167 (delayed data displayed) is a warning: delayed ticks follow.
-	if reqID >= 0 && code != broker.IBCodeDisplayingDelayed && s.finishByIDLocked(reqID, apiErr) {
+	if reqID >= 0 && !marketDataWarning(code) && s.finishByIDLocked(reqID, apiErr) {
 		s.mu.Unlock()
 		return
 	}
@@ -188,6 +187,13 @@ func (s *session) Error(reqID int64, _ int64, code int64, msg string, _ string) 
 		s.endQuotesLocked(fmt.Errorf("ibkr: quote stream: market data lost (IB %d): %w", code, broker.ErrNotConnected))
 		s.mu.Unlock()
 	}
+}
+
+// marketDataWarning reports whether code, sent for a market data request,
+// lets it go on: 10167 (delayed data displayed: delayed ticks follow) and
+// 10090 (part of the data not subscribed: the rest follows).
+func marketDataWarning(code int64) bool {
+	return code == broker.IBCodeDisplayingDelayed || code == broker.IBCodePartlyNotSubscribed
 }
 
 // eventFor maps an ERR_MSG to the event subscribers see, if any.

@@ -44,7 +44,8 @@ func (a *Adapter) ContractDetails(ctx context.Context, c broker.Contract) ([]bro
 
 // Snapshot implements broker.Broker with a snapshot REQ_MKT_DATA under a fresh
 // request id, collecting ticks until TICK_SNAPSHOT_END. If ctx ends first the
-// request is cancelled with CANCEL_MKT_DATA. Warning 10167 (delayed data
+// request is cancelled with CANCEL_MKT_DATA. Warnings 10090 (part of the data
+// not subscribed) and 10167 (delayed data
 // displayed) does not end the request.
 func (a *Adapter) Snapshot(ctx context.Context, c broker.Contract) (broker.Quote, error) {
 	if err := checkContract(c); err != nil {

@@ -11,7 +11,7 @@ import (
 // Quote streams (broker.QuoteStreamer, docs/adr/0017-quote-streams.md). Each
 // SubscribeQuotes is one streaming REQ_MKT_DATA under its own request id, kept
 // in byID like a snapshot: the same request builder, pacing slot, error
-// routing (200, 354, 10089, 101 fail it; 10167 does not) and tick accumulation
+// routing (200, 354, 10089, 101 fail it; warnings 10167 and 10090 do not) and tick accumulation
 // (snapReq). Subscribers of the same contract are not merged: each holds its
 // own market data line, so that each sees the market data type set when it
 // subscribed, its errors and its cancellation are its own, and cancelling it

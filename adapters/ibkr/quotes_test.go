@@ -177,6 +177,21 @@ func TestSubscribeQuotesErrors(t *testing.T) {
 			t.Errorf("no instrument: %v", err)
 		}
 	})
+	t.Run("10090 warns", func(t *testing.T) { // part of the data not subscribed: the rest flows
+		s := fakes.DefaultScript()
+		s.Faults.Market.MarketDataError = fakes.CodePartlyNotSubscribed
+		_, a, ctx := connected(t, s)
+		snap, err := a.Snapshot(ctx, esz6)
+		if err != nil {
+			t.Fatalf("Snapshot after warning 10090: %v", err)
+		}
+		ch, err := a.SubscribeQuotes(ctx, esz6)
+		if err != nil {
+			t.Fatalf("SubscribeQuotes after warning 10090: %v", err)
+		}
+		snap.LastTime = time.Time{}
+		untilQuote(t, ch, snap)
+	})
 	t.Run("no session", func(t *testing.T) {
 		a := newAdapter(t)
 		if _, err := a.SubscribeQuotes(ctxFor(t), aapl); !errors.Is(err, broker.ErrNotConnected) {
