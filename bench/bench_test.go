@@ -34,6 +34,7 @@ import (
 //	Latency/{stdiojson,goplugin,goplugin-nomtls,rawpipe,cat,grpc,grpc-tls}  (metrics ns-p50, ns-p90, ns-p99, ns-p999)
 //	ColdStart/{inprocess,stdiojson,goplugin,goplugin-nomtls,goplugin-automtls}
 //	KillRecover/{stdiojson,goplugin}                     (metrics ms-median, ms-p95, kills)
+//	QuoteTicks, QuoteLatency: see quotes_test.go
 
 // transport starts a worker child serving kind ("mem" with n positions, or
 // "ibkr") and returns the host's Broker for it.

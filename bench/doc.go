@@ -29,6 +29,12 @@
 //     go-plugin's P-521 AutoMTLS).
 //   - KillRecover: through package robust, the time from SIGKILL of the worker to
 //     the next successful call (median and p95 over batches of 20 kills).
+//   - QuoteTicks, QuoteLatency (quotes_test.go): quote updates received per
+//     second with 1 and 500 subscribed contracts while the fake gateway writes
+//     more steps than any path delivers (the rest is conflated and counted), and
+//     the latency from the gateway's write of a step to the subscriber's
+//     receive, in process, behind each transport and behind robust around
+//     stdiojson. `make bench` runs them in its first QUOTECOUNT passes (default 2).
 //
 // With BROKERKIT_BENCH_BUSY=1 (make bench BUSY=1) every benchmark runs beside
 // one unrelated process spinning a core for the whole run; on an idle VM the

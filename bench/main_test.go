@@ -26,11 +26,12 @@ import (
 
 // The test binary run again is the benchmarks' child process:
 //
-//	<test binary> bench-worker stdiojson|goplugin mem|ibkr N   a worker serving a Broker
+//	<test binary> bench-worker stdiojson|goplugin mem|ibkr|ibkr-quotes N   a worker serving a Broker
 //	<test binary> bench-echo                                    copy each stdin line to stdout
 //
 // A "mem" worker serves a fakes.Memory holding N positions; an "ibkr" worker serves
-// the IBKR adapter. With $BROKERKIT_BENCH_WORKER_PROFILE set to a directory, a
+// the IBKR adapter, an "ibkr-quotes" one with pacing lifted (quotes_test.go).
+// With $BROKERKIT_BENCH_WORKER_PROFILE set to a directory, a
 // worker writes its CPU profile there (worker-TRANSPORT-PID.prof) when it
 // exits, for `make bench`'s figures to be explained from the worker's side too;
 // with $BROKERKIT_BENCH_WORKER_TRACE set to a directory, its execution trace
@@ -140,8 +141,11 @@ func runWorker(args []string) int {
 		return 2
 	}
 	newBroker := func() broker.Broker { return ibkr.New() }
-	if args[1] == "mem" {
+	switch args[1] {
+	case "mem":
 		newBroker = func() broker.Broker { return newMemBroker(n) }
+	case kindQuotes:
+		newBroker = func() broker.Broker { return newQuoteAdapter() }
 	}
 	if dir := os.Getenv(envWorkerProfile); dir != "" {
 		f, err := os.Create(filepath.Join(dir, "worker-"+args[0]+"-"+strconv.Itoa(os.Getpid())+".prof"))

@@ -54,5 +54,6 @@ func (op Op) Idempotent() bool { return idempotentOps[op] }
 func Ops() []Op {
 	return []Op{OpConnect, OpDisconnect, OpAccounts, OpPositions, OpAccountSummary, OpPing,
 		OpAccountUpdates, OpExecutions, OpOpenOrders, OpCompletedOrders,
-		OpContractDetails, OpSnapshot, OpHistoricalBars, OpSetMarketDataType}
+		OpContractDetails, OpSnapshot, OpHistoricalBars, OpSetMarketDataType,
+		OpPlaceOrder, OpModifyOrder, OpCancelOrder}
 }

@@ -23,6 +23,13 @@ func ExampleCases() {
 	// AccountUpdatesStream
 	// Executions
 	// Orders
+	// OrderPlace
+	// OrderLimitFill
+	// OrderCancel
+	// OrderReadOnly
+	// OrderKeyReuse
+	// OrderReject
+	// OrderCancelMid
 	// Ping
 	// NotConnected
 	// Reconnect

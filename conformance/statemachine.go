@@ -101,11 +101,23 @@ type StateMachineFeatures struct {
 //   - Crash (with Features.Crash): the worker process is killed; with
 //     Features.Reconnects the Broker recovers, else every later call fails
 //     at once with broker.ErrUnavailable (and Close succeeds).
+//   - PlaceOrder, CancelOrder, ModifyOrder and MovePrice (when the Broker
+//     is a broker.OrderTrader; statemachine_orders.go): a model of the
+//     orders placed on a market only the machine trades (market and limit,
+//     buy and sell, limits off the tick one time in ten: ErrRejected; a key
+//     placed again with the same terms must return the one order with
+//     Existing, with other terms ErrInvalidArgument; keys are reused within
+//     a session, or across sessions with Features.Reconnects); the price
+//     moves with fakes.Gateway.SetPrice, connected or not, filling the
+//     limit orders it crosses. The gateway must hold exactly the model's
+//     orders, one per key, under the model's ids and in its statuses, and
+//     OpenOrders and CompletedOrders must list them.
 //
 // After every action the answers must equal the model's (go-cmp, decimals
 // exact) or be the typed error the model predicts; the invariant is that the
 // gateway holds exactly one live session while the model is connected and
-// none otherwise, and one market data line per open quote stream. At the end of each check the gateway's script changes once
+// none otherwise, one market data line per open quote stream, and exactly the model's orders. At the end of each
+// check the gateway's script changes once
 // more (SetScript, with a session), then the Broker is closed, every method
 // must fail with broker.ErrClosed, a worker process (a Broker with an
 // Exited() <-chan struct{} method) must have exited, the gateway must see
@@ -186,6 +198,8 @@ type machine struct {
 	mdType    broker.MarketDataType // the session's market data type (live from each new session)
 	barsAsked map[string]bool       // historical windows asked for in this check (IB paces repeats)
 	quotes    []*modelQuote         // the quote streams open (statemachine_quotes.go)
+	session   int                   // sessions started in this check (the plain adapter dedupes order keys per session)
+	om        orderModel            // the orders placed (statemachine_orders.go)
 
 	// pingAnswerMayBeLate: a request answered by CURRENT_TIME (a Ping, or a
 	// Positions fence) was abandoned in this check, so its answer may come
@@ -205,7 +219,7 @@ func runMachine(t *rapid.T, newBroker Factory, f StateMachineFeatures) {
 	})
 	defer watchdog.Stop()
 
-	s := machineScript().Draw(t, "script")
+	s := withOrderMarket(machineScript().Draw(t, "script"))
 	if rapid.IntRange(0, 3).Draw(t, "startSlow") == 0 {
 		s.Faults.ReplyDelay = SlowReplyDelay
 	}
@@ -250,6 +264,9 @@ func runMachine(t *rapid.T, newBroker Factory, f StateMachineFeatures) {
 	}
 	if f.Crash != nil {
 		actions["Crash"] = m.crash
+	}
+	for name, a := range m.orderActions() {
+		actions[name] = a
 	}
 	t.Repeat(actions)
 	m.finish(t, before)
@@ -355,9 +372,10 @@ func (m *machine) cancelMidCall(t *rapid.T) {
 	expect(t, "Ping after a call cancelled mid-call", m.b.Ping(ctx2), nil)
 }
 
-// invariants: the gateway holds exactly the model's sessions, and one market
-// data line per open quote stream.
+// invariants: the gateway holds exactly the model's sessions, one market
+// data line per open quote stream, and exactly the model's orders.
 func (m *machine) invariants(t *rapid.T) {
+	m.orderInvariant(t)
 	want := 0
 	if m.connected {
 		want = 1

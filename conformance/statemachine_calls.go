@@ -40,6 +40,7 @@ func (m *machine) connect(t *rapid.T) {
 
 // sessionStarted records a new session on the gateway's current script.
 func (m *machine) sessionStarted() {
+	m.session++
 	m.connected = true
 	m.mdType = broker.MarketDataLive
 	m.accounts = m.script.Accounts
@@ -191,7 +192,7 @@ func (m *machine) burst(t *rapid.T) {
 }
 
 func (m *machine) setScript(t *rapid.T) {
-	s := machineScript().Draw(t, "newScript")
+	s := withOrderMarket(machineScript().Draw(t, "newScript"))
 	s.Faults = m.script.Faults
 	if cmp.Equal(s.Positions, m.script.Positions, cmpOpts...) {
 		// A change nobody can see proves nothing: make one.

@@ -64,20 +64,6 @@ func (m *machine) executionsCall(t *rapid.T) {
 	}
 }
 
-// ordersCall reads the open or the completed orders: the Script holds none.
-func (m *machine) ordersCall(t *rapid.T) {
-	ctx, cancel := m.ctx(t)
-	defer cancel()
-	call, name := m.b.OpenOrders, "OpenOrders"
-	if rapid.Bool().Draw(t, "completed") {
-		call, name = m.b.CompletedOrders, "CompletedOrders"
-	}
-	got, err := call(ctx)
-	if e := compare(err, m.wantErr(), []broker.Order{}, got); e != nil {
-		t.Fatalf("%s: %v", name, e)
-	}
-}
-
 // streamCall subscribes to an account both sides manage (when the Broker is an
 // AccountStreamer), expects its first state to be the model's, then ends the
 // subscription and expects the channel closed.

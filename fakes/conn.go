@@ -195,6 +195,11 @@ func (c *conn) serve() {
 			c.readFailed(err)
 			return
 		}
+		select {
+		case <-c.quit: // closed by a fault or DropConnections: what was buffered behind is never served
+			return
+		default:
+		}
 		if c.halfOpen.Load() {
 			continue
 		}

@@ -23,6 +23,7 @@ type memOrders struct {
 	clientID int64                              // the session's client id
 	readOnly bool                               // the session was opened with ConnectParams.ReadOnly
 	subs     map[*broker.OrderQueue]func() bool // SubscribeOrders channels and their context's stop
+	reqs     map[string]broker.OrderRequest     // the request of each key placed, TIF upper-cased
 }
 
 // opSubscribeOrders names SubscribeOrders to a Hook.
@@ -63,7 +64,9 @@ func (m *Memory) orderSessionLocked(op broker.Op) error {
 // refuses it (broker.ErrReadOnly), a Script with ReadOnlyAPI answers IB's
 // read-only 321, an order the simulator refuses fails with its IB error (201
 // or 110, matching broker.ErrRejected). A key already used by an order of
-// the book returns that order with Existing set and places nothing. Otherwise
+// the book returns that order with Existing set and places nothing, or fails
+// with broker.ErrInvalidArgument if the terms differ (as the adapter does
+// within a session); a key whose order was rejected may be placed again. Otherwise
 // the order gets the next id (never one used before), is acknowledged
 // (Submitted, or PreSubmitted when held) and trades at once if the market
 // allows: the answer carries its latest status.
@@ -80,8 +83,13 @@ func (m *Memory) PlaceOrder(ctx context.Context, r broker.OrderRequest) (broker.
 		return broker.PlacedOrder{}, err
 	}
 	b := m.orders.book
+	r.TIF = strings.ToUpper(r.TIF)
 	for _, o := range b.orders {
 		if o.OrderRef == r.Key && o.Status != StatusRejected {
+			if q, ok := m.orders.reqs[r.Key]; ok && q != r {
+				return broker.PlacedOrder{}, fmt.Errorf("%w: order key %s was placed with other terms (order %d)",
+					broker.ErrInvalidArgument, r.Key, o.ID)
+			}
 			return broker.PlacedOrder{OrderID: o.ID, PermID: o.PermID, Key: r.Key, Status: o.Status, Existing: true}, nil
 		}
 	}
@@ -110,6 +118,10 @@ func (m *Memory) PlaceOrder(ctx context.Context, r broker.OrderRequest) (broker.
 	if !o.Transmit {
 		o.Status = StatusPreSubmitted
 	}
+	if m.orders.reqs == nil {
+		m.orders.reqs = map[string]broker.OrderRequest{}
+	}
+	m.orders.reqs[r.Key] = r
 	m.publishOrdersLocked(append([]orderEvent{snapshot(o, false)}, m.tryFillLocked(o)...))
 	return broker.PlacedOrder{OrderID: o.ID, PermID: o.PermID, Key: r.Key, Status: o.Status}, nil
 }

@@ -164,9 +164,12 @@ func TestMemoryOrderIDsAndKeys(t *testing.T) {
 		broker.IBCode(err) != fakes.CodeOrderRejected {
 		t.Errorf("unknown symbol: %v, want ErrRejected (201)", err)
 	}
-	again, err := m.PlaceOrder(ctx, lmt("a", broker.ActionSell, "5", "AAPL", "300"))
+	again, err := m.PlaceOrder(ctx, lmt("a", broker.ActionBuy, "1", "AAPL", "100"))
 	if err != nil || !again.Existing || again.OrderID != a.OrderID || again.Key != "a" {
 		t.Errorf("key reuse = %+v, %v; want order %d with Existing", again, err, a.OrderID)
+	}
+	if _, err := m.PlaceOrder(ctx, lmt("a", broker.ActionSell, "5", "AAPL", "300")); !errors.Is(err, broker.ErrInvalidArgument) {
+		t.Errorf("key reuse with other terms = %v, want ErrInvalidArgument", err)
 	}
 	if err := m.Disconnect(ctx); err != nil {
 		t.Fatal(err)

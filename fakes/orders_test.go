@@ -268,3 +268,30 @@ func TestDropNextOrder(t *testing.T) {
 		t.Fatalf("the next order: %s, want Submitted (the drop is one-shot)", st)
 	}
 }
+
+// TestDropNextOrderReadsNothingMore: the frames a client wrote behind the
+// dropped order (in the same write, so already buffered by the gateway) are
+// not served once the gateway dropped the connection, as a closed socket
+// serves nothing: an order behind it must not appear after the client's next
+// session asked for its next valid id (it would take that id: found by
+// robust's property test, an id "reused" as a modification).
+func TestDropNextOrderReadsNothingMore(t *testing.T) {
+	g := startGateway(t, orderScript(fakes.TextServerVersion))
+	c := connectRaw(t, g, 1)
+	g.DropNextOrder()
+	c.write(append(fakes.EncodeFrame(placeOrderText(7, "AAPL", "BUY", "1", "LMT", "1", "k7")...),
+		fakes.EncodeFrame(placeOrderText(8, "AAPL", "BUY", "1", "LMT", "1", "k8")...)...))
+	c.expectClosed()
+	c2 := connectRaw(t, g, 1)
+	c2.send(placeOrderText(9, "AAPL", "BUY", "1", "LMT", "1", "k9")...)
+	if st, _ := statusOf(t, c2, 9); st != fakes.StatusSubmitted {
+		t.Fatalf("order 9: %s, want Submitted", st)
+	}
+	var refs []string
+	for _, o := range g.Orders() {
+		refs = append(refs, o.OrderRef)
+	}
+	if want := []string{"k7", "k9"}; !slices.Equal(refs, want) {
+		t.Fatalf("the gateway holds orders %v, want %v (nothing read behind the dropped order)", refs, want)
+	}
+}

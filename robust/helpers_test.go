@@ -148,6 +148,8 @@ type stub struct {
 	calls     map[broker.Op]int
 	connects  []broker.ConnectParams
 	exited    chan struct{}
+	quotes    []*stubQuotes // every quote subscription, in order (quotes_test.go)
+	keepOpen  bool          // quote channels outlive cancellation and death, as a lagging transport's would
 }
 
 func newStub(id int) *stub {
@@ -168,6 +170,7 @@ func (s *stub) kill() {
 	defer s.mu.Unlock()
 	s.dead = true
 	s.connected = false
+	s.endQuotesLocked()
 }
 
 func (s *stub) count(op broker.Op) int {
@@ -202,6 +205,7 @@ func (s *stub) clientIDs() []int64 {
 func (s *stub) dropSession() {
 	s.mu.Lock()
 	s.connected = false
+	s.endQuotesLocked()
 	s.mu.Unlock()
 	s.hub.Publish(broker.Event{Kind: broker.EventConnectionLost, Message: "socket closed"})
 }
@@ -347,6 +351,7 @@ func (s *stub) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.connected = false
+	s.endQuotesLocked()
 	s.mu.Unlock()
 	s.hub.Close()
 	return nil

@@ -23,38 +23,40 @@ const (
 type Option func(*config)
 
 type config struct {
-	maxAttempts      int
-	backoff          Backoff
-	attemptTimeout   time.Duration
-	breakerThreshold int
-	breakerCooldown  time.Duration
-	healthInterval   time.Duration
-	healthTimeout    time.Duration
-	healthMisses     int
-	clock            Clock
-	rand             func() float64
-	logger           hclog.Logger
-	hook             func(Change)
-	clientID         ClientIDPolicy
-	inPlace          bool
-	sickAfter        int
+	maxAttempts       int
+	backoff           Backoff
+	attemptTimeout    time.Duration
+	breakerThreshold  int
+	breakerCooldown   time.Duration
+	healthInterval    time.Duration
+	healthTimeout     time.Duration
+	healthMisses      int
+	clock             Clock
+	rand              func() float64
+	logger            hclog.Logger
+	hook              func(Change)
+	clientID          ClientIDPolicy
+	inPlace           bool
+	sickAfter         int
+	lookupBeforePlace bool
 }
 
 func defaultConfig() config {
 	return config{
-		maxAttempts:      DefaultMaxAttempts,
-		backoff:          Backoff{}.withDefaults(),
-		attemptTimeout:   DefaultAttemptTimeout,
-		breakerThreshold: DefaultBreakerThreshold,
-		breakerCooldown:  DefaultBreakerCooldown,
-		healthInterval:   DefaultHealthInterval,
-		healthTimeout:    DefaultHealthTimeout,
-		healthMisses:     DefaultHealthMisses,
-		clock:            SystemClock(),
-		rand:             rand.Float64,
-		logger:           hclog.NewNullLogger(),
-		clientID:         SameClientID,
-		sickAfter:        DefaultSickAfter,
+		maxAttempts:       DefaultMaxAttempts,
+		backoff:           Backoff{}.withDefaults(),
+		attemptTimeout:    DefaultAttemptTimeout,
+		breakerThreshold:  DefaultBreakerThreshold,
+		breakerCooldown:   DefaultBreakerCooldown,
+		healthInterval:    DefaultHealthInterval,
+		healthTimeout:     DefaultHealthTimeout,
+		healthMisses:      DefaultHealthMisses,
+		clock:             SystemClock(),
+		rand:              rand.Float64,
+		logger:            hclog.NewNullLogger(),
+		clientID:          SameClientID,
+		sickAfter:         DefaultSickAfter,
+		lookupBeforePlace: true,
 	}
 }
 
@@ -190,4 +192,14 @@ func NextClientID(span int) ClientIDPolicy {
 		}
 		return id
 	}
+}
+
+// WithLookupBeforePlace sets whether PlaceOrder looks an order's key up at the
+// gateway (OpenOrders, CompletedOrders, Executions) before its first send
+// (default true). The lookup makes a repeated key safe even across restarts
+// of the calling program; it costs three requests per new key. Off, a key is
+// looked up only after a send whose outcome was unknown, and the caller
+// promises never to reuse a key that this Broker did not place itself.
+func WithLookupBeforePlace(on bool) Option {
+	return func(c *config) { c.lookupBeforePlace = on }
 }

@@ -44,6 +44,7 @@ type Broker struct {
 	inner       broker.Broker
 	innerStop   context.CancelFunc // stops watching inner
 	gen         uint64             // incremented whenever a session is established
+	dataLost    uint64             // IB 1101s (market data lost) seen on current sessions (quotes.go)
 	sessionOK   bool               // the session of gen is usable
 	wanted      bool               // the user's Connect succeeded and no Disconnect since
 	needRestart bool               // recovery must replace the inner Broker
@@ -61,6 +62,9 @@ type Broker struct {
 	superDone chan struct{}
 	kick      chan struct{} // recovery needed
 	probe     chan struct{} // health check now
+
+	// Orders by key (orders_place.go).
+	keys orderKeys
 
 	// Notifications to the hook (notify.go).
 	pending  []Change

@@ -358,6 +358,12 @@ func (b *Broker) onEvent(in broker.Broker, e broker.Event) {
 		if b.inner == in && b.sessionOK && b.state == StateReconnecting {
 			b.setStateLocked(StateConnected, nil)
 		}
+		if b.inner == in && b.sessionOK && e.Code == broker.IBCodeRestoredDataLost {
+			// The gateway dropped its market data subscriptions: quote
+			// streams subscribe again on this same session (quotes.go).
+			b.dataLost++
+			b.signalLocked()
+		}
 		b.unlockAndFlush()
 		b.hub.Publish(e)
 	default:

@@ -19,7 +19,7 @@ export PATH="$gobin:$PATH"
 
 protoc --proto_path=transport/goplugin/internal/pb \
   --go_out=paths=source_relative:transport/goplugin/internal/pb \
-  --go-grpc_out=paths=source_relative:transport/goplugin/internal/pb broker.proto
+  --go-grpc_out=paths=source_relative:transport/goplugin/internal/pb broker.proto orders.proto
 echo "regenerated transport/goplugin/internal/pb"
 
 # The fake gateway's TWS messages. The schemas come from the scmhub/ibapi module

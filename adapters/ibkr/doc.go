@@ -66,8 +66,8 @@
 // broker.ErrReadOnly and sends nothing. The PLACE_ORDER, CANCEL_ORDER and
 // REQ_IDS frames are scmhub's own, built on an offline EClient at the
 // session's server version (orders_frames.go). A ModifyOrder is acknowledged
-// by the next OPEN_ORDER or ORDER_STATUS of the order, which may be an
-// unprompted status sent before the gateway read the modification.
+// by an OPEN_ORDER of the order showing the new quantity, prices and type
+// (or refused by an ERR_MSG naming it).
 //
 // # Decimals
 //

@@ -59,6 +59,7 @@ type orderTrack struct {
 type orderWait struct {
 	done chan struct{}
 	err  error
+	want *broker.OrderRequest // a modification: the terms an OPEN_ORDER acknowledging it shows
 }
 
 func newWait() *orderWait { return &orderWait{done: make(chan struct{})} }
@@ -354,6 +355,7 @@ func (a *Adapter) ModifyOrder(ctx context.Context, orderID int64, r broker.Order
 		return broker.PlacedOrder{}, err
 	}
 	w := newWait()
+	w.want = &r
 	s.mu.Lock()
 	tr.mod = w
 	s.mu.Unlock()
@@ -591,7 +593,9 @@ func (s *session) orderUpdateLocked(id int64, o *broker.Order, status string, fi
 	if !isClosed(tr.ack) {
 		close(tr.ack)
 	}
-	tr.mod.finish(nil)
+	if o != nil && tr.mod != nil && showsTerms(*o, *tr.mod.want) {
+		tr.mod.finish(nil)
+	}
 	if broker.TerminalStatus(tr.order.Status) {
 		tr.cancel.finish(nil)
 	}
@@ -599,4 +603,12 @@ func (s *session) orderUpdateLocked(id int64, o *broker.Order, status string, fi
 		tr.sentStatus, tr.sentFilled = tr.order.Status, tr.order.Filled
 		s.publishOrderLocked(broker.OrderEvent{Kind: broker.OrderEventStatus, Order: tr.order})
 	}
+}
+
+// showsTerms reports whether an OPEN_ORDER row shows r's terms: the
+// acknowledgement of a modification (an ORDER_STATUS, or an OPEN_ORDER still
+// showing the old terms, may have been sent before the gateway read it).
+func showsTerms(o broker.Order, r broker.OrderRequest) bool {
+	return o.TotalQuantity.Equal(r.Quantity) && o.LimitPrice.Equal(r.LimitPrice) && o.AuxPrice.Equal(r.AuxPrice) &&
+		strings.EqualFold(o.OrderType, r.OrderType)
 }

@@ -14,14 +14,14 @@ import (
 // when the status or the filled quantity changed) and fills (EXECUTION_DATA
 // reported unprompted, request id -1; its COMMISSION_REPORT follows as a
 // second fill event with the same exec id). Events are queued, never
-// conflated; when a queue is full the event is dropped and the subscriber's
-// next event is preceded by one broker.OrderEventGap. The queues close when
+// conflated (broker.OrderQueue): when a queue is full the event is dropped
+// and the subscriber's next event is preceded by one broker.OrderEventGap. The queues close when
 // the subscriber's context ends, on Close and at the session's end.
 
-// orderSub is one subscriber.
+// orderSub is one subscriber: its queue (sent to under s.mu) and the stop of
+// its ctx watch.
 type orderSub struct {
-	ch   chan broker.OrderEvent
-	gap  bool // events were dropped: send a gap first
+	q    *broker.OrderQueue
 	stop func() bool
 }
 
@@ -40,7 +40,7 @@ func (a *Adapter) SubscribeOrders(ctx context.Context) (<-chan broker.OrderEvent
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sub := &orderSub{ch: make(chan broker.OrderEvent, broker.OrderEventBuffer)}
+	sub := &orderSub{q: broker.NewOrderQueue(broker.OrderEventBuffer)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.deadErr != nil {
@@ -53,28 +53,17 @@ func (a *Adapter) SubscribeOrders(ctx context.Context) (<-chan broker.OrderEvent
 		defer s.mu.Unlock()
 		if _, ok := s.ord.subs[sub]; ok {
 			delete(s.ord.subs, sub)
-			close(sub.ch)
+			sub.q.Close()
 		}
 	})
-	return sub.ch, nil
+	return sub.q.C(), nil
 }
 
-// publishOrderLocked queues e for every subscriber.
+// publishOrderLocked queues e for every subscriber (broker.OrderQueue: a
+// full queue drops e and owes the subscriber a gap).
 func (s *session) publishOrderLocked(e broker.OrderEvent) {
 	for sub := range s.ord.subs {
-		if sub.gap {
-			select {
-			case sub.ch <- broker.OrderEvent{Kind: broker.OrderEventGap, Gap: "order events dropped: the subscriber's queue was full"}:
-				sub.gap = false
-			default:
-				continue // still full: e is lost too
-			}
-		}
-		select {
-		case sub.ch <- e:
-		default:
-			sub.gap = true
-		}
+		sub.q.Send(e)
 	}
 }
 
@@ -84,7 +73,7 @@ func (s *session) endOrdersLocked() {
 		if sub.stop != nil {
 			sub.stop()
 		}
-		close(sub.ch)
+		sub.q.Close()
 	}
 	clear(s.ord.subs)
 }

@@ -56,7 +56,8 @@ func TestOrderEventGap(t *testing.T) {
 	defer a.Close()
 	s := newSession(a)
 	s.ord.init()
-	sub := &orderSub{ch: make(chan broker.OrderEvent, broker.OrderEventBuffer)}
+	sub := &orderSub{q: broker.NewOrderQueue(broker.OrderEventBuffer)}
+	ch := sub.q.C()
 	s.ord.subs[sub] = struct{}{}
 	ev := func(i int) broker.OrderEvent {
 		return broker.OrderEvent{Kind: broker.OrderEventStatus, Order: broker.Order{OrderID: int64(i)}}
@@ -67,7 +68,7 @@ func TestOrderEventGap(t *testing.T) {
 	}
 	s.mu.Unlock()
 	for i := range 3 {
-		if e := <-sub.ch; e.Order.OrderID != int64(i) {
+		if e := <-ch; e.Order.OrderID != int64(i) {
 			t.Fatalf("event %d is %+v", i, e)
 		}
 	}
@@ -75,8 +76,8 @@ func TestOrderEventGap(t *testing.T) {
 	s.publishOrderLocked(ev(-1))
 	s.mu.Unlock()
 	var got []broker.OrderEvent
-	for len(sub.ch) > 0 {
-		got = append(got, <-sub.ch)
+	for len(ch) > 0 {
+		got = append(got, <-ch)
 	}
 	if n := len(got); n != broker.OrderEventBuffer-3+2 {
 		t.Fatalf("%d events after draining 3, want %d", n, broker.OrderEventBuffer-1)
@@ -126,10 +127,13 @@ func TestDuplicateIDRefreshes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for e := range events { // every message about the first order has arrived
+	for e := range events {
 		if e.Kind == broker.OrderEventStatus && e.Order.Status == broker.StatusFilled {
 			break
 		}
+	}
+	if err := a.Ping(ctx); err != nil { // every message about the first order has arrived
+		t.Fatal(err)
 	}
 	sess, err := a.live()
 	if err != nil {

@@ -403,8 +403,8 @@ func TestAckDelay(t *testing.T) {
 	}
 }
 
-// TestOrderEventsEndWithSession: the order event channel closes when the
-// session ends and when its context ends.
+// TestOrderEventsEnd: the order event channel closes when its context ends,
+// when the session ends and on Close.
 func TestOrderEventsEnd(t *testing.T) {
 	g, a, ctx := connected(t, orderScript(fakes.DefaultServerVersion))
 	sub, cancel := context.WithCancel(ctx)
@@ -422,6 +422,18 @@ func TestOrderEventsEnd(t *testing.T) {
 	drainClosed(t, ch2)
 	if _, err := a.SubscribeOrders(ctx); !errors.Is(err, broker.ErrNotConnected) {
 		t.Errorf("subscribe without a session: %v", err)
+	}
+	if err := waitReconnect(ctx, a, g); err != nil {
+		t.Fatal(err)
+	}
+	ch3, err := a.SubscribeOrders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Close()
+	drainClosed(t, ch3)
+	if _, err := a.SubscribeOrders(ctx); !errors.Is(err, broker.ErrClosed) {
+		t.Errorf("subscribe after Close: %v", err)
 	}
 }
 

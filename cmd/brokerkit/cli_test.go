@@ -343,33 +343,42 @@ func fieldsOf(v any) []string {
 }
 
 // TestREADMECommandLines: every bin/brokerkit line of the README's "Command
-// line" section names a command and flags that exist with valid values (each
-// line is parsed with -h appended, which stops before doing anything).
+// line" and "Market data" sections names a command and flags that exist with
+// valid values (each line is parsed with -h appended, which stops before doing
+// anything; a pipe and what follows it are not brokerkit's).
 func TestREADMECommandLines(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := strings.Index(string(readme), "## Command line")
-	if i < 0 {
-		t.Fatal(`README has no "## Command line" section`)
-	}
-	section, _, _ := strings.Cut(string(readme[i:]), "\n## ")
 	optional := regexp.MustCompile(`\[[^]]*\]`)
-	n := 0
-	for _, line := range strings.Split(section, "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		_, cmdline, ok := strings.Cut(line, "bin/brokerkit ")
-		if !ok || strings.HasPrefix(line, "make") {
+	for _, c := range []struct {
+		heading string
+		min     int
+	}{{"## Command line", 5}, {"### Market data", 5}} {
+		i := strings.Index(string(readme), "\n"+c.heading+"\n")
+		if i < 0 {
+			t.Errorf("README has no %q section", c.heading)
 			continue
 		}
-		args := strings.Fields(optional.ReplaceAllString(cmdline, ""))
-		if code, out, errs := run(t, append(args, "-h")...); code != 0 || !strings.HasPrefix(out, "usage: brokerkit "+args[0]) {
-			t.Errorf("README line %q: exit %d, stderr %q", strings.TrimSpace(line), code, errs)
+		section, _, _ := strings.Cut(string(readme[i+1:]), "\n## ")
+		section, _, _ = strings.Cut(section, "\n### ")
+		n := 0
+		for _, line := range strings.Split(section, "\n") {
+			line, _, _ = strings.Cut(line, "#")
+			line, _, _ = strings.Cut(line, " | ")
+			_, cmdline, ok := strings.Cut(line, "bin/brokerkit ")
+			if !ok || strings.HasPrefix(line, "make") {
+				continue
+			}
+			args := strings.Fields(optional.ReplaceAllString(cmdline, ""))
+			if code, out, errs := run(t, append(args, "-h")...); code != 0 || !strings.HasPrefix(out, "usage: brokerkit "+args[0]) {
+				t.Errorf("README line %q: exit %d, stderr %q", strings.TrimSpace(line), code, errs)
+			}
+			n++
 		}
-		n++
-	}
-	if n < 5 {
-		t.Errorf("found %d bin/brokerkit lines in the README, want the examples", n)
+		if n < c.min {
+			t.Errorf("found %d bin/brokerkit lines in the README's %q, want the examples", n, c.heading)
+		}
 	}
 }

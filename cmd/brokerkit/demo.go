@@ -62,7 +62,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer b.Close()
 	c := connFlags{params: gw.ConnectParams(1), callTimeout: *callTimeout}
-	c.params.ReadOnly, c.params.Timeout = true, 10*time.Second
+	// Read-write: the demo places one order on the embedded fake (never a real gateway).
+	c.params.ReadOnly, c.params.Timeout = false, 10*time.Second
 	info, err := c.connect(ctx, b)
 	if err != nil {
 		return fmt.Errorf("the embedded gateway: %w", err)
@@ -94,6 +95,46 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
+		in := script.Instruments[0].Contract
+		if r.Order, err = demoOrder(ctx, &c, b, broker.Contract{Symbol: in.Symbol, SecType: in.SecType, Exchange: "SMART",
+			Currency: in.Currency}); err != nil {
+			return err
+		}
 	}
 	return r.write(stdout, *asJSON)
+}
+
+// demoOrder buys one of c at the market on the embedded fake and waits until
+// it is filled (the fake fills it at the instrument's scripted price).
+func demoOrder(ctx context.Context, c *connFlags, b broker.Broker, ct broker.Contract) (*orderDoc, error) {
+	t, st, err := orderCapabilities(b)
+	if err != nil {
+		return nil, err
+	}
+	key, err := newOrderKey()
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var events <-chan broker.OrderEvent
+	if err := c.call(ctx, "subscribe to order events", func(ctx context.Context) (err error) {
+		events, err = st.SubscribeOrders(wctx)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	doc := &orderDoc{}
+	r := broker.OrderRequest{Key: "demo-" + key, Contract: ct, Action: broker.ActionBuy, Quantity: broker.DecimalFromInt(1),
+		OrderType: broker.OrderMarket}
+	if err := c.call(ctx, "place order", func(ctx context.Context) (err error) {
+		doc.Placed, err = t.PlaceOrder(ctx, r)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := waitFinal(ctx, c, b, events, doc, c.callTimeout); err != nil {
+		return nil, err
+	}
+	return doc, nil
 }

@@ -7,6 +7,12 @@
 //	brokerkit demo [--json] [--transport inprocess|stdiojson|goplugin] [--script FILE]
 //	brokerkit gateway [--listen 127.0.0.1:4002] [--script FILE | --record FILE --upstream HOST:PORT [--redact] | --replay FILE]
 //	brokerkit accounts|positions|summary|ping [--host H] [--port P] [--client-id N] [--timeout D] [--call-timeout D] [--json]
+//	brokerkit contract SYMBOL [--sec-type STK --exchange SMART --currency USD] [--json]
+//	brokerkit quote SYMBOL... [--stream [--count N]] [--type live|frozen|delayed|delayed-frozen] [--json]
+//	brokerkit bars SYMBOL [--duration 1D] [--bar 5m] [--json|--csv]
+//	brokerkit orders [--open|--completed] [--json]
+//	brokerkit order buy|sell QTY SYMBOL [--limit P] [--stop P] [--key K] [--tif DAY] [--outside-rth] [--live] [--wait] [--json]
+//	brokerkit cancel ORDER_ID [--live] [--json]
 //	brokerkit run [--symbols AAPL,MSFT] [--transport ...] [--host H --port P --client-id N] [--interval 1s] [--duration D] [--max-failures N]
 //	brokerkit version [--json]
 //	brokerkit worker    (the stdiojson worker: JSON lines on stdin/stdout)
@@ -16,6 +22,10 @@
 // 2 on a usage error. `run` exits 1 when --max-failures consecutive ticks failed,
 // when no tick succeeded within --duration, or when the last tick before a
 // SIGINT/SIGTERM failed. Help (-h, --help) goes to stdout.
+//
+// Every command connects read-only (ConnectParams.ReadOnly) except order and
+// cancel, which refuse a live-trading port (4001, 7496) without --live, with
+// exit status 2 and before connecting.
 //
 // Only the tool's own output reaches stdout: before running a command, main
 // moves it to a private descriptor and points fd 1 at stderr, so that text a
@@ -47,7 +57,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"demo", "connect to the embedded fake gateway and print accounts, positions and summary", runDemo},
+		{"demo", "connect to the embedded fake gateway, print accounts, positions, summary and a quote, and fill one order", runDemo},
 		{"gateway", "serve the scripted fake IB Gateway until interrupted", runGateway},
 		{"accounts", "print the managed accounts of a gateway", runQuery("accounts")},
 		{"positions", "print the positions of a gateway", runQuery("positions")},
@@ -55,9 +65,11 @@ func commands() []command {
 		{"portfolio", "print the account values and portfolio (market value, PnL) of a gateway's accounts", runQuery("portfolio")},
 		{"executions", "print today's executions with their commissions", runQuery("executions")},
 		{"orders", "print the open (--open) or completed (--completed) orders", runQuery("orders")},
+		{"order", "place one order: order buy|sell QTY SYMBOL [--limit P] [--stop P] [--key K] [--wait] (--live for ports 4001/7496)", runOrder},
+		{"cancel", "cancel one order: cancel ORDER_ID (--live for ports 4001/7496)", runCancel},
 		{"ping", "make one round trip to a gateway", runQuery("ping")},
 		{"contract", "print the contract details of a symbol (or con id)", runMarket("contract")},
-		{"quote", "print a snapshot quote of one or more symbols", runMarket("quote")},
+		{"quote", "print a snapshot quote of one or more symbols, or stream them (--stream)", runMarket("quote")},
 		{"bars", "print historical bars of a symbol (--duration 1D --bar 5m, --json or --csv)", runMarket("bars")},
 		{"run", "keep a robust connection and report positions every interval as JSON lines", runRunner},
 		{"version", "print the versions of brokerkit, Go, scmhub/ibapi and the protocols", runVersion},

@@ -51,6 +51,8 @@ func runMarket(what string) func(context.Context, []string, io.Writer, io.Writer
 		rth := fs.Bool("rth", false, "regular trading hours only (bars)")
 		end := fs.String("end", "", "end of the window, RFC 3339; default now (bars)")
 		asCSV := fs.Bool("csv", false, "print CSV (bars)")
+		stream := fs.Bool("stream", false, "stream live quotes until Ctrl-C: a table on a terminal, JSON lines otherwise (quote)")
+		count := fs.Int("count", 0, "with --stream, stop after this many updates (0: until SIGINT/SIGTERM) (quote)")
 		symbols, err := parseInterleaved(fs, args)
 		if err != nil {
 			return err
@@ -78,6 +80,23 @@ func runMarket(what string) func(context.Context, []string, io.Writer, io.Writer
 					return fmt.Errorf("%w: --end: %v", errUsage, err)
 				}
 			}
+		}
+		if (*stream || *count != 0) && what != "quote" {
+			return fmt.Errorf("%w: --stream and --count are flags of quote", errUsage)
+		}
+		if *count < 0 || (*count > 0 && !*stream) {
+			return fmt.Errorf("%w: --count needs --stream and must not be negative", errUsage)
+		}
+		if *stream {
+			if err := checkTransport(*transport); err != nil {
+				return err
+			}
+			contracts := make([]broker.Contract, len(symbols))
+			for i, sym := range symbols {
+				contracts[i] = mf.contract(sym)
+			}
+			return streamQuotes(ctx, c, newLogger(stderr, *verbose), contracts,
+				streamOptions{transport: *transport, dataType: t, asJSON: *asJSON, count: *count}, stdout)
 		}
 		b, err := openBroker(ctx, *transport, newLogger(stderr, *verbose))
 		if err != nil {

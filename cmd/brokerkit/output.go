@@ -73,6 +73,7 @@ type jsonReport struct {
 	Updates    *[]broker.AccountUpdate `json:"updates,omitempty"`
 	Executions *[]broker.Execution     `json:"executions,omitempty"`
 	Orders     *[]broker.Order         `json:"orders,omitempty"`
+	Order      *orderDoc               `json:"order,omitempty"` // demo's order
 }
 
 func toJSONPosition(p broker.Position) jsonPosition {
@@ -109,6 +110,7 @@ type report struct {
 	Executions  []broker.Execution
 	Orders      []broker.Order
 	OrdersTitle string
+	Order       *orderDoc // demo's order (orders.go)
 }
 
 func (r report) write(w io.Writer, asJSON bool) error {
@@ -154,6 +156,13 @@ func (r report) write(w io.Writer, asJSON bool) error {
 		sections = append(sections, "Quote\n"+quotesText(r.Quotes))
 	}
 	sections = append(sections, r.readSections()...)
+	if r.Order != nil {
+		var sb strings.Builder
+		if err := writeOrder(&sb, *r.Order, false); err != nil {
+			return err
+		}
+		sections = append(sections, "Order\n"+strings.TrimSuffix(sb.String(), "\n"))
+	}
 	_, err := io.WriteString(w, strings.Join(sections, "\n\n")+"\n")
 	return err
 }
@@ -232,6 +241,7 @@ func (r report) writeJSON(w io.Writer) error {
 	if r.Orders != nil {
 		out.Orders = &r.Orders
 	}
+	out.Order = r.Order
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)

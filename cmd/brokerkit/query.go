@@ -249,6 +249,10 @@ func describe(err error) string {
 		hint = " (no market data subscription for it: try --type delayed)"
 	case errors.Is(err, broker.ErrNotFound):
 		hint = " (no such instrument: check the symbol, --sec-type, --exchange and --currency)"
+	case errors.Is(err, broker.ErrReadOnly) && broker.IBCode(err) != 0:
+		hint = " (the gateway's API is read-only: clear \"Read-Only API\" in its API settings to trade)"
+	case errors.Is(err, broker.ErrReadOnly):
+		hint = " (the session is read-only: without --readonly, order and cancel connect read-write)"
 	case errors.Is(err, robust.ErrCircuitOpen):
 		hint = " (calls are refused for a while after repeated failures; see the log above)"
 	case errors.Is(err, broker.ErrUnavailable):

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,7 +29,8 @@ type tick struct {
 	Error          string                      `json:"error"`
 	ErrorCode      string                      `json:"error_code,omitempty"`
 	Positions      []jsonPosition              `json:"positions"`
-	NetLiquidation map[string]jsonSummaryValue `json:"net_liquidation"` // by account
+	NetLiquidation map[string]jsonSummaryValue `json:"net_liquidation"`  // by account
+	Quotes         map[string]jsonTickQuote    `json:"quotes,omitempty"` // by symbol, with --symbols
 }
 
 func runRunner(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -36,7 +39,7 @@ func runRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Lookup("host").DefValue = ""
 	fs.Lookup("host").Usage = "gateway host (default: start the embedded fake gateway)"
 	_ = fs.Set("host", "")
-	symbols := fs.String("symbols", "", "comma-separated symbols whose positions each line reports (default: all)")
+	symbols := fs.String("symbols", "", "comma-separated symbols (US stocks) whose positions and live bid/ask/last each line reports (default: all positions, no quotes)")
 	transport := fs.String("transport", "stdiojson", "inprocess, stdiojson or goplugin")
 	interval := fs.Duration("interval", time.Second, "time between the starts of two ticks")
 	duration := fs.Duration("duration", 0, "stop after this long, exit status 1 if no tick succeeded (0: until SIGINT/SIGTERM)")
@@ -94,6 +97,13 @@ func runRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			want[s] = true
 		}
 	}
+	var board *quoteBoard
+	if len(want) > 0 {
+		qctx, stopQuotes := context.WithCancel(ctx)
+		board = newQuoteBoard(qctx, slices.Collect(maps.Keys(want)))
+		defer board.wait()
+		defer stopQuotes()
+	}
 	enc := json.NewEncoder(stdout)
 	var (
 		connected, everOK, lastOK bool
@@ -109,7 +119,7 @@ func runRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		case <-next.C:
 		}
 		next.Reset(*interval)
-		t := runTick(ctx, rb, c, &connected, want)
+		t := runTick(ctx, rb, c, &connected, want, board)
 		interrupted := ctx.Err() != nil
 		if interrupted && !t.OK {
 			// Stopped mid-tick: still say how far it got, without counting it.
@@ -146,11 +156,11 @@ func runRunner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// runTick connects if needed, then fetches positions and the account summary
-// once, each step under its own deadline: the connect under --timeout (plus the
+// runTick connects if needed (and subscribes the quotes of --symbols), then
+// fetches positions and the account summary once, each step under its own deadline: the connect under --timeout (plus the
 // margin connect adds, so the handshake timeout and its explanation come first),
 // each call under --call-timeout.
-func runTick(ctx context.Context, rb *robust.Broker, c *connFlags, connected *bool, want map[string]bool) tick {
+func runTick(ctx context.Context, rb *robust.Broker, c *connFlags, connected *bool, want map[string]bool, board *quoteBoard) tick {
 	start := time.Now()
 	t := tick{TS: start.UTC()}
 	err := func() error {
@@ -159,6 +169,9 @@ func runTick(ctx context.Context, rb *robust.Broker, c *connFlags, connected *bo
 				return err
 			}
 			*connected = true
+		}
+		if board != nil {
+			board.ensure(ctx, rb, c)
 		}
 		var positions []broker.Position
 		err := c.call(ctx, "positions", func(ctx context.Context) (err error) {
@@ -181,6 +194,9 @@ func runTick(ctx context.Context, rb *robust.Broker, c *connFlags, connected *bo
 			if len(want) == 0 || want[pos.Contract.Symbol] {
 				t.Positions = append(t.Positions, toJSONPosition(pos))
 			}
+		}
+		if board != nil {
+			t.Quotes = board.report()
 		}
 		t.NetLiquidation = map[string]jsonSummaryValue{}
 		for _, s := range summary {

@@ -283,7 +283,7 @@ func TestTickStateWhileBreakerOpen(t *testing.T) {
 	connected := false
 	var tk tick
 	for range 3 {
-		tk = runTick(t.Context(), rb, c, &connected, nil)
+		tk = runTick(t.Context(), rb, c, &connected, nil, nil)
 	}
 	if tk.OK || tk.Breaker != "open" {
 		t.Fatalf("third tick = %+v, want a failure with the breaker open", tk)

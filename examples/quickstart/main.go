@@ -1,7 +1,7 @@
 // Command quickstart is the README's Go example: it keeps a connection to IB
 // Gateway (or TWS) through a worker child process and prints the accounts,
-// positions and a quote. Without --gateway it first starts the embedded fake IB Gateway, so
-// it runs anywhere:
+// positions, a quote and a few live quotes. Without --gateway it first starts
+// the embedded fake IB Gateway, so it runs anywhere:
 //
 //	go run ./examples/quickstart                           # the embedded fake gateway
 //	go run ./examples/quickstart --gateway 127.0.0.1:4002  # a real IB Gateway (paper)
@@ -89,7 +89,10 @@ func run(ctx context.Context, out io.Writer, gateway string, clientID int64) err
 		fmt.Fprintf(out, "%-10s %-6s %-4s %10s @ %s %s\n", p.Account, p.Contract.Symbol, p.Contract.SecType,
 			p.Quantity, p.AvgCost, p.Contract.Currency)
 	}
-	return printQuote(ctx, out, b)
+	if err := printQuote(ctx, out, b); err != nil {
+		return err
+	}
+	return watchQuotes(ctx, out, b, 3) // every Broker of the module is a broker.QuoteStreamer
 }
 
 // printQuote prints AAPL's name, a snapshot of its quote and how many hourly bars its last day had.
@@ -114,5 +117,35 @@ func printQuote(ctx context.Context, out io.Writer, b broker.Broker) error {
 		return err
 	}
 	fmt.Fprintf(out, "%d hourly bars over the last day\n", len(bars))
+	return nil
+}
+
+// watchQuotes prints AAPL's live quotes until n have come. Through robust the
+// stream outlives a dead worker or a dropped gateway: a gap marker says so.
+func watchQuotes(ctx context.Context, out io.Writer, b broker.QuoteStreamer, n int) error {
+	aapl := broker.Contract{Symbol: "AAPL", SecType: "STK", Exchange: "SMART", Currency: "USD"}
+	ctx, cancel := context.WithCancel(ctx) // cancelling ends the subscription at the gateway
+	defer cancel()
+	quotes, err := b.SubscribeQuotes(ctx, aapl)
+	if err != nil {
+		return err
+	}
+	for n > 0 {
+		u, open := <-quotes
+		if !open { // ctx is done, or a new session refused AAPL for good (not found, not subscribed)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return errors.New("the AAPL quote stream ended")
+		}
+		if u.Gap != "" { // the session was lost or IB lost market data (1101): older values are stale
+			fmt.Fprintf(out, "gap: %s\n", u.Gap)
+			if u.Quote.Bid.IsZero() && u.Quote.Last.IsZero() {
+				continue // a bare marker: fresh values follow
+			}
+		}
+		fmt.Fprintf(out, "AAPL bid %s ask %s last %s (%d changes conflated)\n", u.Quote.Bid, u.Quote.Ask, u.Quote.Last, u.Dropped)
+		n--
+	}
 	return nil
 }

@@ -33,6 +33,9 @@ func TestQuickstartRuns(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
+	if n := strings.Count(out.String(), "\nAAPL bid "); n != 3 {
+		t.Errorf("%d live AAPL quotes, want 3:\n%s", n, out.String())
+	}
 	for _, p := range s.Positions {
 		if !strings.Contains(out.String(), p.Quantity.String()+" @ "+p.AvgCost.String()) {
 			t.Errorf("output lacks position %s %s @ %s:\n%s", p.Contract.Symbol, p.Quantity, p.AvgCost, out.String())

@@ -18,6 +18,10 @@
 //	panic         panic
 //	exit:N        exit the process with status N
 //
+// PlaceOrder runs its order's key as one such tag first (keys may hold ':'),
+// so "exit:7", "block" or "err:unavailable:0" steer an order the same way;
+// any other key places the order on fakes.Memory's order book.
+//
 // Other tags pass through to fakes.Memory. Connect refuses two client ids the
 // way the gateway would: broker.IBCodeClientIDInUse (326) with an
 // *broker.APIError of that code, and broker.IBCodeConnectFail (502) with
@@ -259,4 +263,13 @@ func TickQuote(i int) fakes.InstrumentQuote {
 	d := broker.MustDecimal
 	return fakes.InstrumentQuote{Bid: d(n + ".01"), Ask: d(n + ".02"), Last: d(n + ".015"), BidSize: d(n), AskSize: d(n),
 		LastSize: d(n), Volume: d(n + "00.5")}
+}
+
+// PlaceOrder implements broker.OrderTrader: r.Key steers it as a tag (see the
+// package doc), then fakes.Memory places it.
+func (b *Broker) PlaceOrder(ctx context.Context, r broker.OrderRequest) (broker.PlacedOrder, error) {
+	if err := b.hook(ctx, broker.OpPlaceOrder, []string{r.Key}); err != nil {
+		return broker.PlacedOrder{}, err
+	}
+	return b.Memory.PlaceOrder(ctx, r)
 }

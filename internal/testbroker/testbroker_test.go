@@ -81,3 +81,23 @@ func TestSteering(t *testing.T) {
 		t.Fatalf("Ping with SetErr: %v", err)
 	}
 }
+
+// TestOrderKeysSteer: PlaceOrder runs its key as a tag; any other key is
+// placed on the Memory's order book.
+func TestOrderKeysSteer(t *testing.T) {
+	s := fakes.DefaultScript()
+	b := testbroker.New(s, nil)
+	ctx := ctxFor(t)
+	if _, err := b.Connect(ctx, broker.ConnectParams{}); err != nil {
+		t.Fatal(err)
+	}
+	r := broker.OrderRequest{Key: "err:rejected:201", Contract: broker.Contract{Symbol: "AAPL"}, Action: broker.ActionBuy,
+		Quantity: broker.DecimalFromInt(1), OrderType: broker.OrderMarket}
+	if _, err := b.PlaceOrder(ctx, r); !errors.Is(err, broker.ErrRejected) || broker.IBCode(err) != 201 {
+		t.Errorf("key err:rejected:201 = %v", err)
+	}
+	r.Key = "plain"
+	if p, err := b.PlaceOrder(ctx, r); err != nil || p.Key != "plain" || len(b.Orders()) != 1 {
+		t.Errorf("plain key = %+v, %v; book %+v", p, err, b.Orders())
+	}
+}

@@ -364,6 +364,26 @@ func render(w io.Writer, all sets) {
 		p("| %s | %s | %s |\n", row.label, fmtDur(t), fmtRatio(ratio(t, inCold)))
 	}
 
+	p("\n### Quote streams: fake gateway → IBKR adapter → path → subscriber, vs the adapter in process\n\n")
+	p("Ticks/s: updates received while the gateway writes more steps than any path delivers one by one (the rest is\n")
+	p("conflated, counted per received tick); latency: a step's write by the gateway to the first update showing it, at\n")
+	p("a rate every path keeps up with.\n\n")
+	p("| contracts | path | ticks/s | × in-process | conflated / tick | latency p50 | × in-process | p99 | × in-process |\n")
+	p("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, n := range []int{1, 500} {
+		ticks, lat := fmt.Sprintf("QuoteTicks/contracts=%d/", n), fmt.Sprintf("QuoteLatency/contracts=%d/", n)
+		inRate, in50, in99 := r.fig(ticks+"inprocess", "ticks/s"), r.fig(lat+"inprocess", "ns-p50"), r.fig(lat+"inprocess", "ns-p99")
+		for _, path := range quotePaths {
+			rate, p50, p99 := r.fig(ticks+path, "ticks/s"), r.fig(lat+path, "ns-p50"), r.fig(lat+path, "ns-p99")
+			dropped := missing
+			if d := r.fig(ticks+path, "dropped/tick"); d.ok {
+				dropped = fmt.Sprintf("%.1f", d.v)
+			}
+			p("| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, path, fmtRate(rate), fmtRatio(ratio(rate, inRate)), dropped,
+				fmtDur(p50), fmtRatio(ratio(p50, in50)), fmtDur(p99), fmtRatio(ratio(p99, in99)))
+		}
+	}
+
 	p("\n### kill -9 of the worker → next successful call through robust (default options)\n\n")
 	p("| transport | median | p95 | kills |\n|---|---:|---:|---:|\n")
 	for _, tr := range transports {
@@ -385,6 +405,9 @@ func render(w io.Writer, all sets) {
 	}
 	p("Runs: %s; ratios are to baselines measured in the same run.\n", all.modes())
 }
+
+// quotePaths are BenchmarkQuoteTicks' and BenchmarkQuoteLatency's paths.
+var quotePaths = []string{"inprocess", "stdiojson", "goplugin", "robust-stdiojson"}
 
 // latencyPaths are BenchmarkLatency's sub-benchmarks.
 var latencyPaths = []string{"stdiojson", "goplugin", "goplugin-nomtls", "rawpipe", "cat", "grpc", "grpc-tls"}

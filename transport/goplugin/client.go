@@ -30,9 +30,10 @@ const killWait = time.Second
 // Broker, then ends the child (go-plugin's Kill) and waits for it, all within the
 // grace period (WithGracePeriod), after which it kills the child with SIGKILL.
 type Client struct {
-	rpc  pb.BrokerClient
-	done context.Context // ends when the child process has exited
-	log  hclog.Logger
+	rpc    pb.BrokerClient
+	orders pb.OrdersClient // orders.go
+	done   context.Context // ends when the child process has exited
+	log    hclog.Logger
 
 	closing context.Context // ends when Close begins
 	closeFn context.CancelFunc
@@ -51,9 +52,10 @@ type Client struct {
 
 var _ broker.Broker = (*Client)(nil)
 
-func newClient(rpc pb.BrokerClient, done context.Context, log hclog.Logger) *Client {
+func newClient(conn grpc.ClientConnInterface, done context.Context, log hclog.Logger) *Client {
 	closing, closeFn := context.WithCancel(context.Background())
-	return &Client{rpc: rpc, done: done, log: log, closing: closing, closeFn: closeFn, kill: func() {}}
+	return &Client{rpc: pb.NewBrokerClient(conn), orders: pb.NewOrdersClient(conn), done: done, log: log,
+		closing: closing, closeFn: closeFn, kill: func() {}}
 }
 
 // Pid returns the process id of the child, or 0 if unknown.

@@ -198,6 +198,9 @@ var grpcCodes = map[string]codes.Code{
 	"pacing":              codes.ResourceExhausted,
 	"canceled":            codes.Canceled,
 	"deadline_exceeded":   codes.DeadlineExceeded,
+	"read_only":           codes.PermissionDenied,
+	"rejected":            codes.FailedPrecondition,
+	"outcome_unknown":     codes.Unknown, // the order may or may not exist
 	broker.CodeAPIError:   codes.Unknown,
 	broker.CodeInternal:   codes.Internal,
 }

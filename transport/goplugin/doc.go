@@ -50,13 +50,22 @@
 // code mirrors the wire code coarsely for clients that ignore details. nil and
 // empty slices and maps are not told apart.
 //
+// Orders (broker.OrderTrader and broker.OrderStreamer) are a second service,
+// brokerkit.goplugin.v1.Orders in internal/pb/orders.proto: PlaceOrder,
+// ModifyOrder, CancelOrder and the SubscribeOrders server stream (queued
+// events, a gap event on overflow). A child built before it answers
+// Unimplemented, which the host reports as broker.ErrUnsupported.
+//
 // # Failure
 //
 // The caller's context crosses with each call (deadline and cancellation), and
 // a call whose context ends returns an error matching ctx.Err(). When the child
 // process exits or is killed, every call in flight and every later call fails at
 // once with an error matching broker.ErrUnavailable; the Client does not restart
-// the child (that is a decorator's job). A panic in the child's Broker fails
+// the child (that is a decorator's job). An order call is the exception: once
+// its RPC has started, a lost answer (the child exited, Close, the context
+// ended) fails with broker.ErrOutcomeUnknown wrapping that cause, since the
+// child may have sent the order; the child's own error answers cross as they are. A panic in the child's Broker fails
 // that call with code "internal" and leaves the child serving.
 //
 // The child exits when its host dies, which go-plugin does not arrange by

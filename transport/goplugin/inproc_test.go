@@ -176,11 +176,12 @@ func checkSameError(t interface{ Fatalf(string, ...any) }, want, got error) {
 func TestAPIErrorCrosses(t *testing.T) {
 	mem := newMemBroker()
 	c, _ := inProcessPair(t, mem)
-	mem.SetErr(fmt.Errorf("reqPositions: %w", &broker.APIError{ReqID: 9, Code: broker.IBCodeOrderNotFound, Message: "Order not found"}))
+	// 10148 (an order that cannot be cancelled) maps to no sentinel.
+	mem.SetErr(fmt.Errorf("reqPositions: %w", &broker.APIError{ReqID: 9, Code: 10148, Message: "cannot be cancelled"}))
 	_, err := c.Positions(context.Background())
 	var api *broker.APIError
-	if !errors.As(err, &api) || api.Code != broker.IBCodeOrderNotFound {
-		t.Fatalf("Positions = %v; want an *APIError with code 200", err)
+	if !errors.As(err, &api) || api.Code != 10148 {
+		t.Fatalf("Positions = %v; want an *APIError with code 10148", err)
 	}
 	if got := broker.ErrorCode(err); got != broker.CodeAPIError {
 		t.Errorf("ErrorCode = %q, want %q", got, broker.CodeAPIError)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/brokerkit/brokerkit/adapters/ibkr"
 	"github.com/brokerkit/brokerkit/broker"
-	"github.com/brokerkit/brokerkit/transport/goplugin/internal/pb"
 )
 
 // Re-executing the test binary, in the style of go-plugin's plugin_test.go:
@@ -150,7 +149,7 @@ func inProcessPair(t *testing.T, b broker.Broker) (c *Client, exit context.Cance
 		t.Fatal(err)
 	}
 	done, exit := context.WithCancel(context.Background())
-	c = newClient(pb.NewBrokerClient(conn), done, log)
+	c = newClient(conn, done, log)
 	c.kill = func() {
 		exit()
 		_ = conn.Close()

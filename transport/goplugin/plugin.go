@@ -41,6 +41,7 @@ var _ plugin.GRPCPlugin = (*Plugin)(nil)
 // GRPCServer registers the Broker service on the child's gRPC server.
 func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	pb.RegisterBrokerServer(s, &server{b: p.Broker, log: loggerOr(p.Logger)})
+	pb.RegisterOrdersServer(s, &orderServer{b: p.Broker, log: loggerOr(p.Logger)}) // orders.go
 	return nil
 }
 
@@ -48,7 +49,7 @@ func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 // that ends when the child process exits; every call of the Client fails with
 // broker.ErrUnavailable from then on.
 func (p *Plugin) GRPCClient(done context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
-	return newClient(pb.NewBrokerClient(conn), done, loggerOr(p.Logger)), nil
+	return newClient(conn, done, loggerOr(p.Logger)), nil
 }
 
 func loggerOr(l hclog.Logger) hclog.Logger {

@@ -134,6 +134,7 @@ type result struct {
 	fastID json.RawMessage // the id, when the data was cut out by fastSuccess (see reparse)
 	err    error
 	token  bool // not an answer: the read token, passed to this caller
+	lost   bool // err is not the worker's answer: it died, Close came, or its answer was unreadable
 }
 
 // waiter is a call waiting for its answer. ch holds at most the read token and

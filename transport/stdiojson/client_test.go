@@ -98,9 +98,9 @@ func TestClientRoundTrip(t *testing.T) {
 	if err := c.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
-	_, err = c.AccountSummary(ctx, "ibcode:10147")
+	_, err = c.AccountSummary(ctx, "ibcode:10148")
 	var api *broker.APIError
-	if !errors.As(err, &api) || api.Code != broker.IBCodeOrderNotFound || broker.ErrorCode(err) != broker.CodeAPIError {
+	if !errors.As(err, &api) || api.Code != 10148 /* cannot cancel: no sentinel */ || broker.ErrorCode(err) != broker.CodeAPIError {
 		t.Errorf("gateway error crossed as %v (%T)", err, err)
 	}
 	if _, err := c.AccountSummary(ctx, "panic"); broker.ErrorCode(err) != broker.CodeInternal {

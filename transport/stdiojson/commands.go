@@ -45,6 +45,8 @@ func (s *server) handle(ctx context.Context, req wireRequest) (data any, err err
 		return s.subscribeQuotes(req)
 	case CommandUnsubscribe:
 		return s.unsubscribe(req)
+	case CommandSubscribeOrders:
+		return s.subscribeOrders(req)
 	}
 	if op, ok := serveOps[broker.Op(req.Command)]; ok {
 		return op(ctx, s.b, &req)
@@ -57,7 +59,7 @@ func commandNames() []string {
 	for _, op := range broker.Ops() {
 		out = append(out, string(op))
 	}
-	return append(out, CommandSubscribeAccountUpdates, CommandSubscribeQuotes, CommandUnsubscribe)
+	return append(out, CommandSubscribeAccountUpdates, CommandSubscribeQuotes, CommandUnsubscribe, CommandSubscribeOrders)
 }
 
 // hello reports the protocol and, the first time events are asked for, starts

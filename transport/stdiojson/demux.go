@@ -160,7 +160,7 @@ func (c *Client) route(line []byte, tooLong bool) bool {
 	if tooLong {
 		id, _ := parseID(peekID(line))
 		c.log.Error("line from worker too long", "limit", c.cfg.maxLine)
-		return c.deliver(id, result{err: fmt.Errorf("%w: response longer than %d bytes", broker.ErrProtocol, c.cfg.maxLine)})
+		return c.deliver(id, result{lost: true, err: fmt.Errorf("%w: response longer than %d bytes", broker.ErrProtocol, c.cfg.maxLine)})
 	}
 	if len(bytesTrimSpace(line)) == 0 {
 		return false
@@ -216,30 +216,46 @@ func (c *Client) deliver(id uint64, r result) bool {
 
 // call makes one request on behalf of a Broker method.
 func (c *Client) call(ctx context.Context, command string, req *wireRequest, out any) error {
+	_, err := c.callLost(ctx, command, req, out)
+	return err
+}
+
+// callLost is call that also reports whether the request line reached the
+// worker's input and then no answer could be read (the worker died, the
+// context ended, Close came, the answer was unreadable): the worker may have
+// acted on it (ops_orders.go turns such errors into ErrOutcomeUnknown).
+func (c *Client) callLost(ctx context.Context, command string, req *wireRequest, out any) (lost bool, err error) {
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
 	if closed {
-		return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
+		return false, fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
 	}
-	err := c.rawCall(ctx, command, req, out, true)
+	lost, err = c.exchange(ctx, command, req, out, true)
 	if err != nil && !errors.Is(err, broker.ErrClosed) && ctx.Err() == nil {
 		c.mu.Lock()
 		closed = c.closed
 		c.mu.Unlock()
 		if closed { // Close overtook the call (its disconnect, or the worker's exit)
-			return fmt.Errorf("stdiojson: %s: %w (%v)", command, broker.ErrClosed, err)
+			return lost, fmt.Errorf("stdiojson: %s: %w (%v)", command, broker.ErrClosed, err)
 		}
 	}
-	return err
+	return lost, err
 }
 
 // rawCall sends a request and waits for its answer, ctx, or the worker's death.
 // A public call fails with ErrClosed once Close has begun; Close's own requests
 // (disconnect) and Start's hello are not public.
 func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, out any, public bool) error {
+	_, err := c.exchange(ctx, command, req, out, public)
+	return err
+}
+
+// exchange is rawCall that also reports whether the request line was written
+// and then no answer of the worker could be read (see callLost).
+func (c *Client) exchange(ctx context.Context, command string, req *wireRequest, out any, public bool) (lost bool, _ error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("stdiojson: %s: %w", command, err)
+		return false, fmt.Errorf("stdiojson: %s: %w", command, err)
 	}
 	if req == nil {
 		req = &wireRequest{}
@@ -249,14 +265,14 @@ func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, 
 	req.Command = command
 	line, err := encodeRequest(req)
 	if err != nil {
-		return fmt.Errorf("%w: encode %s: %w", broker.ErrInvalidArgument, command, err)
+		return false, fmt.Errorf("%w: encode %s: %w", broker.ErrInvalidArgument, command, err)
 	}
 
 	w := &waiter{ch: make(chan result, 2)}
 	c.mu.Lock()
 	if public && c.closed {
 		c.mu.Unlock()
-		return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
+		return false, fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
 	}
 	if c.dead != nil {
 		err := c.dead
@@ -264,7 +280,7 @@ func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, 
 			err = broker.ErrClosed
 		}
 		c.mu.Unlock()
-		return fmt.Errorf("stdiojson: %s: %w", command, err)
+		return false, fmt.Errorf("stdiojson: %s: %w", command, err)
 	}
 	c.pending[id] = w
 	c.writing.Add(1) // Close waits for requests on their way before it cancels them
@@ -281,35 +297,35 @@ func (c *Client) rawCall(ctx context.Context, command string, req *wireRequest, 
 		c.mu.Unlock()
 		switch {
 		case closed: // Close closed the pipe under a call that was on its way
-			return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
+			return false, fmt.Errorf("stdiojson: %s: %w", command, broker.ErrClosed)
 		case dead != nil:
-			return fmt.Errorf("stdiojson: %s: %w", command, dead)
+			return false, fmt.Errorf("stdiojson: %s: %w", command, dead)
 		}
-		return fmt.Errorf("%w: stdiojson: %s: write to worker: %w", broker.ErrUnavailable, command, err)
+		return false, fmt.Errorf("%w: stdiojson: %s: write to worker: %w", broker.ErrUnavailable, command, err)
 	}
 	r, err := c.await(ctx, id, w)
 	if err != nil {
-		return fmt.Errorf("stdiojson: %s: %w", command, err)
+		return true, fmt.Errorf("stdiojson: %s: %w", command, err)
 	}
 	if r.err != nil {
-		return fmt.Errorf("stdiojson: %s: %w", command, r.err)
+		return r.lost, fmt.Errorf("stdiojson: %s: %w", command, r.err)
 	}
 	if out == nil {
-		return nil
+		return false, nil
 	}
 	err = decodeAnswer(r.data, out)
 	if err != nil && r.fastID != nil {
 		if in, ok := reparse(r.fastID, r.data); ok {
 			if in.Status == statusError {
-				return fmt.Errorf("stdiojson: %s: %w", command, broker.ErrorFromCode(in.Code, in.Error, in.IBCode))
+				return false, fmt.Errorf("stdiojson: %s: %w", command, broker.ErrorFromCode(in.Code, in.Error, in.IBCode))
 			}
 			err = decodeAnswer(in.Data, out)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %s answer: %v", broker.ErrProtocol, command, err)
+		return true, fmt.Errorf("%w: %s answer: %v", broker.ErrProtocol, command, err) // a success we cannot read
 	}
-	return nil
+	return false, nil
 }
 
 // decodeAnswer decodes an answer's data into out.

@@ -18,6 +18,13 @@
 // answers (stream_quotes.go). PROTOCOL.md beside this file specifies every
 // message, for clients in any language.
 //
+// The Client is also a broker.OrderTrader and broker.OrderStreamer
+// (place_order, modify_order, cancel_order, subscribe_orders; ops_orders.go).
+// An order command is never retried, and one whose line reached the worker but
+// whose answer could not be read (the worker died, the context ended, Close)
+// fails with broker.ErrOutcomeUnknown wrapping that cause: the worker may have
+// sent the order (PROTOCOL.md, "Orders").
+//
 // # Two ways to run the worker
 //
 // A separate worker binary: the brokerkit command's "brokerkit worker" subcommand

@@ -32,6 +32,9 @@ func TestEncodeRequestKeepsEveryField(t *testing.T) {
 			v.Set(reflect.ValueOf(&broker.ExecutionFilter{Symbol: "SPY"}))
 		case f.Type == reflect.TypeFor[*wireContract]():
 			v.Set(reflect.ValueOf(&wireContract{ConID: 265598, Symbol: "AAPL", Strike: "0"}))
+		case f.Type == reflect.TypeFor[*broker.OrderRequest]():
+			v.Set(reflect.ValueOf(&broker.OrderRequest{Key: "k", Contract: broker.Contract{Symbol: "AAPL"}, Action: "BUY",
+				Quantity: broker.MustDecimal("1.5"), OrderType: "MKT"}))
 		case f.Type == reflect.TypeFor[*wireBarsRequest]():
 			v.Set(reflect.ValueOf(&wireBarsRequest{Duration: "1 D", BarSize: "5 mins"}))
 		case samples[f.Type.Kind()] != nil:

@@ -405,7 +405,7 @@ func encodeRequest(req *wireRequest) ([]byte, error) {
 	if req.Host == "" && req.Port == 0 && req.ClientID == 0 && !req.ReadOnly && req.Timeout == 0 &&
 		len(req.Tags) == 0 && req.Protocol == 0 && !req.Events && len(req.Target) == 0 &&
 		req.Contract == nil && req.Bars == nil && req.MarketDataType == "" &&
-		req.Account == "" && req.Filter == nil && req.Subscription == "" &&
+		req.Account == "" && req.Filter == nil && req.Subscription == "" && req.Order == nil && req.OrderID == 0 &&
 		isUint(req.ID) && isPlain(req.Command) {
 		b := make([]byte, 0, 24+len(req.ID)+len(req.Command))
 		b = append(b, `{"id":`...)

@@ -153,7 +153,7 @@ func (c *Client) die(err error) {
 		perr = fmt.Errorf("%w (%v)", broker.ErrClosed, err)
 	}
 	for _, w := range pending {
-		w.ch <- result{err: perr}
+		w.ch <- result{err: perr, lost: true}
 	}
 	c.endStreams()
 	if !closed {
@@ -193,7 +193,7 @@ func (c *Client) Close() error {
 		}
 		c.mu.Unlock()
 		for _, w := range pending {
-			w.ch <- result{err: broker.ErrClosed}
+			w.ch <- result{err: broker.ErrClosed, lost: true}
 		}
 		c.mu.Lock()
 		if c.tokenHeld && c.owner != nil && !c.eof {

@@ -225,8 +225,8 @@ func TestServeIBCodeAndPanic(t *testing.T) {
 	}
 	p.send(t, `{"command":"connect"}`)
 	p.recv(t)
-	p.send(t, `{"id":1,"command":"get_account_summary","tags":["ibcode:10147"]}`)
-	if got := p.recv(t); got["code"] != broker.CodeAPIError || got["ib_code"] != 10147.0 {
+	p.send(t, `{"id":1,"command":"get_account_summary","tags":["ibcode:10148"]}`)
+	if got := p.recv(t); got["code"] != broker.CodeAPIError || got["ib_code"] != 10148.0 {
 		t.Errorf("api error: got %v", got)
 	}
 	p.send(t, `{"id":2,"command":"get_account_summary","tags":["panic"]}`)

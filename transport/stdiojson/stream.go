@@ -15,7 +15,7 @@ import (
 // worker answers at once and then writes event lines carrying that name, a
 // kind and the typed data, until a subscription_end event. The host ends one
 // with "unsubscribe". Account updates are the first stream; market data and
-// order status will be further kinds of the same lines (quotes: stream_quotes.go).
+// order status are further kinds of the same lines (quotes: stream_quotes.go, orders: ops_orders.go).
 
 // The protocol's stream commands and event kinds.
 const (
@@ -138,6 +138,7 @@ func (s *server) unsubscribe(req wireRequest) (any, error) {
 type clientStream struct {
 	ch     chan broker.AccountUpdate
 	quotes chan broker.QuoteUpdate // stream_quotes.go
+	orders *broker.OrderQueue      // ops_orders.go
 }
 
 // close closes the stream's channel. Under c.mu, once.
@@ -147,6 +148,8 @@ func (st *clientStream) close() {
 		close(st.ch)
 	case st.quotes != nil:
 		close(st.quotes)
+	case st.orders != nil:
+		st.orders.Close()
 	}
 }
 
@@ -211,6 +214,9 @@ func (c *Client) streamEvent(in wireInbound) {
 		return
 	case eventQuote:
 		c.quoteEvent(in)
+		return
+	case eventOrder:
+		c.orderEvent(in)
 		return
 	}
 	if in.Event != eventAccountUpdate {

@@ -58,6 +58,10 @@ type wireRequest struct {
 	Filter *broker.ExecutionFilter `json:"filter,omitempty"`
 	// Subscription names a stream (subscribe_account_updates, unsubscribe; stream.go).
 	Subscription string `json:"subscription,omitempty"`
+	// Orders (ops_orders.go): the order of place_order and modify_order, the
+	// id of modify_order and cancel_order.
+	Order   *broker.OrderRequest `json:"order,omitempty"`
+	OrderID int64                `json:"order_id,omitempty"`
 }
 
 // wireResponse is the answer to one request.

@@ -16,10 +16,11 @@ from .compat import SubprocessIBKRClient, connect_ibkr_robust
 from .quotes import QuoteStream
 from .errors import (APIError, AlreadyConnected, BrokerError, Canceled, CircuitOpen, ClientIDInUse, Closed,
                      DeadlineExceeded, GatewayUnreachable, HandshakeFailed, InvalidArgument, NotConnected,
-                     NotFound, NotSubscribed, Pacing, ProtocolError, Timeout, Unsupported, WorkerExited,
-                     WorkerNotFound, WorkerUnavailable)
+                     NotFound, NotSubscribed, OutcomeUnknown, Pacing, ProtocolError, ReadOnly, Rejected, Timeout,
+                     Unsupported, WorkerExited, WorkerNotFound, WorkerUnavailable)
 from .types import (AccountSummary, AccountUpdate, AccountValue, Bar, ConnectInfo, Contract, ContractDetails, Event,
-                    Execution, Order, PortfolioItem, Position, Quote, QuoteUpdate, SummaryValue)
+                    Execution, Order, OrderEvent, PlacedOrder, PortfolioItem, Position, Quote, QuoteUpdate,
+                    SummaryValue)
 
 __version__ = "0.1.0"
 
@@ -30,4 +31,5 @@ __all__ = [
     "Closed", "DeadlineExceeded", "GatewayUnreachable", "HandshakeFailed", "InvalidArgument", "NotConnected",
     "ProtocolError", "Timeout", "Unsupported", "WorkerExited", "WorkerNotFound", "WorkerUnavailable",
     "Bar", "ContractDetails", "Quote", "NotFound", "NotSubscribed", "Pacing", "QuoteStream", "QuoteUpdate",
+    "PlacedOrder", "OrderEvent", "ReadOnly", "Rejected", "OutcomeUnknown",
 ]

@@ -11,7 +11,7 @@ import logging
 import signal
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from .errors import BrokerError, ProtocolError, WorkerExited, WorkerNotFound, WorkerUnavailable
+from .errors import BrokerError, OutcomeUnknown, ProtocolError, WorkerExited, WorkerNotFound, WorkerUnavailable
 
 PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 64 << 20
@@ -71,9 +71,12 @@ class Worker:
         return self._dead is None
 
     async def request(self, command: str, params: Optional[Mapping[str, Any]] = None,
-                      timeout: Optional[float] = None) -> Any:
+                      timeout: Optional[float] = None, order: bool = False) -> Any:
         """Sends one request and returns its data. On timeout or cancellation the request is canceled in the
-        worker and its late answer ignored; raises BrokerError or asyncio.TimeoutError."""
+        worker and its late answer ignored; raises BrokerError or asyncio.TimeoutError.
+
+        With ``order`` (an order command), once the line is written a timeout or the worker's death raises
+        OutcomeUnknown instead: the worker may have sent the order (PROTOCOL.md, "Orders")."""
         if self._dead is not None:
             raise self._dead
         rid = next(self._ids)
@@ -85,7 +88,18 @@ class Worker:
         try:
             self._stdin.write(line.encode())
             await self._stdin.drain()
-            return await fut
+            if not order:
+                return await fut
+            try:
+                return await fut
+            except asyncio.TimeoutError as e:
+                if self._pending.pop(rid, None) is not None and self._dead is None:
+                    self._send_nowait({"id": next(self._ids), "command": "cancel", "target": rid})
+                raise OutcomeUnknown(f"{command}: no answer within {timeout}s after it reached the worker "
+                                     f"(pid {self.pid}); the order may exist") from e
+            except WorkerExited as e:  # the worker's death, not its own "unavailable" answer (nothing sent)
+                raise OutcomeUnknown(f"{command}: the worker (pid {self.pid}) died after receiving it; "
+                                     f"the order may exist: {e}") from e
         except (asyncio.TimeoutError, asyncio.CancelledError):
             if self._pending.pop(rid, None) is not None and self._dead is None:
                 self._send_nowait({"id": next(self._ids), "command": "cancel", "target": rid})

@@ -22,16 +22,23 @@ from .errors import (BrokerError, ProtocolError, Closed, ClientIDInUse, NotConne
 from ._worker import Worker
 from .quotes import QuoteStream
 from .types import (AccountSummary, AccountUpdate, Bar, ConnectInfo, Contract, ContractDetails, Event, Execution,
-                    Order, Position, Quote, QuoteUpdate)
+                    Order, OrderEvent, PlacedOrder, Position, Quote, QuoteUpdate)
 
 log = logging.getLogger("brokerkit")
 
 #: Commands that may be repeated without changing their effect: the table of broker/ops.go. Anything else
-#: (orders, when they come) is attempted once.
+#: (orders: :data:`ORDER_COMMANDS`) is attempted once.
 IDEMPOTENT_COMMANDS = frozenset({"connect", "disconnect", "get_accounts", "get_positions", "get_account_summary",
                                  "ping", "hello", "get_account_updates", "get_executions", "get_open_orders",
                                  "get_completed_orders", "get_contract_details", "get_snapshot",
                                  "get_historical_bars", "set_market_data_type"})
+
+
+#: The order commands: attempted once; once written, a lost answer is OutcomeUnknown (PROTOCOL.md, "Orders").
+ORDER_COMMANDS = frozenset({"place_order", "modify_order", "cancel_order"})
+
+#: The capacity of an order event stream (broker.OrderEventBuffer).
+ORDER_EVENT_BUFFER = 1024
 
 
 class State(str, enum.Enum):
@@ -184,7 +191,9 @@ class Client:
         """Ends every stream's iterator: the worker that served them is gone."""
         streams, self._streams = self._streams, {}
         for q in streams.values():
-            if isinstance(q, QuoteStream):
+            if isinstance(q, _OrderQueue):
+                q.end()
+            elif isinstance(q, QuoteStream):
                 q._end()
             else:
                 _put_latest(q, None)
@@ -244,7 +253,16 @@ class Client:
         sub = msg.get("subscription")
         if isinstance(sub, str):
             q = self._streams.get(sub)
-            if isinstance(q, QuoteStream):
+            if isinstance(q, _OrderQueue):
+                if msg.get("event") == "subscription_end":
+                    self._streams.pop(sub, None)
+                    q.end()
+                elif msg.get("event") == "order":
+                    try:
+                        q.put(OrderEvent.from_wire(msg.get("update") or {}))
+                    except ProtocolError as e:
+                        q.lose(f"a malformed order event was dropped: {e}")
+            elif isinstance(q, QuoteStream):
                 if msg.get("event") == "subscription_end":
                     self._streams.pop(sub, None)
                     q._end()
@@ -389,6 +407,58 @@ class Client:
         finally:
             await self._unsubscribe(name)
 
+    # ---- orders (PROTOCOL.md, "Orders"): never retried ----
+
+    async def place_order(self, key: str, contract: "ContractArg", action: str, quantity: Union[Decimal, str, int],
+                          order_type: str = "MKT", *, limit_price: Union[Decimal, str, None] = None,
+                          aux_price: Union[Decimal, str, None] = None, tif: str = "DAY", account: str = "",
+                          outside_rth: bool = False, hold: bool = False,
+                          timeout: Optional[float] = None) -> PlacedOrder:
+        """Places one order under the idempotency ``key`` (its orderRef) and returns once the gateway
+        acknowledged it. A key the session already knows returns that order with ``existing`` True.
+
+        Raises ReadOnly (read-only session or gateway: nothing placed), Rejected (IB 201, 110, ...),
+        InvalidArgument (malformed: nothing sent), NotConnected, and OutcomeUnknown when the order reached the
+        worker and the answer was lost (the worker died, ``timeout`` passed): the order may exist; look ``key``
+        up before placing it again. Never retried."""
+        params = {"order": _order(key, contract, action, quantity, order_type, limit_price, aux_price, tif, account,
+                                  outside_rth, hold)}
+        return PlacedOrder.from_wire(await self._call("place_order", params, timeout))
+
+    async def modify_order(self, order_id: int, key: str, contract: "ContractArg", action: str,
+                           quantity: Union[Decimal, str, int], order_type: str = "MKT", *,
+                           limit_price: Union[Decimal, str, None] = None, aux_price: Union[Decimal, str, None] = None,
+                           tif: str = "DAY", account: str = "", outside_rth: bool = False, hold: bool = False,
+                           timeout: Optional[float] = None) -> PlacedOrder:
+        """Sends new terms for the working order ``order_id`` (same key). Raises like place_order, and NotFound
+        when no working order of this client has that id."""
+        params = {"order_id": int(order_id),
+                  "order": _order(key, contract, action, quantity, order_type, limit_price, aux_price, tif, account,
+                                  outside_rth, hold)}
+        return PlacedOrder.from_wire(await self._call("modify_order", params, timeout))
+
+    async def cancel_order(self, order_id: int, timeout: Optional[float] = None) -> None:
+        """Cancels the order ``order_id``; returns once the gateway reported it cancelled (or already final).
+        Raises NotFound (IB 10147), ReadOnly, OutcomeUnknown (sent, answer lost)."""
+        await self._call("cancel_order", {"order_id": int(order_id)}, timeout)
+
+    async def orders(self, timeout: Optional[float] = None) -> AsyncIterator[OrderEvent]:
+        """Subscribes to this client's order events (``subscribe_orders``) and returns an async iterator of
+        :class:`OrderEvent`: status changes and fills, in order, queued (never conflated) up to 1024; a consumer
+        that falls further behind loses events and then receives one "gap" event saying how many. The iterator
+        ends when the worker ends the stream (session ended, worker restarted) or the client closes; after a gap
+        or such an end, re-read open_orders, completed_orders and executions. Closing it unsubscribes."""
+        self._stream_seq += 1
+        name = f"py{self._stream_seq}"
+        q = _OrderQueue(ORDER_EVENT_BUFFER)
+        self._streams[name] = q
+        try:
+            await self._call("subscribe_orders", {"subscription": name}, timeout)
+        except BaseException:
+            self._streams.pop(name, None)
+            raise
+        return self._stream(name, q.queue)
+
     async def ping(self, timeout: Optional[float] = None) -> float:
         """One round trip to the gateway; returns its duration in seconds."""
         t0 = time.perf_counter()
@@ -456,7 +526,7 @@ class Client:
                 args["client_id"] = next_client_id(int(params["client_id"]), conflicts, self.client_id_policy,
                                                    self.client_id_span)
             try:
-                data = await w.request(command, args, max(deadline - loop.time(), 0.001))
+                data = await w.request(command, args, max(deadline - loop.time(), 0.001), order=command in ORDER_COMMANDS)
             except BrokerError as e:
                 self.last_error = e
                 if e.retryable or isinstance(e, WorkerUnavailable):
@@ -598,6 +668,70 @@ def _contract(c: ContractArg) -> dict:
     if isinstance(c, str):
         return {"symbol": c, "sec_type": "STK", "exchange": "SMART", "currency": "USD"}
     return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in c.items()}
+
+
+def _order(key: str, contract: ContractArg, action: str, quantity: Union[Decimal, str, int], order_type: str,
+           limit_price: Union[Decimal, str, None], aux_price: Union[Decimal, str, None], tif: str, account: str,
+           outside_rth: bool, hold: bool) -> dict:
+    """The OrderRequest wire shape; decimals as exact text (a float would not be exact, so it is refused)."""
+    def text(v: Union[Decimal, str, int], what: str) -> str:
+        if isinstance(v, float):
+            raise TypeError(f"{what} must be a Decimal, str or int, not float (floats are not exact)")
+        return str(Decimal(v))
+
+    o = {"key": key, "contract": _contract(contract), "action": action.upper(),
+         "quantity": text(quantity, "quantity"), "order_type": order_type.upper(), "tif": tif.upper()}
+    if limit_price is not None:
+        o["limit_price"] = text(limit_price, "limit_price")
+    if aux_price is not None:
+        o["aux_price"] = text(aux_price, "aux_price")
+    if account:
+        o["account"] = account
+    if outside_rth:
+        o["outside_rth"] = True
+    if hold:
+        o["hold"] = True
+    return o
+
+
+class _OrderQueue:
+    """An order event stream's queue (broker.OrderQueue's rules): events in order up to ``size``; when full,
+    events are dropped and counted, and the first put with room for two queues a gap event first."""
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=size + 1)  # + the end marker
+        self.size = size
+        self.lost = 0
+        self.why = ""
+
+    def put(self, ev: OrderEvent) -> None:
+        free = self.size - self.queue.qsize()
+        if self.lost or self.why:
+            if free < 2:
+                self.lost += 1
+                return
+            self.queue.put_nowait(self._gap())
+            free -= 1
+        if free < 1:
+            self.lost += 1
+            return
+        self.queue.put_nowait(ev)
+
+    def lose(self, why: str) -> None:
+        """An event was lost for another reason: a gap says so, at once if there is room."""
+        self.why = f"{self.why}; {why}" if self.why else why
+        if self.queue.qsize() < self.size:
+            self.queue.put_nowait(self._gap())
+
+    def _gap(self) -> OrderEvent:
+        parts = [p for p in (self.why, f"{self.lost} order events dropped: the consumer did not keep up"
+                             if self.lost else "") if p]
+        self.lost, self.why = 0, ""
+        return OrderEvent(kind="gap", gap="; ".join(parts))
+
+    def end(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
 
 
 def _put_latest(q: asyncio.Queue, item: Any) -> None:

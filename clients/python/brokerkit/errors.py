@@ -165,6 +165,27 @@ class Pacing(BrokerError):
     code = "pacing"
 
 
+class ReadOnly(BrokerError):
+    """An order command in a read-only session (refused by the worker, nothing sent), or the gateway's own
+    read-only refusal (IB 321)."""
+
+    code = "read_only"
+
+
+class Rejected(BrokerError):
+    """The gateway rejected the order (IB 201, 110 price increment, ...; ``ib_code`` says which)."""
+
+    code = "rejected"
+
+
+class OutcomeUnknown(BrokerError):
+    """An order command reached the worker (and perhaps the gateway) and its answer was lost: the worker died,
+    the call timed out or the session dropped. The order may exist: look its key up (``open_orders``,
+    ``completed_orders``, ``executions``: ``order_ref``) before placing it again. Never retried."""
+
+    code = "outcome_unknown"
+
+
 class APIError(BrokerError):
     """A gateway error whose ``ib_code`` maps to no other code."""
 
@@ -173,7 +194,8 @@ class APIError(BrokerError):
 
 _BY_CODE = {c.code: c for c in (NotConnected, AlreadyConnected, ClientIDInUse, GatewayUnreachable, HandshakeFailed,
                                  Timeout, WorkerUnavailable, ProtocolError, Closed, InvalidArgument, Unsupported,
-                                 Canceled, DeadlineExceeded, NotFound, NotSubscribed, Pacing, APIError)}
+                                 Canceled, DeadlineExceeded, NotFound, NotSubscribed, Pacing, ReadOnly, Rejected,
+                                 OutcomeUnknown, APIError)}
 
 #: Wire codes after which an idempotent call may be repeated.
 RETRYABLE_CODES = frozenset(c.code for c in _BY_CODE.values() if c.retryable)

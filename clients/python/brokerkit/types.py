@@ -366,6 +366,57 @@ class Order:
 
 
 @dataclass(frozen=True)
+class PlacedOrder:
+    """What place_order and modify_order learned: the order's id, its key, the latest status the gateway
+    reported, and ``existing``: the key was already known and nothing was placed."""
+
+    order_id: int
+    key: str
+    status: str = ""
+    perm_id: int = 0
+    existing: bool = False
+
+    @classmethod
+    def from_wire(cls, p: Mapping[str, Any]) -> "PlacedOrder":
+        try:
+            return cls(order_id=int(p["order_id"]), key=str(p["key"]), status=str(p.get("status", "")),
+                       perm_id=int(p.get("perm_id") or 0), existing=bool(p.get("existing", False)))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ProtocolError(f"malformed placed order {p!r}: {e}") from e
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """One change of one order: ``kind`` "status" (``order`` holds its new state), "fill" (``fill`` holds the
+    execution, ``order`` its id, key and contract) or "gap" (events may have been lost, ``gap`` says why:
+    re-read open_orders, completed_orders and executions)."""
+
+    kind: str
+    order: Optional[Order] = None
+    fill: Optional[Execution] = None
+    gap: str = ""
+
+    @classmethod
+    def from_wire(cls, e: Mapping[str, Any]) -> "OrderEvent":
+        try:
+            kind = str(e["kind"])
+            if kind == "gap":
+                return cls(kind=kind, gap=str(e.get("gap", "")))
+            fill = Execution.from_wire(e["fill"]) if e.get("fill") else None
+            return cls(kind=kind, order=_partial_order(e.get("order") or {}), fill=fill)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ProtocolError(f"malformed order event {e!r}: {err}") from err
+
+
+def _partial_order(o: Mapping[str, Any]) -> Order:
+    """An Order from an event, whose fill events carry only some fields."""
+    full = {"order_id": 0, "perm_id": 0, "client_id": 0, "account": "", "contract": {}, "action": "",
+            "order_type": "", "total_quantity": "0", "limit_price": "0", "aux_price": "0", "filled": "0"}
+    full.update(o)
+    return Order.from_wire(full)
+
+
+@dataclass(frozen=True)
 class ConnectInfo:
     """What a successful connect learned."""
 

@@ -92,6 +92,15 @@ var Sentences = []Sentence{
 	{"close-disconnects", "Close disconnects if needed and releases every resource."},
 	{"close-idempotent", "Close is idempotent."},
 	{"close-concurrent", "Close is safe to call concurrently with other methods, which then fail with ErrClosed."},
+	// broker.OrderTrader and broker.OrderStreamer (broker/orders.go)
+	{"order-place", "PlaceOrder sends r as a new order with a fresh order id (never one used before) and r.Key as its orderRef, and returns once the gateway acknowledged it."},
+	{"order-key", "Two PlaceOrders with the same Key make at most one order (sequentially or concurrently); the same key with other terms is ErrInvalidArgument."},
+	{"order-readonly", "PlaceOrder fails with ErrReadOnly when the session is read-only (nothing is sent) or the gateway refuses orders in read-only mode."},
+	{"order-rejected", "PlaceOrder fails with ErrRejected when the gateway rejects the order (IB codes 201, 110, ...)."},
+	{"order-outcome", "... ErrOutcomeUnknown when the session was lost or the context ended after the order was sent and before its acknowledgement: look its Key up before placing it again."},
+	{"order-modify", "ModifyOrder sends new terms for the open order id (the same id, IB's way) and returns once the gateway acknowledged them."},
+	{"order-cancel", "CancelOrder returns once the gateway reported the order cancelled (or already final); ErrNotFound when the gateway knows no such order (IB code 10147)."},
+	{"order-events", "SubscribeOrders returns a channel of the session's order status changes and fills, queued, not conflated."},
 }
 
 // Env is what a mutant may use besides the Broker it wraps.
@@ -114,7 +123,7 @@ func All() []Mutant {
 	w := func(f func(broker.Broker) broker.Broker) func(broker.Broker, Env) broker.Broker {
 		return func(b broker.Broker, _ Env) broker.Broker { return f(b) }
 	}
-	return []Mutant{
+	return append([]Mutant{
 		{"crossed summary answers", "concurrent", []string{"Concurrent"}, w(func(b broker.Broker) broker.Broker { return &crossedSummary{Broker: b} })},
 
 		{"Positions ignores ctx", "ctx-prompt", []string{"Cancellation", "CancelMidCall", "ExpiredDeadline"}, w(func(b broker.Broker) broker.Broker { return ignoresCtx{b, "Positions"} })},
@@ -245,5 +254,5 @@ func All() []Mutant {
 		{"Close without disconnecting", "close-disconnects", []string{"Close"}, w(func(b broker.Broker) broker.Broker { return &closeKeepsSession{Broker: b} })},
 		{"second Close fails", "close-idempotent", []string{"Close"}, w(func(b broker.Broker) broker.Broker { return &closeOnce{Broker: b} })},
 		{"calls in flight during Close fail with ErrNotConnected", "close-concurrent", []string{"CloseInFlight"}, w(func(b broker.Broker) broker.Broker { return &inFlightForgetsClose{Broker: b} })},
-	}
+	}, orderMutants()...)
 }

@@ -41,8 +41,16 @@ func TestConformance(t *testing.T) {
 	}, chaostest.ConformanceFeatures)
 }
 
-func TestKillLoop(t *testing.T)         { chaostest.KillLoop(t, "goplugin", dial) }
-func TestKillDuringCalls(t *testing.T)  { chaostest.KillDuringCalls(t, dial) }
+func TestKillLoop(t *testing.T)        { chaostest.KillLoop(t, "goplugin", dial) }
+func TestKillDuringCalls(t *testing.T) { chaostest.KillDuringCalls(t, dial) }
+
+// TestQuoteStreamKill9: a quote stream survives kill -9 of the worker, with a
+// gap marker and no value of the dead worker's subscription after it.
+func TestQuoteStreamKill9(t *testing.T) { chaostest.QuoteStreamKill(t, dial) }
+
+// TestQuoteStreamIB: IB 1101 re-subscribes through the worker on the same
+// session, after a gap marker; 1102 changes nothing.
+func TestQuoteStreamIB(t *testing.T)    { chaostest.QuoteStreamIB(t, dial) }
 func TestStalledHandshake(t *testing.T) { chaostest.StalledHandshake(t, "goplugin", dial) }
 
 // TestFreezeLoop stops workers with SIGSTOP; each is killed and replaced.
