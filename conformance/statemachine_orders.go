@@ -179,11 +179,13 @@ func (m *machine) placed(t *rapid.T, r broker.OrderRequest, id int64) {
 }
 
 // placeCancelMid stalls the gateway, places a new order and cancels the call
-// once its PLACE_ORDER reached the gateway: the call must return within
-// PromptBound, successfully or with ErrOutcomeUnknown or context.Canceled.
-// The gateway then answers; the order exists (the model takes its id from
-// the gateway), and a PlaceOrder of the same key must return it, Existing,
-// never place a second one.
+// once it is in flight at the gateway (its PLACE_ORDER, or a lookup of its
+// key before sending, reached it): the call must return within PromptBound,
+// successfully or with ErrOutcomeUnknown or context.Canceled. If the
+// PLACE_ORDER was sent, the gateway then answers; the order exists (the model
+// takes its id from the gateway), and a PlaceOrder of the same key must
+// return it, Existing, never place a second one. If it was not, the call is
+// context.Canceled and the gateway holds no order of that key.
 func (m *machine) placeCancelMid(t *rapid.T) {
 	ot := m.trader(t)
 	if !m.connected || m.dead {
@@ -195,7 +197,14 @@ func (m *machine) placeCancelMid(t *rapid.T) {
 	}
 	m.env.Gateway.Stall()
 	defer m.env.Gateway.Resume()
+	// A Broker may look the key up before it sends (robust does, by default:
+	// open orders, completed orders, executions); the call is in flight once
+	// the first of these, or the PLACE_ORDER, reached the gateway.
 	mark := m.env.Gateway.RequestCount(reqPlaceOrder)
+	var inFlight []requestCount
+	for _, id := range []int{reqPlaceOrder, reqOpenOrders, reqCompletedOrders, reqExecutions} {
+		inFlight = append(inFlight, requestCount{id, m.env.Gateway.RequestCount(id) + 1})
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	type result struct {
@@ -207,12 +216,13 @@ func (m *machine) placeCancelMid(t *rapid.T) {
 		p, err := ot.PlaceOrder(ctx, r)
 		done <- result{p, err}
 	}()
-	if err := awaitFirstRequest(m.env, done, requestCount{reqPlaceOrder, mark + 1}); err != nil {
+	if err := awaitFirstRequest(m.env, done, inFlight...); err != nil {
 		t.Fatalf("PlaceOrder %s: %v", r.Key, err)
 	}
 	cancel()
+	var res result
 	select {
-	case res := <-done:
+	case res = <-done:
 		if res.err != nil && !errors.Is(res.err, broker.ErrOutcomeUnknown) && !errors.Is(res.err, context.Canceled) {
 			t.Fatalf("PlaceOrder %s cancelled mid-call: %v, want success, ErrOutcomeUnknown or context.Canceled", r.Key, res.err)
 		}
@@ -221,6 +231,16 @@ func (m *machine) placeCancelMid(t *rapid.T) {
 		t.Fatalf("PlaceOrder %s did not return within %v of its context being cancelled", r.Key, 2*PromptBound)
 	}
 	m.env.Gateway.Resume()
+	if m.env.Gateway.RequestCount(reqPlaceOrder) == mark {
+		// Cancelled while looking the key up: nothing may have been placed.
+		if !errors.Is(res.err, context.Canceled) {
+			t.Fatalf("PlaceOrder %s cancelled before its PLACE_ORDER was sent: %v, want context.Canceled", r.Key, res.err)
+		}
+		if at := gatewayOrders(m.env, r.Key); len(at) != 0 {
+			t.Fatalf("the gateway holds %d orders of key %s, whose PLACE_ORDER was never sent", len(at), r.Key)
+		}
+		return
+	}
 	var at []fakes.Order
 	deadline := time.Now().Add(CallTimeout)
 	for at = gatewayOrders(m.env, r.Key); len(at) == 0 && time.Now().Before(deadline); at = gatewayOrders(m.env, r.Key) {
