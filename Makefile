@@ -42,6 +42,7 @@ test-go:
 	@# directly against the fake gateway are built without -race (//go:build !race); run them too.
 	$(GO) test -count=1 -timeout 5m ./fakes/
 	$(GO) test -count=1 -timeout 5m -run TestRequestFramesMatchScmhub ./adapters/ibkr/
+	$(GO) test -count=1 -timeout 5m -run TestOrdersPropertyInProcess ./robust/
 
 test-python: build ## pytest of the Python package clients/python against the fake gateway (needs pytest, pytest-asyncio)
 	@test -n "$(PYTHON)" || { echo "test-python: no python3 with pytest and pytest-asyncio (Debian: apt-get install python3-pytest python3-pytest-asyncio)"; exit 1; }

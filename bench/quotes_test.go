@@ -181,63 +181,62 @@ func subscribeAll(b *testing.B, br broker.Broker, ins []fakes.Instrument) <-chan
 	return all
 }
 
-// BenchmarkQuoteTicks is the rate of quote updates a subscriber receives
-// while the gateway writes more steps than any path can deliver one by one.
-func BenchmarkQuoteTicks(b *testing.B) {
+// eachQuotePath runs body for every contract count and path, with the
+// gateway writing rate steps a second and every contract subscribed.
+func eachQuotePath(b *testing.B, rate int, body func(b *testing.B, all <-chan received, clk *tickClock)) {
 	for _, n := range quoteContractCounts {
 		for _, p := range quotePaths() {
 			b.Run("contracts="+strconv.Itoa(n)+"/"+p.name, func(b *testing.B) {
-				g, ins, clk := quoteGateway(b, n, quoteTicksRate)
+				g, ins, clk := quoteGateway(b, n, rate)
 				br := p.start(b)
 				mustConnect(b, br, g.ConnectParams(1))
-				all := subscribeAll(b, br, ins)
-				<-all // the streams run
-				steps0, dropped := clk.steps.Load(), int64(0)
-				start := time.Now()
-				for b.Loop() {
-					r := <-all
-					dropped += r.dropped
-				}
-				elapsed := time.Since(start).Seconds()
-				b.ReportMetric(float64(b.N)/elapsed, "ticks/s")
-				b.ReportMetric(float64(clk.steps.Load()-steps0)/elapsed, "steps/s")
-				b.ReportMetric(float64(dropped)/float64(b.N), "dropped/tick")
+				body(b, subscribeAll(b, br, ins), clk)
 			})
 		}
 	}
+}
+
+// BenchmarkQuoteTicks is the rate of quote updates a subscriber receives
+// while the gateway writes more steps than any path can deliver one by one.
+func BenchmarkQuoteTicks(b *testing.B) {
+	eachQuotePath(b, quoteTicksRate, func(b *testing.B, all <-chan received, clk *tickClock) {
+		<-all // the streams run
+		steps0, dropped := clk.steps.Load(), int64(0)
+		start := time.Now()
+		for b.Loop() {
+			r := <-all
+			dropped += r.dropped
+		}
+		elapsed := time.Since(start).Seconds()
+		b.ReportMetric(float64(b.N)/elapsed, "ticks/s")
+		b.ReportMetric(float64(clk.steps.Load()-steps0)/elapsed, "steps/s")
+		b.ReportMetric(float64(dropped)/float64(b.N), "dropped/tick")
+	})
 }
 
 // BenchmarkQuoteLatency is the time from the gateway's write of a step to
 // the subscriber's receive of the first update showing it, at a rate every
 // path keeps up with.
 func BenchmarkQuoteLatency(b *testing.B) {
-	for _, n := range quoteContractCounts {
-		for _, p := range quotePaths() {
-			b.Run("contracts="+strconv.Itoa(n)+"/"+p.name, func(b *testing.B) {
-				g, ins, clk := quoteGateway(b, n, quoteLatencyRate)
-				br := p.start(b)
-				mustConnect(b, br, g.ConnectParams(1))
-				all := subscribeAll(b, br, ins)
-				seen := make([]int64, len(ins)) // the highest step seen per instrument
-				var lat []time.Duration
-				for b.Loop() {
-					r := <-all
-					if r.step <= seen[r.inst] { // no new step: an earlier tick of the same step, or a repeat
-						continue
-					}
-					seen[r.inst] = r.step
-					if w := clk.at[r.inst][r.step%int64(len(clk.at[r.inst]))].Load(); w > 0 && r.at >= w {
-						lat = append(lat, time.Duration(r.at-w))
-					}
-				}
-				b.StopTimer()
-				if len(lat) == 0 {
-					b.Fatal("no tick could be timed")
-				}
-				slices.Sort(lat)
-				b.ReportMetric(float64(lat[len(lat)/2]), "ns-p50")
-				b.ReportMetric(float64(lat[len(lat)*99/100]), "ns-p99")
-			})
+	eachQuotePath(b, quoteLatencyRate, func(b *testing.B, all <-chan received, clk *tickClock) {
+		seen := make([]int64, len(clk.at)) // the highest step seen per instrument
+		var lat []time.Duration
+		for b.Loop() {
+			r := <-all
+			if r.step <= seen[r.inst] { // no new step: an earlier tick of the same step, or a repeat
+				continue
+			}
+			seen[r.inst] = r.step
+			if w := clk.at[r.inst][r.step%int64(len(clk.at[r.inst]))].Load(); w > 0 && r.at >= w {
+				lat = append(lat, time.Duration(r.at-w))
+			}
 		}
-	}
+		b.StopTimer()
+		if len(lat) == 0 {
+			b.Fatal("no tick could be timed")
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2]), "ns-p50")
+		b.ReportMetric(float64(lat[len(lat)*99/100]), "ns-p99")
+	})
 }

@@ -43,8 +43,12 @@ type streamKey struct{ gen, dataLost uint64 }
 // within ctx). The channel is closed when ctx is done, on
 // Disconnect, on Close, or when a new subscription is refused for good
 // (ErrNotFound, ErrNotSubscribed, ErrInvalidArgument, ErrUnsupported); other
-// refusals are retried with backoff. An inner Broker without the capability
-// fails with broker.ErrUnsupported.
+// refusals are retried with backoff. A restored session starts with live
+// market data, as every new session does (SetMarketDataType is not
+// replayed): a stream subscribed under delayed data is subscribed again under
+// live data, and one of an instrument with delayed data only then ends with
+// ErrNotSubscribed. An inner Broker without the capability fails with
+// broker.ErrUnsupported.
 func (b *Broker) SubscribeQuotes(ctx context.Context, c broker.Contract) (<-chan broker.QuoteUpdate, error) {
 	in, gen, err := b.acquire(ctx)
 	if err != nil {
@@ -107,15 +111,9 @@ func subscribeQuotesInner(ctx, root context.Context, in broker.Broker, c broker.
 	if !ok {
 		return nil, nil, fmt.Errorf("robust: %w: the inner Broker does not stream quotes", broker.ErrUnsupported)
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(root, cancel)
-	ch, err := qs.SubscribeQuotes(sctx, c)
-	if err != nil {
-		stop()
-		cancel()
-		return nil, nil, err
-	}
-	return ch, func() { stop(); cancel() }, nil
+	return innerStream(ctx, root, func(sctx context.Context) (<-chan broker.QuoteUpdate, error) {
+		return qs.SubscribeQuotes(sctx, c)
+	})
 }
 
 // forwardQuotes copies the inner stream to out, conflated, until the

@@ -49,9 +49,17 @@ func subscribeInner(ctx, root context.Context, in broker.Broker, account string)
 	if !ok {
 		return nil, nil, fmt.Errorf("robust: %w: the inner Broker does not stream account updates", broker.ErrUnsupported)
 	}
+	return innerStream(ctx, root, func(sctx context.Context) (<-chan broker.AccountUpdate, error) {
+		return as.SubscribeAccountUpdates(sctx, account)
+	})
+}
+
+// innerStream opens an inner stream with open under a context that ends with
+// ctx or root (Close), and returns what ends it.
+func innerStream[T any](ctx, root context.Context, open func(context.Context) (<-chan T, error)) (<-chan T, context.CancelFunc, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(root, cancel)
-	ch, err := as.SubscribeAccountUpdates(sctx, account)
+	ch, err := open(sctx)
 	if err != nil {
 		stop()
 		cancel()

@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"pgregory.net/rapid"
 
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/internal/grpclink"
@@ -232,5 +234,39 @@ func TestQuoteStreamRawConsumerNeverReads(t *testing.T) {
 	cancel()
 	if err := mem.WaitQuoteStreams(ctx, 0); err != nil {
 		t.Fatalf("the served Broker's subscription did not end: %v", err)
+	}
+}
+
+// TestQuoteUpdateRoundTrip: whatever QuoteUpdate the child's Broker hands
+// over, the host decodes the same from the protobuf bytes, decimals, gap and
+// dropped exact.
+func TestQuoteUpdateRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		u := testbroker.QuoteUpdates().Draw(t, "update")
+		b, err := proto.Marshal(quoteUpdateToPB(u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m pb.QuoteUpdate
+		if err := proto.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		got, err := quoteUpdateFromPB(&m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(u, got); diff != "" {
+			t.Fatalf("(-sent +decoded):\n%s", diff)
+		}
+	})
+	for name, m := range map[string]*pb.QuoteUpdate{
+		"type 0 without a gap": {Quote: &pb.Quote{Contract: &pb.Contract{}}},
+		"type 9":               {Quote: &pb.Quote{Contract: &pb.Contract{}, MarketDataType: 9}, Gap: "x"},
+		"negative dropped":     {Quote: &pb.Quote{Contract: &pb.Contract{}, MarketDataType: 1}, Dropped: -1},
+		"bad decimal":          {Quote: &pb.Quote{Contract: &pb.Contract{}, MarketDataType: 1, Bid: "1e3"}},
+	} {
+		if _, err := quoteUpdateFromPB(m); !errors.Is(err, broker.ErrProtocol) {
+			t.Errorf("%s: %v, want ErrProtocol", name, err)
+		}
 	}
 }

@@ -115,23 +115,30 @@ func (c *Client) SubscribeQuotes(ctx context.Context, ct broker.Contract) (<-cha
 // quoteEvent delivers a quote line to its stream; a malformed one is logged
 // and dropped.
 func (c *Client) quoteEvent(in wireInbound) {
-	var w wireQuote
-	err := json.Unmarshal(in.Quote, &w)
-	var u broker.QuoteUpdate
-	if err == nil {
-		u.Quote, err = fromWireQuote(w, in.Gap != "")
-	}
-	if err == nil && in.Dropped < 0 {
-		err = fmt.Errorf("%w: dropped %d", broker.ErrProtocol, in.Dropped)
-	}
+	u, err := decodeQuoteEvent(in)
 	if err != nil {
 		c.log.Warn("ignoring malformed quote", "subscription", in.Subscription, "error", err)
 		return
 	}
-	u.Gap, u.Dropped = in.Gap, in.Dropped
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st := c.streams[in.Subscription]; st != nil && st.quotes != nil {
 		broker.Conflate(st.quotes, u)
 	}
+}
+
+// decodeQuoteEvent reads a quote line's update; errors wrap broker.ErrProtocol.
+func decodeQuoteEvent(in wireInbound) (broker.QuoteUpdate, error) {
+	var w wireQuote
+	if err := json.Unmarshal(in.Quote, &w); err != nil {
+		return broker.QuoteUpdate{}, fmt.Errorf("%w: quote: %v", broker.ErrProtocol, err)
+	}
+	if in.Dropped < 0 {
+		return broker.QuoteUpdate{}, fmt.Errorf("%w: dropped %d", broker.ErrProtocol, in.Dropped)
+	}
+	q, err := fromWireQuote(w, in.Gap != "")
+	if err != nil {
+		return broker.QuoteUpdate{}, err
+	}
+	return broker.QuoteUpdate{Quote: q, Gap: in.Gap, Dropped: in.Dropped}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"pgregory.net/rapid"
 
 	"github.com/brokerkit/brokerkit/broker"
 	"github.com/brokerkit/brokerkit/internal/testbroker"
@@ -387,5 +388,43 @@ func TestServeQuoteStreamBadRequests(t *testing.T) {
 	h.send(t, `{"id":21,"command":"subscribe_quotes","subscription":"x","contract":{"symbol":"MSFT","sec_type":"STK"}}`)
 	if l := h.line(t); !strings.Contains(l, `"code":"invalid_argument"`) || !strings.Contains(l, "is live") {
 		t.Errorf("a live name: %s", l)
+	}
+}
+
+// TestQuoteEventRoundTrip: whatever QuoteUpdate the worker's Broker hands
+// over, the host decodes the same, decimals, gap and dropped exact.
+func TestQuoteEventRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		u := testbroker.QuoteUpdates().Draw(t, "update")
+		line, err := json.Marshal(wireQuoteEvent{Event: eventQuote, Subscription: "q1", Quote: toWireQuote(u.Quote),
+			Gap: u.Gap, Dropped: u.Dropped})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := parseInbound(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeQuoteEvent(in)
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		if diff := cmp.Diff(u, got); diff != "" {
+			t.Fatalf("%s (-sent +decoded):\n%s", line, diff)
+		}
+	})
+	for _, bad := range []string{
+		`{"event":"quote","subscription":"q1","quote":{"bid":"1e3","market_data_type":"live","time":"2026-01-01T00:00:00Z"},"dropped":0}`,
+		`{"event":"quote","subscription":"q1","quote":{"market_data_type":"","time":"2026-01-01T00:00:00Z"},"dropped":0}`,
+		`{"event":"quote","subscription":"q1","quote":{"market_data_type":"live","time":"2026-01-01T00:00:00Z"},"dropped":-1}`,
+		`{"event":"quote","subscription":"q1","quote":[],"dropped":0}`,
+	} {
+		in, err := parseInbound([]byte(bad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := decodeQuoteEvent(in); !errors.Is(err, broker.ErrProtocol) {
+			t.Errorf("%s: %v, want ErrProtocol", bad, err)
+		}
 	}
 }

@@ -379,8 +379,8 @@ class Client:
 
     async def _open_stream(self, sink: Any, command: str, params: Mapping[str, Any],
                            timeout: Optional[float]) -> str:
-        """Registers sink (a queue of size 1 or a QuoteStream) under a new subscription name and subscribes it
-        with command; returns the name."""
+        """Registers sink (a queue of size 1, an order queue or a QuoteStream) under a new subscription name and
+        subscribes it with command; returns the name."""
         self._stream_seq += 1
         name = f"py{self._stream_seq}"
         self._streams[name] = sink
@@ -397,7 +397,7 @@ class Client:
             with contextlib.suppress(BrokerError):
                 await self._call("unsubscribe", {"subscription": name}, 5.0)
 
-    async def _stream(self, name: str, q: asyncio.Queue) -> AsyncIterator[AccountUpdate]:
+    async def _stream(self, name: str, q: asyncio.Queue) -> AsyncIterator[Any]:
         try:
             while True:
                 u = await q.get()
@@ -448,15 +448,8 @@ class Client:
         that falls further behind loses events and then receives one "gap" event saying how many. The iterator
         ends when the worker ends the stream (session ended, worker restarted) or the client closes; after a gap
         or such an end, re-read open_orders, completed_orders and executions. Closing it unsubscribes."""
-        self._stream_seq += 1
-        name = f"py{self._stream_seq}"
         q = _OrderQueue(ORDER_EVENT_BUFFER)
-        self._streams[name] = q
-        try:
-            await self._call("subscribe_orders", {"subscription": name}, timeout)
-        except BaseException:
-            self._streams.pop(name, None)
-            raise
+        name = await self._open_stream(q, "subscribe_orders", {}, timeout)
         return self._stream(name, q.queue)
 
     async def ping(self, timeout: Optional[float] = None) -> float:
@@ -679,8 +672,8 @@ def _order(key: str, contract: ContractArg, action: str, quantity: Union[Decimal
             raise TypeError(f"{what} must be a Decimal, str or int, not float (floats are not exact)")
         return str(Decimal(v))
 
-    o = {"key": key, "contract": _contract(contract), "action": action.upper(),
-         "quantity": text(quantity, "quantity"), "order_type": order_type.upper(), "tif": tif.upper()}
+    o: dict = {"key": key, "contract": _contract(contract), "action": action.upper(),
+               "quantity": text(quantity, "quantity"), "order_type": order_type.upper(), "tif": tif.upper()}
     if limit_price is not None:
         o["limit_price"] = text(limit_price, "limit_price")
     if aux_price is not None:

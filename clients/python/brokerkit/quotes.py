@@ -71,8 +71,10 @@ class QuoteStream:
         return self._ended
 
     async def aclose(self) -> None:
-        """Ends the stream and unsubscribes in the worker; idempotent."""
+        """Ends the stream (iteration stops at once, even if an update was waiting) and unsubscribes in the
+        worker; idempotent."""
         self._closed = True
+        self._latest = None
         self._end()
         if self.name is not None:
             await self._client._unsubscribe(self.name)

@@ -3,7 +3,9 @@
 Keeps a session through :class:`brokerkit.Client` (worker restarts, reconnection, retries) and prints one JSON
 line per tick with the fields of ``brokerkit run`` (cmd/brokerkit/runner.go): ts, ok, latency_ms, state, breaker,
 restarts, reconnects, worker_pid, error, error_code (only on failure), positions (of the given symbols, each
-in the worker's JSON shape; null on failure) and net_liquidation (per account, {value, currency}; null on failure). Without ``--host`` it starts
+in the worker's JSON shape; null on failure), net_liquidation (per account, {value, currency}; null on failure)
+and, with ``--symbols``, quotes (per symbol, the newest bid, ask and last of its quote stream, with time, gap or
+error as ``brokerkit run`` reports them; only on success). Without ``--host`` it starts
 ``brokerkit gateway`` (the fake IB Gateway) on a free port and uses it, as ``brokerkit run`` does. SIGINT and
 SIGTERM stop it cleanly: the session is disconnected and no worker or gateway process is left; exit status 0.
 """
@@ -26,6 +28,7 @@ from typing import Any, Optional, Sequence
 
 from .client import Client, find_binary
 from .errors import BrokerError
+from .quotes import QuoteStream
 
 
 def go_time(t: _dt.datetime) -> str:
@@ -40,8 +43,66 @@ def _json_default(v: Any) -> Any:
     raise TypeError(f"{type(v).__name__} is not JSON serializable")
 
 
-async def tick(client: Client, params: dict, want: set, interval: float) -> dict:
-    """One tick: connect if needed, then positions and NetLiquidation; never raises a BrokerError."""
+class QuoteBoard:
+    """The quote streams of ``--symbols`` and their newest values, as ``brokerkit run`` keeps them
+    (cmd/brokerkit/runquotes.go): a symbol whose stream failed or ended is subscribed again at the next tick."""
+
+    def __init__(self, symbols: set) -> None:
+        self.symbols = sorted(symbols)
+        self._latest: dict = {s: {"bid": "", "ask": "", "last": ""} for s in self.symbols}
+        self._tasks: dict = {}
+        self._stopping = False
+
+    async def ensure(self, client: Client, timeout: float) -> None:
+        """Subscribes every symbol without a live stream; a refusal is its error until the next tick."""
+        for sym in self.symbols:
+            if sym in self._tasks:
+                continue
+            try:
+                stream = await client.subscribe_quotes(sym, timeout)
+            except BrokerError as e:
+                self._latest[sym]["error"] = str(e) or type(e).__name__
+                continue
+            self._tasks[sym] = asyncio.ensure_future(self._follow(sym, stream))
+
+    async def _follow(self, sym: str, stream: QuoteStream) -> None:
+        try:
+            async for u in stream:
+                v = self._latest[sym]
+                v.pop("error", None)
+                v["gap"] = u.gap
+                if u.quote.market_data_type:  # not a bare gap marker: fresh values
+                    q = u.quote
+                    v.update(bid=format(q.bid, "f"), ask=format(q.ask, "f"), last=format(q.last, "f"),
+                             time=go_time(q.time), gap="")
+        finally:
+            self._tasks.pop(sym, None)
+            if not self._stopping:
+                self._latest[sym]["error"] = "the quote stream ended; subscribing again at the next tick"
+            with contextlib.suppress(BaseException):
+                await stream.aclose()
+
+    def report(self) -> dict:
+        """Each symbol's newest quote, in the field order of ``brokerkit run``."""
+        out = {}
+        for sym in self.symbols:
+            v = self._latest[sym]
+            out[sym] = {k: v[k] for k in ("bid", "ask", "last", "time", "gap", "error") if v.get(k)
+                        or k in ("bid", "ask", "last")}
+        return out
+
+    async def close(self) -> None:
+        self._stopping = True
+        for t in list(self._tasks.values()):
+            t.cancel()
+            with contextlib.suppress(BaseException):
+                await t
+
+
+async def tick(client: Client, params: dict, want: set, interval: float,
+               board: Optional[QuoteBoard] = None) -> dict:
+    """One tick: connect if needed (and subscribe the quotes of --symbols), then positions and NetLiquidation;
+    never raises a BrokerError."""
     start = time.perf_counter()
     t: dict = {"ts": go_time(_dt.datetime.now(_dt.timezone.utc)), "ok": False, "latency_ms": 0.0}
     positions: Optional[list] = None
@@ -53,6 +114,8 @@ async def tick(client: Client, params: dict, want: set, interval: float) -> dict
             nonlocal positions, netliq
             if not client.session_wanted:
                 await client.connect(**params)
+            if board is not None:
+                await board.ensure(client, budget)
             pos = await client.positions()
             summary = await client.account_summary(["NetLiquidation"])
             positions = [position_json(p) for p in pos if not want or p.contract.symbol in want]
@@ -74,6 +137,8 @@ async def tick(client: Client, params: dict, want: set, interval: float) -> dict
         positions, netliq = None, None
     t["positions"] = positions
     t["net_liquidation"] = netliq
+    if board is not None and err is None:
+        t["quotes"] = board.report()
     return t
 
 
@@ -113,11 +178,12 @@ async def run(args: argparse.Namespace) -> int:
     want = {s.strip() for s in args.symbols.split(",") if s.strip()}
     params = {"host": host, "port": port, "client_id": args.client_id, "readonly": True, "timeout": args.timeout}
     client = Client(binary, health_interval=args.interval)
+    board = QuoteBoard(want) if want else None
     ends = loop.time() + args.duration if args.duration > 0 else None
     try:
         await client.start()
         while not stop.is_set():
-            ticking = asyncio.ensure_future(tick(client, params, want, args.interval))
+            ticking = asyncio.ensure_future(tick(client, params, want, args.interval, board))
             stopping = asyncio.ensure_future(stop.wait())
             await asyncio.wait({ticking, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
@@ -136,6 +202,9 @@ async def run(args: argparse.Namespace) -> int:
             if ends is not None and loop.time() >= ends:
                 break
     finally:
+        if board is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(board.close(), 5)
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(client.close(), 5)
         if gw is not None:
@@ -150,7 +219,8 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m brokerkit.runner", description=__doc__.splitlines()[0])
-    ap.add_argument("--symbols", default="", help="comma-separated symbols whose positions each line reports (default: all)")
+    ap.add_argument("--symbols", default="", help="comma-separated symbols (US stocks) whose positions and live "
+                    "bid/ask/last each line reports (default: all positions, no quotes)")
     ap.add_argument("--host", default="", help="gateway host (default: start the fake gateway)")
     ap.add_argument("--port", type=int, default=4002, help="gateway API port")
     ap.add_argument("--client-id", type=int, default=1, help="API client id")

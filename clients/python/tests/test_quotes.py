@@ -97,9 +97,11 @@ async def test_quote_stream_never_read(quote_worker):
         assert u.quote.bid == Decimal(f"{per}.01") and u.gap == "worker restarted"
         # The first quote and chunks*per lines, each standing for 3 changes: all but u itself were dropped.
         assert u.dropped == 1 + chunks * per * 3 - 1
+        await client.request("push", 10, subscription=quotes.name, n=1)  # waits, untaken, as the stream closes
         await quotes.aclose()
         with pytest.raises(StopAsyncIteration):
             await quotes.__anext__()
+        assert await live_streams(client) == []
     finally:
         await client.close()
 
@@ -121,11 +123,11 @@ async def test_quote_stream_ends_when_the_worker_dies(quote_worker):
 
 
 @pytest.mark.asyncio
-async def test_quote_stream_through_the_real_worker(brokerkit_bin, gateway):
-    """The brokerkit worker over the fake gateway: the first quote is the snapshot's, then AAPL moves (the demo
-    script walks it at 10 ticks/s), and leaving the block unsubscribes. A plain worker: re-subscribing after a
-    gateway drop is robust's (the --robust worker's) part."""
-    async with brokerkit.Client(brokerkit_bin, robust_worker=False) as client:
+@pytest.mark.parametrize("robust", [False, True], ids=["plain", "robust"])
+async def test_quote_stream_through_the_real_worker(brokerkit_bin, gateway, robust):
+    """The brokerkit worker over the fake gateway, plain and --robust: the first quote is the snapshot's, then AAPL
+    moves (the demo script walks it at 10 ticks/s), and leaving the block unsubscribes."""
+    async with brokerkit.Client(brokerkit_bin, robust_worker=robust) as client:
         await client.connect(gateway.host, gateway.port, client_id=81)
         snap = await client.snapshot("AAPL")
         async with client.subscribe_quotes("AAPL") as quotes:
@@ -141,3 +143,29 @@ async def test_quote_stream_through_the_real_worker(brokerkit_bin, gateway):
             await client.subscribe_quotes({"symbol": "IBM", "sec_type": "STK"})
         assert e.value.ib_code == 10089
         assert await client.ping(10) >= 0
+
+
+@pytest.mark.asyncio
+async def test_quote_stream_survives_a_gateway_restart(brokerkit_bin, gateway):
+    """Through a --robust worker the stream outlives the gateway: after a restart the iterator goes on with a gap
+    marker (its reason in ``gap``), then fresh quotes."""
+    async with brokerkit.Client(brokerkit_bin) as client:
+        await client.connect(gateway.host, gateway.port, client_id=82)
+        async with client.subscribe_quotes("AAPL") as quotes:
+            await asyncio.wait_for(quotes.__anext__(), 10)
+            await asyncio.get_running_loop().run_in_executor(None, gateway.restart)
+
+            async def gap_then_fresh() -> tuple:
+                gap = None
+                async for u in quotes:
+                    if u.gap and gap is None:
+                        gap = u
+                        if u.quote.market_data_type:  # merged into the first fresh value
+                            return gap, u
+                    elif gap is not None and u.quote.market_data_type == "live":
+                        return gap, u
+                raise AssertionError("the stream ended")
+
+            gap, fresh = await asyncio.wait_for(gap_then_fresh(), 60)
+            assert gap.gap and fresh.quote.contract.symbol == "AAPL" and type(fresh.quote.bid) is Decimal
+            assert not quotes.ended

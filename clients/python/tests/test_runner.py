@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -53,6 +54,14 @@ def test_runner_ticks_like_brokerkit_run(brokerkit_bin, gateway, sig):
             assert t["positions"] == want["positions"] and t["net_liquidation"] == want["net_liquidation"]
             assert all(p["contract"]["symbol"] == "AAPL" for p in t["positions"]) and t["positions"]
             assert t["ts"].endswith("Z") and isinstance(t["latency_ms"], float)
+            q = t["quotes"]["AAPL"]  # the newest of AAPL's stream, "" until it has delivered
+            assert list(q)[:3] == ["bid", "ask", "last"] and "error" not in q and set(t["quotes"]) == {"AAPL"}
+            assert all(Decimal(q[k]) > 0 for k in ("bid", "ask", "last") if q[k])
+        deadline = time.monotonic() + 20
+        while not ticks[-1]["quotes"]["AAPL"]["bid"]:  # the stream's first value reaches a later tick
+            assert time.monotonic() < deadline, f"no quote in {len(ticks)} ticks"
+            ticks += read_lines(proc, 1, 20)
+        assert Decimal(ticks[-1]["quotes"]["AAPL"]["bid"]) > 0 and ticks[-1]["quotes"]["AAPL"]["time"].endswith("Z")
         worker = ticks[-1]["worker_pid"]
         assert alive(worker)
         t0 = time.monotonic()

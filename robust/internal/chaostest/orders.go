@@ -3,6 +3,7 @@ package chaostest
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -123,8 +124,10 @@ func waitNewOrder(gw *fakes.Gateway, n int, done <-chan struct{}) {
 // briefly or past robust's attempt timeout; with kill, the worker is killed
 // with SIGKILL at once or once the order is in the book. Scripts draw a late ack (Faults.AckDelay) and a per-connection drop
 // after the Nth order (Faults.DropAfterOrder). Every call must succeed and
-// CheckOrders must hold.
-func OrdersProperty(t *testing.T, dial robust.Dialer, kill bool) {
+// CheckOrders must hold. It runs checks rapid checks unless -rapid.checks (or
+// $RAPID_CHECKS) says otherwise.
+func OrdersProperty(t *testing.T, dial robust.Dialer, kill bool, checks int) {
+	defer setRapidChecks(checks)()
 	faults := []string{"none", "drop next order", "drop at once", "drop when held", "late answer", "stall past the timeout"}
 	if kill {
 		faults = append(faults, "kill at once", "kill when held")
@@ -307,4 +310,30 @@ func KillDuringPlace(t *testing.T, name string, dial robust.Dialer) {
 func spin(d time.Duration) {
 	for end := time.Now().Add(d); time.Now().Before(end); {
 	}
+}
+
+var (
+	rapidChecksGiven     bool
+	rapidChecksGivenOnce sync.Once
+)
+
+// setRapidChecks sets -rapid.checks to n unless the user gave it (on the
+// command line or as $RAPID_CHECKS), as conformance.RunStateMachine does, and
+// returns a function that restores it.
+func setRapidChecks(n int) (restore func()) {
+	rapidChecksGivenOnce.Do(func() {
+		flag.Visit(func(fl *flag.Flag) { rapidChecksGiven = rapidChecksGiven || fl.Name == "rapid.checks" })
+		if _, ok := os.LookupEnv("RAPID_CHECKS"); ok {
+			rapidChecksGiven = true
+		}
+	})
+	fl := flag.Lookup("rapid.checks")
+	if fl == nil || rapidChecksGiven || n <= 0 {
+		return func() {}
+	}
+	old := fl.Value.String()
+	if fl.Value.Set(strconv.Itoa(n)) != nil {
+		return func() {}
+	}
+	return func() { _ = fl.Value.Set(old) }
 }
