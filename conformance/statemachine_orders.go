@@ -179,13 +179,12 @@ func (m *machine) placed(t *rapid.T, r broker.OrderRequest, id int64) {
 }
 
 // placeCancelMid stalls the gateway, places a new order and cancels the call
-// once it is in flight at the gateway (its PLACE_ORDER, or a lookup of its
-// key before sending, reached it): the call must return within PromptBound,
-// successfully or with ErrOutcomeUnknown or context.Canceled. If the
-// PLACE_ORDER was sent, the gateway then answers; the order exists (the model
-// takes its id from the gateway), and a PlaceOrder of the same key must
-// return it, Existing, never place a second one. If it was not, the call is
-// context.Canceled and the gateway holds no order of that key.
+// once its first request reached the gateway (PLACE_ORDER, or a read a
+// Broker that reconciles by key makes before placing): the call must return
+// within PromptBound, successfully or with ErrOutcomeUnknown or
+// context.Canceled. The gateway then answers; if the PLACE_ORDER went out
+// the order exists, and either way a PlaceOrder of the same key must leave
+// exactly one order at the gateway and return it (Existing if it was there).
 func (m *machine) placeCancelMid(t *rapid.T) {
 	ot := m.trader(t)
 	if !m.connected || m.dead {
@@ -197,13 +196,9 @@ func (m *machine) placeCancelMid(t *rapid.T) {
 	}
 	m.env.Gateway.Stall()
 	defer m.env.Gateway.Resume()
-	// A Broker may look the key up before it sends (robust does, by default:
-	// open orders, completed orders, executions); the call is in flight once
-	// the first of these, or the PLACE_ORDER, reached the gateway.
-	mark := m.env.Gateway.RequestCount(reqPlaceOrder)
-	var inFlight []requestCount
-	for _, id := range []int{reqPlaceOrder, reqOpenOrders, reqCompletedOrders, reqExecutions} {
-		inFlight = append(inFlight, requestCount{id, m.env.Gateway.RequestCount(id) + 1})
+	var first []requestCount
+	for _, id := range []int{reqPlaceOrder, reqOpenOrders, reqAllOpenOrders, reqCompletedOrders, reqExecutions} {
+		first = append(first, requestCount{id, m.env.Gateway.RequestCount(id) + 1})
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -216,13 +211,12 @@ func (m *machine) placeCancelMid(t *rapid.T) {
 		p, err := ot.PlaceOrder(ctx, r)
 		done <- result{p, err}
 	}()
-	if err := awaitFirstRequest(m.env, done, inFlight...); err != nil {
+	if err := awaitFirstRequest(m.env, done, first...); err != nil {
 		t.Fatalf("PlaceOrder %s: %v", r.Key, err)
 	}
 	cancel()
-	var res result
 	select {
-	case res = <-done:
+	case res := <-done:
 		if res.err != nil && !errors.Is(res.err, broker.ErrOutcomeUnknown) && !errors.Is(res.err, context.Canceled) {
 			t.Fatalf("PlaceOrder %s cancelled mid-call: %v, want success, ErrOutcomeUnknown or context.Canceled", r.Key, res.err)
 		}
@@ -231,32 +225,21 @@ func (m *machine) placeCancelMid(t *rapid.T) {
 		t.Fatalf("PlaceOrder %s did not return within %v of its context being cancelled", r.Key, 2*PromptBound)
 	}
 	m.env.Gateway.Resume()
-	if m.env.Gateway.RequestCount(reqPlaceOrder) == mark {
-		// Cancelled while looking the key up: nothing may have been placed.
-		if !errors.Is(res.err, context.Canceled) {
-			t.Fatalf("PlaceOrder %s cancelled before its PLACE_ORDER was sent: %v, want context.Canceled", r.Key, res.err)
-		}
-		if at := gatewayOrders(m.env, r.Key); len(at) != 0 {
-			t.Fatalf("the gateway holds %d orders of key %s, whose PLACE_ORDER was never sent", len(at), r.Key)
-		}
-		return
-	}
-	var at []fakes.Order
-	deadline := time.Now().Add(CallTimeout)
-	for at = gatewayOrders(m.env, r.Key); len(at) == 0 && time.Now().Before(deadline); at = gatewayOrders(m.env, r.Key) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if len(at) != 1 {
-		t.Fatalf("the gateway holds %d orders of key %s after its PLACE_ORDER was read", len(at), r.Key)
-	}
 	ctx2, cancel2 := m.ctx(t)
 	defer cancel2()
+	expect(t, "Ping after a PlaceOrder cancelled mid-call", m.b.Ping(ctx2), nil) // whatever it sent has been read
+	before := gatewayOrders(m.env, r.Key)
+	if len(before) > 1 {
+		t.Fatalf("the gateway holds %d orders of key %s after one cancelled PlaceOrder", len(before), r.Key)
+	}
 	p, err := ot.PlaceOrder(ctx2, r)
 	expect(t, "PlaceOrder "+r.Key+" again after a call cancelled mid-call", err, nil)
-	if p.OrderID != at[0].ID || !p.Existing {
-		t.Fatalf("PlaceOrder %s again = %+v, want the gateway's order %d, Existing", r.Key, p, at[0].ID)
+	after := gatewayOrders(m.env, r.Key)
+	if len(after) != 1 || p.OrderID != after[0].ID || p.Existing != (len(before) == 1) {
+		t.Fatalf("PlaceOrder %s again = %+v; the gateway held %d orders of the key before and holds %+v now (want one, Existing if it was there)",
+			r.Key, p, len(before), after)
 	}
-	m.placed(t, r, at[0].ID)
+	m.placed(t, r, after[0].ID)
 }
 
 // drawOrder draws one of the model's orders, or (nil) an id nobody used.
