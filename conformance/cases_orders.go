@@ -19,8 +19,9 @@ import (
 
 // Message ids of the order requests (TWS API).
 const (
-	reqPlaceOrder  = 3
-	reqCancelOrder = 4
+	reqPlaceOrder    = 3
+	reqCancelOrder   = 4
+	reqAllOpenOrders = 16
 )
 
 // OrderScript is fakes.DefaultScript with a market for the order simulator:

@@ -179,11 +179,12 @@ func (m *machine) placed(t *rapid.T, r broker.OrderRequest, id int64) {
 }
 
 // placeCancelMid stalls the gateway, places a new order and cancels the call
-// once its PLACE_ORDER reached the gateway: the call must return within
-// PromptBound, successfully or with ErrOutcomeUnknown or context.Canceled.
-// The gateway then answers; the order exists (the model takes its id from
-// the gateway), and a PlaceOrder of the same key must return it, Existing,
-// never place a second one.
+// once its first request reached the gateway (PLACE_ORDER, or a read a
+// Broker that reconciles by key makes before placing): the call must return
+// within PromptBound, successfully or with ErrOutcomeUnknown or
+// context.Canceled. The gateway then answers; if the PLACE_ORDER went out
+// the order exists, and either way a PlaceOrder of the same key must leave
+// exactly one order at the gateway and return it (Existing if it was there).
 func (m *machine) placeCancelMid(t *rapid.T) {
 	ot := m.trader(t)
 	if !m.connected || m.dead {
@@ -195,7 +196,10 @@ func (m *machine) placeCancelMid(t *rapid.T) {
 	}
 	m.env.Gateway.Stall()
 	defer m.env.Gateway.Resume()
-	mark := m.env.Gateway.RequestCount(reqPlaceOrder)
+	var first []requestCount
+	for _, id := range []int{reqPlaceOrder, reqOpenOrders, reqAllOpenOrders, reqCompletedOrders, reqExecutions} {
+		first = append(first, requestCount{id, m.env.Gateway.RequestCount(id) + 1})
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	type result struct {
@@ -207,7 +211,7 @@ func (m *machine) placeCancelMid(t *rapid.T) {
 		p, err := ot.PlaceOrder(ctx, r)
 		done <- result{p, err}
 	}()
-	if err := awaitFirstRequest(m.env, done, requestCount{reqPlaceOrder, mark + 1}); err != nil {
+	if err := awaitFirstRequest(m.env, done, first...); err != nil {
 		t.Fatalf("PlaceOrder %s: %v", r.Key, err)
 	}
 	cancel()
@@ -221,22 +225,21 @@ func (m *machine) placeCancelMid(t *rapid.T) {
 		t.Fatalf("PlaceOrder %s did not return within %v of its context being cancelled", r.Key, 2*PromptBound)
 	}
 	m.env.Gateway.Resume()
-	var at []fakes.Order
-	deadline := time.Now().Add(CallTimeout)
-	for at = gatewayOrders(m.env, r.Key); len(at) == 0 && time.Now().Before(deadline); at = gatewayOrders(m.env, r.Key) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if len(at) != 1 {
-		t.Fatalf("the gateway holds %d orders of key %s after its PLACE_ORDER was read", len(at), r.Key)
-	}
 	ctx2, cancel2 := m.ctx(t)
 	defer cancel2()
+	expect(t, "Ping after a PlaceOrder cancelled mid-call", m.b.Ping(ctx2), nil) // whatever it sent has been read
+	before := gatewayOrders(m.env, r.Key)
+	if len(before) > 1 {
+		t.Fatalf("the gateway holds %d orders of key %s after one cancelled PlaceOrder", len(before), r.Key)
+	}
 	p, err := ot.PlaceOrder(ctx2, r)
 	expect(t, "PlaceOrder "+r.Key+" again after a call cancelled mid-call", err, nil)
-	if p.OrderID != at[0].ID || !p.Existing {
-		t.Fatalf("PlaceOrder %s again = %+v, want the gateway's order %d, Existing", r.Key, p, at[0].ID)
+	after := gatewayOrders(m.env, r.Key)
+	if len(after) != 1 || p.OrderID != after[0].ID || p.Existing != (len(before) == 1) {
+		t.Fatalf("PlaceOrder %s again = %+v; the gateway held %d orders of the key before and holds %+v now (want one, Existing if it was there)",
+			r.Key, p, len(before), after)
 	}
-	m.placed(t, r, at[0].ID)
+	m.placed(t, r, after[0].ID)
 }
 
 // drawOrder draws one of the model's orders, or (nil) an id nobody used.

@@ -506,12 +506,17 @@ func TestQuoteStreamEndedByInner(t *testing.T) {
 	clk.Advance(clk.waitPending(t, streamEndGrace))
 	clk.Advance(clk.waitPending(t, -1)) // the backoff before asking again
 	s.quoteSub(t, 2).send(quote(3))
+	// The second end's gap marker comes before the fresh value or, when the
+	// subscriber had not taken it yet, merged into it (broker.Conflate keeps
+	// a gap): either way no fresh value arrives without its gap.
+	sawGap := false
 	for {
 		u := recvQuote(t, ch, "the fresh value")
-		if u.Gap != "" && !isGapMarker(u) {
-			t.Fatalf("a gap merged into a value: %+v", u)
-		}
+		sawGap = sawGap || u.Gap == GapStreamEnded
 		if bidOf(u) == 3 {
+			if !sawGap {
+				t.Fatalf("the fresh value came without a gap before or with it: %+v", u)
+			}
 			break
 		}
 	}
