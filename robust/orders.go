@@ -125,8 +125,9 @@ func (b *Broker) acquireClient(ctx context.Context) (broker.Broker, uint64, int6
 // the order is returned; open with other terms, it did not, and the terms are
 // sent once more (at most WithMaxAttempts sends in all); terminal or absent,
 // it fails with broker.ErrNotFound. It fails with the inner Broker's refusal
-// as is, and with an error matching broker.ErrOutcomeUnknown when it gives up
-// while the modification may have taken effect.
+// as is (IB 103, an id whose order is no longer open, as broker.ErrNotFound),
+// and with an error matching broker.ErrOutcomeUnknown when it gives up while
+// the modification may have taken effect.
 func (b *Broker) ModifyOrder(ctx context.Context, orderID int64, r broker.OrderRequest) (broker.PlacedOrder, error) {
 	if err := r.Validate(); err != nil {
 		return broker.PlacedOrder{}, err
@@ -143,6 +144,7 @@ func (b *Broker) ModifyOrder(ctx context.Context, orderID int64, r broker.OrderR
 			})
 		switch {
 		case err == nil:
+			b.keys.modified(orderID, r)
 			return po, nil
 		case !sent && last == nil:
 			return broker.PlacedOrder{}, err
@@ -150,6 +152,10 @@ func (b *Broker) ModifyOrder(ctx context.Context, orderID int64, r broker.OrderR
 			if last == nil || sent {
 				last = err
 			}
+		case broker.IBCode(err) == broker.IBCodeDuplicateOrderID:
+			// IB's answer to new terms for an id whose order is no longer open
+			// (an inner Broker of a new session cannot know it is final).
+			return broker.PlacedOrder{}, fmt.Errorf("robust: %s: %w: the order is no longer open (%w)", what, broker.ErrNotFound, err)
 		default: // refused
 			return broker.PlacedOrder{}, err
 		}
@@ -166,6 +172,7 @@ func (b *Broker) ModifyOrder(ctx context.Context, orderID int64, r broker.OrderR
 		case state == orderTerminal:
 			return broker.PlacedOrder{}, fmt.Errorf("robust: %s: %w: the order is %s", what, broker.ErrNotFound, o.Status)
 		case hasTerms(o, r):
+			b.keys.modified(orderID, r)
 			po := placedFrom(o)
 			po.Key = r.Key
 			return po, nil

@@ -109,6 +109,16 @@ func (k *orderKeys) finish(key string, f *flight, po broker.PlacedOrder, err err
 	}
 }
 
+// modified records r as the terms of the order id after a ModifyOrder, so
+// that a PlaceOrder of its key with the new terms is the same order.
+func (k *orderKeys) modified(id int64, r broker.OrderRequest) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if po, ok := k.ids[id]; ok && po.Key == r.Key {
+		k.reqs[r.Key] = r
+	}
+}
+
 // byID returns the order this Broker placed or found with order id id.
 func (k *orderKeys) byID(id int64) (broker.PlacedOrder, bool) {
 	k.mu.Lock()
@@ -138,7 +148,8 @@ func (k *orderKeys) markUnknown(key string, clientID int64) {
 //
 //   - An order this Broker already placed or found under r.Key is returned
 //     with Existing set, and nothing is sent; if r has other terms than the
-//     request it was placed with, PlaceOrder fails with ErrInvalidArgument.
+//     request it was placed with (or last modified to by ModifyOrder),
+//     PlaceOrder fails with ErrInvalidArgument.
 //   - Concurrent calls with the same key share one outcome: one of them sends,
 //     the others wait for it (and get Existing set); the same rule of terms
 //     applies. An order found at the gateway by a lookup is taken as is.

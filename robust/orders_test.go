@@ -563,3 +563,41 @@ func TestPlaceOrderSameKeyOtherTerms(t *testing.T) {
 		t.Errorf("%d send(s), want 1", got)
 	}
 }
+
+// TestModifyFinalOrderIsNotFound: IB answers new terms for an id whose order
+// is final with 103 (an inner Broker of a later session cannot know better);
+// robust says ErrNotFound, as the port's contract does, keeping the IB code.
+func TestModifyFinalOrderIsNotFound(t *testing.T) {
+	b, f := newOrderTest(t)
+	dup := &broker.APIError{ReqID: 1, Code: broker.IBCodeDuplicateOrderID, Message: "Duplicate order id"}
+	f.gw.script(broker.OpModifyOrder, fault{at: beforeSend, err: dup})
+	_, err := b.ModifyOrder(ctx10s(t), 1, orderReq("k"))
+	if !errors.Is(err, broker.ErrNotFound) || broker.IBCode(err) != broker.IBCodeDuplicateOrderID {
+		t.Fatalf("got %v, want ErrNotFound with IB code 103", err)
+	}
+}
+
+// TestPlaceOrderAfterModifyTakesTheNewTerms: after a ModifyOrder, the key's
+// terms are the new ones: placing the key with them returns the order, with
+// the old ones is a key reused with other terms.
+func TestPlaceOrderAfterModifyTakesTheNewTerms(t *testing.T) {
+	b, f := newOrderTest(t)
+	po, err := b.PlaceOrder(ctx10s(t), orderReq("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := orderReq("k")
+	r.LimitPrice = broker.MustDecimal("149.00")
+	if _, err := b.ModifyOrder(ctx10s(t), po.OrderID, r); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := b.PlaceOrder(ctx10s(t), r); err != nil || again.OrderID != po.OrderID || !again.Existing {
+		t.Fatalf("PlaceOrder with the new terms = %+v, %v; want order %d, Existing", again, err, po.OrderID)
+	}
+	if _, err := b.PlaceOrder(ctx10s(t), orderReq("k")); !errors.Is(err, broker.ErrInvalidArgument) {
+		t.Fatalf("PlaceOrder with the old terms: got %v, want ErrInvalidArgument", err)
+	}
+	if got := f.placeCalls(); got != 1 {
+		t.Errorf("%d send(s), want 1", got)
+	}
+}

@@ -27,12 +27,19 @@ import (
 // attempts (two refused Connects and a stalled one suffice) it opens and rejects
 // the next Connect with ErrCircuitOpen. (Calls without a session still say
 // ErrNotConnected: robust's TestOpenBreakerStillSaysNotConnected.)
+//
+// PlaceOrder does not look a new key up before sending it
+// (WithLookupBeforePlace(false)): the model's PlaceMid stalls the gateway and
+// waits for the PLACE_ORDER, which a lookup would hold behind its own stalled
+// requests. Keys are still remembered, and looked up after every unknown
+// outcome; the lookup before the first send has its own tests.
 func StateMachineOptions() []robust.Option {
 	return []robust.Option{
 		robust.WithMaxAttempts(2),
 		robust.WithBackoff(robust.Backoff{Base: 5 * time.Millisecond, Max: 50 * time.Millisecond}),
 		robust.WithHealthCheck(time.Hour, 3*time.Second, 2),
 		robust.WithBreaker(0, 0),
+		robust.WithLookupBeforePlace(false),
 	}
 }
 

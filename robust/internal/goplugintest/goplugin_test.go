@@ -64,3 +64,8 @@ func TestFreezeLoop(t *testing.T) {
 // TestStateMachine runs the conformance state machine over robust around this
 // transport, killing workers among its actions.
 func TestStateMachine(t *testing.T) { chaostest.StateMachine(t, dial, true, 5, 15) }
+
+// TestKillDuringPlace kills the worker with SIGKILL mid-PlaceOrder at random
+// points: exactly one order per key, each caller gets its id
+// (chaostest.KillDuringPlace; more rounds: BROKERKIT_ORDER_KILLS).
+func TestKillDuringPlace(t *testing.T) { chaostest.KillDuringPlace(t, "goplugin", dial) }

@@ -63,3 +63,12 @@ func TestFreezeLoop(t *testing.T) {
 // TestStateMachine runs the conformance state machine over robust around this
 // transport, killing workers among its actions.
 func TestStateMachine(t *testing.T) { chaostest.StateMachine(t, dial, true, 8, 15) }
+
+// TestKillDuringPlace kills the worker with SIGKILL mid-PlaceOrder at random
+// points: exactly one order per key, each caller gets its id
+// (chaostest.KillDuringPlace; more rounds: BROKERKIT_ORDER_KILLS).
+func TestKillDuringPlace(t *testing.T) { chaostest.KillDuringPlace(t, "stdiojson", dial) }
+
+// TestOrdersProperty: chaostest.OrdersProperty with kill -9 of the worker
+// among the faults, 12 checks (more: -rapid.checks=N).
+func TestOrdersProperty(t *testing.T) { chaostest.OrdersProperty(t, dial, true, 12) }
