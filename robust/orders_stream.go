@@ -35,17 +35,9 @@ func (b *Broker) SubscribeOrders(ctx context.Context) (<-chan broker.OrderEvent,
 	if err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		cancel()
-		return nil, broker.ErrClosed
-	}
-	b.wg.Add(1)
-	b.mu.Unlock()
-	out := make(chan broker.OrderEvent, broker.OrderEventBuffer)
-	go b.forwardOrders(ctx, out, ch, cancel, gen)
-	return out, nil
+	return startStream(b, broker.OrderEventBuffer, cancel, func(out chan broker.OrderEvent) {
+		b.forwardOrders(ctx, out, ch, cancel, gen)
+	})
 }
 
 // subscribeOrdersInner subscribes in under a context that ends with ctx or root.
@@ -54,15 +46,7 @@ func subscribeOrdersInner(ctx, root context.Context, in broker.Broker) (<-chan b
 	if !ok {
 		return nil, nil, fmt.Errorf("robust: %w: the inner Broker does not stream order events", broker.ErrUnsupported)
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(root, cancel)
-	ch, err := os.SubscribeOrders(sctx)
-	if err != nil {
-		stop()
-		cancel()
-		return nil, nil, err
-	}
-	return ch, func() { stop(); cancel() }, nil
+	return innerStream(ctx, root, os.SubscribeOrders)
 }
 
 // forwardOrders copies the inner stream to out, subscribing again after each

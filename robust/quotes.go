@@ -84,17 +84,9 @@ func (b *Broker) SubscribeQuotes(ctx context.Context, c broker.Contract) (<-chan
 // startForwarding starts the forwarder of a new subscription.
 func (b *Broker) startForwarding(ctx context.Context, c broker.Contract, ch <-chan broker.QuoteUpdate,
 	cancel context.CancelFunc, k streamKey) (<-chan broker.QuoteUpdate, error) {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		cancel()
-		return nil, broker.ErrClosed
-	}
-	b.wg.Add(1)
-	b.mu.Unlock()
-	out := make(chan broker.QuoteUpdate, 1)
-	go b.forwardQuotes(ctx, c, out, ch, cancel, k)
-	return out, nil
+	return startStream(b, 1, cancel, func(out chan broker.QuoteUpdate) {
+		b.forwardQuotes(ctx, c, out, ch, cancel, k)
+	})
 }
 
 // keyOf returns the key of session gen, served by in, and whether it is

@@ -30,6 +30,16 @@ func (b *Broker) SubscribeAccountUpdates(ctx context.Context, account string) (<
 	if err != nil {
 		return nil, err
 	}
+	return startStream(b, 1, cancel, func(out chan broker.AccountUpdate) {
+		b.forwardAccount(ctx, account, out, ch, cancel, gen)
+	})
+}
+
+// startStream starts forward, the goroutine that feeds a new subscriber's
+// channel of capacity n, unless b is closed (then cancel ends the inner
+// stream and the subscription fails with broker.ErrClosed). Close waits for
+// forward to return.
+func startStream[T any](b *Broker, n int, cancel context.CancelFunc, forward func(out chan T)) (<-chan T, error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -38,8 +48,8 @@ func (b *Broker) SubscribeAccountUpdates(ctx context.Context, account string) (<
 	}
 	b.wg.Add(1)
 	b.mu.Unlock()
-	out := make(chan broker.AccountUpdate, 1)
-	go b.forwardAccount(ctx, account, out, ch, cancel, gen)
+	out := make(chan T, n)
+	go forward(out)
 	return out, nil
 }
 
