@@ -2,10 +2,14 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,7 +32,7 @@ import (
 //	Ping/{stdiojson,goplugin,goplugin-nomtls,rawpipe-stdiojson,rawpipe-goplugin}
 //	PingFloor/{cat,rawpipe-blocking,grpc,grpc-tls,netrpc}
 //	ThroughputFloor/{rawpipe,cat}/depth=64               (metric ops/s)
-//	PingGateway/{inprocess,stdiojson,goplugin}
+//	PingGateway/{inprocess,inprocess-gatewaychild,inprocess-gatewaychild-procs1,stdiojson,goplugin}
 //	Throughput/{stdiojson,goplugin}/callers={1,4,8,16,64,256}    (metric ops/s)
 //	Positions/n={10,100,1000,10000,100000}/{inprocess,stdiojson,goplugin}
 //	Latency/{stdiojson,goplugin,goplugin-nomtls,rawpipe,cat,grpc,grpc-tls}  (metrics ns-p50, ns-p90, ns-p99, ns-p999)
@@ -97,10 +101,7 @@ func startWorker(b *testing.B, tr transport, kind string, n int) broker.Broker {
 // gateway serves a fake gateway holding n positions for the benchmark.
 func gateway(b *testing.B, n int) (*fakes.Gateway, fakes.Script) {
 	b.Helper()
-	s := fakes.DefaultScript()
-	s.Accounts = slices.Clone(benchAccounts)
-	s.Positions = benchPositions(n)
-	s.Summary = nil
+	s := benchScript(n)
 	g, err := fakes.NewGateway(s)
 	if err != nil {
 		b.Fatal(err)
@@ -176,6 +177,26 @@ func BenchmarkPingGateway(b *testing.B) {
 		mustConnect(b, a, g.ConnectParams(1))
 		pingLoop(b, a)
 	})
+	// The floor of a worker's Ping: over a transport the adapter (in the worker)
+	// and the gateway (here) are two processes, so its TCP round trip to the
+	// gateway crosses processes where the in-process figure's does not. Here
+	// the adapter runs in this process and the gateway in a child.
+	// -procs1 runs this process with GOMAXPROCS 1 meanwhile, as a worker runs.
+	for _, procs := range []int{0, 1} {
+		name := "inprocess-gatewaychild"
+		if procs > 0 {
+			name += "-procs" + strconv.Itoa(procs)
+		}
+		b.Run(name, func(b *testing.B) {
+			a := ibkr.New(ibkr.WithLogger(quietLogger()))
+			b.Cleanup(func() { _ = a.Close() })
+			mustConnect(b, a, broker.ConnectParams{Host: "127.0.0.1", Port: gatewayChild(b), ClientID: 1})
+			if procs > 0 {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			}
+			pingLoop(b, a)
+		})
+	}
 	for _, tr := range transports {
 		b.Run(tr.name, func(b *testing.B) {
 			g, _ := gateway(b, 0)
@@ -184,6 +205,47 @@ func BenchmarkPingGateway(b *testing.B) {
 			pingLoop(b, br)
 		})
 	}
+}
+
+// benchScript is the fake gateway's script for the benchmarks: their accounts,
+// n positions, no account summary.
+func benchScript(n int) fakes.Script {
+	s := fakes.DefaultScript()
+	s.Accounts = slices.Clone(benchAccounts)
+	s.Positions = benchPositions(n)
+	s.Summary = nil
+	return s
+}
+
+// serveGateway serves benchScript(0) on 127.0.0.1:0, writes its port as a line
+// to out and serves until in reaches its end (the bench-gateway child).
+func serveGateway(in io.Reader, out io.Writer) error {
+	g, err := fakes.NewGateway(benchScript(0))
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	if _, err := fmt.Fprintln(out, g.Port()); err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, in)
+	return err
+}
+
+// gatewayChild starts a bench-gateway child, stops it at cleanup and returns
+// its port.
+func gatewayChild(b *testing.B) int {
+	b.Helper()
+	_, r := echoChild(b, exec.Command(self(), argGateway)) // its stdin closes at cleanup
+	line, err := r.ReadString('\n')
+	if err != nil {
+		b.Fatalf("bench-gateway: %v", err)
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		b.Fatalf("bench-gateway: port %q: %v", line, err)
+	}
+	return port
 }
 
 // throughputCallers are BenchmarkThroughput's numbers of concurrent callers.

@@ -40,6 +40,8 @@ import (
 //	<test binary> bench-grpc-echo SOCKET                        a bare gRPC unary echo on a Unix socket
 //	<test binary> bench-netrpc-echo                             an echo over go-plugin's net/rpc protocol
 //	<test binary> bench-spin                                    spin one core until stdin closes
+//	<test binary> bench-gateway                                 the benchmarks' fake gateway (no positions) on
+//	                                                            127.0.0.1:0, its port on stdout, until stdin closes
 //
 // With $BROKERKIT_BENCH_BUSY=1 (make bench BUSY=1) the benchmarks run beside one
 // unrelated process spinning for the whole run, started and ended here; the
@@ -56,6 +58,7 @@ const (
 	argGRPCEcho   = "bench-grpc-echo"
 	argNetRPCEcho = "bench-netrpc-echo"
 	argSpin       = "bench-spin"
+	argGateway    = "bench-gateway"
 
 	envWorkerProfile = "BROKERKIT_BENCH_WORKER_PROFILE"
 	envWorkerTrace   = "BROKERKIT_BENCH_WORKER_TRACE"
@@ -87,6 +90,13 @@ func TestMain(m *testing.M) {
 			os.Exit(0)
 		case argSpin:
 			spin()
+			os.Exit(0)
+		case argGateway:
+			childproc.SetProcs()
+			if err := serveGateway(os.Stdin, os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, "bench-gateway:", err)
+				os.Exit(1)
+			}
 			os.Exit(0)
 		}
 	}

@@ -307,9 +307,23 @@ func render(w io.Writer, all sets) {
 	p("| path | Ping | × in-process |\n|---|---:|---:|\n")
 	in := r.fig("PingGateway/inprocess", "ns/op")
 	p("| in-process | %s | 1.00× |\n", fmtDur(in))
+	// The floor of a worker's Ping (ADR 0018): the adapter here, the gateway in a child process.
+	for _, row := range []struct{ name, label string }{
+		{"inprocess-gatewaychild", "in-process, gateway in a child process"},
+		{"inprocess-gatewaychild-procs1", "in-process with GOMAXPROCS 1, gateway in a child process"},
+	} {
+		if t := r.fig("PingGateway/"+row.name, "ns/op"); t.ok {
+			p("| %s | %s | %s |\n", row.label, fmtDur(t), fmtRatio(ratio(t, in)))
+		}
+	}
 	for _, tr := range transports {
 		t := r.fig("PingGateway/"+tr, "ns/op")
 		p("| %s | %s | %s |\n", tr, fmtDur(t), fmtRatio(ratio(t, in)))
+	}
+	if remote, raw := r.fig("PingGateway/inprocess-gatewaychild-procs1", "ns/op"), r.fig("Ping/rawpipe-stdiojson", "ns/op"); remote.ok && raw.ok {
+		t, floor := r.fig("PingGateway/stdiojson", "ns/op"), fig{remote.v + 1.2*raw.v, true}
+		p("\nFloor of the stdiojson row (ADR 0018): in-process with GOMAXPROCS 1 and the gateway in a child + 1.2 × Go raw pipe echo = %s; stdiojson is %s it.\n",
+			fmtDur(floor), fmtRatio(ratio(t, floor)))
 	}
 
 	p("\n### Throughput: Ping from concurrent callers to an in-memory Broker (calls/s)\n\n")

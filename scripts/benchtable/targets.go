@@ -70,6 +70,16 @@ var targets = []target{
 				r.series("PingGateway/stdiojson", "ns/op"), r.series("PingGateway/inprocess", "ns/op"), r.series("Ping/rawpipe-stdiojson", "ns/op"))
 		},
 	},
+	{
+		// ADR 0018: the same bound with the floor measured where the worker's adapter runs, in another process
+		// than the gateway and with GOMAXPROCS 1.
+		what: "IBKR Ping over stdiojson / (in-process, GOMAXPROCS 1, gateway in a child + 1.2 × raw pipe echo)", bound: 1, atMost: true,
+		format: func(v float64) string { return fmt.Sprintf("%.2f×", v) },
+		figure: func(r *results) []float64 {
+			return perRun(func(v ...float64) float64 { return v[0] / (v[1] + 1.2*v[2]) },
+				r.series("PingGateway/stdiojson", "ns/op"), r.series("PingGateway/inprocess-gatewaychild-procs1", "ns/op"), r.series("Ping/rawpipe-stdiojson", "ns/op"))
+		},
+	},
 	ratioTarget("Positions 10 000, stdiojson / in-process", "Positions/n=10000/stdiojson", "Positions/n=10000/inprocess", "ns/op", 2, true),
 	ratioTarget("Positions 10 000, goplugin / in-process", "Positions/n=10000/goplugin", "Positions/n=10000/inprocess", "ns/op", 2, true),
 	{

@@ -136,8 +136,10 @@ type job struct {
 }
 
 // maxIdleHandlers bounds the handler goroutines kept waiting for work. Reusing
-// them spares a goroutine start, and the growth of its stack, per request.
-const maxIdleHandlers = 16
+// them spares a goroutine start, and the growth of its stack, per request. With
+// 16, 64 concurrent callers (bench Throughput) started a handler for most
+// requests: stack growth was a quarter of the worker's CPU (ADR 0018).
+const maxIdleHandlers = 64
 
 // handlerLoop runs j, then waits for more jobs while few others wait; it ends
 // when Serve closes the job channel.
