@@ -40,6 +40,14 @@ func awaitRequest[R any](env Env, id, n int, done <-chan R) error {
 // requestCount is a number of requests with one message id.
 type requestCount struct{ id, n int }
 
+// returnedFirst is awaitFirstRequest's error when the call returned (with
+// result) before any of its requests reached the stalled gateway.
+type returnedFirst struct{ result any }
+
+func (e *returnedFirst) Error() string {
+	return fmt.Sprintf("the call returned %v before its request reached the stalled gateway", e.result)
+}
+
 // awaitFirstRequest is awaitRequest for whichever of want the gateway reaches first.
 func awaitFirstRequest[R any](env Env, done <-chan R, want ...requestCount) error {
 	ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
@@ -59,7 +67,7 @@ func awaitFirstRequest[R any](env Env, done <-chan R, want ...requestCount) erro
 				return nil
 			}
 		case r := <-done:
-			return fmt.Errorf("the call returned %v before its request reached the stalled gateway", r)
+			return &returnedFirst{r}
 		}
 	}
 	return fmt.Errorf("no request %v reached the gateway within %v: %w", want, CallTimeout, err)

@@ -346,6 +346,14 @@ func (m *machine) cancelMidCall(t *rapid.T) {
 		want = append(want, requestCount{reqCurrentTime, fences + 1})
 	}
 	if err := awaitFirstRequest(m.env, done, want...); err != nil {
+		var first *returnedFirst
+		if kind == "Ping" && errors.As(err, &first) && first.result == nil {
+			// CURRENT_TIME carries no request id: the answer to one already
+			// in flight when the gateway stalled (a decorator's health check,
+			// an earlier fence) completes a Ping that waits behind it
+			// (docs/adr/0007). Nothing is left to cancel.
+			return
+		}
 		t.Fatalf("%s: %v", kind, err)
 	}
 	cancel()
